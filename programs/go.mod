@@ -1,0 +1,3 @@
+module wasabi.dev/programs
+
+go 1.21

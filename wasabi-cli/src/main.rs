@@ -1,0 +1,218 @@
+//! `wasabi`: run Go js/wasm programs, and compile them ahead of time.
+//!
+//! The binary is a thin layer over `wasabi-core`: it parses flags, builds a
+//! [`Runtime`], and maps outcomes to exit codes and messages.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use wasabi_core::wasabi_gojs::{GoHostBuilder, RunError};
+use wasabi_core::{Runtime, RuntimeConfig, TenantError, TenantLimits, parse_size};
+
+/// Exit code when the guest traps or breaks a limit (like an abort).
+const EXIT_TRAP: u8 = 134;
+/// Exit code when Wasabi itself cannot start the program.
+const EXIT_ERROR: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "wasabi",
+    version,
+    about = "Run Go programs built with GOOS=js GOARCH=wasm, in a sandbox.",
+    long_about = "Run Go programs built with GOOS=js GOARCH=wasm, in a sandbox.\n\n\
+        Wasabi gives a Go js/wasm program the JS world it expects from a browser or \
+        Node.js, and nothing else: no files, no network and no environment variables \
+        unless you grant them.",
+    after_help = "Examples:\n  \
+        GOOS=js GOARCH=wasm go build -o hello.wasm ./hello\n  \
+        wasabi run hello.wasm\n  \
+        wasabi run --env GREETING=hi --max-memory 128MiB app.wasm -- -v input.txt\n  \
+        wasabi compile app.wasm -o app.cwasm && wasabi run app.cwasm"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Go js/wasm program (.wasm, or .cwasm from `wasabi compile`).
+    #[command(after_help = "Exit status: the program's own exit code (2 for a Go panic); \
+        134 when it traps or breaks a limit; 1 when Wasabi cannot start it.\n\n\
+        Compiled code is cached (see --cache-dir); run with --verbose to see whether \
+        a run compiled the module or loaded it from the cache.")]
+    Run(RunArgs),
+    /// Compile a Go js/wasm module ahead of time into a .cwasm file.
+    #[command(after_help = "A .cwasm holds machine code for this machine's CPU and this \
+        build of Wasabi; `wasabi run` refuses one made elsewhere. Only run .cwasm files \
+        you compiled yourself.")]
+    Compile(CompileArgs),
+}
+
+#[derive(Args)]
+struct CacheArgs {
+    /// Folder of the compiled-module cache [default: $XDG_CACHE_HOME/wasabi or ~/.cache/wasabi].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile the module without reading or writing the cache.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// Report what Wasabi does: compile or cache hit, timings.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Give the program an environment variable: KEY=VALUE, or KEY to pass on the
+    /// host's value. Repeatable. Nothing is passed unless named here.
+    #[arg(long = "env", short = 'e', value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+
+    /// Largest memory the program may grow to, e.g. 256MiB or 1GiB [default: 4GiB, wasm's limit].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+
+    #[command(flatten)]
+    cache: CacheArgs,
+
+    /// The program: a .wasm built with GOOS=js GOARCH=wasm, or a .cwasm.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Arguments for the program (after `--`), its os.Args[1:].
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
+struct CompileArgs {
+    /// The module to compile.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Where to write the precompiled module.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+
+    /// Report timings.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Compile(args) => compile(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wasabi: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "wasabi=info,wasabi_core=info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WASABI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+fn cache_dir(args: &CacheArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    args.cache_dir
+        .clone()
+        .or_else(wasabi_core::cache::default_cache_dir)
+}
+
+/// Builds the guest environment from `--env` flags: only what is named.
+fn guest_env(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut env = Vec::new();
+    for flag in flags {
+        let (key, value) = match flag.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => {
+                let v = std::env::var(flag).with_context(|| {
+                    format!("--env {flag}: the host has no variable `{flag}` to pass on")
+                })?;
+                (flag.clone(), v)
+            }
+        };
+        if key.is_empty() {
+            bail!("--env {flag}: the variable name is empty");
+        }
+        env.push((key, value));
+    }
+    Ok(env)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.cache.verbose);
+    let env = guest_env(&args.env)?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: cache_dir(&args.cache),
+    })
+    .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
+    let module = runtime.load(&args.file)?;
+    let mut host = GoHostBuilder::new()
+        .arg(args.file.to_string_lossy())
+        .args(args.args);
+    for (k, v) in env {
+        host = host.env(k, v);
+    }
+    let limits = TenantLimits {
+        max_memory: args.max_memory,
+        ..TenantLimits::default()
+    };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("could not start the async runtime")?;
+    match tokio.block_on(runtime.run(&module, host, limits)) {
+        Ok(outcome) => Ok(ExitCode::from(outcome.code() as u8)),
+        Err(e) => {
+            report(&e);
+            Ok(ExitCode::from(EXIT_TRAP))
+        }
+    }
+}
+
+/// Prints why a tenant failed, with the guest backtrace for traps.
+fn report(e: &TenantError) {
+    match e {
+        TenantError::Run(RunError::Trap(trap)) => {
+            eprintln!("wasabi: trap: {trap:?}");
+        }
+        other => eprintln!("wasabi: {other}"),
+    }
+}
+
+fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.verbose);
+    let runtime = Runtime::new(RuntimeConfig { cache_dir: None })
+        .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
+    let started = std::time::Instant::now();
+    runtime.compile(&args.file, &args.output)?;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "wrote {}",
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

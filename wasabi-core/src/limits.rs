@@ -1,0 +1,71 @@
+//! Per-tenant limits, enforced through wasmtime's resource limiter.
+
+use wasmtime::ResourceLimiter;
+
+/// The limits one tenant runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantLimits {
+    /// Largest linear memory the guest may grow to, in bytes. `None` leaves
+    /// only wasm's own 4 GiB bound.
+    pub max_memory: Option<u64>,
+    /// Host bytes the guest's JS objects may occupy.
+    pub max_object_bytes: usize,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        TenantLimits {
+            max_memory: None,
+            max_object_bytes: wasabi_gojs::DEFAULT_OBJECT_BUDGET,
+        }
+    }
+}
+
+/// The guest asked for more memory than its limit allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "memory limit exceeded: the guest tried to grow its memory to {} but its limit is {} (--max-memory)",
+    crate::size::format_size(*.desired),
+    crate::size::format_size(*.limit)
+)]
+pub struct MemoryLimitExceeded {
+    /// The limit in bytes.
+    pub limit: u64,
+    /// The size the guest asked for, in bytes.
+    pub desired: u64,
+}
+
+/// Most table elements a guest may have (Go uses one function table).
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// The resource limiter of one tenant.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    pub(crate) limits: TenantLimits,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        match self.limits.max_memory {
+            Some(limit) if desired as u64 > limit => Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit,
+                desired: desired as u64,
+            })),
+            _ => Ok(true),
+        }
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

@@ -1,0 +1,263 @@
+//! Loading a Go js/wasm module from a file: recognising what the file is,
+//! checking that it is a Go module, and compiling it (or taking it from the
+//! cache, or deserializing a precompiled `.cwasm`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use wasabi_gojs::Abi;
+use wasmtime::{Engine, Module, Precompiled};
+
+use crate::cache::ModuleCache;
+
+/// Where a loaded module's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ModuleOrigin {
+    /// Compiled now, taking this long.
+    Compiled(Duration),
+    /// Loaded from the compiled-module cache.
+    Cached,
+    /// Deserialized from a `.cwasm` file made by `wasabi compile`.
+    Precompiled,
+}
+
+/// A compiled Go js/wasm module, ready to instantiate.
+#[derive(Debug, Clone)]
+pub struct GoModule {
+    pub(crate) module: Module,
+    abi: Abi,
+    path: PathBuf,
+    origin: ModuleOrigin,
+}
+
+impl GoModule {
+    /// The Go ABI generation the module was built for.
+    pub fn abi(&self) -> Abi {
+        self.abi
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where its machine code came from.
+    pub fn origin(&self) -> ModuleOrigin {
+        self.origin
+    }
+
+    /// The compiled wasmtime module.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+}
+
+/// Why a file could not be loaded as a Go js/wasm module. Every message names
+/// the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is neither WebAssembly nor a precompiled module.
+    #[error("{}: not a WebAssembly file (no `\\0asm` header){hint}", .path.display())]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+        /// A hint about what it looks like instead.
+        hint: &'static str,
+    },
+    /// The file ends before its sections do.
+    #[error("{}: truncated module: {reason}", .path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Where it ends.
+        reason: String,
+    },
+    /// The bytes are not a valid module.
+    #[error("{}: invalid WebAssembly module: {reason}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A valid module that Go's js/wasm port did not produce.
+    #[error(
+        "{}: not a Go js/wasm module: it imports nothing from `gojs` (Go 1.21+) or `go` (Go 1.20 and older); build it with GOOS=js GOARCH=wasm",
+        .path.display()
+    )]
+    NotGo {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A precompiled module this build cannot load.
+    #[error(
+        "{}: precompiled module is not usable here ({reason}); recompile it with `wasabi compile`",
+        .path.display()
+    )]
+    Precompiled {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Writing a compiled module failed.
+    #[error("{}: {source}", .path.display())]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Reads and checks `path`, returning the module's bytes and ABI, or the
+/// precompiled kind when it is a `.cwasm`.
+pub(crate) enum Inspected {
+    Wasm { bytes: Vec<u8>, abi: Abi },
+    Precompiled,
+}
+
+pub(crate) fn inspect(path: &Path) -> Result<Inspected, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !bytes.starts_with(WASM_MAGIC) {
+        if Engine::detect_precompiled(&bytes) == Some(Precompiled::Module) {
+            return Ok(Inspected::Precompiled);
+        }
+        let hint = if bytes.starts_with(b"\x7fELF") {
+            "; it looks like a native executable"
+        } else if bytes.is_empty() {
+            "; the file is empty"
+        } else if bytes.starts_with(b"(module") {
+            "; it looks like WebAssembly text, which Wasabi does not run"
+        } else {
+            ""
+        };
+        return Err(LoadError::NotWasm {
+            path: path.to_path_buf(),
+            hint,
+        });
+    }
+    let abi = import_abi(path, &bytes)?;
+    match abi {
+        Some(abi) => Ok(Inspected::Wasm { bytes, abi }),
+        None => Err(LoadError::NotGo {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Scans the module's sections (without compiling) for its import modules.
+fn import_abi(path: &Path, bytes: &[u8]) -> Result<Option<Abi>, LoadError> {
+    let mut modules: Vec<String> = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| classify(path, e))? {
+            wasmparser::Payload::Version {
+                encoding: wasmparser::Encoding::Component,
+                ..
+            } => {
+                return Err(LoadError::Invalid {
+                    path: path.to_path_buf(),
+                    reason: "this is a WebAssembly component, not a core module".into(),
+                });
+            }
+            wasmparser::Payload::ImportSection(reader) => {
+                for group in reader {
+                    for import in group.map_err(|e| classify(path, e))? {
+                        let (_, import) = import.map_err(|e| classify(path, e))?;
+                        modules.push(import.module.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Abi::from_import_modules(modules.iter().map(String::as_str)))
+}
+
+fn classify(path: &Path, e: wasmparser::BinaryReaderError) -> LoadError {
+    let reason = format!("{} (at byte {})", e.message(), e.offset());
+    if e.message().contains("unexpected end") {
+        LoadError::Truncated {
+            path: path.to_path_buf(),
+            reason,
+        }
+    } else {
+        LoadError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        }
+    }
+}
+
+/// Compiles `bytes`, through the cache when there is one.
+pub(crate) fn compile(
+    engine: &Engine,
+    cache: Option<&ModuleCache>,
+    path: &Path,
+    bytes: &[u8],
+    abi: Abi,
+) -> Result<GoModule, LoadError> {
+    let key = cache.map(|_| ModuleCache::key(engine, bytes));
+    if let (Some(cache), Some(key)) = (cache, &key)
+        && let Some(module) = cache.get(engine, key)
+    {
+        tracing::info!(module = %path.display(), "loaded from the compiled-module cache");
+        return Ok(GoModule {
+            module,
+            abi,
+            path: path.to_path_buf(),
+            origin: ModuleOrigin::Cached,
+        });
+    }
+    let started = Instant::now();
+    let module = Module::new(engine, bytes).map_err(|e| LoadError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!("{e:#}"),
+    })?;
+    let took = started.elapsed();
+    tracing::info!(module = %path.display(), ms = took.as_millis() as u64, "compiled");
+    if let (Some(cache), Some(key)) = (cache, &key) {
+        cache.put(key, &module);
+    }
+    Ok(GoModule {
+        module,
+        abi,
+        path: path.to_path_buf(),
+        origin: ModuleOrigin::Compiled(took),
+    })
+}
+
+/// Deserializes a `.cwasm` made by `wasabi compile`.
+pub(crate) fn load_precompiled(engine: &Engine, path: &Path) -> Result<GoModule, LoadError> {
+    // SAFETY: a `.cwasm` is machine code; running one is the user's explicit
+    // choice, like running a native binary. wasmtime still checks that it was
+    // produced by this version with compatible settings and CPU features.
+    let module = unsafe { Module::deserialize_file(engine, path) }.map_err(|e| {
+        LoadError::Precompiled {
+            path: path.to_path_buf(),
+            reason: format!("{e:#}"),
+        }
+    })?;
+    let abi = Abi::detect(&module).ok_or_else(|| LoadError::NotGo {
+        path: path.to_path_buf(),
+    })?;
+    Ok(GoModule {
+        module,
+        abi,
+        path: path.to_path_buf(),
+        origin: ModuleOrigin::Precompiled,
+    })
+}

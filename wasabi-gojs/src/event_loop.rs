@@ -1,0 +1,474 @@
+//! The event loop: start the program with `run`, then wait for the next
+//! event (a timer, a callback) and deliver it with `resume`, until the
+//! program exits.
+//!
+//! Go returns from `run`/`resume` whenever all its goroutines are blocked.
+//! The host then owns the thread of control: it sleeps on tokio until the
+//! earliest timer, and when there is nothing left that could wake the program
+//! it delivers Go's "deadlock" event (id 0), on which Go prints its own
+//! `all goroutines are asleep` report and exits with code 2, exactly as a
+//! native Go program does.
+//!
+//! Calls into Go also happen *inside* imports: when Go calls a JS function
+//! that is itself a Go function (`js.FuncOf`), or a host function that calls
+//! back (`fs.write(..., cb)`), the host sets `_pendingEvent` and calls
+//! `resume` re-entrantly, then reads the result from the event object.
+
+use std::time::Instant;
+
+use wasmtime::{AsContextMut, Caller, Instance, Store};
+
+use crate::GoView;
+use crate::guest_memory::{Frame, GuestMemory};
+use crate::heap::{Callable, Key, ObjectKind};
+use crate::host::{GoHost, GuestExports, MAX_REENTRY_DEPTH};
+use crate::imports::{GuestExit, HostError, import_error, store};
+use crate::natives::{self, Completion, to_js_string};
+use crate::timers::TimerAction;
+use crate::value::{Ref, Value};
+
+/// How a program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It called `runtime.wasmExit` (`os.Exit`, the end of `main`, or a Go
+    /// panic, which exits with 2).
+    Exited(i32),
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(&self) -> i32 {
+        match self {
+            Outcome::Exited(code) => *code,
+        }
+    }
+}
+
+/// Why a program could not run to its exit.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The module lacks an export every Go js/wasm module has.
+    #[error("not a Go js/wasm module: missing export `{0}`")]
+    MissingExport(&'static str),
+    /// Arguments and environment do not fit where Go expects them.
+    #[error(
+        "arguments and environment take {0} bytes, more than the 8 KiB a Go js/wasm program accepts"
+    )]
+    ArgsTooLong(usize),
+    /// The guest trapped (including errors raised by host imports).
+    #[error("trap: {0:?}")]
+    Trap(wasmtime::Error),
+    /// A JS callback run by the host threw and nothing caught it.
+    #[error("uncaught JavaScript exception in a timer callback: {0}")]
+    Uncaught(String),
+    /// Go was told it is deadlocked but did not exit.
+    #[error("the program is blocked forever: every goroutine waits and no event can wake it")]
+    Deadlock,
+}
+
+/// Which of the three calling imports is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueCallKind {
+    /// `valueCall(v, m, args)`: `v[m](...args)`.
+    Method,
+    /// `valueInvoke(v, args)`: `v(...args)`.
+    Invoke,
+    /// `valueNew(v, args)`: `new v(...args)`.
+    New,
+}
+
+/// The shared body of `valueCall`, `valueInvoke` and `valueNew`.
+pub(crate) async fn value_call<T: GoView>(
+    caller: &mut Caller<'_, T>,
+    import: &'static str,
+    kind: ValueCallKind,
+    sp: i32,
+) -> wasmtime::Result<()> {
+    let frame = Frame::new(sp);
+    // Where the arguments slice and the results sit in the frame.
+    let (args_at, result_at) = match kind {
+        ValueCallKind::Method => (32, 56),
+        ValueCallKind::Invoke | ValueCallKind::New => (16, 40),
+    };
+    let exports = exports_of(caller, import)?;
+    let (func, this, args, entries) = {
+        let (bytes, data) = exports.memory.data_and_store_mut(caller.as_context_mut());
+        let host = data.go();
+        host.maybe_collect();
+        let mem = GuestMemory::new(bytes);
+        read_call(host, &mem, frame, kind, args_at).map_err(|e| import_error(import, e))?
+    };
+    let completion = match func {
+        Ok(func) => {
+            let this = if kind == ValueCallKind::Method { this } else { Value::Undefined };
+            invoke(caller, func, this, args, kind == ValueCallKind::New).await?
+        }
+        Err(thrown) => Err(thrown),
+    };
+    // Go may have run (and moved its stack) during the call.
+    let moved = caller.data_mut().go().entries != entries;
+    let frame = if moved {
+        Frame::new(exports.getsp.call_async(&mut *caller, ()).await?)
+    } else {
+        frame
+    };
+    let (bytes, data) = exports.memory.data_and_store_mut(caller.as_context_mut());
+    let host = data.go();
+    let mut mem = GuestMemory::new(bytes);
+    let (value, ok) = match completion {
+        Ok(v) => (v, true),
+        Err(e) => (e, false),
+    };
+    store(host, &mut mem, frame, result_at, &value)
+        .and_then(|()| Ok(frame.set_bool(&mut mem, result_at + 8, ok)?))
+        .map_err(|e| import_error(import, e))
+}
+
+type LoadedCall = (Result<Value, Value>, Value, Vec<Value>, u64);
+
+/// Reads the callee, receiver and arguments of a calling import.
+fn read_call(
+    host: &mut GoHost,
+    mem: &GuestMemory<'_>,
+    frame: Frame,
+    kind: ValueCallKind,
+    args_at: u64,
+) -> Result<LoadedCall, HostError> {
+    let target = host.table.load(Ref(frame.u64(mem, 8)?))?;
+    let (addr, len) = frame.span(mem, args_at)?;
+    let words = mem.slice(addr, len.checked_mul(8).ok_or(crate::guest_memory::MemoryError {
+        addr,
+        len,
+        size: mem.size(),
+    })?)?;
+    let args = words
+        .chunks_exact(8)
+        .map(|w| host.table.load(Ref(u64::from_le_bytes(w.try_into().unwrap_or_default()))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let func = match kind {
+        ValueCallKind::Method => {
+            let name = frame.string(mem, 16)?;
+            match host.heap.get_property(&target, Key::Name(&name)) {
+                Ok(f) if natives::is_callable(host, &f) => Ok(f),
+                Ok(_) => {
+                    let what = describe(host, &target);
+                    Err(host.type_error(&format!("{what}.{name} is not a function")))
+                }
+                Err(e) => Err(host.heap_error(e)),
+            }
+        }
+        ValueCallKind::Invoke | ValueCallKind::New => Ok(target.clone()),
+    };
+    Ok((func, target, args, host.entries))
+}
+
+/// A short description of a value for error messages, as engines print them.
+fn describe(host: &GoHost, v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("\"{s}\""),
+        Value::Object(id) => match host.heap.get(*id).kind {
+            ObjectKind::Function(_) => "function".into(),
+            ObjectKind::Array(_) => "array".into(),
+            _ => "object".into(),
+        },
+        other => to_js_string(host, other),
+    }
+}
+
+fn exports_of<T: GoView>(
+    ctx: &mut impl AsContextMut<Data = T>,
+    import: &'static str,
+) -> wasmtime::Result<GuestExports> {
+    ctx.as_context_mut()
+        .data_mut()
+        .go()
+        .exports
+        .clone()
+        .ok_or_else(|| import_error(import, HostError::NotStarted))
+}
+
+/// Calls `func` with `this` and `args` (as `new func(...args)` when
+/// `construct`), following native tail calls, and entering Go when the
+/// function is a Go function. `Ok(Err(v))` is a thrown JS value; `Err` is a
+/// trap or the program's exit, which unwinds everything.
+pub(crate) async fn invoke<T: GoView>(
+    ctx: &mut impl AsContextMut<Data = T>,
+    mut func: Value,
+    mut this: Value,
+    mut args: Vec<Value>,
+    mut construct: bool,
+) -> wasmtime::Result<Result<Value, Value>> {
+    loop {
+        let mut store = ctx.as_context_mut();
+        let host = store.data_mut().go();
+        let callable = match &func {
+            Value::Object(id) => match host.heap.get(*id).kind {
+                ObjectKind::Function(c) => Some(c),
+                _ => None,
+            },
+            _ => None,
+        };
+        match callable {
+            None => {
+                let what = describe(host, &func);
+                return Ok(Err(host.type_error(&format!("{what} is not a function"))));
+            }
+            Some(Callable::Native(native)) => {
+                match natives::call(host, native, &this, &args, construct) {
+                    Completion::Return(v) => return Ok(Ok(v)),
+                    Completion::Throw(e) => return Ok(Err(e)),
+                    Completion::TailCall {
+                        func: f,
+                        this: t,
+                        args: a,
+                    } => {
+                        (func, this, args, construct) = (f, t, a, false);
+                    }
+                }
+            }
+            Some(Callable::Go(_)) if construct => {
+                return Ok(Err(host.type_error("a Go function is not a constructor")));
+            }
+            Some(Callable::Go(id)) => return call_go(ctx, id, this, args).await,
+        }
+    }
+}
+
+/// Calls the Go function `id` (from `js.FuncOf`): posts it as the pending
+/// event, resumes Go, and reads back `event.result`.
+async fn call_go<T: GoView>(
+    ctx: &mut impl AsContextMut<Data = T>,
+    id: u32,
+    this: Value,
+    args: Vec<Value>,
+) -> wasmtime::Result<Result<Value, Value>> {
+    let (resume, event) = {
+        let mut store = ctx.as_context_mut();
+        let host = store.data_mut().go();
+        if host.depth >= MAX_REENTRY_DEPTH {
+            return Ok(Err(host.range_error("Maximum call stack size exceeded")));
+        }
+        let Some(exports) = host.exports.clone() else {
+            return Err(import_error("resume", HostError::NotStarted));
+        };
+        let event = match make_event(host, id, this, args) {
+            Ok(event) => event,
+            Err(e) => return Ok(Err(host.heap_error(e))),
+        };
+        let go = Value::Object(host.realm.go);
+        host.heap
+            .set_property(&go, Key::Name("_pendingEvent"), event.clone())
+            .map_err(|e| import_error("resume", e.into()))?;
+        host.pinned.push(event.clone());
+        host.depth += 1;
+        host.entries += 1;
+        (exports.resume, event)
+    };
+    let resumed = resume.call_async(&mut *ctx, ()).await;
+    let mut store = ctx.as_context_mut();
+    let host = store.data_mut().go();
+    host.depth -= 1;
+    host.pinned.pop();
+    resumed?;
+    let result = host
+        .heap
+        .get_property(&event, Key::Name("result"))
+        .unwrap_or(Value::Undefined);
+    Ok(Ok(result))
+}
+
+fn make_event(
+    host: &mut GoHost,
+    id: u32,
+    this: Value,
+    args: Vec<Value>,
+) -> Result<Value, crate::heap::HeapError> {
+    let args = host.new_array(args)?;
+    let event = host.new_object()?;
+    host.heap.define(event, "id", Value::Number(f64::from(id)));
+    host.heap.define(event, "this", this);
+    host.heap.define(event, "args", Value::Object(args));
+    Ok(Value::Object(event))
+}
+
+/// Where `run` expects `argv`: Go's linker keeps 4096..12288 free for it.
+const ARGV_START: usize = 4096;
+const ARGV_END: usize = 4096 + 8192;
+
+/// Lays out argv and envp the way `wasm_exec.js` does: NUL-terminated
+/// strings, each 8-byte aligned, then the pointer arrays. Returns (argc, argv).
+fn write_args(host: &GoHost, mem: &mut GuestMemory<'_>) -> Result<(i32, i32), RunError> {
+    let mut strings: Vec<Vec<u8>> = host.args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let mut env: Vec<&(String, String)> = host.env.iter().collect();
+    env.sort();
+    strings.extend(env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
+    let mut offset = ARGV_START;
+    let mut pointers = Vec::with_capacity(strings.len() + 2);
+    let too_long = |at: usize| RunError::ArgsTooLong(at - ARGV_START);
+    for (i, s) in strings.iter().enumerate() {
+        if i == host.args.len() {
+            pointers.push(0u64);
+        }
+        let end = offset + s.len() + 1;
+        if end >= ARGV_END {
+            return Err(too_long(end));
+        }
+        mem.write(offset as u64, s).map_err(|_| too_long(end))?;
+        mem.write_u8((offset + s.len()) as u64, 0).map_err(|_| too_long(end))?;
+        pointers.push(offset as u64);
+        offset = end.next_multiple_of(8);
+    }
+    if host.args.len() == strings.len() {
+        pointers.push(0);
+    }
+    pointers.push(0);
+    let argv = offset;
+    for p in pointers {
+        if offset + 8 >= ARGV_END {
+            return Err(too_long(offset + 8));
+        }
+        mem.write_u64(offset as u64, p).map_err(|_| too_long(offset))?;
+        offset += 8;
+    }
+    Ok((host.args.len() as i32, argv as i32))
+}
+
+/// Runs a Go js/wasm instance to its end: calls `run`, then delivers timers
+/// and callbacks through `resume` until the program exits.
+///
+/// Traps, including host errors raised for bad guest input, come back as
+/// [`RunError::Trap`]; the program's own exit (also by panic, code 2) is
+/// [`Outcome::Exited`].
+pub async fn run<T: GoView>(store: &mut Store<T>, instance: &Instance) -> Result<Outcome, RunError> {
+    let memory = instance
+        .get_memory(&mut *store, "mem")
+        .ok_or(RunError::MissingExport("mem"))?;
+    let run = instance
+        .get_typed_func::<(i32, i32), ()>(&mut *store, "run")
+        .map_err(|_| RunError::MissingExport("run"))?;
+    let resume = instance
+        .get_typed_func::<(), ()>(&mut *store, "resume")
+        .map_err(|_| RunError::MissingExport("resume"))?;
+    let getsp = instance
+        .get_typed_func::<(), i32>(&mut *store, "getsp")
+        .map_err(|_| RunError::MissingExport("getsp"))?;
+    store.data_mut().go().exports = Some(GuestExports {
+        memory,
+        resume: resume.clone(),
+        getsp,
+    });
+    let (argc, argv) = {
+        let (bytes, data) = memory.data_and_store_mut(&mut *store);
+        write_args(data.go(), &mut GuestMemory::new(bytes))?
+    };
+    let started = run.call_async(&mut *store, (argc, argv)).await;
+    if let Some(outcome) = settle(store, started)? {
+        return Ok(outcome);
+    }
+    let mut told_deadlock = false;
+    loop {
+        let host = store.data_mut().go();
+        let Some(deadline) = host.timers.next_deadline() else {
+            if told_deadlock {
+                return Err(RunError::Deadlock);
+            }
+            told_deadlock = true;
+            // Event id 0 tells Go it is deadlocked; it reports and exits.
+            let go = Value::Object(host.realm.go);
+            let event = host.new_object().map_err(|e| RunError::Trap(e.into()))?;
+            host.heap.define(event, "id", Value::Number(0.0));
+            let _ = host
+                .heap
+                .set_property(&go, Key::Name("_pendingEvent"), Value::Object(event));
+            let resumed = resume.call_async(&mut *store, ()).await;
+            if let Some(outcome) = settle(store, resumed)? {
+                return Ok(outcome);
+            }
+            continue;
+        };
+        if deadline > Instant::now() {
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+        let host = store.data_mut().go();
+        let Some((_, action)) = host.timers.pop_due(Instant::now()) else {
+            continue;
+        };
+        let result = match action {
+            TimerAction::Resume => {
+                host.entries += 1;
+                resume.call_async(&mut *store, ()).await
+            }
+            TimerAction::Call { func, args } => {
+                match invoke(store, func, Value::Undefined, args, false).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(thrown)) => {
+                        let host = store.data_mut().go();
+                        return Err(RunError::Uncaught(to_js_string(host, &thrown)));
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Some(outcome) = settle(store, result)? {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// Turns the result of a call into Go into the program's outcome, if the
+/// program is over.
+fn settle<T: GoView>(
+    store: &mut Store<T>,
+    result: wasmtime::Result<()>,
+) -> Result<Option<Outcome>, RunError> {
+    let host = store.data_mut().go();
+    host.flush();
+    match result {
+        Err(e) => match e.downcast_ref::<GuestExit>() {
+            Some(GuestExit(code)) => Ok(Some(Outcome::Exited(*code))),
+            None => Err(RunError::Trap(e)),
+        },
+        Ok(()) => Ok(host.exit_code.map(Outcome::Exited)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GoHostBuilder;
+
+    #[test]
+    fn argv_and_envp_are_laid_out_like_wasm_exec() {
+        let host = GoHostBuilder::new()
+            .args(["prog", "a"])
+            .env("B", "2")
+            .env("A", "1")
+            .build()
+            .unwrap();
+        let mut buf = vec![0u8; 16384];
+        let mut mem = GuestMemory::new(&mut buf);
+        let (argc, argv) = write_args(&host, &mut mem).unwrap();
+        assert_eq!(argc, 2);
+        let read_ptr = |i: usize| mem.read_u64(argv as u64 + 8 * i as u64).unwrap();
+        let read_str = |p: u64| {
+            let bytes = mem.slice(p, 64).unwrap();
+            let end = bytes.iter().position(|b| *b == 0).unwrap();
+            String::from_utf8(bytes[..end].to_vec()).unwrap()
+        };
+        assert_eq!(read_str(read_ptr(0)), "prog");
+        assert_eq!(read_str(read_ptr(1)), "a");
+        assert_eq!(read_ptr(2), 0);
+        // The environment is sorted by key.
+        assert_eq!(read_str(read_ptr(3)), "A=1");
+        assert_eq!(read_str(read_ptr(4)), "B=2");
+        assert_eq!(read_ptr(5), 0);
+    }
+
+    #[test]
+    fn oversized_arguments_are_refused() {
+        let host = GoHostBuilder::new().arg("x".repeat(9000)).build().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let err = write_args(&host, &mut GuestMemory::new(&mut buf)).unwrap_err();
+        assert!(matches!(err, RunError::ArgsTooLong(_)));
+    }
+}

@@ -1,0 +1,324 @@
+//! [`GoHost`]: everything one Go instance's JS world holds, and
+//! [`GoHostBuilder`], how an embedder configures it.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use wasmtime::{Memory, TypedFunc};
+
+use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
+use crate::realm::Realm;
+use crate::table::RefTable;
+use crate::timers::Timers;
+use crate::timezone::TimeZone;
+use crate::value::Value;
+
+/// Where a guest's standard output or error goes.
+pub type OutputSink = Box<dyn Write + Send>;
+
+/// Default budget of host memory for one instance's JS objects.
+pub const DEFAULT_OBJECT_BUDGET: usize = 256 << 20;
+/// Default cap on live references Go may hold.
+pub const DEFAULT_MAX_REFS: usize = 1 << 22;
+/// Default cap on pending timers.
+pub const DEFAULT_MAX_TIMERS: usize = 1 << 16;
+/// How deeply JS and Go may call each other re-entrantly.
+pub const MAX_REENTRY_DEPTH: u32 = 64;
+
+/// The exports of a Go module the host calls.
+#[derive(Clone)]
+pub(crate) struct GuestExports {
+    pub memory: Memory,
+    pub resume: TypedFunc<(), ()>,
+    pub getsp: TypedFunc<(), i32>,
+}
+
+/// The host side of one Go js/wasm instance: its JS heap and reference
+/// table, its realm of globals, its timers, its process view (arguments,
+/// environment, output) and the state of its run.
+///
+/// Embedders make one with [`GoHostBuilder`], put it in their store's data,
+/// and expose it through [`GoView`](crate::GoView).
+pub struct GoHost {
+    pub(crate) heap: Heap,
+    pub(crate) table: RefTable,
+    pub(crate) realm: Realm,
+    pub(crate) timers: Timers,
+    pub(crate) stdout: OutputSink,
+    pub(crate) stderr: OutputSink,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) timezone: TimeZone,
+    pub(crate) clock_origin: Instant,
+    pub(crate) clock_origin_unix_ns: u128,
+    pub(crate) umask: u32,
+    pub(crate) exports: Option<GuestExports>,
+    /// Values the host holds across a call into Go (roots for the collector).
+    pub(crate) pinned: Vec<Value>,
+    /// The code passed to `runtime.wasmExit`, once the guest has exited.
+    pub(crate) exit_code: Option<i32>,
+    /// How many Go calls are on the stack right now.
+    pub(crate) depth: u32,
+    /// How many times Go has been entered; a handler re-reads `sp` when this
+    /// moved during its operation.
+    pub(crate) entries: u64,
+}
+
+impl std::fmt::Debug for GoHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoHost")
+            .field("args", &self.args)
+            .field("objects", &self.heap.len())
+            .field("refs", &self.table.live())
+            .field("timers", &self.timers.len())
+            .field("exit_code", &self.exit_code)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`GoHost`]: arguments, environment, output and limits.
+///
+/// Nothing is inherited from the host process: the guest sees exactly the
+/// arguments and environment given here.
+///
+/// ```
+/// use wasabi_gojs::GoHostBuilder;
+///
+/// let host = GoHostBuilder::new()
+///     .arg("hello.wasm")
+///     .env("GREETING", "hi")
+///     .stdout(Box::new(std::io::sink()))
+///     .build()
+///     .expect("a fresh JS world fits in the default budget");
+/// assert!(format!("{host:?}").contains("hello.wasm"));
+/// ```
+pub struct GoHostBuilder {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdout: OutputSink,
+    stderr: OutputSink,
+    object_budget: usize,
+    max_refs: usize,
+    max_timers: usize,
+    zoneinfo: std::path::PathBuf,
+}
+
+impl Default for GoHostBuilder {
+    fn default() -> Self {
+        GoHostBuilder::new()
+    }
+}
+
+impl GoHostBuilder {
+    /// No arguments, no environment, output to the host's stdout and stderr.
+    pub fn new() -> GoHostBuilder {
+        GoHostBuilder {
+            args: Vec::new(),
+            env: Vec::new(),
+            stdout: Box::new(std::io::stdout()),
+            stderr: Box::new(std::io::stderr()),
+            object_budget: DEFAULT_OBJECT_BUDGET,
+            max_refs: DEFAULT_MAX_REFS,
+            max_timers: DEFAULT_MAX_TIMERS,
+            zoneinfo: "/usr/share/zoneinfo".into(),
+        }
+    }
+
+    /// Appends one argument (`os.Args[0]` first).
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets one environment variable (a later value for the same key wins).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.into()));
+        self
+    }
+
+    /// Where the guest's standard output goes.
+    pub fn stdout(mut self, sink: OutputSink) -> Self {
+        self.stdout = sink;
+        self
+    }
+
+    /// Where the guest's standard error goes.
+    pub fn stderr(mut self, sink: OutputSink) -> Self {
+        self.stderr = sink;
+        self
+    }
+
+    /// Host bytes the instance's JS objects may occupy (for example the
+    /// `Uint8Array`s it asks for).
+    pub fn object_budget(mut self, bytes: usize) -> Self {
+        self.object_budget = bytes;
+        self
+    }
+
+    /// Where zone names in `TZ` are looked up.
+    pub fn zoneinfo(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.zoneinfo = dir.into();
+        self
+    }
+
+    /// Builds the host. Fails only if the realm does not fit in the object
+    /// budget.
+    pub fn build(self) -> Result<GoHost, HeapError> {
+        let mut heap = Heap::new(self.object_budget);
+        let realm = Realm::new(&mut heap)?;
+        let table = RefTable::new(realm.global, realm.go, self.max_refs);
+        let timezone = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "TZ")
+            .map(|(_, tz)| TimeZone::from_tz(tz, Path::new(&self.zoneinfo)))
+            .unwrap_or_default();
+        let unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Ok(GoHost {
+            heap,
+            table,
+            realm,
+            timers: Timers::new(self.max_timers),
+            stdout: self.stdout,
+            stderr: self.stderr,
+            args: self.args,
+            env: self.env,
+            timezone,
+            clock_origin: Instant::now(),
+            clock_origin_unix_ns: unix_ns,
+            umask: 0o022,
+            exports: None,
+            pinned: Vec::new(),
+            exit_code: None,
+            depth: 0,
+            entries: 0,
+        })
+    }
+}
+
+impl GoHost {
+    /// The exit code, once the guest called `runtime.wasmExit`.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit_code
+    }
+
+    /// Number of JS objects alive in the heap.
+    pub fn object_count(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Number of references Go holds.
+    pub fn live_refs(&self) -> usize {
+        self.table.live()
+    }
+
+    /// Flushes the guest's output sinks.
+    pub fn flush(&mut self) {
+        let _ = self.stdout.flush();
+        let _ = self.stderr.flush();
+    }
+
+    /// Nanoseconds on the monotonic clock, counted from the Unix epoch at
+    /// start (like `performance.timeOrigin + performance.now()`).
+    pub(crate) fn nanotime(&self) -> i64 {
+        let ns = self.clock_origin_unix_ns + self.clock_origin.elapsed().as_nanos();
+        i64::try_from(ns).unwrap_or(i64::MAX)
+    }
+
+    /// Milliseconds since the Unix epoch on the wall clock.
+    pub(crate) fn now_ms(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as f64)
+            .unwrap_or(0.0)
+    }
+
+    /// Runs the collector if enough was allocated since the last run.
+    pub(crate) fn maybe_collect(&mut self) {
+        if !self.heap.wants_collection() {
+            return;
+        }
+        let roots = self.realm.roots();
+        let freed = self.heap.collect(
+            roots
+                .iter()
+                .chain(self.table.values())
+                .chain(self.timers.values())
+                .chain(self.pinned.iter()),
+        );
+        tracing::trace!(freed, live = self.heap.len(), "collected JS objects");
+    }
+
+    /// Allocates an ordinary object with `Object.prototype`.
+    pub(crate) fn new_object(&mut self) -> Result<ObjectId, HeapError> {
+        self.heap.alloc(Object::new(
+            ObjectKind::Ordinary,
+            Some(self.realm.object_proto),
+        ))
+    }
+
+    /// Allocates an array.
+    pub(crate) fn new_array(&mut self, items: Vec<Value>) -> Result<ObjectId, HeapError> {
+        self.heap.alloc(Object::new(
+            ObjectKind::Array(items),
+            Some(self.realm.array_proto),
+        ))
+    }
+
+    /// Allocates an error object with `proto` and `message`.
+    pub(crate) fn new_error(&mut self, proto: ObjectId, message: &str) -> Value {
+        match self.heap.alloc(Object::new(ObjectKind::Error, Some(proto))) {
+            Ok(id) => {
+                self.heap.define(id, "message", Value::string(message));
+                Value::Object(id)
+            }
+            // Out of object budget: throw the message as a string, as an
+            // engine out of memory would throw something rather than nothing.
+            Err(_) => Value::string(message),
+        }
+    }
+
+    /// A `TypeError` with `message`.
+    pub(crate) fn type_error(&mut self, message: &str) -> Value {
+        let proto = self.realm.type_error_proto;
+        self.new_error(proto, message)
+    }
+
+    /// A `RangeError` with `message`.
+    pub(crate) fn range_error(&mut self, message: &str) -> Value {
+        let proto = self.realm.range_error_proto;
+        self.new_error(proto, message)
+    }
+
+    /// A Node.js-style system error: an `Error` with a `code` such as `ENOSYS`.
+    pub(crate) fn system_error(&mut self, code: &str, message: &str) -> Value {
+        let proto = self.realm.error_proto;
+        let err = self.new_error(proto, message);
+        if let Value::Object(id) = err {
+            self.heap.define(id, "code", Value::string(code));
+        }
+        err
+    }
+
+    /// The thrown value for a failed heap operation.
+    pub(crate) fn heap_error(&mut self, err: HeapError) -> Value {
+        match err {
+            HeapError::NotAnObject { .. } => self.type_error(&err.to_string()),
+            HeapError::Budget { .. } | HeapError::ArrayLength => {
+                self.range_error(&err.to_string())
+            }
+        }
+    }
+}

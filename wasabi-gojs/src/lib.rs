@@ -1,0 +1,76 @@
+//! The JavaScript host world that Go programs built with `GOOS=js
+//! GOARCH=wasm` expect, implemented in Rust for wasmtime.
+//!
+//! A Go js/wasm module imports a small set of functions (module `gojs` since
+//! Go 1.21, `go` before) and reaches everything else — `fs`, `process`,
+//! `crypto`, `Date`, `Uint8Array` — through `syscall/js` calls on JS values.
+//! This crate provides both halves:
+//!
+//! * [`add_to_linker`] defines every import on a wasmtime [`Linker`](wasmtime::Linker);
+//! * [`GoHost`] is the per-instance JS world (value table, object heap,
+//!   realm of globals, timers, output), configured with [`GoHostBuilder`];
+//! * [`run`] drives a started instance: `run`, then `resume` for every timer
+//!   and callback until the program exits.
+//!
+//! # Scheduling
+//!
+//! Every call into the guest is an async wasmtime call on the caller's tokio
+//! runtime. This is deliberate: a tenant is a future, not a thread, so one
+//! process can hold thousands of them; epoch interruption with async yields
+//! (configured by the embedder) lets a spinning guest be preempted at a
+//! bounded cost; and a guest blocked on a timer or I/O costs nothing but its
+//! memory. Host calls stay synchronous and cheap; only the three imports that
+//! may run Go again (`valueCall`, `valueInvoke`, `valueNew`) are async, and
+//! they re-enter Go through a nested async call of the `resume` export.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo(engine: wasmtime::Engine, module: wasmtime::Module) -> wasmtime::Result<()> {
+//! use wasabi_gojs::{Abi, GoHost, GoHostBuilder, GoView};
+//!
+//! struct State(GoHost);
+//! impl GoView for State {
+//!     fn go(&mut self) -> &mut GoHost { &mut self.0 }
+//! }
+//!
+//! let mut linker = wasmtime::Linker::new(&engine);
+//! wasabi_gojs::add_to_linker(&mut linker, Abi::detect(&module).expect("a Go module"))?;
+//! let host = GoHostBuilder::new().arg("hello").build()?;
+//! let mut store = wasmtime::Store::new(&engine, State(host));
+//! let instance = linker.instantiate_async(&mut store, &module).await?;
+//! let outcome = wasabi_gojs::run(&mut store, &instance).await?;
+//! println!("exit code {}", outcome.code());
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+mod event_loop;
+pub mod guest_memory;
+pub mod heap;
+mod host;
+mod imports;
+pub mod natives;
+pub mod realm;
+pub mod table;
+pub mod timers;
+pub mod timezone;
+pub mod value;
+
+pub use event_loop::{Outcome, RunError, run};
+pub use host::{DEFAULT_OBJECT_BUDGET, GoHost, GoHostBuilder, OutputSink};
+pub use imports::{Abi, GuestExit, ImportError, add_to_linker};
+
+/// Access to the [`GoHost`] inside a store's data, the way `wasmtime-wasi`'s
+/// `WasiView` gives access to a WASI context.
+pub trait GoView: Send + 'static {
+    /// The instance's JS world.
+    fn go(&mut self) -> &mut GoHost;
+}
+
+impl GoView for GoHost {
+    fn go(&mut self) -> &mut GoHost {
+        self
+    }
+}

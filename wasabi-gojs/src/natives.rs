@@ -1,0 +1,636 @@
+//! The host functions of the JS world (`console.log`, `fs.write`,
+//! `new Uint8Array(n)`, ...), as one enum dispatched by `match`: no boxed
+//! closures, no per-call allocation for the dispatch itself.
+//!
+//! A native returns a [`Completion`]: a value, a thrown value, or a tail call
+//! to another function. Tail calls are how natives invoke callbacks
+//! (`fs.write(..., cb)` ends by calling `cb(null, n)`) without holding any
+//! borrow across the call into Go that the callback may be.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::heap::{Callable, Key, ObjectKind, to_number};
+use crate::host::GoHost;
+use crate::realm::Realm;
+use crate::timers::TimerId;
+use crate::value::Value;
+
+/// An `fs` method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsOp {
+    /// `fs.writeSync(fd, buf)`.
+    WriteSync,
+    /// `fs.write(fd, buf, offset, length, position, callback)`.
+    Write,
+    /// `fs.fsync(fd, callback)`: succeeds.
+    Fsync,
+    /// A method with no implementation yet: calls back with `ENOSYS`.
+    Unsupported(u8),
+}
+
+/// Every host function of the JS world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Native {
+    ObjectCtor,
+    ObjectKeys,
+    ObjectToString,
+    ObjectHasOwnProperty,
+    FunctionCtor,
+    ArrayCtor,
+    ArrayIsArray,
+    ArrayPush,
+    ArrayJoin,
+    BytesCtor,
+    BytesSet,
+    ErrorCtor,
+    TypeErrorCtor,
+    RangeErrorCtor,
+    ErrorToString,
+    DateCtor,
+    DateNow,
+    DateGetTime,
+    DateGetTimezoneOffset,
+    DateToIsoString,
+    ConsoleLog,
+    ConsoleError,
+    GetRandomValues,
+    PerformanceNow,
+    SetTimeout,
+    ClearTimeout,
+    ProcessId,
+    ProcessGetgroups,
+    ProcessUmask,
+    ProcessCwd,
+    ProcessChdir,
+    PathResolve,
+    Fs(FsOp),
+    MakeFuncWrapper,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone)]
+pub enum Completion {
+    /// Returned a value.
+    Return(Value),
+    /// Threw a value.
+    Throw(Value),
+    /// Continue by calling `func` with `this` and `args`; its completion is
+    /// this call's completion.
+    TailCall {
+        /// The function to call.
+        func: Value,
+        /// Its receiver.
+        this: Value,
+        /// Its arguments.
+        args: Vec<Value>,
+    },
+}
+
+fn arg(args: &[Value], i: usize) -> Value {
+    args.get(i).cloned().unwrap_or(Value::Undefined)
+}
+
+/// The largest `getRandomValues` request, as in browsers.
+const MAX_RANDOM_BYTES: usize = 65536;
+
+/// Calls a native. `construct` is true for `new F(...)`.
+pub fn call(
+    host: &mut GoHost,
+    native: Native,
+    this: &Value,
+    args: &[Value],
+    construct: bool,
+) -> Completion {
+    match call_inner(host, native, this, args, construct) {
+        Ok(c) => c,
+        Err(thrown) => Completion::Throw(thrown),
+    }
+}
+
+type NativeResult = Result<Completion, Value>;
+
+fn ret(v: impl Into<Value>) -> NativeResult {
+    Ok(Completion::Return(v.into()))
+}
+
+fn call_inner(
+    host: &mut GoHost,
+    native: Native,
+    this: &Value,
+    args: &[Value],
+    construct: bool,
+) -> NativeResult {
+    let realm = host.realm;
+    let alloc_err = |host: &mut GoHost, e| host.heap_error(e);
+    match native {
+        Native::ObjectCtor => match arg(args, 0) {
+            v @ Value::Object(_) => ret(v),
+            _ => {
+                let id = host.new_object().map_err(|e| alloc_err(host, e))?;
+                ret(Value::Object(id))
+            }
+        },
+        Native::ObjectKeys => {
+            let Value::Object(id) = arg(args, 0) else {
+                return Err(host.type_error("Cannot convert undefined or null to object"));
+            };
+            let object = host.heap.get(id);
+            let mut keys: Vec<Value> = match &object.kind {
+                ObjectKind::Array(items) => (0..items.len()).map(|i| Value::string(i.to_string())).collect(),
+                ObjectKind::Bytes(b) => (0..b.len()).map(|i| Value::string(i.to_string())).collect(),
+                _ => Vec::new(),
+            };
+            keys.extend(object.keys().map(|k| Value::String(k.clone())));
+            let arr = host.new_array(keys).map_err(|e| alloc_err(host, e))?;
+            ret(Value::Object(arr))
+        }
+        Native::ObjectToString => {
+            let tag = match this {
+                Value::Undefined => "Undefined",
+                Value::Null => "Null",
+                Value::Object(id) => match host.heap.get(*id).kind {
+                    ObjectKind::Array(_) => "Array",
+                    ObjectKind::Bytes(_) => "Uint8Array",
+                    ObjectKind::Function(_) => "Function",
+                    ObjectKind::Error => "Error",
+                    ObjectKind::Date(_) => "Date",
+                    ObjectKind::Ordinary => "Object",
+                },
+                Value::String(_) => "String",
+                Value::Number(_) => "Number",
+                Value::Bool(_) => "Boolean",
+            };
+            ret(Value::string(format!("[object {tag}]")))
+        }
+        Native::ObjectHasOwnProperty => {
+            let key = to_js_string(host, &arg(args, 0));
+            let has = match this {
+                Value::Object(id) => {
+                    let o = host.heap.get(*id);
+                    o.own(&key).is_some()
+                        || match &o.kind {
+                            ObjectKind::Array(items) => key.parse::<usize>().is_ok_and(|i| i < items.len()),
+                            _ => false,
+                        }
+                }
+                _ => false,
+            };
+            ret(has)
+        }
+        Native::FunctionCtor => {
+            Err(host.type_error("Code generation from strings is not supported (Function constructor)"))
+        }
+        Native::ArrayCtor => {
+            let items = match args {
+                [Value::Number(n)] => {
+                    if *n < 0.0 || n.fract() != 0.0 || *n > 1e7 {
+                        return Err(host.range_error("Invalid array length"));
+                    }
+                    vec![Value::Undefined; *n as usize]
+                }
+                _ => args.to_vec(),
+            };
+            let arr = host.new_array(items).map_err(|e| alloc_err(host, e))?;
+            ret(Value::Object(arr))
+        }
+        Native::ArrayIsArray => {
+            let is = matches!(arg(args, 0), Value::Object(id) if matches!(host.heap.get(id).kind, ObjectKind::Array(_)));
+            ret(is)
+        }
+        Native::ArrayPush => {
+            let Value::Object(id) = this else {
+                return Err(host.type_error("Array.prototype.push called on non-object"));
+            };
+            let len = match &host.heap.get(*id).kind {
+                ObjectKind::Array(items) => items.len(),
+                _ => return Err(host.type_error("Array.prototype.push called on a non-array")),
+            };
+            for (i, v) in args.iter().enumerate() {
+                host.heap
+                    .set_property(this, Key::Index((len + i) as i64), v.clone())
+                    .map_err(|e| alloc_err(host, e))?;
+            }
+            ret(Value::Number((len + args.len()) as f64))
+        }
+        Native::ArrayJoin => {
+            let sep = match arg(args, 0) {
+                Value::Undefined => ",".to_string(),
+                v => to_js_string(host, &v),
+            };
+            let items = match this {
+                Value::Object(id) => match &host.heap.get(*id).kind {
+                    ObjectKind::Array(items) => items.clone(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            let parts: Vec<String> = items
+                .iter()
+                .map(|v| if v.is_nullish() { String::new() } else { to_js_string(host, v) })
+                .collect();
+            ret(Value::string(parts.join(&sep)))
+        }
+        Native::BytesCtor => {
+            if !construct {
+                return Err(host.type_error("Constructor Uint8Array requires 'new'"));
+            }
+            let source = arg(args, 0);
+            let bytes: Vec<u8> = match &source {
+                Value::Undefined => Vec::new(),
+                Value::Number(n) => {
+                    if *n < 0.0 || n.fract() != 0.0 || !n.is_finite() {
+                        return Err(host.range_error("Invalid typed array length"));
+                    }
+                    let id = host
+                        .heap
+                        .alloc_bytes(*n as usize, realm.bytes_proto)
+                        .map_err(|e| alloc_err(host, e))?;
+                    return ret(Value::Object(id));
+                }
+                Value::Object(id) => match &host.heap.get(*id).kind {
+                    ObjectKind::Bytes(b) => b.clone(),
+                    ObjectKind::Array(items) => items.iter().map(|v| to_number(v) as i64 as u8).collect(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            let id = host
+                .heap
+                .alloc_bytes(bytes.len(), realm.bytes_proto)
+                .map_err(|e| alloc_err(host, e))?;
+            if let ObjectKind::Bytes(dst) = &mut host.heap.get_mut(id).kind {
+                dst.copy_from_slice(&bytes);
+            }
+            ret(Value::Object(id))
+        }
+        Native::BytesSet => {
+            let offset = to_number(&arg(args, 1));
+            let offset = if offset.is_nan() { 0.0 } else { offset };
+            let source: Vec<u8> = match arg(args, 0) {
+                Value::Object(id) => match &host.heap.get(id).kind {
+                    ObjectKind::Bytes(b) => b.clone(),
+                    ObjectKind::Array(items) => items.iter().map(|v| to_number(v) as i64 as u8).collect(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            let Value::Object(id) = this else {
+                return Err(host.type_error("Uint8Array.prototype.set called on a non-typed-array"));
+            };
+            let ObjectKind::Bytes(dst) = &mut host.heap.get_mut(*id).kind else {
+                return Err(host.type_error("Uint8Array.prototype.set called on a non-typed-array"));
+            };
+            let start = offset as usize;
+            if offset < 0.0 || start.checked_add(source.len()).is_none_or(|end| end > dst.len()) {
+                return Err(host.range_error("offset is out of bounds"));
+            }
+            dst[start..start + source.len()].copy_from_slice(&source);
+            ret(Value::Undefined)
+        }
+        Native::ErrorCtor | Native::TypeErrorCtor | Native::RangeErrorCtor => {
+            let proto = match native {
+                Native::TypeErrorCtor => realm.type_error_proto,
+                Native::RangeErrorCtor => realm.range_error_proto,
+                _ => realm.error_proto,
+            };
+            let message = match arg(args, 0) {
+                Value::Undefined => String::new(),
+                v => to_js_string(host, &v),
+            };
+            ret(host.new_error(proto, &message))
+        }
+        Native::ErrorToString => ret(Value::string(to_js_string(host, this))),
+        Native::DateCtor => {
+            let ms = match args.first() {
+                Some(v) => to_number(v),
+                None => host.now_ms(),
+            };
+            if !construct {
+                return ret(Value::string(iso_string(host.now_ms())));
+            }
+            let id = host
+                .heap
+                .alloc(crate::heap::Object::new(ObjectKind::Date(ms), Some(realm.date_proto)))
+                .map_err(|e| alloc_err(host, e))?;
+            ret(Value::Object(id))
+        }
+        Native::DateNow => ret(host.now_ms()),
+        Native::DateGetTime | Native::DateGetTimezoneOffset | Native::DateToIsoString => {
+            let ms = match this {
+                Value::Object(id) => match host.heap.get(*id).kind {
+                    ObjectKind::Date(ms) => Some(ms),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(ms) = ms else {
+                return Err(host.type_error("this is not a Date object."));
+            };
+            match native {
+                Native::DateGetTime => ret(ms),
+                Native::DateGetTimezoneOffset => {
+                    let east = host.timezone.offset_at((ms / 1000.0).floor() as i64);
+                    ret(-f64::from(east / 60))
+                }
+                _ => {
+                    if !ms.is_finite() {
+                        return Err(host.range_error("Invalid time value"));
+                    }
+                    ret(Value::string(iso_string(ms)))
+                }
+            }
+        }
+        Native::ConsoleLog | Native::ConsoleError => {
+            let mut line = args
+                .iter()
+                .map(|v| to_js_string(host, v))
+                .collect::<Vec<_>>()
+                .join(" ");
+            line.push('\n');
+            let sink = if native == Native::ConsoleLog { &mut host.stdout } else { &mut host.stderr };
+            let _ = sink.write_all(line.as_bytes()).and_then(|_| sink.flush());
+            ret(Value::Undefined)
+        }
+        Native::GetRandomValues => {
+            let target = arg(args, 0);
+            let Value::Object(id) = target else {
+                return Err(host.type_error("crypto.getRandomValues: argument is not a typed array"));
+            };
+            let ObjectKind::Bytes(bytes) = &mut host.heap.get_mut(id).kind else {
+                return Err(host.type_error("crypto.getRandomValues: argument is not a Uint8Array"));
+            };
+            if bytes.len() > MAX_RANDOM_BYTES {
+                let msg = format!(
+                    "crypto.getRandomValues: the requested length ({}) exceeds the maximum of {MAX_RANDOM_BYTES} bytes",
+                    bytes.len()
+                );
+                return Err(host.system_error("QuotaExceededError", &msg));
+            }
+            if getrandom::fill(bytes).is_err() {
+                return Err(host.system_error("EIO", "the host's random source failed"));
+            }
+            ret(target)
+        }
+        Native::PerformanceNow => ret(host.clock_origin.elapsed().as_secs_f64() * 1000.0),
+        Native::SetTimeout => {
+            let func = arg(args, 0);
+            if !is_callable(host, &func) {
+                return Err(host.type_error("The \"callback\" argument must be of type function"));
+            }
+            let ms = to_number(&arg(args, 1));
+            let ms = if ms.is_nan() || ms < 0.0 { 0.0 } else { ms.min(f64::from(i32::MAX)) };
+            let rest = args.get(2..).map(<[Value]>::to_vec).unwrap_or_default();
+            match host.timers.schedule_js(Duration::from_secs_f64(ms / 1000.0), func, rest) {
+                Ok(id) => ret(f64::from(id)),
+                Err(e) => Err(host.range_error(&e.to_string())),
+            }
+        }
+        Native::ClearTimeout => {
+            let n = to_number(&arg(args, 0));
+            if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) {
+                host.timers.clear(TimerId::Js(n as u32));
+            }
+            ret(Value::Undefined)
+        }
+        Native::ProcessId => ret(-1.0),
+        Native::ProcessGetgroups => Err(host.system_error("ENOSYS", "not implemented")),
+        Native::ProcessUmask => {
+            let old = host.umask;
+            if let Value::Number(n) = arg(args, 0) {
+                host.umask = (n as u32) & 0o777;
+            }
+            ret(f64::from(old))
+        }
+        Native::ProcessCwd => ret("/"),
+        Native::ProcessChdir => Err(host.system_error("ENOSYS", "not implemented")),
+        Native::PathResolve => {
+            let parts: Vec<String> = args.iter().map(|v| to_js_string(host, v)).collect();
+            ret(Value::string(resolve_path("/", &parts)))
+        }
+        Native::Fs(op) => fs_call(host, op, args),
+        Native::MakeFuncWrapper => {
+            let id = to_number(&arg(args, 0));
+            if !(0.0..=f64::from(u32::MAX)).contains(&id) || id.fract() != 0.0 {
+                return Err(host.type_error("_makeFuncWrapper: invalid function id"));
+            }
+            let f = host
+                .heap
+                .alloc(crate::heap::Object::new(
+                    ObjectKind::Function(Callable::Go(id as u32)),
+                    Some(realm.function_proto),
+                ))
+                .map_err(|e| alloc_err(host, e))?;
+            ret(Value::Object(f))
+        }
+    }
+}
+
+/// The `fs` object's methods.
+fn fs_call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
+    let callback = args.last().cloned().unwrap_or(Value::Undefined);
+    let call_back = |args: Vec<Value>| Completion::TailCall {
+        func: callback.clone(),
+        this: Value::Undefined,
+        args,
+    };
+    match op {
+        FsOp::WriteSync | FsOp::Write => {
+            let fd = to_number(&arg(args, 0));
+            let buf = arg(args, 1);
+            let bytes: Vec<u8> = match &buf {
+                Value::Object(id) => match &host.heap.get(*id).kind {
+                    ObjectKind::Bytes(b) => b.clone(),
+                    _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+                },
+                Value::String(s) => s.as_bytes().to_vec(),
+                _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+            };
+            let slice = if op == FsOp::Write {
+                let offset = to_number(&arg(args, 2));
+                let length = to_number(&arg(args, 3));
+                let offset = if offset.is_nan() { 0.0 } else { offset };
+                let length = if length.is_nan() { bytes.len() as f64 - offset } else { length };
+                if offset < 0.0 || length < 0.0 || offset + length > bytes.len() as f64 {
+                    return Err(host.range_error("The value of \"offset\" or \"length\" is out of range"));
+                }
+                &bytes[offset as usize..(offset + length) as usize]
+            } else {
+                &bytes[..]
+            };
+            let result = match fd {
+                1.0 => host.stdout.write_all(slice).and_then(|_| host.stdout.flush()),
+                2.0 => host.stderr.write_all(slice).and_then(|_| host.stderr.flush()),
+                _ => {
+                    let err = host.system_error("EBADF", "bad file descriptor");
+                    return if op == FsOp::Write { Ok(call_back(vec![err])) } else { Err(err) };
+                }
+            };
+            let outcome = match result {
+                Ok(()) => Ok(Value::Number(slice.len() as f64)),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    Err(host.system_error("EPIPE", "broken pipe"))
+                }
+                Err(e) => Err(host.system_error("EIO", &e.to_string())),
+            };
+            match (op, outcome) {
+                (FsOp::WriteSync, Ok(n)) => ret(n),
+                (FsOp::WriteSync, Err(e)) => Err(e),
+                (_, Ok(n)) => Ok(call_back(vec![Value::Null, n])),
+                (_, Err(e)) => Ok(call_back(vec![e])),
+            }
+        }
+        FsOp::Fsync => Ok(call_back(vec![Value::Null])),
+        FsOp::Unsupported(i) => {
+            tracing::debug!(method = Realm::unsupported_fs_name(i), "fs call without a filesystem");
+            let err = host.system_error("ENOSYS", "not implemented");
+            Ok(call_back(vec![err]))
+        }
+    }
+}
+
+/// `true` when `v` can be called.
+pub fn is_callable(host: &GoHost, v: &Value) -> bool {
+    matches!(v, Value::Object(id) if matches!(host.heap.get(*id).kind, ObjectKind::Function(_)))
+}
+
+/// JS `String(v)`.
+pub fn to_js_string(host: &GoHost, v: &Value) -> String {
+    match v {
+        Value::Undefined => "undefined".into(),
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => number_to_string(*n),
+        Value::String(s) => s.to_string(),
+        Value::Object(id) => {
+            let object = host.heap.get(*id);
+            match &object.kind {
+                ObjectKind::Array(items) => items
+                    .iter()
+                    .map(|v| if v.is_nullish() { String::new() } else { to_js_string(host, v) })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                ObjectKind::Bytes(b) => b.iter().map(u8::to_string).collect::<Vec<_>>().join(","),
+                ObjectKind::Function(_) => "function () { [native code] }".into(),
+                ObjectKind::Date(ms) => iso_string(*ms),
+                ObjectKind::Error => {
+                    let get = |k| host.heap.get_property(v, Key::Name(k)).unwrap_or(Value::Undefined);
+                    let name = match get("name") {
+                        Value::String(s) => s.to_string(),
+                        _ => "Error".into(),
+                    };
+                    let message = match get("message") {
+                        Value::String(s) => s.to_string(),
+                        _ => String::new(),
+                    };
+                    if message.is_empty() { name } else { format!("{name}: {message}") }
+                }
+                ObjectKind::Ordinary => "[object Object]".into(),
+            }
+        }
+    }
+}
+
+/// JS `Number.prototype.toString()` for the shapes that matter: integers
+/// without a fraction, exponents past 1e21, `NaN` and `Infinity`.
+pub fn number_to_string(n: f64) -> String {
+    if n.is_nan() {
+        return "NaN".into();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if n == 0.0 {
+        return "0".into();
+    }
+    let abs = n.abs();
+    if (1e-7..1e21).contains(&abs) {
+        format!("{n}")
+    } else {
+        let s = format!("{n:e}");
+        match s.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+            _ => s,
+        }
+    }
+}
+
+/// `Date.prototype.toISOString`.
+fn iso_string(ms: f64) -> String {
+    let ms = ms as i64;
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// POSIX `path.resolve`: join the segments onto `cwd`, the last absolute
+/// segment winning, with `.` and `..` folded.
+fn resolve_path(cwd: &str, segments: &[String]) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let all = std::iter::once(cwd).chain(segments.iter().map(String::as_str));
+    for segment in all {
+        if segment.starts_with('/') {
+            parts.clear();
+        }
+        for part in segment.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
+            }
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_like_js() {
+        assert_eq!(number_to_string(1.0), "1");
+        assert_eq!(number_to_string(-2.5), "-2.5");
+        assert_eq!(number_to_string(1e21), "1e+21");
+        assert_eq!(number_to_string(f64::NAN), "NaN");
+        assert_eq!(number_to_string(123456789.0), "123456789");
+    }
+
+    #[test]
+    fn iso_dates_are_gregorian() {
+        assert_eq!(iso_string(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_string(1_709_210_096_789.0), "2024-02-29T12:34:56.789Z");
+        assert_eq!(iso_string(-1.0), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn paths_resolve_posix_style() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(resolve_path("/", &s(&["a/b", "../c"])), "/a/c");
+        assert_eq!(resolve_path("/x", &s(&["/abs", "./d"])), "/abs/d");
+        assert_eq!(resolve_path("/", &s(&["../../.."])), "/");
+    }
+}

@@ -1,0 +1,226 @@
+//! The realm: the global object and the built-ins the Go standard library
+//! reaches for under js/wasm, laid out as a JS engine lays them out
+//! (constructors with `prototype` objects, methods on prototypes).
+//!
+//! What lives here is exactly what `syscall/js`, `syscall`, `os`, `time` and
+//! `crypto/rand` touch, plus the everyday globals a Go program that uses
+//! `syscall/js` expects (`console`, `setTimeout`, `Date.now`). Anything else
+//! is `undefined`, and calling it throws a `TypeError` the guest sees as a
+//! `js.Error` panic, as in a browser.
+
+use crate::heap::{Callable, Heap, HeapError, Object, ObjectId, ObjectKind};
+use crate::natives::{FsOp, Native};
+use crate::value::Value;
+
+/// The well-known objects of one instance's JS world.
+#[derive(Debug, Clone, Copy)]
+pub struct Realm {
+    /// `globalThis` (Go's predefined value 5).
+    pub global: ObjectId,
+    /// The Go object (`this` of `wasm_exec.js`'s `Go` class; predefined value 6).
+    pub go: ObjectId,
+    /// `Object.prototype`.
+    pub object_proto: ObjectId,
+    /// `Function.prototype`.
+    pub function_proto: ObjectId,
+    /// `Array.prototype`.
+    pub array_proto: ObjectId,
+    /// `Uint8Array.prototype`.
+    pub bytes_proto: ObjectId,
+    /// `Error.prototype`.
+    pub error_proto: ObjectId,
+    /// `TypeError.prototype`.
+    pub type_error_proto: ObjectId,
+    /// `RangeError.prototype`.
+    pub range_error_proto: ObjectId,
+    /// `Date.prototype`.
+    pub date_proto: ObjectId,
+}
+
+/// The `fs` methods that exist but are not available yet; each calls its
+/// callback with an `ENOSYS` error.
+const UNSUPPORTED_FS: [&str; 24] = [
+    "chmod", "chown", "close", "fchmod", "fchown", "fstat", "ftruncate", "lchown", "link",
+    "lstat", "mkdir", "open", "read", "readdir", "readlink", "rename", "rmdir", "stat",
+    "symlink", "truncate", "unlink", "utimes", "fdatasync", "mkdtemp",
+];
+
+struct Builder<'h> {
+    heap: &'h mut Heap,
+    function_proto: ObjectId,
+}
+
+impl Builder<'_> {
+    fn object(&mut self, proto: Option<ObjectId>) -> Result<ObjectId, HeapError> {
+        self.heap.alloc(Object::new(ObjectKind::Ordinary, proto))
+    }
+
+    fn function(&mut self, native: Native) -> Result<ObjectId, HeapError> {
+        self.heap.alloc(Object::new(
+            ObjectKind::Function(Callable::Native(native)),
+            Some(self.function_proto),
+        ))
+    }
+
+    fn method(&mut self, on: ObjectId, name: &str, native: Native) -> Result<(), HeapError> {
+        let f = self.function(native)?;
+        self.heap.define(on, name, Value::Object(f));
+        Ok(())
+    }
+
+    /// A constructor function with its prototype object, bound on `global`.
+    fn class(
+        &mut self,
+        global: ObjectId,
+        name: &str,
+        native: Native,
+        proto: ObjectId,
+    ) -> Result<ObjectId, HeapError> {
+        let ctor = self.function(native)?;
+        self.heap.define(ctor, "prototype", Value::Object(proto));
+        self.heap.define(proto, "constructor", Value::Object(ctor));
+        self.heap.define(global, name, Value::Object(ctor));
+        Ok(ctor)
+    }
+}
+
+impl Realm {
+    /// Builds the realm in `heap`.
+    pub fn new(heap: &mut Heap) -> Result<Realm, HeapError> {
+        let object_proto = heap.alloc(Object::new(ObjectKind::Ordinary, None))?;
+        let function_proto = heap.alloc(Object::new(ObjectKind::Ordinary, Some(object_proto)))?;
+        let mut b = Builder {
+            heap,
+            function_proto,
+        };
+        let global = b.object(Some(object_proto))?;
+        b.heap.define(global, "globalThis", Value::Object(global));
+
+        b.method(object_proto, "toString", Native::ObjectToString)?;
+        b.method(object_proto, "hasOwnProperty", Native::ObjectHasOwnProperty)?;
+        let object_ctor = b.class(global, "Object", Native::ObjectCtor, object_proto)?;
+        b.method(object_ctor, "keys", Native::ObjectKeys)?;
+        b.class(global, "Function", Native::FunctionCtor, function_proto)?;
+
+        let array_proto = b.object(Some(object_proto))?;
+        b.method(array_proto, "push", Native::ArrayPush)?;
+        b.method(array_proto, "join", Native::ArrayJoin)?;
+        let array_ctor = b.class(global, "Array", Native::ArrayCtor, array_proto)?;
+        b.method(array_ctor, "isArray", Native::ArrayIsArray)?;
+
+        let bytes_proto = b.object(Some(object_proto))?;
+        b.method(bytes_proto, "set", Native::BytesSet)?;
+        b.class(global, "Uint8Array", Native::BytesCtor, bytes_proto)?;
+
+        let error_proto = b.object(Some(object_proto))?;
+        b.heap.define(error_proto, "name", "Error".into());
+        b.heap.define(error_proto, "message", "".into());
+        b.method(error_proto, "toString", Native::ErrorToString)?;
+        b.class(global, "Error", Native::ErrorCtor, error_proto)?;
+        let type_error_proto = b.object(Some(error_proto))?;
+        b.heap.define(type_error_proto, "name", "TypeError".into());
+        b.class(global, "TypeError", Native::TypeErrorCtor, type_error_proto)?;
+        let range_error_proto = b.object(Some(error_proto))?;
+        b.heap.define(range_error_proto, "name", "RangeError".into());
+        b.class(global, "RangeError", Native::RangeErrorCtor, range_error_proto)?;
+
+        let date_proto = b.object(Some(object_proto))?;
+        b.method(date_proto, "getTime", Native::DateGetTime)?;
+        b.method(date_proto, "valueOf", Native::DateGetTime)?;
+        b.method(date_proto, "getTimezoneOffset", Native::DateGetTimezoneOffset)?;
+        b.method(date_proto, "toISOString", Native::DateToIsoString)?;
+        let date_ctor = b.class(global, "Date", Native::DateCtor, date_proto)?;
+        b.method(date_ctor, "now", Native::DateNow)?;
+
+        let console = b.object(Some(object_proto))?;
+        b.method(console, "log", Native::ConsoleLog)?;
+        b.method(console, "info", Native::ConsoleLog)?;
+        b.method(console, "error", Native::ConsoleError)?;
+        b.method(console, "warn", Native::ConsoleError)?;
+        b.heap.define(global, "console", Value::Object(console));
+
+        let crypto = b.object(Some(object_proto))?;
+        b.method(crypto, "getRandomValues", Native::GetRandomValues)?;
+        b.heap.define(global, "crypto", Value::Object(crypto));
+
+        let performance = b.object(Some(object_proto))?;
+        b.method(performance, "now", Native::PerformanceNow)?;
+        b.heap.define(global, "performance", Value::Object(performance));
+
+        b.method(global, "setTimeout", Native::SetTimeout)?;
+        b.method(global, "clearTimeout", Native::ClearTimeout)?;
+
+        let process = b.object(Some(object_proto))?;
+        b.heap.define(process, "pid", Value::Number(1.0));
+        b.heap.define(process, "ppid", Value::Number(0.0));
+        b.heap.define(process, "title", "wasabi".into());
+        b.heap.define(process, "platform", "wasabi".into());
+        for name in ["getuid", "getgid", "geteuid", "getegid"] {
+            b.method(process, name, Native::ProcessId)?;
+        }
+        b.method(process, "getgroups", Native::ProcessGetgroups)?;
+        b.method(process, "umask", Native::ProcessUmask)?;
+        b.method(process, "cwd", Native::ProcessCwd)?;
+        b.method(process, "chdir", Native::ProcessChdir)?;
+        b.heap.define(global, "process", Value::Object(process));
+
+        let path = b.object(Some(object_proto))?;
+        b.method(path, "resolve", Native::PathResolve)?;
+        b.heap.define(global, "path", Value::Object(path));
+
+        let fs = b.object(Some(object_proto))?;
+        let constants = b.object(Some(object_proto))?;
+        // Linux's values, as Node.js reports them; Go maps its own flags onto these.
+        for (name, v) in [
+            ("O_RDONLY", 0),
+            ("O_WRONLY", 1),
+            ("O_RDWR", 2),
+            ("O_CREAT", 0o100),
+            ("O_EXCL", 0o200),
+            ("O_TRUNC", 0o1000),
+            ("O_APPEND", 0o2000),
+            ("O_DIRECTORY", 0o200000),
+            ("O_SYNC", 0o4010000),
+        ] {
+            b.heap.define(constants, name, Value::Number(f64::from(v)));
+        }
+        b.heap.define(fs, "constants", Value::Object(constants));
+        b.method(fs, "writeSync", Native::Fs(FsOp::WriteSync))?;
+        b.method(fs, "write", Native::Fs(FsOp::Write))?;
+        b.method(fs, "fsync", Native::Fs(FsOp::Fsync))?;
+        for (i, name) in UNSUPPORTED_FS.iter().enumerate() {
+            b.method(fs, name, Native::Fs(FsOp::Unsupported(i as u8)))?;
+        }
+        b.heap.define(global, "fs", Value::Object(fs));
+
+        let go = b.object(Some(object_proto))?;
+        b.heap.define(go, "_pendingEvent", Value::Null);
+        b.method(go, "_makeFuncWrapper", Native::MakeFuncWrapper)?;
+
+        Ok(Realm {
+            global,
+            go,
+            object_proto,
+            function_proto,
+            array_proto,
+            bytes_proto,
+            error_proto,
+            type_error_proto,
+            range_error_proto,
+            date_proto,
+        })
+    }
+
+    /// The objects the realm keeps alive regardless of Go.
+    pub fn roots(&self) -> [Value; 2] {
+        [Value::Object(self.global), Value::Object(self.go)]
+    }
+
+    /// The name of an unsupported `fs` method, by its index.
+    pub fn unsupported_fs_name(index: u8) -> &'static str {
+        UNSUPPORTED_FS
+            .get(usize::from(index))
+            .copied()
+            .unwrap_or("?")
+    }
+}
