@@ -1,1 +1,2 @@
-
+//! Criterion benches for Wasabi live in `benches/`; run them with
+//! `cargo xtask bench` (which builds the guest programs first).

@@ -1,1 +1,357 @@
-fn main() {}
+//! Project automation: `cargo xtask build-examples | demo | ci | bench`.
+//!
+//! Everything a fresh machine needs beyond Rust and Go is installed from
+//! here, idempotently, so `cargo xtask ci` is the whole of CI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use sha2::{Digest, Sha256};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "Wasabi's project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build every program in programs/ for js/wasm (and natively, for
+    /// comparison) into target/programs/, skipping those up to date.
+    BuildExamples,
+    /// Build what the demo needs, then run the example programs under Wasabi.
+    Demo,
+    /// Install what the tests need, build the programs, then run formatting
+    /// checks, linters and every test.
+    Ci,
+    /// Run the criterion benches (`--quick` for a short smoke run).
+    Bench {
+        /// Fewer samples: a smoke test, not a measurement.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root();
+    match Cli::parse().task {
+        Task::BuildExamples => build_examples(&root),
+        Task::Demo => demo(&root),
+        Task::Ci => ci(&root),
+        Task::Bench { quick } => bench(&root, quick),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where Debian's Go 1.19 lives; it builds the legacy-ABI (`go` module) guest.
+const LEGACY_GO: &str = "/usr/lib/go-1.19/bin/go";
+/// The Debian package that provides it.
+const LEGACY_GO_PACKAGE: &str = "golang-1.19-go";
+
+fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+/// Runs a command, failing with its command line if it fails.
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// A Go program under programs/.
+struct Program {
+    name: String,
+    dir: PathBuf,
+    /// Uses `syscall/js`, so it has no native build.
+    js_only: bool,
+}
+
+fn programs(root: &Path) -> anyhow::Result<Vec<Program>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root.join("programs"))? {
+        let dir = entry?.path();
+        if !dir.join("main.go").is_file() {
+            continue;
+        }
+        let mut js_only = false;
+        for file in go_files(&dir)? {
+            js_only |= std::fs::read_to_string(&file)?.contains("\"syscall/js\"");
+        }
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        found.push(Program { name, dir, js_only });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+fn go_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "go"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A digest of everything a program's build depends on.
+fn fingerprint(root: &Path, program: &Program, toolchain: &str) -> anyhow::Result<String> {
+    let mut h = Sha256::new();
+    h.update(toolchain.as_bytes());
+    let mut inputs = go_files(&program.dir)?;
+    for shared in ["programs/go.mod", "programs/go.sum", "go.work", "go/go.mod"] {
+        inputs.push(root.join(shared));
+    }
+    if root.join("go").is_dir() {
+        inputs.extend(go_files(&root.join("go"))?);
+    }
+    for file in inputs {
+        if let Ok(bytes) = std::fs::read(&file) {
+            h.update(file.to_string_lossy().as_bytes());
+            h.update(&bytes);
+        }
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn go_version(go: &str) -> anyhow::Result<String> {
+    output(Command::new(go).arg("version")).with_context(|| {
+        format!("the Go toolchain (`{go}`) is needed to build the example programs")
+    })
+}
+
+fn build_examples(root: &Path) -> anyhow::Result<()> {
+    let out = root.join("target/programs");
+    std::fs::create_dir_all(out.join("native"))?;
+    let toolchain = go_version("go")?;
+    let mut built = 0;
+    for program in programs(root)? {
+        let stamp = out.join(format!("{}.stamp", program.name));
+        let wasm = out.join(format!("{}.wasm", program.name));
+        let native = out.join("native").join(&program.name);
+        let print = fingerprint(root, &program, &toolchain)?;
+        let fresh = std::fs::read_to_string(&stamp).is_ok_and(|s| s == print)
+            && wasm.is_file()
+            && (program.js_only || native.is_file());
+        if fresh {
+            continue;
+        }
+        println!("building {} (js/wasm{})", program.name, if program.js_only { "" } else { " and native" });
+        run(Command::new("go")
+            .args(["build", "-o"])
+            .arg(&wasm)
+            .arg(".")
+            .current_dir(&program.dir)
+            .env("GOOS", "js")
+            .env("GOARCH", "wasm"))?;
+        if !program.js_only {
+            run(Command::new("go")
+                .args(["build", "-o"])
+                .arg(&native)
+                .arg(".")
+                .current_dir(&program.dir)
+                .env_remove("GOOS")
+                .env_remove("GOARCH"))?;
+        }
+        std::fs::write(&stamp, print)?;
+        built += 1;
+    }
+    build_legacy_hello(root, &out)?;
+    println!("programs: {built} built, the rest up to date, in {}", out.display());
+    Ok(())
+}
+
+/// Builds `hello` with Go 1.19, whose modules import `go` rather than `gojs`.
+fn build_legacy_hello(root: &Path, out: &Path) -> anyhow::Result<()> {
+    let target = out.join("legacy/hello.wasm");
+    if !Path::new(LEGACY_GO).is_file() {
+        println!(
+            "note: {LEGACY_GO} is missing, so the legacy-ABI hello is not built \
+             (`cargo xtask ci` installs {LEGACY_GO_PACKAGE}; its test fails without it)"
+        );
+        return Ok(());
+    }
+    let src = out.join("legacy/src");
+    std::fs::create_dir_all(&src)?;
+    let main = std::fs::read(root.join("programs/hello/main.go"))?;
+    let stamp = out.join("legacy/hello.stamp");
+    let print: String = Sha256::digest(&main).iter().map(|b| format!("{b:02x}")).collect();
+    if target.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == print) {
+        return Ok(());
+    }
+    println!("building legacy hello with Go 1.19");
+    std::fs::write(src.join("main.go"), main)?;
+    std::fs::write(src.join("go.mod"), "module hello\n\ngo 1.19\n")?;
+    run(Command::new(LEGACY_GO)
+        .args(["build", "-o"])
+        .arg(&target)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOOS", "js")
+        .env("GOARCH", "wasm")
+        .env("GOWORK", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod"))?;
+    std::fs::write(stamp, print)?;
+    Ok(())
+}
+
+fn build_cli(root: &Path) -> anyhow::Result<PathBuf> {
+    run(cargo()
+        .args(["build", "--quiet", "-p", "wasabi-cli"])
+        .current_dir(root))?;
+    Ok(root.join("target/debug/wasabi"))
+}
+
+fn demo(root: &Path) -> anyhow::Result<()> {
+    step("building the example programs");
+    build_examples(root)?;
+    step("building wasabi");
+    let wasabi = build_cli(root)?;
+    let programs = root.join("target/programs");
+    let show = |title: &str, args: &[&str]| -> anyhow::Result<()> {
+        step(title);
+        println!("$ wasabi {}", args.join(" "));
+        let status = Command::new(&wasabi)
+            .args(args)
+            .current_dir(&programs)
+            .status()?;
+        println!("(exit status {})", status.code().unwrap_or(-1));
+        Ok(())
+    };
+    show("hello: compiled on first use, then cached", &["run", "--verbose", "hello.wasm"])?;
+    show("hello again: a cache hit, no compilation", &["run", "--verbose", "hello.wasm"])?;
+    show(
+        "arguments and environment: only what you grant",
+        &["run", "--env", "GREETING=hello", "args-env.wasm", "--", "one", "two words"],
+    )?;
+    show("goroutines, timers, select and context", &["run", "timers.wasm"])?;
+    show("syscall/js: globals, callbacks, typed arrays", &["run", "js-interop.wasm"])?;
+    show("CPU-bound work: sha256, JSON, sort", &["run", "cpu-bound.wasm"])?;
+    show("a Go panic exits with 2, as natively", &["run", "panic-exit.wasm", "--", "panic"])?;
+    show(
+        "a memory limit is enforced",
+        &["run", "--max-memory", "32MiB", "cpu-bound.wasm"],
+    )?;
+    if programs.join("legacy/hello.wasm").is_file() {
+        show("a Go 1.19 module (legacy `go` imports)", &["run", "legacy/hello.wasm"])?;
+    }
+    Ok(())
+}
+
+/// Installs what CI needs and is missing; safe to run again.
+fn ensure_tools(root: &Path) -> anyhow::Result<()> {
+    go_version("go")?;
+    if !Path::new(LEGACY_GO).is_file() {
+        step(&format!("installing {LEGACY_GO_PACKAGE} (Go 1.19, for the legacy-ABI test)"));
+        let sudo = if output(Command::new("id").arg("-u"))?.trim() == "0" {
+            vec![]
+        } else {
+            vec!["sudo"]
+        };
+        let apt = |args: &[&str]| -> anyhow::Result<()> {
+            let mut all: Vec<&str> = sudo.clone();
+            all.push("apt-get");
+            all.extend_from_slice(args);
+            run(Command::new(all[0])
+                .args(&all[1..])
+                .env("DEBIAN_FRONTEND", "noninteractive"))
+        };
+        apt(&["update", "-q"])?;
+        apt(&["install", "-y", "-q", LEGACY_GO_PACKAGE])?;
+    }
+    for component in ["rustfmt", "clippy"] {
+        let have = Command::new("rustup")
+            .args(["component", "list", "--installed"])
+            .current_dir(root)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(component))
+            .unwrap_or(true);
+        if !have {
+            run(Command::new("rustup")
+                .args(["component", "add", component])
+                .current_dir(root))?;
+        }
+    }
+    Ok(())
+}
+
+fn ci(root: &Path) -> anyhow::Result<()> {
+    step("installing what is missing");
+    ensure_tools(root)?;
+    step("cargo fmt --check");
+    run(cargo().args(["fmt", "--all", "--", "--check"]).current_dir(root))?;
+    step("gofmt -l");
+    let unformatted = output(Command::new("gofmt").args(["-l", "go", "programs"]).current_dir(root))?;
+    if !unformatted.trim().is_empty() {
+        bail!("gofmt would change these files:\n{unformatted}");
+    }
+    step("go vet");
+    for (dir, goos) in [("go", None), ("programs", None), ("programs", Some("js")), ("go", Some("js"))] {
+        let mut cmd = Command::new("go");
+        cmd.args(["vet", "./..."]).current_dir(root.join(dir));
+        if let Some(goos) = goos {
+            cmd.env("GOOS", goos).env("GOARCH", "wasm");
+        }
+        run(&mut cmd)?;
+    }
+    step("building the example programs");
+    build_examples(root)?;
+    step("cargo clippy");
+    run(cargo()
+        .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        .current_dir(root))?;
+    step("cargo test");
+    run(cargo().args(["test", "--workspace"]).current_dir(root))?;
+    step("benches compile and run once");
+    bench(root, true)?;
+    println!("\nci: all checks passed");
+    Ok(())
+}
+
+fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
+    build_examples(root)?;
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "wasabi-benches"]).current_dir(root);
+    if quick {
+        // Criterion's own smoke mode: every bench runs once, nothing is measured.
+        cmd.args(["--", "--test"]);
+    }
+    run(&mut cmd)
+}

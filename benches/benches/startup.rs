@@ -1,0 +1,71 @@
+//! Startup cost: instantiate and run `hello` from a warm module cache.
+//!
+//! This is the baseline later work on spawn time is measured against. The
+//! guest programs come from `cargo xtask build-examples`.
+
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use wasabi_core::wasabi_gojs::GoHostBuilder;
+use wasabi_core::{Runtime, RuntimeConfig, TenantLimits};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn hello_wasm() -> PathBuf {
+    let path = root().join("target/programs/hello.wasm");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask build-examples` (or `cargo xtask bench`)",
+        path.display()
+    );
+    path
+}
+
+fn startup(c: &mut Criterion) {
+    let cache = root().join("target/bench-cache");
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache),
+    })
+    .expect("engine");
+    let wasm = hello_wasm();
+    // Warm the cache once, outside the measurement.
+    runtime.load(&wasm).expect("hello.wasm loads");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio");
+
+    c.bench_function("hello/load-from-cache", |b| {
+        b.iter(|| runtime.load(&wasm).expect("load"));
+    });
+
+    let module = runtime.load(&wasm).expect("load");
+    c.bench_function("hello/instantiate-and-run", |b| {
+        b.iter(|| {
+            let host = GoHostBuilder::new()
+                .arg("hello")
+                .stdout(Box::new(std::io::sink()));
+            let outcome = tokio
+                .block_on(runtime.run(&module, host, TenantLimits::default()))
+                .expect("hello runs");
+            assert_eq!(outcome.code(), 0);
+        });
+    });
+
+    c.bench_function("hello/load-instantiate-run", |b| {
+        b.iter(|| {
+            let module = runtime.load(&wasm).expect("load");
+            let host = GoHostBuilder::new()
+                .arg("hello")
+                .stdout(Box::new(std::io::sink()));
+            tokio
+                .block_on(runtime.run(&module, host, TenantLimits::default()))
+                .expect("hello runs")
+        });
+    });
+}
+
+criterion_group!(benches, startup);
+criterion_main!(benches);

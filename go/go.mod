@@ -1,0 +1,3 @@
+module wasabi.dev/go
+
+go 1.21

@@ -1,0 +1,131 @@
+//! Helpers for the CLI's integration tests: locating the guest programs that
+//! `cargo xtask build-examples` builds, warming the shared compiled-module
+//! cache once per module, and running `wasabi` or a native binary with a
+//! deadline.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A guest built by `cargo xtask build-examples`.
+pub fn program(name: &str) -> PathBuf {
+    let path = root().join("target/programs").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask build-examples` first (cargo xtask ci does)",
+        path.display()
+    );
+    path
+}
+
+/// The native build of a program, for comparison.
+pub fn native(name: &str) -> PathBuf {
+    program(&format!("native/{name}"))
+}
+
+/// The compiled-module cache shared by every test run.
+pub fn cache_dir() -> PathBuf {
+    root().join("target/test-cache")
+}
+
+static WARMED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+/// Compiles `wasm` into the shared cache once per test process, so parallel
+/// tests do not each compile the same module on a two-core machine.
+pub fn warm(wasm: &Path) {
+    let mut warmed = WARMED.lock().unwrap_or_else(|e| e.into_inner());
+    let set = warmed.get_or_insert_with(HashSet::new);
+    if set.contains(wasm) {
+        return;
+    }
+    let runtime = wasabi_core::Runtime::new(wasabi_core::RuntimeConfig {
+        cache_dir: Some(cache_dir()),
+    })
+    .expect("engine");
+    runtime.load(wasm).expect("module compiles");
+    set.insert(wasm.to_path_buf());
+}
+
+/// `wasabi` with the shared cache.
+pub fn wasabi() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasabi"));
+    cmd.env_clear();
+    cmd
+}
+
+/// `wasabi run --cache-dir <shared> [flags] <wasm> -- <args>`, after warming
+/// the cache for `wasm`.
+pub fn run_guest(wasm: &Path, flags: &[&str], args: &[&str]) -> Output {
+    warm(wasm);
+    let mut cmd = wasabi();
+    cmd.arg("run").arg("--cache-dir").arg(cache_dir());
+    cmd.args(flags).arg(wasm);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
+    finish(cmd)
+}
+
+/// Runs a command with no stdin and a generous deadline; a hang is a failure.
+pub fn finish(mut cmd: Command) -> Output {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {shown}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Read the pipes on threads so a chatty child cannot block on them.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut v).map(|_| v)
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut v).map(|_| v)
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{shown} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout thread").expect("read stdout"),
+        stderr: err.join().expect("stderr thread").expect("read stderr"),
+    }
+}
+
+/// Runs a native program with exactly `env`.
+pub fn run_native(name: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(native(name));
+    cmd.env_clear().envs(env.iter().copied()).args(args);
+    finish(cmd)
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
