@@ -39,15 +39,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a Go js/wasm program (.wasm, or .cwasm from `wasabi compile`).
-    #[command(after_help = "Exit status: the program's own exit code (2 for a Go panic); \
+    #[command(
+        after_help = "Exit status: the program's own exit code (2 for a Go panic); \
         134 when it traps or breaks a limit; 1 when Wasabi cannot start it.\n\n\
         Compiled code is cached (see --cache-dir); run with --verbose to see whether \
-        a run compiled the module or loaded it from the cache.")]
+        a run compiled the module or loaded it from the cache."
+    )]
     Run(RunArgs),
     /// Compile a Go js/wasm module ahead of time into a .cwasm file.
-    #[command(after_help = "A .cwasm holds machine code for this machine's CPU and this \
+    #[command(
+        after_help = "A .cwasm holds machine code for this machine's CPU and this \
         build of Wasabi; `wasabi run` refuses one made elsewhere. Only run .cwasm files \
-        you compiled yourself.")]
+        you compiled yourself."
+    )]
     Compile(CompileArgs),
 }
 
@@ -120,7 +124,11 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: bool) {
-    let default = if verbose { "wasabi=info,wasabi_core=info" } else { "warn" };
+    let default = if verbose {
+        "wasabi=info,wasabi_core=info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASABI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
@@ -188,7 +196,14 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(outcome) => Ok(ExitCode::from(outcome.code() as u8)),
         Err(e) => {
             report(&e);
-            Ok(ExitCode::from(EXIT_TRAP))
+            Ok(ExitCode::from(match e {
+                TenantError::Instantiate(_)
+                | TenantError::Setup(_)
+                | TenantError::Run(RunError::MissingExport(_) | RunError::ArgsTooLong(_)) => {
+                    EXIT_ERROR
+                }
+                _ => EXIT_TRAP,
+            }))
         }
     }
 }
@@ -196,8 +211,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Prints why a tenant failed, with the guest backtrace for traps.
 fn report(e: &TenantError) {
     match e {
-        TenantError::Run(RunError::Trap(trap)) => {
-            eprintln!("wasabi: trap: {trap:?}");
+        TenantError::Run(run @ RunError::Trap(_)) => {
+            eprintln!("wasabi: {run}");
+            if let Some(backtrace) = run.guest_backtrace() {
+                eprintln!("guest backtrace:\n{backtrace}");
+            }
         }
         other => eprintln!("wasabi: {other}"),
     }

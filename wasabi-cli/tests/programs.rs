@@ -18,7 +18,11 @@ fn same_as_native(name: &str, env: &[(&str, &str)], args: &[&str]) -> std::proce
     let native = run_native(name, env, args);
     assert_eq!(stdout(&guest), stdout(&native), "stdout of {name} {args:?}");
     assert_eq!(stderr(&guest), stderr(&native), "stderr of {name} {args:?}");
-    assert_eq!(guest.status.code(), native.status.code(), "exit code of {name} {args:?}");
+    assert_eq!(
+        guest.status.code(),
+        native.status.code(),
+        "exit code of {name} {args:?}"
+    );
     guest
 }
 
@@ -31,7 +35,10 @@ fn hello_matches_native() {
 #[test]
 fn args_and_env_pass_through_and_nothing_else() {
     let out = same_as_native("args-env", &[], &["one", "two words", "", "ünïcödé"]);
-    assert!(stdout(&out).contains("env: 0\n"), "no environment leaks by default");
+    assert!(
+        stdout(&out).contains("env: 0\n"),
+        "no environment leaks by default"
+    );
     let out = same_as_native("args-env", &[("GREETING", "hi"), ("TZ", "UTC")], &["fail"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).contains("GREETING set=true value=\"hi\""));
@@ -92,8 +99,14 @@ fn a_go_panic_exits_2_with_go_s_own_report() {
     assert_eq!(guest.status.code(), Some(2));
     assert_eq!(native.status.code(), Some(2));
     assert_eq!(stdout(&guest), stdout(&native));
-    assert_eq!(report_head(&stderr(&guest), 3), report_head(&stderr(&native), 3));
-    assert!(stderr(&guest).contains("panic: something went badly wrong\n\ngoroutine 1 [running]:\nmain.main()"));
+    assert_eq!(
+        report_head(&stderr(&guest), 3),
+        report_head(&stderr(&native), 3)
+    );
+    assert!(
+        stderr(&guest)
+            .contains("panic: something went badly wrong\n\ngoroutine 1 [running]:\nmain.main()")
+    );
 }
 
 #[test]
@@ -101,7 +114,10 @@ fn a_nil_dereference_is_a_go_panic_not_a_trap() {
     let guest = run_guest(&program("panic-exit.wasm"), &[], &["nil"]);
     assert_eq!(guest.status.code(), Some(2));
     let native = run_native("panic-exit", &[], &["nil"]);
-    assert_eq!(report_head(&stderr(&guest), 1), report_head(&stderr(&native), 1));
+    assert_eq!(
+        report_head(&stderr(&guest), 1),
+        report_head(&stderr(&native), 1)
+    );
 }
 
 #[test]
@@ -110,8 +126,14 @@ fn a_deadlocked_program_exits_2_and_says_so() {
     let native = run_native("panic-exit", &[], &["deadlock"]);
     assert_eq!(guest.status.code(), Some(2));
     assert_eq!(native.status.code(), Some(2));
-    assert_eq!(report_head(&stderr(&guest), 1), "fatal error: all goroutines are asleep - deadlock!");
-    assert_eq!(report_head(&stderr(&guest), 1), report_head(&stderr(&native), 1));
+    assert_eq!(
+        report_head(&stderr(&guest), 1),
+        "fatal error: all goroutines are asleep - deadlock!"
+    );
+    assert_eq!(
+        report_head(&stderr(&guest), 1),
+        report_head(&stderr(&native), 1)
+    );
 }
 
 #[test]

@@ -52,10 +52,12 @@ impl ResourceLimiter for Limiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         match self.limits.max_memory {
-            Some(limit) if desired as u64 > limit => Err(wasmtime::Error::new(MemoryLimitExceeded {
-                limit,
-                desired: desired as u64,
-            })),
+            Some(limit) if desired as u64 > limit => {
+                Err(wasmtime::Error::new(MemoryLimitExceeded {
+                    limit,
+                    desired: desired as u64,
+                }))
+            }
             _ => Ok(true),
         }
     }

@@ -245,12 +245,11 @@ pub(crate) fn load_precompiled(engine: &Engine, path: &Path) -> Result<GoModule,
     // SAFETY: a `.cwasm` is machine code; running one is the user's explicit
     // choice, like running a native binary. wasmtime still checks that it was
     // produced by this version with compatible settings and CPU features.
-    let module = unsafe { Module::deserialize_file(engine, path) }.map_err(|e| {
-        LoadError::Precompiled {
+    let module =
+        unsafe { Module::deserialize_file(engine, path) }.map_err(|e| LoadError::Precompiled {
             path: path.to_path_buf(),
             reason: format!("{e:#}"),
-        }
-    })?;
+        })?;
     let abi = Abi::detect(&module).ok_or_else(|| LoadError::NotGo {
         path: path.to_path_buf(),
     })?;

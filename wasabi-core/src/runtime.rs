@@ -125,7 +125,9 @@ impl Runtime {
     /// Wasabi build and CPU features.
     pub fn compile(&self, input: &Path, output: &Path) -> Result<(), LoadError> {
         let module = match module::inspect(input)? {
-            Inspected::Wasm { bytes, abi } => module::compile(&self.engine, None, input, &bytes, abi)?,
+            Inspected::Wasm { bytes, abi } => {
+                module::compile(&self.engine, None, input, &bytes, abi)?
+            }
             Inspected::Precompiled => module::load_precompiled(&self.engine, input)?,
         };
         let bytes = module.module().serialize().map_err(|e| LoadError::Write {

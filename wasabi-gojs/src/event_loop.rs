@@ -56,7 +56,7 @@ pub enum RunError {
     )]
     ArgsTooLong(usize),
     /// The guest trapped (including errors raised by host imports).
-    #[error("trap: {0:?}")]
+    #[error("trap: {}", trap_reason(.0))]
     Trap(wasmtime::Error),
     /// A JS callback run by the host threw and nothing caught it.
     #[error("uncaught JavaScript exception in a timer callback: {0}")]
@@ -64,6 +64,29 @@ pub enum RunError {
     /// Go was told it is deadlocked but did not exit.
     #[error("the program is blocked forever: every goroutine waits and no event can wake it")]
     Deadlock,
+}
+
+impl RunError {
+    /// The guest's wasm call stack at the trap, one frame a line, innermost
+    /// first, when there is one.
+    pub fn guest_backtrace(&self) -> Option<String> {
+        let RunError::Trap(e) = self else {
+            return None;
+        };
+        let text = e.downcast_ref::<wasmtime::WasmBacktrace>()?.to_string();
+        // wasmtime's rendering starts with a heading line; keep the frames.
+        let frames: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
+        (!frames.is_empty()).then(|| frames.join("\n"))
+    }
+}
+
+/// The reason for a trap: the innermost error (an [`ImportError`] names its
+/// import; a wasm trap says what the guest did), without the backtrace
+/// wasmtime attaches as context.
+///
+/// [`ImportError`]: crate::ImportError
+fn trap_reason(e: &wasmtime::Error) -> String {
+    e.root_cause().to_string()
 }
 
 /// Which of the three calling imports is running.
@@ -100,7 +123,11 @@ pub(crate) async fn value_call<T: GoView>(
     };
     let completion = match func {
         Ok(func) => {
-            let this = if kind == ValueCallKind::Method { this } else { Value::Undefined };
+            let this = if kind == ValueCallKind::Method {
+                this
+            } else {
+                Value::Undefined
+            };
             invoke(caller, func, this, args, kind == ValueCallKind::New).await?
         }
         Err(thrown) => Err(thrown),
@@ -136,14 +163,20 @@ fn read_call(
 ) -> Result<LoadedCall, HostError> {
     let target = host.table.load(Ref(frame.u64(mem, 8)?))?;
     let (addr, len) = frame.span(mem, args_at)?;
-    let words = mem.slice(addr, len.checked_mul(8).ok_or(crate::guest_memory::MemoryError {
+    let words = mem.slice(
         addr,
-        len,
-        size: mem.size(),
-    })?)?;
+        len.checked_mul(8).ok_or(crate::guest_memory::MemoryError {
+            addr,
+            len,
+            size: mem.size(),
+        })?,
+    )?;
     let args = words
         .chunks_exact(8)
-        .map(|w| host.table.load(Ref(u64::from_le_bytes(w.try_into().unwrap_or_default()))))
+        .map(|w| {
+            host.table
+                .load(Ref(u64::from_le_bytes(w.try_into().unwrap_or_default())))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let func = match kind {
         ValueCallKind::Method => {
@@ -314,7 +347,8 @@ fn write_args(host: &GoHost, mem: &mut GuestMemory<'_>) -> Result<(i32, i32), Ru
             return Err(too_long(end));
         }
         mem.write(offset as u64, s).map_err(|_| too_long(end))?;
-        mem.write_u8((offset + s.len()) as u64, 0).map_err(|_| too_long(end))?;
+        mem.write_u8((offset + s.len()) as u64, 0)
+            .map_err(|_| too_long(end))?;
         pointers.push(offset as u64);
         offset = end.next_multiple_of(8);
     }
@@ -327,7 +361,8 @@ fn write_args(host: &GoHost, mem: &mut GuestMemory<'_>) -> Result<(i32, i32), Ru
         if offset + 8 >= ARGV_END {
             return Err(too_long(offset + 8));
         }
-        mem.write_u64(offset as u64, p).map_err(|_| too_long(offset))?;
+        mem.write_u64(offset as u64, p)
+            .map_err(|_| too_long(offset))?;
         offset += 8;
     }
     Ok((host.args.len() as i32, argv as i32))
@@ -339,7 +374,10 @@ fn write_args(host: &GoHost, mem: &mut GuestMemory<'_>) -> Result<(i32, i32), Ru
 /// Traps, including host errors raised for bad guest input, come back as
 /// [`RunError::Trap`]; the program's own exit (also by panic, code 2) is
 /// [`Outcome::Exited`].
-pub async fn run<T: GoView>(store: &mut Store<T>, instance: &Instance) -> Result<Outcome, RunError> {
+pub async fn run<T: GoView>(
+    store: &mut Store<T>,
+    instance: &Instance,
+) -> Result<Outcome, RunError> {
     let memory = instance
         .get_memory(&mut *store, "mem")
         .ok_or(RunError::MissingExport("mem"))?;

@@ -10,7 +10,9 @@
 
 /// A guest address or length that does not fit in linear memory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("out-of-bounds guest memory access: {len} bytes at address {addr:#x} (memory is {size} bytes)")]
+#[error(
+    "out-of-bounds guest memory access: {len} bytes at address {addr:#x} (memory is {size} bytes)"
+)]
 pub struct MemoryError {
     /// The address the guest gave.
     pub addr: u64,
@@ -178,17 +180,32 @@ impl Frame {
     }
 
     /// Writes a 64-bit result word.
-    pub fn set_u64(&self, mem: &mut GuestMemory<'_>, offset: u64, v: u64) -> Result<(), MemoryError> {
+    pub fn set_u64(
+        &self,
+        mem: &mut GuestMemory<'_>,
+        offset: u64,
+        v: u64,
+    ) -> Result<(), MemoryError> {
         mem.write_u64(self.at(offset), v)
     }
 
     /// Writes a 32-bit result word.
-    pub fn set_u32(&self, mem: &mut GuestMemory<'_>, offset: u64, v: u32) -> Result<(), MemoryError> {
+    pub fn set_u32(
+        &self,
+        mem: &mut GuestMemory<'_>,
+        offset: u64,
+        v: u32,
+    ) -> Result<(), MemoryError> {
         mem.write_u32(self.at(offset), v)
     }
 
     /// Writes a `bool` result.
-    pub fn set_bool(&self, mem: &mut GuestMemory<'_>, offset: u64, v: bool) -> Result<(), MemoryError> {
+    pub fn set_bool(
+        &self,
+        mem: &mut GuestMemory<'_>,
+        offset: u64,
+        v: bool,
+    ) -> Result<(), MemoryError> {
         mem.write_u8(self.at(offset), u8::from(v))
     }
 }

@@ -224,7 +224,9 @@ impl Heap {
         self.charge(object.footprint())?;
         self.allocated_since_gc += 1;
         let id = self.objects.insert(object);
-        Ok(ObjectId(u32::try_from(id).map_err(|_| HeapError::ArrayLength)?))
+        Ok(ObjectId(
+            u32::try_from(id).map_err(|_| HeapError::ArrayLength)?,
+        ))
     }
 
     /// Allocates a zero-filled `Uint8Array` payload of `len` bytes, checking the
@@ -551,7 +553,10 @@ mod tests {
     #[test]
     fn arrays_and_bytes_have_indices_and_length() {
         let mut h = heap();
-        let arr = Value::Object(h.alloc(Object::new(ObjectKind::Array(vec![]), None)).unwrap());
+        let arr = Value::Object(
+            h.alloc(Object::new(ObjectKind::Array(vec![]), None))
+                .unwrap(),
+        );
         h.set_property(&arr, Key::Index(2), Value::Number(7.0))
             .unwrap();
         assert_eq!(

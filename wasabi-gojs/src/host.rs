@@ -316,9 +316,7 @@ impl GoHost {
     pub(crate) fn heap_error(&mut self, err: HeapError) -> Value {
         match err {
             HeapError::NotAnObject { .. } => self.type_error(&err.to_string()),
-            HeapError::Budget { .. } | HeapError::ArrayLength => {
-                self.range_error(&err.to_string())
-            }
+            HeapError::Budget { .. } | HeapError::ArrayLength => self.range_error(&err.to_string()),
         }
     }
 }

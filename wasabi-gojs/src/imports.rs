@@ -65,8 +65,7 @@ pub struct GuestExit(pub i32);
 pub struct ImportError {
     /// The import that failed, such as `syscall/js.valueGet`.
     pub import: &'static str,
-    /// What went wrong.
-    #[source]
+    /// What went wrong (shown in the message, so not also a `source`).
     pub kind: HostError,
 }
 
@@ -195,7 +194,12 @@ pub fn add_to_linker<T: GoView>(linker: &mut Linker<T>, abi: Abi) -> wasmtime::R
     Ok(())
 }
 
-fn load(host: &GoHost, mem: &GuestMemory<'_>, frame: Frame, offset: u64) -> Result<Value, HostError> {
+fn load(
+    host: &GoHost,
+    mem: &GuestMemory<'_>,
+    frame: Frame,
+    offset: u64,
+) -> Result<Value, HostError> {
     Ok(host.table.load(Ref(frame.u64(mem, offset)?))?)
 }
 
@@ -260,13 +264,21 @@ fn clear_timeout_event(
     Ok(())
 }
 
-fn get_random_data(_: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
+fn get_random_data(
+    _: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    frame: Frame,
+) -> Result<(), HostError> {
     let (addr, len) = frame.span(mem, 8)?;
     let buf = mem.slice_mut(addr, len)?;
     getrandom::fill(buf).map_err(|e| HostError::Uncaught(format!("random source failed: {e}")))
 }
 
-fn finalize_ref(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
+fn finalize_ref(
+    host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    frame: Frame,
+) -> Result<(), HostError> {
     let id = frame.u32(mem, 8)?;
     if !host.table.finalize(id) {
         tracing::debug!(id, "finalizeRef of an unknown reference");
@@ -293,13 +305,21 @@ fn value_set(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Resu
     Ok(host.heap.set_property(&target, Key::Name(&name), v)?)
 }
 
-fn value_delete(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
+fn value_delete(
+    host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    frame: Frame,
+) -> Result<(), HostError> {
     let target = load(host, mem, frame, 8)?;
     let name = frame.string(mem, 16)?;
     Ok(host.heap.delete_property(&target, Key::Name(&name))?)
 }
 
-fn value_index(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
+fn value_index(
+    host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    frame: Frame,
+) -> Result<(), HostError> {
     let target = load(host, mem, frame, 8)?;
     let i = frame.i64(mem, 16)?;
     let v = host.heap.get_property(&target, Key::Index(i))?;
@@ -317,7 +337,11 @@ fn value_set_index(
     Ok(host.heap.set_property(&target, Key::Index(i), v)?)
 }
 
-fn value_length(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
+fn value_length(
+    host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    frame: Frame,
+) -> Result<(), HostError> {
     let target = load(host, mem, frame, 8)?;
     let len = host.heap.get_property(&target, Key::Name("length"))?;
     // `parseInt(v.length)`: anything but a finite number reads as 0.
@@ -361,9 +385,17 @@ fn value_load_string(
         Value::String(s) => copy(dst, s.as_bytes()),
         Value::Object(id) => match &host.heap.get(*id).kind {
             ObjectKind::Bytes(b) => copy(dst, b),
-            _ => return Err(HostError::Uncaught("TypeError: valueLoadString: not a string".into())),
+            _ => {
+                return Err(HostError::Uncaught(
+                    "TypeError: valueLoadString: not a string".into(),
+                ));
+            }
         },
-        _ => return Err(HostError::Uncaught("TypeError: valueLoadString: not a string".into())),
+        _ => {
+            return Err(HostError::Uncaught(
+                "TypeError: valueLoadString: not a string".into(),
+            ));
+        }
     }
     Ok(())
 }
@@ -376,7 +408,12 @@ fn value_instance_of(
     let v = load(host, mem, frame, 8)?;
     let t = load(host, mem, frame, 16)?;
     let is = match &t {
-        Value::Object(id) if matches!(host.heap.get(*id).kind, ObjectKind::Function(Callable::Native(_))) => {
+        Value::Object(id)
+            if matches!(
+                host.heap.get(*id).kind,
+                ObjectKind::Function(Callable::Native(_))
+            ) =>
+        {
             match host.heap.get_property(&t, Key::Name("prototype"))? {
                 Value::Object(proto) => host.heap.inherits(&v, proto),
                 _ => false,
@@ -387,7 +424,11 @@ fn value_instance_of(
     Ok(frame.set_bool(mem, 24, is)?)
 }
 
-fn copy_bytes_to_go(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
+fn copy_bytes_to_go(
+    host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    frame: Frame,
+) -> Result<(), HostError> {
     let (addr, len) = frame.span(mem, 8)?;
     let src = load(host, mem, frame, 32)?;
     let Some(ObjectKind::Bytes(bytes)) = src.as_object().map(|id| &host.heap.get(id).kind) else {
@@ -399,7 +440,11 @@ fn copy_bytes_to_go(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) 
     Ok(frame.set_bool(mem, 48, true)?)
 }
 
-fn copy_bytes_to_js(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
+fn copy_bytes_to_js(
+    host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    frame: Frame,
+) -> Result<(), HostError> {
     let dst = load(host, mem, frame, 8)?;
     let (addr, len) = frame.span(mem, 16)?;
     let Some(id) = dst.as_object() else {

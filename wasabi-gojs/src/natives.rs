@@ -138,8 +138,12 @@ fn call_inner(
             };
             let object = host.heap.get(id);
             let mut keys: Vec<Value> = match &object.kind {
-                ObjectKind::Array(items) => (0..items.len()).map(|i| Value::string(i.to_string())).collect(),
-                ObjectKind::Bytes(b) => (0..b.len()).map(|i| Value::string(i.to_string())).collect(),
+                ObjectKind::Array(items) => (0..items.len())
+                    .map(|i| Value::string(i.to_string()))
+                    .collect(),
+                ObjectKind::Bytes(b) => {
+                    (0..b.len()).map(|i| Value::string(i.to_string())).collect()
+                }
                 _ => Vec::new(),
             };
             keys.extend(object.keys().map(|k| Value::String(k.clone())));
@@ -171,7 +175,9 @@ fn call_inner(
                     let o = host.heap.get(*id);
                     o.own(&key).is_some()
                         || match &o.kind {
-                            ObjectKind::Array(items) => key.parse::<usize>().is_ok_and(|i| i < items.len()),
+                            ObjectKind::Array(items) => {
+                                key.parse::<usize>().is_ok_and(|i| i < items.len())
+                            }
                             _ => false,
                         }
                 }
@@ -180,7 +186,8 @@ fn call_inner(
             ret(has)
         }
         Native::FunctionCtor => {
-            Err(host.type_error("Code generation from strings is not supported (Function constructor)"))
+            Err(host
+                .type_error("Code generation from strings is not supported (Function constructor)"))
         }
         Native::ArrayCtor => {
             let items = match args {
@@ -228,7 +235,13 @@ fn call_inner(
             };
             let parts: Vec<String> = items
                 .iter()
-                .map(|v| if v.is_nullish() { String::new() } else { to_js_string(host, v) })
+                .map(|v| {
+                    if v.is_nullish() {
+                        String::new()
+                    } else {
+                        to_js_string(host, v)
+                    }
+                })
                 .collect();
             ret(Value::string(parts.join(&sep)))
         }
@@ -251,7 +264,9 @@ fn call_inner(
                 }
                 Value::Object(id) => match &host.heap.get(*id).kind {
                     ObjectKind::Bytes(b) => b.clone(),
-                    ObjectKind::Array(items) => items.iter().map(|v| to_number(v) as i64 as u8).collect(),
+                    ObjectKind::Array(items) => {
+                        items.iter().map(|v| to_number(v) as i64 as u8).collect()
+                    }
                     _ => Vec::new(),
                 },
                 _ => Vec::new(),
@@ -271,7 +286,9 @@ fn call_inner(
             let source: Vec<u8> = match arg(args, 0) {
                 Value::Object(id) => match &host.heap.get(id).kind {
                     ObjectKind::Bytes(b) => b.clone(),
-                    ObjectKind::Array(items) => items.iter().map(|v| to_number(v) as i64 as u8).collect(),
+                    ObjectKind::Array(items) => {
+                        items.iter().map(|v| to_number(v) as i64 as u8).collect()
+                    }
                     _ => Vec::new(),
                 },
                 _ => Vec::new(),
@@ -283,7 +300,11 @@ fn call_inner(
                 return Err(host.type_error("Uint8Array.prototype.set called on a non-typed-array"));
             };
             let start = offset as usize;
-            if offset < 0.0 || start.checked_add(source.len()).is_none_or(|end| end > dst.len()) {
+            if offset < 0.0
+                || start
+                    .checked_add(source.len())
+                    .is_none_or(|end| end > dst.len())
+            {
                 return Err(host.range_error("offset is out of bounds"));
             }
             dst[start..start + source.len()].copy_from_slice(&source);
@@ -312,7 +333,10 @@ fn call_inner(
             }
             let id = host
                 .heap
-                .alloc(crate::heap::Object::new(ObjectKind::Date(ms), Some(realm.date_proto)))
+                .alloc(crate::heap::Object::new(
+                    ObjectKind::Date(ms),
+                    Some(realm.date_proto),
+                ))
                 .map_err(|e| alloc_err(host, e))?;
             ret(Value::Object(id))
         }
@@ -349,14 +373,20 @@ fn call_inner(
                 .collect::<Vec<_>>()
                 .join(" ");
             line.push('\n');
-            let sink = if native == Native::ConsoleLog { &mut host.stdout } else { &mut host.stderr };
+            let sink = if native == Native::ConsoleLog {
+                &mut host.stdout
+            } else {
+                &mut host.stderr
+            };
             let _ = sink.write_all(line.as_bytes()).and_then(|_| sink.flush());
             ret(Value::Undefined)
         }
         Native::GetRandomValues => {
             let target = arg(args, 0);
             let Value::Object(id) = target else {
-                return Err(host.type_error("crypto.getRandomValues: argument is not a typed array"));
+                return Err(
+                    host.type_error("crypto.getRandomValues: argument is not a typed array")
+                );
             };
             let ObjectKind::Bytes(bytes) = &mut host.heap.get_mut(id).kind else {
                 return Err(host.type_error("crypto.getRandomValues: argument is not a Uint8Array"));
@@ -380,9 +410,16 @@ fn call_inner(
                 return Err(host.type_error("The \"callback\" argument must be of type function"));
             }
             let ms = to_number(&arg(args, 1));
-            let ms = if ms.is_nan() || ms < 0.0 { 0.0 } else { ms.min(f64::from(i32::MAX)) };
+            let ms = if ms.is_nan() || ms < 0.0 {
+                0.0
+            } else {
+                ms.min(f64::from(i32::MAX))
+            };
             let rest = args.get(2..).map(<[Value]>::to_vec).unwrap_or_default();
-            match host.timers.schedule_js(Duration::from_secs_f64(ms / 1000.0), func, rest) {
+            match host
+                .timers
+                .schedule_js(Duration::from_secs_f64(ms / 1000.0), func, rest)
+            {
                 Ok(id) => ret(f64::from(id)),
                 Err(e) => Err(host.range_error(&e.to_string())),
             }
@@ -442,7 +479,9 @@ fn fs_call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
             let bytes: Vec<u8> = match &buf {
                 Value::Object(id) => match &host.heap.get(*id).kind {
                     ObjectKind::Bytes(b) => b.clone(),
-                    _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+                    _ => {
+                        return Err(host.type_error("The \"buffer\" argument must be a Uint8Array"));
+                    }
                 },
                 Value::String(s) => s.as_bytes().to_vec(),
                 _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
@@ -451,20 +490,36 @@ fn fs_call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
                 let offset = to_number(&arg(args, 2));
                 let length = to_number(&arg(args, 3));
                 let offset = if offset.is_nan() { 0.0 } else { offset };
-                let length = if length.is_nan() { bytes.len() as f64 - offset } else { length };
+                let length = if length.is_nan() {
+                    bytes.len() as f64 - offset
+                } else {
+                    length
+                };
                 if offset < 0.0 || length < 0.0 || offset + length > bytes.len() as f64 {
-                    return Err(host.range_error("The value of \"offset\" or \"length\" is out of range"));
+                    return Err(
+                        host.range_error("The value of \"offset\" or \"length\" is out of range")
+                    );
                 }
                 &bytes[offset as usize..(offset + length) as usize]
             } else {
                 &bytes[..]
             };
             let result = match fd {
-                1.0 => host.stdout.write_all(slice).and_then(|_| host.stdout.flush()),
-                2.0 => host.stderr.write_all(slice).and_then(|_| host.stderr.flush()),
+                1.0 => host
+                    .stdout
+                    .write_all(slice)
+                    .and_then(|_| host.stdout.flush()),
+                2.0 => host
+                    .stderr
+                    .write_all(slice)
+                    .and_then(|_| host.stderr.flush()),
                 _ => {
                     let err = host.system_error("EBADF", "bad file descriptor");
-                    return if op == FsOp::Write { Ok(call_back(vec![err])) } else { Err(err) };
+                    return if op == FsOp::Write {
+                        Ok(call_back(vec![err]))
+                    } else {
+                        Err(err)
+                    };
                 }
             };
             let outcome = match result {
@@ -483,7 +538,10 @@ fn fs_call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
         }
         FsOp::Fsync => Ok(call_back(vec![Value::Null])),
         FsOp::Unsupported(i) => {
-            tracing::debug!(method = Realm::unsupported_fs_name(i), "fs call without a filesystem");
+            tracing::debug!(
+                method = Realm::unsupported_fs_name(i),
+                "fs call without a filesystem"
+            );
             let err = host.system_error("ENOSYS", "not implemented");
             Ok(call_back(vec![err]))
         }
@@ -508,14 +566,24 @@ pub fn to_js_string(host: &GoHost, v: &Value) -> String {
             match &object.kind {
                 ObjectKind::Array(items) => items
                     .iter()
-                    .map(|v| if v.is_nullish() { String::new() } else { to_js_string(host, v) })
+                    .map(|v| {
+                        if v.is_nullish() {
+                            String::new()
+                        } else {
+                            to_js_string(host, v)
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(","),
                 ObjectKind::Bytes(b) => b.iter().map(u8::to_string).collect::<Vec<_>>().join(","),
                 ObjectKind::Function(_) => "function () { [native code] }".into(),
                 ObjectKind::Date(ms) => iso_string(*ms),
                 ObjectKind::Error => {
-                    let get = |k| host.heap.get_property(v, Key::Name(k)).unwrap_or(Value::Undefined);
+                    let get = |k| {
+                        host.heap
+                            .get_property(v, Key::Name(k))
+                            .unwrap_or(Value::Undefined)
+                    };
                     let name = match get("name") {
                         Value::String(s) => s.to_string(),
                         _ => "Error".into(),
@@ -524,7 +592,11 @@ pub fn to_js_string(host: &GoHost, v: &Value) -> String {
                         Value::String(s) => s.to_string(),
                         _ => String::new(),
                     };
-                    if message.is_empty() { name } else { format!("{name}: {message}") }
+                    if message.is_empty() {
+                        name
+                    } else {
+                        format!("{name}: {message}")
+                    }
                 }
                 ObjectKind::Ordinary => "[object Object]".into(),
             }
@@ -539,7 +611,11 @@ pub fn number_to_string(n: f64) -> String {
         return "NaN".into();
     }
     if n.is_infinite() {
-        return if n > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if n > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if n == 0.0 {
         return "0".into();

@@ -40,9 +40,30 @@ pub struct Realm {
 /// The `fs` methods that exist but are not available yet; each calls its
 /// callback with an `ENOSYS` error.
 const UNSUPPORTED_FS: [&str; 24] = [
-    "chmod", "chown", "close", "fchmod", "fchown", "fstat", "ftruncate", "lchown", "link",
-    "lstat", "mkdir", "open", "read", "readdir", "readlink", "rename", "rmdir", "stat",
-    "symlink", "truncate", "unlink", "utimes", "fdatasync", "mkdtemp",
+    "chmod",
+    "chown",
+    "close",
+    "fchmod",
+    "fchown",
+    "fstat",
+    "ftruncate",
+    "lchown",
+    "link",
+    "lstat",
+    "mkdir",
+    "open",
+    "read",
+    "readdir",
+    "readlink",
+    "rename",
+    "rmdir",
+    "stat",
+    "symlink",
+    "truncate",
+    "unlink",
+    "utimes",
+    "fdatasync",
+    "mkdtemp",
 ];
 
 struct Builder<'h> {
@@ -121,13 +142,23 @@ impl Realm {
         b.heap.define(type_error_proto, "name", "TypeError".into());
         b.class(global, "TypeError", Native::TypeErrorCtor, type_error_proto)?;
         let range_error_proto = b.object(Some(error_proto))?;
-        b.heap.define(range_error_proto, "name", "RangeError".into());
-        b.class(global, "RangeError", Native::RangeErrorCtor, range_error_proto)?;
+        b.heap
+            .define(range_error_proto, "name", "RangeError".into());
+        b.class(
+            global,
+            "RangeError",
+            Native::RangeErrorCtor,
+            range_error_proto,
+        )?;
 
         let date_proto = b.object(Some(object_proto))?;
         b.method(date_proto, "getTime", Native::DateGetTime)?;
         b.method(date_proto, "valueOf", Native::DateGetTime)?;
-        b.method(date_proto, "getTimezoneOffset", Native::DateGetTimezoneOffset)?;
+        b.method(
+            date_proto,
+            "getTimezoneOffset",
+            Native::DateGetTimezoneOffset,
+        )?;
         b.method(date_proto, "toISOString", Native::DateToIsoString)?;
         let date_ctor = b.class(global, "Date", Native::DateCtor, date_proto)?;
         b.method(date_ctor, "now", Native::DateNow)?;
@@ -145,7 +176,8 @@ impl Realm {
 
         let performance = b.object(Some(object_proto))?;
         b.method(performance, "now", Native::PerformanceNow)?;
-        b.heap.define(global, "performance", Value::Object(performance));
+        b.heap
+            .define(global, "performance", Value::Object(performance));
 
         b.method(global, "setTimeout", Native::SetTimeout)?;
         b.method(global, "clearTimeout", Native::ClearTimeout)?;

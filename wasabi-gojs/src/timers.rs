@@ -74,7 +74,9 @@ impl Timers {
             return Err(TooManyTimers(self.limit));
         }
         let now = Instant::now();
-        let deadline = now.checked_add(delay).unwrap_or(now + Duration::from_secs(1 << 40));
+        let deadline = now
+            .checked_add(delay)
+            .unwrap_or(now + Duration::from_secs(1 << 40));
         self.seq += 1;
         let key = (deadline, self.seq);
         self.queue.insert(key, (id, action));
@@ -140,7 +142,9 @@ impl Timers {
     pub fn values(&self) -> impl Iterator<Item = &Value> {
         self.queue.values().flat_map(|(_, action)| match action {
             TimerAction::Resume => [].iter().chain([].iter()),
-            TimerAction::Call { func, args } => std::slice::from_ref(func).iter().chain(args.iter()),
+            TimerAction::Call { func, args } => {
+                std::slice::from_ref(func).iter().chain(args.iter())
+            }
         })
     }
 }

@@ -172,7 +172,11 @@ fn build_examples(root: &Path) -> anyhow::Result<()> {
         if fresh {
             continue;
         }
-        println!("building {} (js/wasm{})", program.name, if program.js_only { "" } else { " and native" });
+        println!(
+            "building {} (js/wasm{})",
+            program.name,
+            if program.js_only { "" } else { " and native" }
+        );
         run(Command::new("go")
             .args(["build", "-o"])
             .arg(&wasm)
@@ -193,7 +197,10 @@ fn build_examples(root: &Path) -> anyhow::Result<()> {
         built += 1;
     }
     build_legacy_hello(root, &out)?;
-    println!("programs: {built} built, the rest up to date, in {}", out.display());
+    println!(
+        "programs: {built} built, the rest up to date, in {}",
+        out.display()
+    );
     Ok(())
 }
 
@@ -211,7 +218,10 @@ fn build_legacy_hello(root: &Path, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&src)?;
     let main = std::fs::read(root.join("programs/hello/main.go"))?;
     let stamp = out.join("legacy/hello.stamp");
-    let print: String = Sha256::digest(&main).iter().map(|b| format!("{b:02x}")).collect();
+    let print: String = Sha256::digest(&main)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     if target.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == print) {
         return Ok(());
     }
@@ -255,22 +265,51 @@ fn demo(root: &Path) -> anyhow::Result<()> {
         println!("(exit status {})", status.code().unwrap_or(-1));
         Ok(())
     };
-    show("hello: compiled on first use, then cached", &["run", "--verbose", "hello.wasm"])?;
-    show("hello again: a cache hit, no compilation", &["run", "--verbose", "hello.wasm"])?;
+    show(
+        "hello: compiled on first use, then cached",
+        &["run", "--verbose", "hello.wasm"],
+    )?;
+    show(
+        "hello again: a cache hit, no compilation",
+        &["run", "--verbose", "hello.wasm"],
+    )?;
     show(
         "arguments and environment: only what you grant",
-        &["run", "--env", "GREETING=hello", "args-env.wasm", "--", "one", "two words"],
+        &[
+            "run",
+            "--env",
+            "GREETING=hello",
+            "args-env.wasm",
+            "--",
+            "one",
+            "two words",
+        ],
     )?;
-    show("goroutines, timers, select and context", &["run", "timers.wasm"])?;
-    show("syscall/js: globals, callbacks, typed arrays", &["run", "js-interop.wasm"])?;
-    show("CPU-bound work: sha256, JSON, sort", &["run", "cpu-bound.wasm"])?;
-    show("a Go panic exits with 2, as natively", &["run", "panic-exit.wasm", "--", "panic"])?;
+    show(
+        "goroutines, timers, select and context",
+        &["run", "timers.wasm"],
+    )?;
+    show(
+        "syscall/js: globals, callbacks, typed arrays",
+        &["run", "js-interop.wasm"],
+    )?;
+    show(
+        "CPU-bound work: sha256, JSON, sort",
+        &["run", "cpu-bound.wasm"],
+    )?;
+    show(
+        "a Go panic exits with 2, as natively",
+        &["run", "panic-exit.wasm", "--", "panic"],
+    )?;
     show(
         "a memory limit is enforced",
         &["run", "--max-memory", "32MiB", "cpu-bound.wasm"],
     )?;
     if programs.join("legacy/hello.wasm").is_file() {
-        show("a Go 1.19 module (legacy `go` imports)", &["run", "legacy/hello.wasm"])?;
+        show(
+            "a Go 1.19 module (legacy `go` imports)",
+            &["run", "legacy/hello.wasm"],
+        )?;
     }
     Ok(())
 }
@@ -279,7 +318,9 @@ fn demo(root: &Path) -> anyhow::Result<()> {
 fn ensure_tools(root: &Path) -> anyhow::Result<()> {
     go_version("go")?;
     if !Path::new(LEGACY_GO).is_file() {
-        step(&format!("installing {LEGACY_GO_PACKAGE} (Go 1.19, for the legacy-ABI test)"));
+        step(&format!(
+            "installing {LEGACY_GO_PACKAGE} (Go 1.19, for the legacy-ABI test)"
+        ));
         let sudo = if output(Command::new("id").arg("-u"))?.trim() == "0" {
             vec![]
         } else {
@@ -316,14 +357,25 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     step("installing what is missing");
     ensure_tools(root)?;
     step("cargo fmt --check");
-    run(cargo().args(["fmt", "--all", "--", "--check"]).current_dir(root))?;
+    run(cargo()
+        .args(["fmt", "--all", "--", "--check"])
+        .current_dir(root))?;
     step("gofmt -l");
-    let unformatted = output(Command::new("gofmt").args(["-l", "go", "programs"]).current_dir(root))?;
+    let unformatted = output(
+        Command::new("gofmt")
+            .args(["-l", "go", "programs"])
+            .current_dir(root),
+    )?;
     if !unformatted.trim().is_empty() {
         bail!("gofmt would change these files:\n{unformatted}");
     }
     step("go vet");
-    for (dir, goos) in [("go", None), ("programs", None), ("programs", Some("js")), ("go", Some("js"))] {
+    for (dir, goos) in [
+        ("go", None),
+        ("programs", None),
+        ("programs", Some("js")),
+        ("go", Some("js")),
+    ] {
         let mut cmd = Command::new("go");
         cmd.args(["vet", "./..."]).current_dir(root.join(dir));
         if let Some(goos) = goos {
@@ -335,7 +387,14 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     build_examples(root)?;
     step("cargo clippy");
     run(cargo()
-        .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        .args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
         .current_dir(root))?;
     step("cargo test");
     run(cargo().args(["test", "--workspace"]).current_dir(root))?;
@@ -348,7 +407,8 @@ fn ci(root: &Path) -> anyhow::Result<()> {
 fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
     build_examples(root)?;
     let mut cmd = cargo();
-    cmd.args(["bench", "-p", "wasabi-benches"]).current_dir(root);
+    cmd.args(["bench", "-p", "wasabi-benches"])
+        .current_dir(root);
     if quick {
         // Criterion's own smoke mode: every bench runs once, nothing is measured.
         cmd.args(["--", "--test"]);

@@ -1,0 +1,248 @@
+//! Bad files, flags and caches: each gets a clear error that names the file
+//! and the reason, and a non-zero exit. Also the cache and AOT paths.
+
+mod support;
+
+use std::path::Path;
+
+use support::*;
+
+fn run_file(path: &Path) -> std::process::Output {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--no-cache"]).arg(path);
+    finish(cmd)
+}
+
+fn assert_refused(out: &std::process::Output, path: &Path, reason: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(err.starts_with("wasabi: "), "{err}");
+    assert!(
+        err.contains(&path.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(err.contains(reason), "expected {reason:?} in: {err}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let path = scratch("missing").join("nope.wasm");
+    assert_refused(&run_file(&path), &path, "No such file or directory");
+}
+
+#[test]
+fn files_that_are_not_wasm_are_refused() {
+    let dir = scratch("not-wasm");
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "hello, I am text").unwrap();
+    assert_refused(&run_file(&text), &text, "not a WebAssembly file");
+    let empty = dir.join("empty.wasm");
+    std::fs::write(&empty, "").unwrap();
+    assert_refused(&run_file(&empty), &empty, "the file is empty");
+    let elf = dir.join("native");
+    std::fs::copy(native("hello"), &elf).unwrap();
+    assert_refused(&run_file(&elf), &elf, "looks like a native executable");
+    let wat = dir.join("module.wat");
+    std::fs::write(&wat, "(module)").unwrap();
+    assert_refused(&run_file(&wat), &wat, "WebAssembly text");
+}
+
+#[test]
+fn a_truncated_module_is_called_truncated() {
+    let dir = scratch("truncated");
+    let bytes = std::fs::read(program("hello.wasm")).unwrap();
+    let cut = dir.join("cut.wasm");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert_refused(&run_file(&cut), &cut, "truncated module");
+}
+
+#[test]
+fn wasm_that_is_not_from_go_is_refused() {
+    let dir = scratch("not-go");
+    let empty = dir.join("empty-module.wasm");
+    std::fs::write(&empty, b"\0asm\x01\0\0\0").unwrap();
+    assert_refused(&run_file(&empty), &empty, "not a Go js/wasm module");
+    let wasi = dir.join("wasi.wasm");
+    let module = wat::parse_str(
+        r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1))"#,
+    )
+    .unwrap();
+    std::fs::write(&wasi, module).unwrap();
+    assert_refused(&run_file(&wasi), &wasi, "not a Go js/wasm module");
+    let component = dir.join("component.wasm");
+    std::fs::write(&component, b"\0asm\x0d\0\x01\0").unwrap();
+    assert_refused(&run_file(&component), &component, "component");
+    let garbage = dir.join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm\x01\0\0\0\x02\x05\xff\xff\xff\xff\xff").unwrap();
+    let out = run_file(&garbage);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&garbage.display().to_string()));
+}
+
+#[test]
+fn a_bad_size_flag_is_explained() {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--max-memory", "lots"])
+        .arg(program("hello.wasm"));
+    let out = finish(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid size `lots`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--help"]);
+    let out = finish(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for needle in [
+        "--env",
+        "--max-memory",
+        "--cache-dir",
+        "--no-cache",
+        "Exit status",
+    ] {
+        assert!(help.contains(needle), "run --help mentions {needle}");
+    }
+}
+
+#[test]
+fn the_second_run_compiles_nothing() {
+    let cache = scratch("cache-hit");
+    let run = || {
+        let mut cmd = wasabi();
+        cmd.args(["run", "--verbose", "--cache-dir"])
+            .arg(&cache)
+            .arg(program("hello.wasm"));
+        finish(cmd)
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(0));
+    assert!(stderr(&first).contains("compiled"), "{}", stderr(&first));
+    let second = run();
+    assert_eq!(second.status.code(), Some(0));
+    assert!(stderr(&second).contains("loaded from the compiled-module cache"));
+    assert!(
+        !stderr(&second).contains("compiled module"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(stdout(&second), stdout(&first));
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_recompiled() {
+    let cache = scratch("cache-corrupt");
+    let run = || {
+        let mut cmd = wasabi();
+        cmd.args(["run", "--verbose", "--cache-dir"])
+            .arg(&cache)
+            .arg(program("hello.wasm"));
+        finish(cmd)
+    };
+    assert_eq!(run().status.code(), Some(0));
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 1);
+    // Damage the entry in place: flip bytes in the middle, keep the size.
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&entries[0], &bytes).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("damaged; recompiling"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "Hello from Go, running inside Wasabi!\n");
+    // The entry was rewritten and is sound again.
+    assert!(stderr(&run()).contains("loaded from the compiled-module cache"));
+    // A truncated entry is caught the same way.
+    std::fs::write(&entries[0], &bytes[..100]).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("damaged; recompiling"));
+}
+
+#[test]
+fn the_default_cache_is_per_user_and_no_cache_writes_nothing() {
+    let home = scratch("cache-default");
+    let mut cmd = wasabi();
+    cmd.env("XDG_CACHE_HOME", &home)
+        .args(["run", "--no-cache"])
+        .arg(program("hello.wasm"));
+    assert_eq!(finish(cmd).status.code(), Some(0));
+    assert!(!home.join("wasabi").exists(), "--no-cache wrote a cache");
+    let mut cmd = wasabi();
+    cmd.env("XDG_CACHE_HOME", &home)
+        .arg("run")
+        .arg(program("hello.wasm"));
+    assert_eq!(finish(cmd).status.code(), Some(0));
+    let written = std::fs::read_dir(home.join("wasabi")).unwrap().count();
+    assert_eq!(written, 2, "one artifact and its checksum");
+}
+
+#[test]
+fn compile_writes_a_module_that_run_accepts() {
+    let dir = scratch("aot");
+    let cwasm = dir.join("hello.cwasm");
+    let mut cmd = wasabi();
+    cmd.arg("compile")
+        .arg(program("hello.wasm"))
+        .arg("-o")
+        .arg(&cwasm);
+    let out = finish(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut cmd = wasabi();
+    cmd.args(["run", "--verbose", "--no-cache"]).arg(&cwasm);
+    let out = finish(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Hello from Go, running inside Wasabi!\n");
+    assert!(
+        !stderr(&out).contains("compiled"),
+        "a .cwasm needs no compilation"
+    );
+
+    // A damaged precompiled module is refused with a clear reason.
+    let bytes = std::fs::read(&cwasm).unwrap();
+    let cut = dir.join("cut.cwasm");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let out = run_file(&cut);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&cut.display().to_string()));
+}
+
+#[test]
+fn the_memory_limit_stops_a_growing_guest() {
+    let out = run_guest(&program("cpu-bound.wasm"), &["--max-memory", "32MiB"], &[]);
+    assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("memory limit exceeded"), "{err}");
+    assert!(err.contains("its limit is 32 MiB"), "{err}");
+    // The same program runs to completion with room to spare.
+    let out = run_guest(&program("cpu-bound.wasm"), &["--max-memory", "1GiB"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_limit_below_the_initial_memory_is_refused_at_start() {
+    let out = run_guest(&program("hello.wasm"), &["--max-memory", "64KiB"], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("memory limit exceeded"),
+        "{}",
+        stderr(&out)
+    );
+}

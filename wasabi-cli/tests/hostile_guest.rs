@@ -1,0 +1,179 @@
+//! Hand-written modules that break the Go js/wasm ABI on purpose: bad
+//! pointers, unknown reference ids, huge lengths, missing exports. Each ends
+//! that guest with a clear trap or error; none crashes the host.
+
+mod support;
+
+use support::*;
+
+/// Builds a module that imports a few `gojs` functions and runs `body` as
+/// its `run` export. Go's stack pointer is 1024 by convention here.
+fn guest(name: &str, body: &str) -> std::path::PathBuf {
+    let wat = format!(
+        r#"(module
+          (import "gojs" "syscall/js.valueGet" (func $valueGet (param i32)))
+          (import "gojs" "syscall/js.valueCall" (func $valueCall (param i32)))
+          (import "gojs" "syscall/js.finalizeRef" (func $finalizeRef (param i32)))
+          (import "gojs" "syscall/js.copyBytesToGo" (func $copyBytesToGo (param i32)))
+          (import "gojs" "runtime.wasmExit" (func $exit (param i32)))
+          (memory (export "mem") 1)
+          (func $run (export "run") (param i32 i32) {body})
+          (func (export "resume"))
+          (func (export "getsp") (result i32) (i32.const 1024)))"#
+    );
+    let path = scratch(name).join("guest.wasm");
+    std::fs::write(&path, wat::parse_str(&wat).expect("valid wat")).unwrap();
+    path
+}
+
+/// `i64` reference word for table id `id` with the object type flag.
+fn object_ref(id: u32) -> i64 {
+    (0x7FF8_0001_i64 << 32) | i64::from(id)
+}
+
+fn assert_trap(out: &std::process::Output, reason: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(134), "{err}");
+    assert!(err.starts_with("wasabi: trap: "), "{err}");
+    assert!(err.contains(reason), "expected {reason:?} in: {err}");
+}
+
+fn run(path: &std::path::Path) -> std::process::Output {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--no-cache"]).arg(path);
+    finish(cmd)
+}
+
+#[test]
+fn a_stack_pointer_outside_memory_traps() {
+    let path = guest("bad-sp", "(call $valueGet (i32.const -16))");
+    assert_trap(
+        &run(&path),
+        "syscall/js.valueGet: out-of-bounds guest memory access",
+    );
+}
+
+#[test]
+fn an_unknown_reference_id_traps() {
+    let body = format!(
+        "(i64.store (i32.const 1032) (i64.const {})) (call $valueGet (i32.const 1024))",
+        object_ref(999_999)
+    );
+    assert_trap(
+        &run(&guest("unknown-id", &body)),
+        "unknown JS value reference id 999999",
+    );
+}
+
+#[test]
+fn reading_a_property_of_undefined_is_a_type_error() {
+    let body = "(i64.store (i32.const 1032) (i64.const 0)) (call $valueGet (i32.const 1024))";
+    assert_trap(
+        &run(&guest("undefined-get", body)),
+        "TypeError: Cannot read properties of undefined",
+    );
+}
+
+#[test]
+fn a_huge_string_length_traps() {
+    let body = format!(
+        "(i64.store (i32.const 1032) (i64.const {})) \
+         (i64.store (i32.const 1040) (i64.const 16)) \
+         (i64.store (i32.const 1048) (i64.const 0x7fffffffffff)) \
+         (call $valueGet (i32.const 1024))",
+        object_ref(5)
+    );
+    assert_trap(
+        &run(&guest("huge-len", &body)),
+        "out-of-bounds guest memory access",
+    );
+}
+
+#[test]
+fn a_huge_argument_count_traps() {
+    // valueCall(global, "x", args[0x10000000000]): the args slice runs past memory.
+    let body = format!(
+        "(i64.store (i32.const 1032) (i64.const {})) \
+         (i64.store (i32.const 1056) (i64.const 0)) \
+         (i64.store (i32.const 1064) (i64.const 0x10000000000)) \
+         (call $valueCall (i32.const 1024))",
+        object_ref(5)
+    );
+    assert_trap(
+        &run(&guest("huge-args", &body)),
+        "out-of-bounds guest memory access",
+    );
+}
+
+#[test]
+fn copying_into_a_slice_past_memory_traps() {
+    let body = "(i64.store (i32.const 1032) (i64.const 0xfff0)) \
+                (i64.store (i32.const 1040) (i64.const 0x100000)) \
+                (call $copyBytesToGo (i32.const 1024))";
+    assert_trap(
+        &run(&guest("copy-oob", body)),
+        "out-of-bounds guest memory access",
+    );
+}
+
+#[test]
+fn finalizing_unknown_ids_is_harmless_and_exit_codes_are_read() {
+    let body = "(i32.store (i32.const 1032) (i32.const 77777)) \
+                (call $finalizeRef (i32.const 1024)) \
+                (i32.store (i32.const 1032) (i32.const 5)) \
+                (call $finalizeRef (i32.const 1024)) \
+                (i32.store (i32.const 1032) (i32.const 42)) \
+                (call $exit (i32.const 1024))";
+    let out = run(&guest("finalize", body));
+    assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
+}
+
+#[test]
+fn a_wasm_trap_reports_a_backtrace() {
+    let out = run(&guest("unreachable", "unreachable"));
+    assert_trap(&out, "unreachable");
+    assert!(
+        stderr(&out).contains("run"),
+        "backtrace names the function: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn wrong_import_signatures_and_unknown_imports_are_refused() {
+    let dir = scratch("bad-imports");
+    let cases = [
+        (
+            "signature.wasm",
+            r#"(module (import "gojs" "runtime.wasmExit" (func (param i64))) (memory (export "mem") 1))"#,
+            "runtime.wasmExit",
+        ),
+        (
+            "unknown.wasm",
+            r#"(module (import "gojs" "runtime.launchMissiles" (func (param i32))) (memory (export "mem") 1))"#,
+            "runtime.launchMissiles",
+        ),
+    ];
+    for (file, wat, needle) in cases {
+        let path = dir.join(file);
+        std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+        let out = run(&path);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn missing_go_exports_are_named() {
+    let dir = scratch("missing-export");
+    let path = dir.join("noexports.wasm");
+    let wat = r#"(module (import "gojs" "debug" (func (param i32))) (memory (export "mem") 1) (func (export "run") (param i32 i32)))"#;
+    std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+    let out = run(&path);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("missing export `resume`"),
+        "{}",
+        stderr(&out)
+    );
+}
