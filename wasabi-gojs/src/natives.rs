@@ -685,6 +685,213 @@ fn resolve_path(cwd: &str, segments: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GoHostBuilder;
+    use std::sync::{Arc, Mutex};
+
+    /// An output sink the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn host_with_stdout() -> (GoHost, Captured) {
+        let out = Captured::default();
+        let host = GoHostBuilder::new()
+            .stdout(Box::new(out.clone()))
+            .env("TZ", "UTC+2")
+            .object_budget(1 << 20)
+            .build()
+            .unwrap();
+        (host, out)
+    }
+
+    fn bytes(host: &mut GoHost, data: &[u8]) -> Value {
+        let proto = host.realm.bytes_proto;
+        let id = host.heap.alloc_bytes(data.len(), proto).unwrap();
+        if let ObjectKind::Bytes(b) = &mut host.heap.get_mut(id).kind {
+            b.copy_from_slice(data);
+        }
+        Value::Object(id)
+    }
+
+    fn returned(c: Completion) -> Value {
+        match c {
+            Completion::Return(v) => v,
+            other => panic!("expected a return, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn write_sync_writes_to_stdout_and_returns_the_length() {
+        let (mut host, out) = host_with_stdout();
+        let buf = bytes(&mut host, b"hi\n");
+        let n = returned(call(
+            &mut host,
+            Native::Fs(FsOp::WriteSync),
+            &Value::Undefined,
+            &[1.0.into(), buf],
+            false,
+        ));
+        assert_eq!(n, Value::Number(3.0));
+        assert_eq!(out.0.lock().unwrap().as_slice(), b"hi\n");
+    }
+
+    #[test]
+    fn fs_write_ends_by_calling_back_with_the_count() {
+        let (mut host, _) = host_with_stdout();
+        let buf = bytes(&mut host, b"abcdef");
+        let cb = Value::from("callback");
+        let args = [
+            1.0.into(),
+            buf,
+            2.0.into(),
+            3.0.into(),
+            Value::Null,
+            cb.clone(),
+        ];
+        match call(
+            &mut host,
+            Native::Fs(FsOp::Write),
+            &Value::Undefined,
+            &args,
+            false,
+        ) {
+            Completion::TailCall { func, args, .. } => {
+                assert_eq!(func, cb);
+                assert_eq!(args, vec![Value::Null, Value::Number(3.0)]);
+            }
+            other => panic!("expected a callback, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unsupported_fs_calls_call_back_with_enosys() {
+        let (mut host, _) = host_with_stdout();
+        let args = [
+            Value::from("/etc/passwd"),
+            0.0.into(),
+            0.0.into(),
+            Value::from("cb"),
+        ];
+        let Completion::TailCall { args, .. } = call(
+            &mut host,
+            Native::Fs(FsOp::Unsupported(10)),
+            &Value::Undefined,
+            &args,
+            false,
+        ) else {
+            panic!("expected a callback");
+        };
+        let code = host.heap.get_property(&args[0], Key::Name("code")).unwrap();
+        assert_eq!(code, Value::from("ENOSYS"));
+    }
+
+    #[test]
+    fn huge_typed_arrays_throw_instead_of_allocating() {
+        let (mut host, _) = host_with_stdout();
+        let c = call(
+            &mut host,
+            Native::BytesCtor,
+            &Value::Undefined,
+            &[Value::Number(1e15)],
+            true,
+        );
+        let Completion::Throw(err) = c else {
+            panic!("expected a RangeError, got {c:?}");
+        };
+        assert!(to_js_string(&host, &err).starts_with("RangeError: out of memory for JS objects"));
+        let c = call(
+            &mut host,
+            Native::BytesCtor,
+            &Value::Undefined,
+            &[Value::Number(-1.0)],
+            true,
+        );
+        assert!(matches!(c, Completion::Throw(_)));
+    }
+
+    #[test]
+    fn dates_use_the_tenant_time_zone() {
+        let (mut host, _) = host_with_stdout();
+        let date = returned(call(
+            &mut host,
+            Native::DateCtor,
+            &Value::Undefined,
+            &[0.0.into()],
+            true,
+        ));
+        let offset = returned(call(
+            &mut host,
+            Native::DateGetTimezoneOffset,
+            &date,
+            &[],
+            false,
+        ));
+        assert_eq!(offset, Value::Number(-120.0));
+        let c = call(
+            &mut host,
+            Native::DateGetTime,
+            &Value::from("not a date"),
+            &[],
+            false,
+        );
+        assert!(matches!(c, Completion::Throw(_)));
+    }
+
+    #[test]
+    fn set_timeout_needs_a_function_and_clear_timeout_cancels() {
+        let (mut host, _) = host_with_stdout();
+        let c = call(
+            &mut host,
+            Native::SetTimeout,
+            &Value::Undefined,
+            &[Value::Null, 5.0.into()],
+            false,
+        );
+        assert!(matches!(c, Completion::Throw(_)));
+        let log = host
+            .heap
+            .get_property(&Value::Object(host.realm.global), Key::Name("setTimeout"))
+            .unwrap();
+        let id = returned(call(
+            &mut host,
+            Native::SetTimeout,
+            &Value::Undefined,
+            &[log, 5.0.into()],
+            false,
+        ));
+        assert_eq!(host.timers.len(), 1);
+        call(
+            &mut host,
+            Native::ClearTimeout,
+            &Value::Undefined,
+            &[id],
+            false,
+        );
+        assert!(host.timers.is_empty());
+    }
+
+    #[test]
+    fn unreachable_objects_are_collected_and_referenced_ones_kept() {
+        let (mut host, _) = host_with_stdout();
+        let baseline = host.heap.len();
+        let kept = host.new_object().unwrap();
+        let r = host.table.store(&host.heap, &Value::Object(kept)).unwrap();
+        for _ in 0..5000 {
+            host.new_object().unwrap();
+        }
+        host.maybe_collect();
+        assert_eq!(host.heap.len(), baseline + 1);
+        assert_eq!(host.table.load(r).unwrap(), Value::Object(kept));
+    }
 
     #[test]
     fn numbers_print_like_js() {
