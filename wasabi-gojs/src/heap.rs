@@ -143,9 +143,9 @@ impl Key<'_> {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HeapError {
     /// A property access on `undefined` or `null`.
-    #[error("Cannot {action} properties of {target} (reading '{key}')")]
+    #[error("Cannot {action} properties of {target} ({} '{key}')", gerund(action))]
     NotAnObject {
-        /// "read" or "set".
+        /// "read", "set" or "delete" (as in JS engines' messages).
         action: &'static str,
         /// "undefined" or "null".
         target: &'static str,
@@ -165,6 +165,26 @@ pub enum HeapError {
     /// An array index too large for the dense arrays this heap keeps.
     #[error("Invalid array length")]
     ArrayLength,
+}
+
+fn gerund(action: &str) -> &'static str {
+    match action {
+        "set" => "setting",
+        "delete" => "deleting",
+        _ => "reading",
+    }
+}
+
+fn not_an_object(action: &'static str, target: &Value, key: Key<'_>) -> HeapError {
+    HeapError::NotAnObject {
+        action,
+        target: if matches!(target, Value::Null) {
+            "null"
+        } else {
+            "undefined"
+        },
+        key: key.name().into_owned(),
+    }
 }
 
 /// Dense arrays may grow by at most this many holes in one assignment.
@@ -274,15 +294,7 @@ impl Heap {
                 });
             }
             Value::Undefined | Value::Null => {
-                return Err(HeapError::NotAnObject {
-                    action: "read",
-                    target: if matches!(target, Value::Null) {
-                        "null"
-                    } else {
-                        "undefined"
-                    },
-                    key: key.name().into_owned(),
-                });
+                return Err(not_an_object("read", target, key));
             }
             Value::Bool(_) | Value::Number(_) => return Ok(Value::Undefined),
         };
@@ -340,15 +352,7 @@ impl Heap {
         let id = match target {
             Value::Object(id) => *id,
             Value::Undefined | Value::Null => {
-                return Err(HeapError::NotAnObject {
-                    action: "set",
-                    target: if matches!(target, Value::Null) {
-                        "null"
-                    } else {
-                        "undefined"
-                    },
-                    key: key.name().into_owned(),
-                });
+                return Err(not_an_object("set", target, key));
             }
             _ => return Ok(()),
         };
@@ -406,15 +410,7 @@ impl Heap {
                 self.get_mut(*id).delete_own(&key.name());
                 Ok(())
             }
-            Value::Undefined | Value::Null => Err(HeapError::NotAnObject {
-                action: "delete",
-                target: if matches!(target, Value::Null) {
-                    "null"
-                } else {
-                    "undefined"
-                },
-                key: key.name().into_owned(),
-            }),
+            Value::Undefined | Value::Null => Err(not_an_object("delete", target, key)),
             _ => Ok(()),
         }
     }
