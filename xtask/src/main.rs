@@ -402,7 +402,9 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--all-targets"])
         .current_dir(root))?;
-    run(cargo().args(["test", "--workspace", "--doc"]).current_dir(root))?;
+    run(cargo()
+        .args(["test", "--workspace", "--doc"])
+        .current_dir(root))?;
     println!("\nci: all checks passed");
     Ok(())
 }
