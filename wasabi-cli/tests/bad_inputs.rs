@@ -7,12 +7,6 @@ use std::path::Path;
 
 use support::*;
 
-fn run_file(path: &Path) -> std::process::Output {
-    let mut cmd = wasabi();
-    cmd.args(["run", "--no-cache"]).arg(path);
-    finish(cmd)
-}
-
 fn assert_refused(out: &std::process::Output, path: &Path, reason: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
@@ -27,7 +21,7 @@ fn assert_refused(out: &std::process::Output, path: &Path, reason: &str) {
 #[test]
 fn a_missing_file_is_named() {
     let path = scratch("missing").join("nope.wasm");
-    assert_refused(&run_file(&path), &path, "No such file or directory");
+    assert_refused(&run_no_cache(&path), &path, "No such file or directory");
 }
 
 #[test]
@@ -35,16 +29,16 @@ fn files_that_are_not_wasm_are_refused() {
     let dir = scratch("not-wasm");
     let text = dir.join("notes.txt");
     std::fs::write(&text, "hello, I am text").unwrap();
-    assert_refused(&run_file(&text), &text, "not a WebAssembly file");
+    assert_refused(&run_no_cache(&text), &text, "not a WebAssembly file");
     let empty = dir.join("empty.wasm");
     std::fs::write(&empty, "").unwrap();
-    assert_refused(&run_file(&empty), &empty, "the file is empty");
+    assert_refused(&run_no_cache(&empty), &empty, "the file is empty");
     let elf = dir.join("native");
     std::fs::copy(native("hello"), &elf).unwrap();
-    assert_refused(&run_file(&elf), &elf, "looks like a native executable");
+    assert_refused(&run_no_cache(&elf), &elf, "looks like a native executable");
     let wat = dir.join("module.wat");
     std::fs::write(&wat, "(module)").unwrap();
-    assert_refused(&run_file(&wat), &wat, "WebAssembly text");
+    assert_refused(&run_no_cache(&wat), &wat, "WebAssembly text");
 }
 
 #[test]
@@ -53,7 +47,7 @@ fn a_truncated_module_is_called_truncated() {
     let bytes = std::fs::read(program("hello.wasm")).unwrap();
     let cut = dir.join("cut.wasm");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    assert_refused(&run_file(&cut), &cut, "truncated module");
+    assert_refused(&run_no_cache(&cut), &cut, "truncated module");
 }
 
 #[test]
@@ -61,20 +55,20 @@ fn wasm_that_is_not_from_go_is_refused() {
     let dir = scratch("not-go");
     let empty = dir.join("empty-module.wasm");
     std::fs::write(&empty, b"\0asm\x01\0\0\0").unwrap();
-    assert_refused(&run_file(&empty), &empty, "not a Go js/wasm module");
+    assert_refused(&run_no_cache(&empty), &empty, "not a Go js/wasm module");
     let wasi = dir.join("wasi.wasm");
     let module = wat::parse_str(
         r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1))"#,
     )
     .unwrap();
     std::fs::write(&wasi, module).unwrap();
-    assert_refused(&run_file(&wasi), &wasi, "not a Go js/wasm module");
+    assert_refused(&run_no_cache(&wasi), &wasi, "not a Go js/wasm module");
     let component = dir.join("component.wasm");
     std::fs::write(&component, b"\0asm\x0d\0\x01\0").unwrap();
-    assert_refused(&run_file(&component), &component, "component");
+    assert_refused(&run_no_cache(&component), &component, "component");
     let garbage = dir.join("garbage.wasm");
     std::fs::write(&garbage, b"\0asm\x01\0\0\0\x02\x05\xff\xff\xff\xff\xff").unwrap();
-    let out = run_file(&garbage);
+    let out = run_no_cache(&garbage);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(&garbage.display().to_string()));
 }
@@ -114,13 +108,7 @@ fn help_explains_the_commands() {
 #[test]
 fn the_second_run_compiles_nothing() {
     let cache = scratch("cache-hit");
-    let run = || {
-        let mut cmd = wasabi();
-        cmd.args(["run", "--verbose", "--cache-dir"])
-            .arg(&cache)
-            .arg(program("hello.wasm"));
-        finish(cmd)
-    };
+    let run = || run_hello_verbose(&cache);
     let first = run();
     assert_eq!(first.status.code(), Some(0));
     assert!(stderr(&first).contains("compiled"), "{}", stderr(&first));
@@ -138,13 +126,7 @@ fn the_second_run_compiles_nothing() {
 #[test]
 fn a_corrupt_cache_entry_is_recompiled() {
     let cache = scratch("cache-corrupt");
-    let run = || {
-        let mut cmd = wasabi();
-        cmd.args(["run", "--verbose", "--cache-dir"])
-            .arg(&cache)
-            .arg(program("hello.wasm"));
-        finish(cmd)
-    };
+    let run = || run_hello_verbose(&cache);
     assert_eq!(run().status.code(), Some(0));
     let entries: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
@@ -219,7 +201,7 @@ fn compile_writes_a_module_that_run_accepts() {
     let bytes = std::fs::read(&cwasm).unwrap();
     let cut = dir.join("cut.cwasm");
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
-    let out = run_file(&cut);
+    let out = run_no_cache(&cut);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains(&cut.display().to_string()));
 }

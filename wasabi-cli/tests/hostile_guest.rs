@@ -38,17 +38,11 @@ fn assert_trap(out: &std::process::Output, reason: &str) {
     assert!(err.contains(reason), "expected {reason:?} in: {err}");
 }
 
-fn run(path: &std::path::Path) -> std::process::Output {
-    let mut cmd = wasabi();
-    cmd.args(["run", "--no-cache"]).arg(path);
-    finish(cmd)
-}
-
 #[test]
 fn a_stack_pointer_outside_memory_traps() {
     let path = guest("bad-sp", "(call $valueGet (i32.const -16))");
     assert_trap(
-        &run(&path),
+        &run_no_cache(&path),
         "syscall/js.valueGet: out-of-bounds guest memory access",
     );
 }
@@ -60,7 +54,7 @@ fn an_unknown_reference_id_traps() {
         object_ref(999_999)
     );
     assert_trap(
-        &run(&guest("unknown-id", &body)),
+        &run_no_cache(&guest("unknown-id", &body)),
         "unknown JS value reference id 999999",
     );
 }
@@ -69,7 +63,7 @@ fn an_unknown_reference_id_traps() {
 fn reading_a_property_of_undefined_is_a_type_error() {
     let body = "(i64.store (i32.const 1032) (i64.const 0)) (call $valueGet (i32.const 1024))";
     assert_trap(
-        &run(&guest("undefined-get", body)),
+        &run_no_cache(&guest("undefined-get", body)),
         "TypeError: Cannot read properties of undefined",
     );
 }
@@ -84,7 +78,7 @@ fn a_huge_string_length_traps() {
         object_ref(5)
     );
     assert_trap(
-        &run(&guest("huge-len", &body)),
+        &run_no_cache(&guest("huge-len", &body)),
         "out-of-bounds guest memory access",
     );
 }
@@ -100,7 +94,7 @@ fn a_huge_argument_count_traps() {
         object_ref(5)
     );
     assert_trap(
-        &run(&guest("huge-args", &body)),
+        &run_no_cache(&guest("huge-args", &body)),
         "out-of-bounds guest memory access",
     );
 }
@@ -111,7 +105,7 @@ fn copying_into_a_slice_past_memory_traps() {
                 (i64.store (i32.const 1040) (i64.const 0x100000)) \
                 (call $copyBytesToGo (i32.const 1024))";
     assert_trap(
-        &run(&guest("copy-oob", body)),
+        &run_no_cache(&guest("copy-oob", body)),
         "out-of-bounds guest memory access",
     );
 }
@@ -124,13 +118,13 @@ fn finalizing_unknown_ids_is_harmless_and_exit_codes_are_read() {
                 (call $finalizeRef (i32.const 1024)) \
                 (i32.store (i32.const 1032) (i32.const 42)) \
                 (call $exit (i32.const 1024))";
-    let out = run(&guest("finalize", body));
+    let out = run_no_cache(&guest("finalize", body));
     assert_eq!(out.status.code(), Some(42), "{}", stderr(&out));
 }
 
 #[test]
 fn a_wasm_trap_reports_a_backtrace() {
-    let out = run(&guest("unreachable", "unreachable"));
+    let out = run_no_cache(&guest("unreachable", "unreachable"));
     assert_trap(&out, "unreachable");
     assert!(
         stderr(&out).contains("run"),
@@ -157,7 +151,7 @@ fn wrong_import_signatures_and_unknown_imports_are_refused() {
     for (file, wat, needle) in cases {
         let path = dir.join(file);
         std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
-        let out = run(&path);
+        let out = run_no_cache(&path);
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert!(stderr(&out).contains(needle), "{}", stderr(&out));
     }
@@ -169,7 +163,7 @@ fn missing_go_exports_are_named() {
     let path = dir.join("noexports.wasm");
     let wat = r#"(module (import "gojs" "debug" (func (param i32))) (memory (export "mem") 1) (func (export "run") (param i32 i32)))"#;
     std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
-    let out = run(&path);
+    let out = run_no_cache(&path);
     assert_ne!(out.status.code(), Some(0));
     assert!(
         stderr(&out).contains("missing export `resume`"),

@@ -331,39 +331,42 @@ const ARGV_END: usize = 4096 + 8192;
 /// Lays out argv and envp the way `wasm_exec.js` does: NUL-terminated
 /// strings, each 8-byte aligned, then the pointer arrays. Returns (argc, argv).
 fn write_args(host: &GoHost, mem: &mut GuestMemory<'_>) -> Result<(i32, i32), RunError> {
-    let mut strings: Vec<Vec<u8>> = host.args.iter().map(|a| a.as_bytes().to_vec()).collect();
     let mut env: Vec<&(String, String)> = host.env.iter().collect();
     env.sort();
-    strings.extend(env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
-    let mut offset = ARGV_START;
-    let mut pointers = Vec::with_capacity(strings.len() + 2);
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let too_long = |at: usize| RunError::ArgsTooLong(at - ARGV_START);
-    for (i, s) in strings.iter().enumerate() {
-        if i == host.args.len() {
-            pointers.push(0u64);
-        }
-        let end = offset + s.len() + 1;
+    let mut offset = ARGV_START;
+    // Writes one NUL-terminated string at `offset`, 8-byte aligned after it.
+    let mut put_string = |mem: &mut GuestMemory<'_>, s: &str| -> Result<u64, RunError> {
+        let at = offset;
+        let end = at + s.len() + 1;
         if end >= ARGV_END {
             return Err(too_long(end));
         }
-        mem.write(offset as u64, s).map_err(|_| too_long(end))?;
-        mem.write_u8((offset + s.len()) as u64, 0)
+        mem.write(at as u64, s.as_bytes())
+            .and_then(|()| mem.write_u8((end - 1) as u64, 0))
             .map_err(|_| too_long(end))?;
-        pointers.push(offset as u64);
         offset = end.next_multiple_of(8);
+        Ok(at as u64)
+    };
+    // argv pointers, a NULL, envp pointers, a NULL.
+    let mut pointers = Vec::with_capacity(host.args.len() + env.len() + 2);
+    for s in &host.args {
+        pointers.push(put_string(mem, s)?);
     }
-    if host.args.len() == strings.len() {
-        pointers.push(0);
+    pointers.push(0);
+    for s in &env {
+        pointers.push(put_string(mem, s)?);
     }
     pointers.push(0);
     let argv = offset;
-    for p in pointers {
-        if offset + 8 >= ARGV_END {
-            return Err(too_long(offset + 8));
-        }
-        mem.write_u64(offset as u64, p)
-            .map_err(|_| too_long(offset))?;
-        offset += 8;
+    let end = argv + 8 * pointers.len();
+    if end >= ARGV_END {
+        return Err(too_long(end));
+    }
+    for (i, p) in pointers.into_iter().enumerate() {
+        mem.write_u64((argv + 8 * i) as u64, p)
+            .map_err(|_| too_long(end))?;
     }
     Ok((host.args.len() as i32, argv as i32))
 }

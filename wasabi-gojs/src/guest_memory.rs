@@ -174,9 +174,13 @@ impl Frame {
     }
 
     /// A Go string at `offset`, decoded as `TextDecoder` would (invalid UTF-8
-    /// becomes U+FFFD).
-    pub fn string(&self, mem: &GuestMemory<'_>, offset: u64) -> Result<String, MemoryError> {
-        Ok(String::from_utf8_lossy(self.bytes(mem, offset)?).into_owned())
+    /// becomes U+FFFD). Valid UTF-8 is borrowed from memory, not copied.
+    pub fn string<'m>(
+        &self,
+        mem: &'m GuestMemory<'_>,
+        offset: u64,
+    ) -> Result<std::borrow::Cow<'m, str>, MemoryError> {
+        Ok(String::from_utf8_lossy(self.bytes(mem, offset)?))
     }
 
     /// Writes a 64-bit result word.
@@ -247,6 +251,10 @@ mod tests {
         frame.set_u64(&mut mem, 8, 100).unwrap();
         frame.set_u64(&mut mem, 16, 5).unwrap();
         assert_eq!(frame.string(&mem, 8).unwrap(), "hello");
+        assert!(matches!(
+            frame.string(&mem, 8).unwrap(),
+            std::borrow::Cow::Borrowed(_)
+        ));
         // A length that runs past the end of memory is refused.
         frame.set_u64(&mut mem, 16, 1 << 40).unwrap();
         assert!(frame.bytes(&mem, 8).is_err());

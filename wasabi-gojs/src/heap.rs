@@ -227,15 +227,20 @@ impl Heap {
         self.bytes_in_use
     }
 
-    fn charge(&mut self, bytes: usize) -> Result<(), HeapError> {
-        let total = self.bytes_in_use.saturating_add(bytes);
-        if total > self.byte_budget {
+    /// Checks that `bytes` more fit in the budget, without taking them.
+    fn fits(&self, bytes: usize) -> Result<(), HeapError> {
+        if self.bytes_in_use.saturating_add(bytes) > self.byte_budget {
             return Err(HeapError::Budget {
                 limit: self.byte_budget,
                 wanted: bytes,
             });
         }
-        self.bytes_in_use = total;
+        Ok(())
+    }
+
+    fn charge(&mut self, bytes: usize) -> Result<(), HeapError> {
+        self.fits(bytes)?;
+        self.bytes_in_use += bytes;
         Ok(())
     }
 
@@ -252,10 +257,8 @@ impl Heap {
     /// Allocates a zero-filled `Uint8Array` payload of `len` bytes, checking the
     /// budget before touching memory.
     pub fn alloc_bytes(&mut self, len: usize, proto: ObjectId) -> Result<ObjectId, HeapError> {
-        self.charge(len)?;
-        let object = Object::new(ObjectKind::Bytes(vec![0; len]), Some(proto));
-        self.bytes_in_use -= len;
-        self.alloc(object)
+        self.fits(len)?;
+        self.alloc(Object::new(ObjectKind::Bytes(vec![0; len]), Some(proto)))
     }
 
     /// The object behind `id`.

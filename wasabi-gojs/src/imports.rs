@@ -287,8 +287,8 @@ fn finalize_ref(
 }
 
 fn string_val(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
-    let s = frame.string(mem, 8)?;
-    store(host, mem, frame, 24, &Value::string(s))
+    let s = Value::string(frame.string(mem, 8)?);
+    store(host, mem, frame, 24, &s)
 }
 
 fn value_get(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use crate::heap::{Callable, Key, ObjectKind, to_number};
 use crate::host::GoHost;
-use crate::realm::Realm;
 use crate::timers::TimerId;
 use crate::value::Value;
 
@@ -25,8 +24,8 @@ pub enum FsOp {
     Write,
     /// `fs.fsync(fd, callback)`: succeeds.
     Fsync,
-    /// A method with no implementation yet: calls back with `ENOSYS`.
-    Unsupported(u8),
+    /// A method with no implementation yet (named here): calls back with `ENOSYS`.
+    Unsupported(&'static str),
 }
 
 /// Every host function of the JS world.
@@ -474,60 +473,21 @@ fn fs_call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
     };
     match op {
         FsOp::WriteSync | FsOp::Write => {
-            let fd = to_number(&arg(args, 0));
-            let buf = arg(args, 1);
-            let bytes: Vec<u8> = match &buf {
-                Value::Object(id) => match &host.heap.get(*id).kind {
-                    ObjectKind::Bytes(b) => b.clone(),
-                    _ => {
-                        return Err(host.type_error("The \"buffer\" argument must be a Uint8Array"));
-                    }
-                },
-                Value::String(s) => s.as_bytes().to_vec(),
-                _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
-            };
-            let slice = if op == FsOp::Write {
-                let offset = to_number(&arg(args, 2));
-                let length = to_number(&arg(args, 3));
-                let offset = if offset.is_nan() { 0.0 } else { offset };
-                let length = if length.is_nan() {
-                    bytes.len() as f64 - offset
-                } else {
-                    length
-                };
-                if offset < 0.0 || length < 0.0 || offset + length > bytes.len() as f64 {
+            let outcome = match write_fd(host, op, args) {
+                Ok(n) => Ok(Value::Number(n as f64)),
+                Err(WriteFailure::NotBytes) => {
+                    return Err(host.type_error("The \"buffer\" argument must be a Uint8Array"));
+                }
+                Err(WriteFailure::OutOfRange) => {
                     return Err(
                         host.range_error("The value of \"offset\" or \"length\" is out of range")
                     );
                 }
-                &bytes[offset as usize..(offset + length) as usize]
-            } else {
-                &bytes[..]
-            };
-            let result = match fd {
-                1.0 => host
-                    .stdout
-                    .write_all(slice)
-                    .and_then(|_| host.stdout.flush()),
-                2.0 => host
-                    .stderr
-                    .write_all(slice)
-                    .and_then(|_| host.stderr.flush()),
-                _ => {
-                    let err = host.system_error("EBADF", "bad file descriptor");
-                    return if op == FsOp::Write {
-                        Ok(call_back(vec![err]))
-                    } else {
-                        Err(err)
-                    };
-                }
-            };
-            let outcome = match result {
-                Ok(()) => Ok(Value::Number(slice.len() as f64)),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Err(WriteFailure::BadFd) => Err(host.system_error("EBADF", "bad file descriptor")),
+                Err(WriteFailure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                     Err(host.system_error("EPIPE", "broken pipe"))
                 }
-                Err(e) => Err(host.system_error("EIO", &e.to_string())),
+                Err(WriteFailure::Io(e)) => Err(host.system_error("EIO", &e.to_string())),
             };
             match (op, outcome) {
                 (FsOp::WriteSync, Ok(n)) => ret(n),
@@ -537,15 +497,66 @@ fn fs_call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
             }
         }
         FsOp::Fsync => Ok(call_back(vec![Value::Null])),
-        FsOp::Unsupported(i) => {
-            tracing::debug!(
-                method = Realm::unsupported_fs_name(i),
-                "fs call without a filesystem"
-            );
+        FsOp::Unsupported(method) => {
+            tracing::debug!(method, "fs call without a filesystem");
             let err = host.system_error("ENOSYS", "not implemented");
             Ok(call_back(vec![err]))
         }
     }
+}
+
+/// Why `fs.write`/`fs.writeSync` could not write.
+enum WriteFailure {
+    NotBytes,
+    OutOfRange,
+    BadFd,
+    Io(std::io::Error),
+}
+
+/// Writes the buffer argument (or, for `fs.write`, its `offset`/`length`
+/// window) to fd 1 or 2, straight from the heap without copying it.
+fn write_fd(host: &mut GoHost, op: FsOp, args: &[Value]) -> Result<usize, WriteFailure> {
+    let fd = to_number(&arg(args, 0));
+    let buf = arg(args, 1);
+    let GoHost {
+        heap,
+        stdout,
+        stderr,
+        ..
+    } = host;
+    let bytes: &[u8] = match &buf {
+        Value::Object(id) => match &heap.get(*id).kind {
+            ObjectKind::Bytes(b) => b,
+            _ => return Err(WriteFailure::NotBytes),
+        },
+        Value::String(s) => s.as_bytes(),
+        _ => return Err(WriteFailure::NotBytes),
+    };
+    let slice = if op == FsOp::Write {
+        let offset = to_number(&arg(args, 2));
+        let length = to_number(&arg(args, 3));
+        let offset = if offset.is_nan() { 0.0 } else { offset };
+        let length = if length.is_nan() {
+            bytes.len() as f64 - offset
+        } else {
+            length
+        };
+        if offset < 0.0 || length < 0.0 || offset + length > bytes.len() as f64 {
+            return Err(WriteFailure::OutOfRange);
+        }
+        &bytes[offset as usize..(offset + length) as usize]
+    } else {
+        bytes
+    };
+    let sink = match fd {
+        1.0 => stdout,
+        2.0 => stderr,
+        _ => return Err(WriteFailure::BadFd),
+    };
+    sink.write_all(slice)
+        .and_then(|()| sink.flush())
+        .map_err(WriteFailure::Io)?;
+    Ok(slice.len())
 }
 
 /// `true` when `v` can be called.
@@ -783,7 +794,7 @@ mod tests {
         ];
         let Completion::TailCall { args, .. } = call(
             &mut host,
-            Native::Fs(FsOp::Unsupported(10)),
+            Native::Fs(FsOp::Unsupported("open")),
             &Value::Undefined,
             &args,
             false,

@@ -220,8 +220,8 @@ impl Realm {
         b.method(fs, "writeSync", Native::Fs(FsOp::WriteSync))?;
         b.method(fs, "write", Native::Fs(FsOp::Write))?;
         b.method(fs, "fsync", Native::Fs(FsOp::Fsync))?;
-        for (i, name) in UNSUPPORTED_FS.iter().enumerate() {
-            b.method(fs, name, Native::Fs(FsOp::Unsupported(i as u8)))?;
+        for name in UNSUPPORTED_FS {
+            b.method(fs, name, Native::Fs(FsOp::Unsupported(name)))?;
         }
         b.heap.define(global, "fs", Value::Object(fs));
 
@@ -246,13 +246,5 @@ impl Realm {
     /// The objects the realm keeps alive regardless of Go.
     pub fn roots(&self) -> [Value; 2] {
         [Value::Object(self.global), Value::Object(self.go)]
-    }
-
-    /// The name of an unsupported `fs` method, by its index.
-    pub fn unsupported_fs_name(index: u8) -> &'static str {
-        UNSUPPORTED_FS
-            .get(usize::from(index))
-            .copied()
-            .unwrap_or("?")
     }
 }

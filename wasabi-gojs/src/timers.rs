@@ -140,11 +140,12 @@ impl Timers {
 
     /// Values the pending timers keep alive (roots for the collector).
     pub fn values(&self) -> impl Iterator<Item = &Value> {
-        self.queue.values().flat_map(|(_, action)| match action {
-            TimerAction::Resume => [].iter().chain([].iter()),
-            TimerAction::Call { func, args } => {
-                std::slice::from_ref(func).iter().chain(args.iter())
-            }
+        self.queue.values().flat_map(|(_, action)| {
+            let (func, args): (Option<&Value>, &[Value]) = match action {
+                TimerAction::Resume => (None, &[]),
+                TimerAction::Call { func, args } => (Some(func), args),
+            };
+            func.into_iter().chain(args)
         })
     }
 }

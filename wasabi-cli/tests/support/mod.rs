@@ -75,6 +75,22 @@ pub fn run_guest(wasm: &Path, flags: &[&str], args: &[&str]) -> Output {
     finish(cmd)
 }
 
+/// `wasabi run --no-cache <path>`.
+pub fn run_no_cache(path: &Path) -> Output {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--no-cache"]).arg(path);
+    finish(cmd)
+}
+
+/// `wasabi run --verbose --cache-dir <cache> hello.wasm`.
+pub fn run_hello_verbose(cache: &Path) -> Output {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--verbose", "--cache-dir"])
+        .arg(cache)
+        .arg(program("hello.wasm"));
+    finish(cmd)
+}
+
 /// Runs a command with no stdin and a generous deadline; a hang is a failure.
 pub fn finish(mut cmd: Command) -> Output {
     let shown = format!("{cmd:?}");
