@@ -1,9 +1,37 @@
-// Package wasabi is the Go companion module of the Wasabi runtime: it gives
-// Go programs built with GOOS=js GOARCH=wasm real TCP networking when they
-// run under Wasabi, and falls back to the standard library everywhere else.
+// Package wasabi is the Go companion module of the Wasabi runtime: real TCP
+// networking for Go programs built with GOOS=js GOARCH=wasm.
 //
-// The networking API (Listen, Dial, ListenAndServe, RoundTripper) arrives
-// with Wasabi's networking support; today the package only documents itself.
+// Go's standard net package has no sockets under js/wasm (only an in-process
+// fake), and Node.js gives such programs none either. Under Wasabi, this
+// package's Listen, Dial and DialContext return a real net.Listener and
+// net.Conn backed by the host's sockets; ListenAndServe serves HTTP on them
+// and RoundTripper makes HTTP requests through them. A goroutine blocked on a
+// socket parks only itself: the rest of the program keeps running.
+//
+// Built for any other GOOS/GOARCH, the same functions use the standard
+// library, so one program runs natively (to develop and test it) and under
+// Wasabi (to host it) without changes.
+//
+// # Permissions
+//
+// Under Wasabi nothing is reachable unless the runtime grants it:
+//
+//	wasabi run --allow-listen=127.0.0.1:8080 server.wasm
+//	wasabi run --allow-connect=10.0.0.5:5432 client.wasm
+//	wasabi run --allow-net app.wasm   # everything, for a program you trust
+//
+// A denied operation returns an error that names the address and the flag
+// that grants it; errors.Is(err, os.ErrPermission) reports true for it.
+//
+// # Connections
+//
+// Connections implement the whole net.Conn contract: concurrent Read and
+// Write, Close that unblocks pending calls with net.ErrClosed, and
+// deadlines (a blocked Read ends with an error for which
+// errors.Is(err, os.ErrDeadlineExceeded) and net.Error.Timeout report true).
+// They also have CloseWrite, for half-closing a connection.
+//
+// Only TCP ("tcp", "tcp4", "tcp6") is supported.
 package wasabi
 
 // Version is the version of the companion module.

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use wasabi_core::wasabi_gojs::{GoHostBuilder, RunError};
+use wasabi_core::wasabi_gojs::{
+    AddressRule, DEFAULT_MAX_SOCKETS, GoHostBuilder, NetPolicy, RunError,
+};
 use wasabi_core::{Runtime, RuntimeConfig, TenantError, TenantLimits, parse_size};
 
 /// Exit code when the guest traps or breaks a limit (like an abort).
@@ -24,11 +26,13 @@ const EXIT_ERROR: u8 = 1;
     long_about = "Run Go programs built with GOOS=js GOARCH=wasm, in a sandbox.\n\n\
         Wasabi gives a Go js/wasm program the JS world it expects from a browser or \
         Node.js, and nothing else: no files, no network and no environment variables \
-        unless you grant them.",
+        unless you grant them. Go programs reach the network through the companion \
+        module wasabi.dev/go (Listen, Dial, ListenAndServe, RoundTripper).",
     after_help = "Examples:\n  \
         GOOS=js GOARCH=wasm go build -o hello.wasm ./hello\n  \
         wasabi run hello.wasm\n  \
         wasabi run --env GREETING=hi --max-memory 128MiB app.wasm -- -v input.txt\n  \
+        wasabi run --allow-listen=127.0.0.1:8080 --allow-connect=127.0.0.1:5432 server.wasm\n  \
         wasabi compile app.wasm -o app.cwasm && wasabi run app.cwasm"
 )]
 struct Cli {
@@ -82,6 +86,9 @@ struct RunArgs {
     max_memory: Option<u64>,
 
     #[command(flatten)]
+    net: NetArgs,
+
+    #[command(flatten)]
     cache: CacheArgs,
 
     /// The program: a .wasm built with GOOS=js GOARCH=wasm, or a .cwasm.
@@ -91,6 +98,64 @@ struct RunArgs {
     /// Arguments for the program (after `--`), its os.Args[1:].
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
+}
+
+/// The network flags. Nothing is reachable unless granted here.
+#[derive(Args)]
+#[command(next_help_heading = "Network (nothing is reachable unless granted)")]
+struct NetArgs {
+    /// Let the program listen on these local addresses: IP[:PORT] or CIDR[:PORT]
+    /// (IPv6 in brackets), comma-separated or repeated; without a port, any port.
+    /// Example: --allow-listen=127.0.0.1:8080
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
+    allow_listen: Vec<AddressRule>,
+
+    /// Let the program connect to these addresses: HOST:PORT, IP[:PORT] or CIDR[:PORT],
+    /// comma-separated or repeated; without a port, any port. A host name grants that
+    /// name, not the addresses it resolves to. Example: --allow-connect=10.0.0.0/8:5432
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
+    allow_connect: Vec<AddressRule>,
+
+    /// Grant both listen and connect: on the addresses given, or with no value
+    /// (`--allow-net`), on every address, for a program you trust.
+    #[arg(
+        long,
+        value_name = "ADDR,...",
+        num_args = 0..=1,
+        require_equals = true,
+        value_delimiter = ','
+    )]
+    allow_net: Option<Vec<AddressRule>>,
+
+    /// Most sockets (listeners and connections) the program may hold open at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SOCKETS)]
+    max_connections: usize,
+}
+
+impl NetArgs {
+    fn policy(&self) -> NetPolicy {
+        let mut policy = NetPolicy::deny_all();
+        match &self.allow_net {
+            Some(rules) if rules.is_empty() => {
+                policy.allow_all_listen().allow_all_connect();
+            }
+            Some(rules) => {
+                for rule in rules {
+                    policy
+                        .allow_listen(rule.clone())
+                        .allow_connect(rule.clone());
+                }
+            }
+            None => {}
+        }
+        for rule in &self.allow_listen {
+            policy.allow_listen(rule.clone());
+        }
+        for rule in &self.allow_connect {
+            policy.allow_connect(rule.clone());
+        }
+        policy
+    }
 }
 
 #[derive(Args)]
@@ -180,16 +245,18 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let module = runtime.load(&args.file)?;
     let mut host = GoHostBuilder::new()
         .arg(args.file.to_string_lossy())
-        .args(args.args);
+        .args(args.args)
+        .net_policy(args.net.policy());
     for (k, v) in env {
         host = host.env(k, v);
     }
     let limits = TenantLimits {
         max_memory: args.max_memory,
+        max_sockets: args.net.max_connections,
         ..TenantLimits::default()
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .context("could not start the async runtime")?;
     match tokio.block_on(runtime.run(&module, host, limits)) {

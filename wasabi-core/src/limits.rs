@@ -10,6 +10,9 @@ pub struct TenantLimits {
     pub max_memory: Option<u64>,
     /// Host bytes the guest's JS objects may occupy.
     pub max_object_bytes: usize,
+    /// Sockets (listeners, connections, dials in progress) the guest may
+    /// hold open at once.
+    pub max_sockets: usize,
 }
 
 impl Default for TenantLimits {
@@ -17,6 +20,7 @@ impl Default for TenantLimits {
         TenantLimits {
             max_memory: None,
             max_object_bytes: wasabi_gojs::DEFAULT_OBJECT_BUDGET,
+            max_sockets: wasabi_gojs::DEFAULT_MAX_SOCKETS,
         }
     }
 }

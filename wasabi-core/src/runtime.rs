@@ -150,6 +150,7 @@ impl Runtime {
     ) -> Result<Outcome, TenantError> {
         let go = host
             .object_budget(limits.max_object_bytes)
+            .max_sockets(limits.max_sockets)
             .build()
             .map_err(|e| TenantError::Setup(e.to_string()))?;
         let mut store = Store::new(

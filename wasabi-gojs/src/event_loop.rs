@@ -1,10 +1,13 @@
 //! The event loop: start the program with `run`, then wait for the next
-//! event (a timer, a callback) and deliver it with `resume`, until the
-//! program exits.
+//! event (a timer, a network wait or dial completing) and deliver it with
+//! `resume`, until the program exits.
 //!
 //! Go returns from `run`/`resume` whenever all its goroutines are blocked.
 //! The host then owns the thread of control: it sleeps on tokio until the
-//! earliest timer, and when there is nothing left that could wake the program
+//! earliest timer or the next network event (a goroutine blocked on a socket
+//! parks only itself: Go returns here, and the socket's readiness comes back
+//! as a call of the guest's notify callback), and when there is nothing left
+//! that could wake the program
 //! it delivers Go's "deadlock" event (id 0), on which Go prints its own
 //! `all goroutines are asleep` report and exits with code 2, exactly as a
 //! native Go program does.
@@ -24,6 +27,7 @@ use crate::heap::{Callable, Key, ObjectKind};
 use crate::host::{GoHost, GuestExports, MAX_REENTRY_DEPTH};
 use crate::imports::{GuestExit, HostError, import_error, store};
 use crate::natives::{self, Completion, to_js_string};
+use crate::net;
 use crate::timers::TimerAction;
 use crate::value::{Ref, Value};
 
@@ -59,8 +63,13 @@ pub enum RunError {
     #[error("trap: {}", trap_reason(.0))]
     Trap(wasmtime::Error),
     /// A JS callback run by the host threw and nothing caught it.
-    #[error("uncaught JavaScript exception in a timer callback: {0}")]
-    Uncaught(String),
+    #[error("uncaught JavaScript exception in {what}: {thrown}")]
+    Uncaught {
+        /// Which callback.
+        what: &'static str,
+        /// The thrown value, as text.
+        thrown: String,
+    },
     /// Go was told it is deadlocked but did not exit.
     #[error("the program is blocked forever: every goroutine waits and no event can wake it")]
     Deadlock,
@@ -233,7 +242,12 @@ pub(crate) async fn invoke<T: GoView>(
 ) -> wasmtime::Result<Result<Value, Value>> {
     loop {
         let mut store = ctx.as_context_mut();
-        let host = store.data_mut().go();
+        let memory = store.data_mut().go().exports.as_ref().map(|e| e.memory);
+        let (bytes, data): (&mut [u8], &mut T) = match memory {
+            Some(memory) => memory.data_and_store_mut(&mut store),
+            None => (&mut [], store.data_mut()),
+        };
+        let host = data.go();
         let callable = match &func {
             Value::Object(id) => match host.heap.get(*id).kind {
                 ObjectKind::Function(c) => Some(c),
@@ -247,7 +261,14 @@ pub(crate) async fn invoke<T: GoView>(
                 return Ok(Err(host.type_error(&format!("{what} is not a function"))));
             }
             Some(Callable::Native(native)) => {
-                match natives::call(host, native, &this, &args, construct) {
+                match natives::call(
+                    host,
+                    &mut GuestMemory::new(bytes),
+                    native,
+                    &this,
+                    &args,
+                    construct,
+                ) {
                     Completion::Return(v) => return Ok(Ok(v)),
                     Completion::Throw(e) => return Ok(Err(e)),
                     Completion::TailCall {
@@ -409,7 +430,8 @@ pub async fn run<T: GoView>(
     let mut told_deadlock = false;
     loop {
         let host = store.data_mut().go();
-        let Some(deadline) = host.timers.next_deadline() else {
+        let deadline = host.timers.next_deadline();
+        if deadline.is_none() && !host.net.has_pending() {
             if told_deadlock {
                 return Err(RunError::Deadlock);
             }
@@ -426,33 +448,84 @@ pub async fn run<T: GoView>(
                 return Ok(outcome);
             }
             continue;
-        };
-        if deadline > Instant::now() {
-            tokio::time::sleep_until(deadline.into()).await;
         }
-        let host = store.data_mut().go();
-        let Some((_, action)) = host.timers.pop_due(Instant::now()) else {
-            continue;
-        };
-        let result = match action {
-            TimerAction::Resume => {
-                host.entries += 1;
-                resume.call_async(&mut *store, ()).await
-            }
-            TimerAction::Call { func, args } => {
-                match invoke(store, func, Value::Undefined, args, false).await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(thrown)) => {
-                        let host = store.data_mut().go();
-                        return Err(RunError::Uncaught(to_js_string(host, &thrown)));
+        let wake = match deadline {
+            // A due timer goes first, so network traffic cannot starve timers.
+            Some(at) if at <= Instant::now() => Wake::Timer,
+            _ => {
+                let timer = async {
+                    match deadline {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
                     }
-                    Err(e) => Err(e),
+                };
+                tokio::select! {
+                    () = timer => Wake::Timer,
+                    event = host.net.next_event() => Wake::Net(event),
                 }
+            }
+        };
+        let result = match wake {
+            Wake::Timer => {
+                let host = store.data_mut().go();
+                let Some((_, action)) = host.timers.pop_due(Instant::now()) else {
+                    continue;
+                };
+                match action {
+                    TimerAction::Resume => {
+                        host.entries += 1;
+                        resume.call_async(&mut *store, ()).await
+                    }
+                    TimerAction::Call { func, args } => {
+                        call_back(store, func, args, "a timer callback").await?
+                    }
+                }
+            }
+            Wake::Net(event) => {
+                let host = store.data_mut().go();
+                let Some(notify) = host.net_notify.clone() else {
+                    tracing::debug!(
+                        token = event.token,
+                        "network event without a notify callback"
+                    );
+                    continue;
+                };
+                let args = net::notify_args(host, event);
+                call_back(store, notify, args, "the network notify callback").await?
             }
         };
         if let Some(outcome) = settle(store, result)? {
             return Ok(outcome);
         }
+    }
+}
+
+/// What woke the event loop.
+enum Wake {
+    /// The earliest timer is due.
+    Timer,
+    /// A network wait or dial completed.
+    Net(wasabi_net::Event),
+}
+
+/// Calls a JS callback from the event loop. A value it throws that nothing
+/// catches ends the program, as an uncaught exception ends a Node.js process.
+async fn call_back<T: GoView>(
+    store: &mut Store<T>,
+    func: Value,
+    args: Vec<Value>,
+    what: &'static str,
+) -> Result<wasmtime::Result<()>, RunError> {
+    match invoke(store, func, Value::Undefined, args, false).await {
+        Ok(Ok(_)) => Ok(Ok(())),
+        Ok(Err(thrown)) => {
+            let host = store.data_mut().go();
+            Err(RunError::Uncaught {
+                what,
+                thrown: to_js_string(host, &thrown),
+            })
+        }
+        Err(e) => Ok(Err(e)),
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Memory, TypedFunc};
 
+use wasabi_net::{DEFAULT_MAX_SOCKETS, NetContext, NetPolicy};
+
 use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
 use crate::realm::Realm;
 use crate::table::RefTable;
@@ -45,6 +47,10 @@ pub struct GoHost {
     pub(crate) table: RefTable,
     pub(crate) realm: Realm,
     pub(crate) timers: Timers,
+    /// The instance's sockets and network policy.
+    pub(crate) net: NetContext,
+    /// The guest's callback for network events (`wasabi.net.setNotify`).
+    pub(crate) net_notify: Option<Value>,
     pub(crate) stdout: OutputSink,
     pub(crate) stderr: OutputSink,
     pub(crate) args: Vec<String>,
@@ -72,6 +78,7 @@ impl std::fmt::Debug for GoHost {
             .field("objects", &self.heap.len())
             .field("refs", &self.table.live())
             .field("timers", &self.timers.len())
+            .field("sockets", &self.net.open_sockets())
             .field("exit_code", &self.exit_code)
             .finish_non_exhaustive()
     }
@@ -102,6 +109,8 @@ pub struct GoHostBuilder {
     max_refs: usize,
     max_timers: usize,
     zoneinfo: std::path::PathBuf,
+    net_policy: NetPolicy,
+    max_sockets: usize,
 }
 
 impl Default for GoHostBuilder {
@@ -122,6 +131,8 @@ impl GoHostBuilder {
             max_refs: DEFAULT_MAX_REFS,
             max_timers: DEFAULT_MAX_TIMERS,
             zoneinfo: "/usr/share/zoneinfo".into(),
+            net_policy: NetPolicy::deny_all(),
+            max_sockets: DEFAULT_MAX_SOCKETS,
         }
     }
 
@@ -170,6 +181,19 @@ impl GoHostBuilder {
         self
     }
 
+    /// What the guest may reach on the network (nothing, by default).
+    pub fn net_policy(mut self, policy: NetPolicy) -> Self {
+        self.net_policy = policy;
+        self
+    }
+
+    /// How many sockets (listeners, connections, dials in progress) the
+    /// guest may hold open at once.
+    pub fn max_sockets(mut self, max: usize) -> Self {
+        self.max_sockets = max;
+        self
+    }
+
     /// Builds the host. Fails only if the realm does not fit in the object
     /// budget.
     pub fn build(self) -> Result<GoHost, HeapError> {
@@ -191,6 +215,8 @@ impl GoHostBuilder {
             table,
             realm,
             timers: Timers::new(self.max_timers),
+            net: NetContext::new(self.net_policy, self.max_sockets),
+            net_notify: None,
             stdout: self.stdout,
             stderr: self.stderr,
             args: self.args,
@@ -217,6 +243,11 @@ impl GoHost {
     /// Number of JS objects alive in the heap.
     pub fn object_count(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Number of sockets the guest holds open.
+    pub fn open_sockets(&self) -> usize {
+        self.net.open_sockets()
     }
 
     /// Number of references Go holds.
@@ -256,7 +287,8 @@ impl GoHost {
                 .iter()
                 .chain(self.table.values())
                 .chain(self.timers.values())
-                .chain(self.pinned.iter()),
+                .chain(self.pinned.iter())
+                .chain(self.net_notify.iter()),
         );
         tracing::trace!(freed, live = self.heap.len(), "collected JS objects");
     }

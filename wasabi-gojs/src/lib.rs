@@ -52,6 +52,7 @@ pub mod heap;
 mod host;
 mod imports;
 pub mod natives;
+pub mod net;
 pub mod realm;
 pub mod table;
 pub mod timers;
@@ -61,6 +62,7 @@ pub mod value;
 pub use event_loop::{Outcome, RunError, run};
 pub use host::{DEFAULT_OBJECT_BUDGET, GoHost, GoHostBuilder, OutputSink};
 pub use imports::{Abi, GuestExit, ImportError, add_to_linker};
+pub use wasabi_net::{AddressRule, DEFAULT_MAX_SOCKETS, NetPolicy};
 
 /// Access to the [`GoHost`] inside a store's data, the way `wasmtime-wasi`'s
 /// `WasiView` gives access to a WASI context.

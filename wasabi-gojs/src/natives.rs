@@ -10,6 +10,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::guest_memory::GuestMemory;
 use crate::heap::{Callable, Key, ObjectKind, to_number};
 use crate::host::GoHost;
 use crate::timers::TimerId;
@@ -65,6 +66,7 @@ pub enum Native {
     ProcessChdir,
     PathResolve,
     Fs(FsOp),
+    Net(crate::net::NetOp),
     MakeFuncWrapper,
 }
 
@@ -94,21 +96,25 @@ fn arg(args: &[Value], i: usize) -> Value {
 /// The largest `getRandomValues` request, as in browsers.
 const MAX_RANDOM_BYTES: usize = 65536;
 
-/// Calls a native. `construct` is true for `new F(...)`.
+/// Calls a native. `construct` is true for `new F(...)`. `mem` is the
+/// guest's linear memory, for the natives that move bytes straight to or
+/// from it.
 pub fn call(
     host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
     native: Native,
     this: &Value,
     args: &[Value],
     construct: bool,
 ) -> Completion {
-    match call_inner(host, native, this, args, construct) {
+    match call_inner(host, mem, native, this, args, construct) {
         Ok(c) => c,
         Err(thrown) => Completion::Throw(thrown),
     }
 }
 
-type NativeResult = Result<Completion, Value>;
+/// A native's completion, or the value it throws.
+pub(crate) type NativeResult = Result<Completion, Value>;
 
 fn ret(v: impl Into<Value>) -> NativeResult {
     Ok(Completion::Return(v.into()))
@@ -116,6 +122,7 @@ fn ret(v: impl Into<Value>) -> NativeResult {
 
 fn call_inner(
     host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
     native: Native,
     this: &Value,
     args: &[Value],
@@ -446,6 +453,7 @@ fn call_inner(
             ret(Value::string(resolve_path("/", &parts)))
         }
         Native::Fs(op) => fs_call(host, op, args),
+        Native::Net(op) => crate::net::call(host, mem, op, args),
         Native::MakeFuncWrapper => {
             let id = to_number(&arg(args, 0));
             if !(0.0..=f64::from(u32::MAX)).contains(&id) || id.fract() != 0.0 {
@@ -746,6 +754,7 @@ mod tests {
         let buf = bytes(&mut host, b"hi\n");
         let n = returned(call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::WriteSync),
             &Value::Undefined,
             &[1.0.into(), buf],
@@ -770,6 +779,7 @@ mod tests {
         ];
         match call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::Write),
             &Value::Undefined,
             &args,
@@ -794,6 +804,7 @@ mod tests {
         ];
         let Completion::TailCall { args, .. } = call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::Unsupported("open")),
             &Value::Undefined,
             &args,
@@ -810,6 +821,7 @@ mod tests {
         let (mut host, _) = host_with_stdout();
         let c = call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::BytesCtor,
             &Value::Undefined,
             &[Value::Number(1e15)],
@@ -821,6 +833,7 @@ mod tests {
         assert!(to_js_string(&host, &err).starts_with("RangeError: out of memory for JS objects"));
         let c = call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::BytesCtor,
             &Value::Undefined,
             &[Value::Number(-1.0)],
@@ -834,6 +847,7 @@ mod tests {
         let (mut host, _) = host_with_stdout();
         let date = returned(call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::DateCtor,
             &Value::Undefined,
             &[0.0.into()],
@@ -841,6 +855,7 @@ mod tests {
         ));
         let offset = returned(call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::DateGetTimezoneOffset,
             &date,
             &[],
@@ -849,6 +864,7 @@ mod tests {
         assert_eq!(offset, Value::Number(-120.0));
         let c = call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::DateGetTime,
             &Value::from("not a date"),
             &[],
@@ -862,6 +878,7 @@ mod tests {
         let (mut host, _) = host_with_stdout();
         let c = call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::SetTimeout,
             &Value::Undefined,
             &[Value::Null, 5.0.into()],
@@ -874,6 +891,7 @@ mod tests {
             .unwrap();
         let id = returned(call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::SetTimeout,
             &Value::Undefined,
             &[log, 5.0.into()],
@@ -882,6 +900,7 @@ mod tests {
         assert_eq!(host.timers.len(), 1);
         call(
             &mut host,
+            &mut GuestMemory::new(&mut []),
             Native::ClearTimeout,
             &Value::Undefined,
             &[id],

@@ -7,9 +7,13 @@
 //! `syscall/js` expects (`console`, `setTimeout`, `Date.now`). Anything else
 //! is `undefined`, and calling it throws a `TypeError` the guest sees as a
 //! `js.Error` panic, as in a browser.
+//!
+//! One global is Wasabi's own: `wasabi` (`version`, and `net`, the socket
+//! interface of [`crate::net`]) — how the Go companion module finds the host.
 
 use crate::heap::{Callable, Heap, HeapError, Object, ObjectId, ObjectKind};
 use crate::natives::{FsOp, Native};
+use crate::net::NetOp;
 use crate::value::Value;
 
 /// The well-known objects of one instance's JS world.
@@ -224,6 +228,17 @@ impl Realm {
             b.method(fs, name, Native::Fs(FsOp::Unsupported(name)))?;
         }
         b.heap.define(global, "fs", Value::Object(fs));
+
+        // Wasabi's own object: its presence tells a guest it runs on Wasabi.
+        let wasabi = b.object(Some(object_proto))?;
+        b.heap
+            .define(wasabi, "version", env!("CARGO_PKG_VERSION").into());
+        let net = b.object(Some(object_proto))?;
+        for (name, op) in NetOp::ALL {
+            b.method(net, name, Native::Net(op))?;
+        }
+        b.heap.define(wasabi, "net", Value::Object(net));
+        b.heap.define(global, "wasabi", Value::Object(wasabi));
 
         let go = b.object(Some(object_proto))?;
         b.heap.define(go, "_pendingEvent", Value::Null);

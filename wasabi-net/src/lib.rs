@@ -1,7 +1,41 @@
-//! Networking for Wasabi tenants: sockets and listeners as host objects on
-//! tokio, and the network policy that decides what a tenant may reach.
+//! Networking for Wasabi tenants: TCP sockets and listeners as host objects
+//! on tokio, and the network policy that decides what a tenant may reach.
 //!
-//! Nothing is reachable by default. This crate is where the networking
-//! capability lands (listen, accept, dial, read, write, close, per-tenant
-//! caps, and the `--allow-listen` / `--allow-connect` policy); until then it
-//! holds no code, so that no half-built capability can be granted by mistake.
+//! * [`NetPolicy`] — nothing is reachable by default; [`AddressRule`]s
+//!   (`127.0.0.1:8080`, `10.0.0.0/8:5432`, `example.com:443`) grant listening
+//!   and connecting, and a denial names the flag that would grant it.
+//! * [`NetContext`] — one instance's sockets: readiness-based `listen`,
+//!   `accept`, `dial`, `read`, `write`, `close_write`, `close`, with waits
+//!   delivered as [`Event`]s, a cap on open sockets, and everything closed
+//!   when the context is dropped.
+//!
+//! This crate knows nothing of JavaScript or Go; `wasabi-gojs` exposes it to
+//! guests.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), wasabi_net::NetError> {
+//! use wasabi_net::{AddressRule, Interest, NetContext, NetPolicy};
+//!
+//! let mut policy = NetPolicy::deny_all();
+//! policy.allow_listen("127.0.0.1".parse::<AddressRule>().expect("a valid rule"));
+//! let mut net = NetContext::new(policy, 16);
+//! let listener = net.listen("tcp", "127.0.0.1:0")?;
+//! assert_eq!(net.accept(listener)?, None); // nobody has connected yet
+//! net.wait(listener, Interest::Read, 1)?; // an Event with token 1 comes when someone does
+//! assert!(net.has_pending());
+//! assert!(net.dial("tcp", "10.0.0.1:80", 2).is_err()); // connecting is not granted
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+mod address;
+mod context;
+mod error;
+mod policy;
+
+pub use address::{Endpoint, Family, Host};
+pub use context::{DEFAULT_MAX_SOCKETS, Event, Interest, NetContext, SocketId};
+pub use error::NetError;
+pub use policy::{AddressRule, NetPolicy, RuleParseError};

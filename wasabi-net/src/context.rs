@@ -1,0 +1,607 @@
+//! [`NetContext`]: the sockets of one instance, its policy and its pending
+//! waits.
+//!
+//! The interface is readiness-based, like Go's own network poller: `read`,
+//! `write` and `accept` never block — they return `None` when they would —
+//! and `wait` arms a one-shot notification for when the socket is ready,
+//! delivered later through [`NetContext::next_event`]. This keeps every
+//! data copy synchronous and direct (kernel buffer to the caller's slice, for
+//! Wasabi the guest's linear memory) and every wait cheap: a small tokio task
+//! that owns nothing but a reference to its socket.
+//!
+//! Everything an instance holds is released when its `NetContext` is dropped:
+//! every socket closes (peers see the connection end) and every pending task
+//! is aborted.
+
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+use tokio::io::unix::AsyncFd;
+use tokio::net::TcpStream;
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::address::{Endpoint, Family, Host};
+use crate::{NetError, NetPolicy};
+
+/// The id of a socket within one instance.
+pub type SocketId = u32;
+
+/// The default cap on sockets (listeners, connections and dials in
+/// progress) one instance may hold open.
+pub const DEFAULT_MAX_SOCKETS: usize = 1024;
+
+/// What a wait waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Data to read, end of stream, or (for a listener) a connection to accept.
+    Read,
+    /// Room to write.
+    Write,
+}
+
+/// A completed wait or dial.
+#[derive(Debug)]
+pub struct Event {
+    /// The token the caller gave to [`NetContext::wait`] or [`NetContext::dial`].
+    pub token: u64,
+    /// For a dial, the connected socket; for a wait, `None`.
+    pub result: Result<Option<SocketId>, NetError>,
+}
+
+enum Socket {
+    Listener(Arc<AsyncFd<StdListener>>),
+    Stream(Arc<TcpStream>),
+    /// A dial in progress; `serial` tells its completion from a later
+    /// socket that reuses the id.
+    Dialing {
+        serial: u64,
+    },
+}
+
+struct Entry {
+    socket: Socket,
+    /// The pending wait (or the dial) for each interest, aborted when
+    /// replaced or when the socket closes.
+    read_task: Option<AbortHandle>,
+    write_task: Option<AbortHandle>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        for task in [self.read_task.take(), self.write_task.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
+}
+
+enum TaskOutput {
+    Ready {
+        token: u64,
+    },
+    Connected {
+        token: u64,
+        id: SocketId,
+        serial: u64,
+        result: Result<TcpStream, NetError>,
+    },
+}
+
+/// The network of one instance: its policy, its open sockets, and the waits
+/// and dials in flight.
+///
+/// Operations that start a wait or a dial spawn a task on the current tokio
+/// runtime, so they must be called from within one.
+pub struct NetContext {
+    policy: NetPolicy,
+    max_sockets: usize,
+    sockets: Slab<Entry>,
+    tasks: JoinSet<TaskOutput>,
+    next_serial: u64,
+}
+
+impl std::fmt::Debug for NetContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetContext")
+            .field("policy", &self.policy)
+            .field("open_sockets", &self.sockets.len())
+            .field("pending", &self.tasks.len())
+            .finish()
+    }
+}
+
+impl Default for NetContext {
+    /// No network at all, and the default socket cap.
+    fn default() -> NetContext {
+        NetContext::new(NetPolicy::deny_all(), DEFAULT_MAX_SOCKETS)
+    }
+}
+
+impl NetContext {
+    /// An instance's network under `policy`, holding at most `max_sockets`
+    /// sockets at once.
+    pub fn new(policy: NetPolicy, max_sockets: usize) -> NetContext {
+        NetContext {
+            policy,
+            max_sockets,
+            sockets: Slab::new(),
+            tasks: JoinSet::new(),
+            next_serial: 0,
+        }
+    }
+
+    /// The policy this context enforces.
+    pub fn policy(&self) -> &NetPolicy {
+        &self.policy
+    }
+
+    /// Sockets open now (listeners, connections and dials in progress).
+    pub fn open_sockets(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// `true` while a wait or a dial may still deliver an event.
+    pub fn has_pending(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    fn insert(&mut self, socket: Socket) -> Result<SocketId, NetError> {
+        if self.sockets.len() >= self.max_sockets {
+            return Err(NetError::TooManySockets {
+                limit: self.max_sockets,
+            });
+        }
+        let key = self.sockets.insert(Entry {
+            socket,
+            read_task: None,
+            write_task: None,
+        });
+        // The slab never holds more than `max_sockets` entries; ids past
+        // `u32::MAX` would need a cap no one sets.
+        SocketId::try_from(key).map_err(|_| {
+            self.sockets.remove(key);
+            NetError::TooManySockets {
+                limit: self.max_sockets,
+            }
+        })
+    }
+
+    fn entry(&self, id: SocketId) -> Result<&Entry, NetError> {
+        self.sockets.get(id as usize).ok_or(NetError::NotOpen(id))
+    }
+
+    fn stream(&self, id: SocketId) -> Result<&Arc<TcpStream>, NetError> {
+        match &self.entry(id)?.socket {
+            Socket::Stream(s) => Ok(s),
+            Socket::Listener(_) => Err(NetError::WrongKind {
+                id,
+                what: "a listener",
+            }),
+            Socket::Dialing { .. } => Err(NetError::WrongKind {
+                id,
+                what: "still connecting",
+            }),
+        }
+    }
+
+    /// Starts listening on `address` (`host:port`; `localhost` is
+    /// `127.0.0.1`, an empty host is `0.0.0.0`), if the policy grants it.
+    pub fn listen(&mut self, network: &str, address: &str) -> Result<SocketId, NetError> {
+        let family = Family::from_network(network)?;
+        let mut endpoint: Endpoint = address.parse()?;
+        if endpoint.host == Host::Name("localhost".into()) {
+            endpoint.host = Host::Ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let Host::Ip(ip) = endpoint.host else {
+            return Err(NetError::BadAddress {
+                address: address.to_string(),
+                reason: "a listen address must be an IP address or localhost",
+            });
+        };
+        let addr = SocketAddr::new(ip, endpoint.port);
+        if !family.admits(&addr) {
+            return Err(NetError::BadAddress {
+                address: address.to_string(),
+                reason: "the address is not of the network's family",
+            });
+        }
+        self.policy.check_listen(&endpoint)?;
+        if self.sockets.len() >= self.max_sockets {
+            return Err(NetError::TooManySockets {
+                limit: self.max_sockets,
+            });
+        }
+        let listener = StdListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        // SAFETY: the std listener owns its descriptor, and the AsyncFd owns
+        // the listener until both are dropped together.
+        let listener =
+            unsafe { AsyncFd::register(listener) }.map_err(|e| NetError::Io(e.into_parts().1))?;
+        let id = self.insert(Socket::Listener(Arc::new(listener)))?;
+        tracing::debug!(id, %addr, "listening");
+        Ok(id)
+    }
+
+    /// Accepts a pending connection on listener `id`, or `None` when there
+    /// is none yet (wait for [`Interest::Read`]).
+    pub fn accept(&mut self, id: SocketId) -> Result<Option<SocketId>, NetError> {
+        let listener = match &self.entry(id)?.socket {
+            Socket::Listener(l) => Arc::clone(l),
+            _ => {
+                return Err(NetError::WrongKind {
+                    id,
+                    what: "not a listener",
+                });
+            }
+        };
+        if self.sockets.len() >= self.max_sockets {
+            return Err(NetError::TooManySockets {
+                limit: self.max_sockets,
+            });
+        }
+        let Some(stream) = try_accept(&listener)? else {
+            return Ok(None);
+        };
+        stream.set_nonblocking(true)?;
+        let stream = TcpStream::from_std(stream)?;
+        // Go's own network stack sets TCP_NODELAY on every connection.
+        stream.set_nodelay(true)?;
+        let conn = self.insert(Socket::Stream(Arc::new(stream)))?;
+        tracing::trace!(listener = id, conn, "accepted");
+        Ok(Some(conn))
+    }
+
+    /// Starts connecting to `address` if the policy grants it, and returns
+    /// the id the connection will have. The outcome arrives as an
+    /// [`Event`] with `token`; [`close`](Self::close) cancels it.
+    pub fn dial(&mut self, network: &str, address: &str, token: u64) -> Result<SocketId, NetError> {
+        let family = Family::from_network(network)?;
+        let endpoint: Endpoint = address.parse()?;
+        self.policy.check_connect(&endpoint)?;
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let id = self.insert(Socket::Dialing { serial })?;
+        let task = self.tasks.spawn(async move {
+            let result = connect(&endpoint, family).await;
+            TaskOutput::Connected {
+                token,
+                id,
+                serial,
+                result,
+            }
+        });
+        if let Some(entry) = self.sockets.get_mut(id as usize) {
+            entry.write_task = Some(task);
+        }
+        tracing::debug!(id, %address, "dialing");
+        Ok(id)
+    }
+
+    /// Reads into `buf`: `Some(0)` at the end of the stream, `None` when no
+    /// data is there yet (wait for [`Interest::Read`]).
+    pub fn read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<Option<usize>, NetError> {
+        match self.stream(id)?.try_read(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes from `buf`: how much was written, or `None` when the send
+    /// buffer is full (wait for [`Interest::Write`]).
+    pub fn write(&mut self, id: SocketId, buf: &[u8]) -> Result<Option<usize>, NetError> {
+        match self.stream(id)?.try_write(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Arms a one-shot notification, delivered as an [`Event`] with `token`,
+    /// for when socket `id` is ready for `interest`. A new wait for the same
+    /// socket and interest replaces the previous one.
+    pub fn wait(&mut self, id: SocketId, interest: Interest, token: u64) -> Result<(), NetError> {
+        let entry = self.entry(id)?;
+        let task = match (&entry.socket, interest) {
+            (Socket::Listener(l), Interest::Read) => {
+                let l = Arc::clone(l);
+                self.tasks.spawn(async move {
+                    // The readiness stays set; the next accept consumes or clears it.
+                    let _ = l.readable().await;
+                    TaskOutput::Ready { token }
+                })
+            }
+            (Socket::Listener(_), Interest::Write) => {
+                return Err(NetError::WrongKind {
+                    id,
+                    what: "a listener",
+                });
+            }
+            (Socket::Stream(s), interest) => {
+                let s = Arc::clone(s);
+                self.tasks.spawn(async move {
+                    let _ = match interest {
+                        Interest::Read => s.readable().await,
+                        Interest::Write => s.writable().await,
+                    };
+                    TaskOutput::Ready { token }
+                })
+            }
+            (Socket::Dialing { .. }, _) => {
+                return Err(NetError::WrongKind {
+                    id,
+                    what: "still connecting",
+                });
+            }
+        };
+        let entry = self
+            .sockets
+            .get_mut(id as usize)
+            .ok_or(NetError::NotOpen(id))?;
+        let slot = match interest {
+            Interest::Read => &mut entry.read_task,
+            Interest::Write => &mut entry.write_task,
+        };
+        if let Some(old) = slot.replace(task) {
+            old.abort();
+        }
+        Ok(())
+    }
+
+    /// Shuts down the writing half: the peer reads end of stream, and this
+    /// side can still read.
+    pub fn close_write(&mut self, id: SocketId) -> Result<(), NetError> {
+        let stream = self.stream(id)?;
+        socket2::SockRef::from(stream.as_ref()).shutdown(std::net::Shutdown::Write)?;
+        Ok(())
+    }
+
+    /// Closes socket `id`, cancelling its waits (or its dial).
+    pub fn close(&mut self, id: SocketId) -> Result<(), NetError> {
+        self.sockets
+            .try_remove(id as usize)
+            .ok_or(NetError::NotOpen(id))?;
+        tracing::trace!(id, "closed");
+        Ok(())
+    }
+
+    /// The local address of socket `id`.
+    pub fn local_addr(&self, id: SocketId) -> Result<SocketAddr, NetError> {
+        match &self.entry(id)?.socket {
+            Socket::Listener(l) => Ok(l.get_ref().local_addr()?),
+            Socket::Stream(s) => Ok(s.local_addr()?),
+            Socket::Dialing { .. } => Err(NetError::WrongKind {
+                id,
+                what: "still connecting",
+            }),
+        }
+    }
+
+    /// The remote address of connection `id`.
+    pub fn peer_addr(&self, id: SocketId) -> Result<SocketAddr, NetError> {
+        Ok(self.stream(id)?.peer_addr()?)
+    }
+
+    /// The next completed wait or dial. Never completes while
+    /// [`has_pending`](Self::has_pending) is false. Cancel-safe: dropping the
+    /// future loses no event.
+    pub async fn next_event(&mut self) -> Event {
+        loop {
+            let Some(joined) = self.tasks.join_next().await else {
+                return std::future::pending().await;
+            };
+            // A task that was aborted (replaced or closed) has nothing to say.
+            let Ok(output) = joined else { continue };
+            match output {
+                TaskOutput::Ready { token } => {
+                    return Event {
+                        token,
+                        result: Ok(None),
+                    };
+                }
+                TaskOutput::Connected {
+                    token,
+                    id,
+                    serial,
+                    result,
+                } => {
+                    let Some(entry) = self.sockets.get_mut(id as usize) else {
+                        continue;
+                    };
+                    if !matches!(entry.socket, Socket::Dialing { serial: s } if s == serial) {
+                        continue;
+                    }
+                    entry.write_task = None;
+                    return match result {
+                        Ok(stream) => {
+                            entry.socket = Socket::Stream(Arc::new(stream));
+                            Event {
+                                token,
+                                result: Ok(Some(id)),
+                            }
+                        }
+                        Err(e) => {
+                            self.sockets.remove(id as usize);
+                            Event {
+                                token,
+                                result: Err(e),
+                            }
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Accepts without blocking: `None` when no connection is waiting.
+fn try_accept(listener: &AsyncFd<StdListener>) -> Result<Option<StdStream>, NetError> {
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        match listener.poll_read_ready(&mut cx) {
+            Poll::Pending => return Ok(None),
+            Poll::Ready(Err(e)) => return Err(e.into()),
+            Poll::Ready(Ok(mut guard)) => match guard.try_io(|l| l.get_ref().accept()) {
+                Ok(Ok((stream, _))) => return Ok(Some(stream)),
+                Ok(Err(e)) => return Err(e.into()),
+                // Readiness was stale and is now cleared: poll once more.
+                Err(_would_block) => continue,
+            },
+        }
+    }
+}
+
+/// Resolves (when `endpoint` is a name) and connects, trying each address of
+/// the family in turn as Go does.
+async fn connect(endpoint: &Endpoint, family: Family) -> Result<TcpStream, NetError> {
+    let addrs: Vec<SocketAddr> = match &endpoint.host {
+        Host::Ip(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
+        Host::Name(name) => tokio::net::lookup_host((name.as_str(), endpoint.port))
+            .await?
+            .collect(),
+    };
+    let addrs: Vec<SocketAddr> = addrs.into_iter().filter(|a| family.admits(a)).collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => e.into(),
+        None => NetError::NoAddress {
+            host: endpoint.host_name(),
+            family: match family {
+                Family::Any => "IP",
+                Family::V4 => "IPv4",
+                Family::V6 => "IPv6",
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AddressRule;
+    use std::io::{Read, Write};
+
+    fn loopback_policy() -> NetPolicy {
+        let mut policy = NetPolicy::deny_all();
+        let rule: AddressRule = "127.0.0.1".parse().unwrap();
+        policy.allow_listen(rule.clone()).allow_connect(rule);
+        policy
+    }
+
+    async fn next(net: &mut NetContext) -> Event {
+        tokio::time::timeout(std::time::Duration::from_secs(10), net.next_event())
+            .await
+            .expect("an event within 10 s")
+    }
+
+    #[tokio::test]
+    async fn listen_accept_read_write_close() {
+        let mut net = NetContext::new(loopback_policy(), 8);
+        let l = net.listen("tcp", "127.0.0.1:0").unwrap();
+        let addr = net.local_addr(l).unwrap();
+        assert_eq!(net.accept(l).unwrap(), None);
+        net.wait(l, Interest::Read, 7).unwrap();
+        let mut peer = std::thread::spawn(move || StdStream::connect(addr).unwrap())
+            .join()
+            .unwrap();
+        let event = next(&mut net).await;
+        assert_eq!(event.token, 7);
+        let c = net
+            .accept(l)
+            .unwrap()
+            .expect("a connection after readiness");
+        assert_eq!(net.peer_addr(c).unwrap(), peer.local_addr().unwrap());
+        peer.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 16];
+        let n = loop {
+            match net.read(c, &mut buf).unwrap() {
+                Some(n) => break n,
+                None => {
+                    net.wait(c, Interest::Read, 8).unwrap();
+                    assert_eq!(next(&mut net).await.token, 8);
+                }
+            }
+        };
+        assert_eq!(&buf[..n], b"ping");
+        assert_eq!(net.write(c, b"pong").unwrap(), Some(4));
+        net.close_write(c).unwrap();
+        let mut back = Vec::new();
+        peer.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"pong");
+        net.close(c).unwrap();
+        assert!(matches!(net.read(c, &mut buf), Err(NetError::NotOpen(_))));
+        assert!(matches!(net.close(c), Err(NetError::NotOpen(_))));
+    }
+
+    #[tokio::test]
+    async fn dial_completes_through_an_event() {
+        let server = StdListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let mut net = NetContext::new(loopback_policy(), 8);
+        let id = net.dial("tcp", &addr, 42).unwrap();
+        let event = next(&mut net).await;
+        assert_eq!(event.token, 42);
+        assert_eq!(event.result.unwrap(), Some(id));
+        assert_eq!(net.peer_addr(id).unwrap().to_string(), addr);
+        drop(server);
+        // Nothing listens any more: refused.
+        let id = net.dial("tcp", &addr, 43).unwrap();
+        let event = next(&mut net).await;
+        let err = event.result.unwrap_err();
+        assert_eq!(err.code(), "ECONNREFUSED", "{err}");
+        assert!(matches!(net.close(id), Err(NetError::NotOpen(_))));
+    }
+
+    #[tokio::test]
+    async fn policy_and_caps_are_enforced() {
+        let mut net = NetContext::new(NetPolicy::deny_all(), 1);
+        let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
+        assert_eq!(err.code(), "EACCES");
+        assert!(err.to_string().contains("--allow-listen=127.0.0.1:0"));
+        let err = net.dial("tcp", "127.0.0.1:1", 1).unwrap_err();
+        assert!(err.to_string().contains("--allow-connect=127.0.0.1:1"));
+        let mut net = NetContext::new(loopback_policy(), 1);
+        net.listen("tcp", "127.0.0.1:0").unwrap();
+        let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
+        assert_eq!(err.code(), "EMFILE");
+        assert!(net.listen("udp", "127.0.0.1:0").is_err());
+        assert!(net.listen("tcp6", "127.0.0.1:0").is_err());
+    }
+
+    #[tokio::test]
+    async fn closing_cancels_waits_and_dropping_closes_everything() {
+        let mut net = NetContext::new(loopback_policy(), 8);
+        let l = net.listen("tcp", "127.0.0.1:0").unwrap();
+        let addr = net.local_addr(l).unwrap();
+        net.wait(l, Interest::Read, 1).unwrap();
+        net.close(l).unwrap();
+        // The aborted wait delivers nothing, and the port is free again.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let quiet =
+            tokio::time::timeout(std::time::Duration::from_millis(50), net.next_event()).await;
+        assert!(quiet.is_err());
+        assert!(!net.has_pending());
+        assert!(StdStream::connect(addr).is_err());
+        let server = StdListener::bind("127.0.0.1:0").unwrap();
+        let id = net.dial("tcp", &server.local_addr().unwrap().to_string(), 2);
+        next(&mut net).await.result.unwrap();
+        let (mut accepted, _) = server.accept().unwrap();
+        assert!(id.is_ok());
+        drop(net);
+        let mut buf = [0u8; 1];
+        assert_eq!(accepted.read(&mut buf).unwrap(), 0, "the peer sees the end");
+    }
+}
