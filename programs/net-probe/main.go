@@ -8,6 +8,7 @@
 //	net-probe accept-close          close a listener while a goroutine accepts
 //	net-probe hold ADDR             dial, send "hello", then panic with the connection open
 //	net-probe many ADDR N           hold N connections to ADDR open at once
+//	net-probe serve-http ADDR       serve HTTP: each answer describes the request
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -73,6 +75,9 @@ func main() {
 			conns = append(conns, c)
 		}
 		fmt.Printf("%d connections open\n", len(conns))
+	case "serve-http":
+		fmt.Println("serving on", arg(0))
+		check(wasabi.ListenAndServe(arg(0), http.HandlerFunc(describe)))
 	default:
 		fail("unknown subcommand " + os.Args[1])
 	}
@@ -140,6 +145,17 @@ func deadline(addr string) {
 	_, err = io.ReadFull(c, buf)
 	check(err)
 	fmt.Printf("after clearing the deadline: %s\n", buf)
+}
+
+// describe answers with the request's method, path and body size.
+func describe(w http.ResponseWriter, r *http.Request) {
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("X-Served-By", "net-probe")
+	fmt.Fprintf(w, "%s %s with %d bytes\n", r.Method, r.URL.Path, n)
 }
 
 func acceptClose() {

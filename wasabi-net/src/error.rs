@@ -56,7 +56,7 @@ pub enum NetError {
         what: &'static str,
     },
     /// The operating system refused.
-    #[error("{0}")]
+    #[error("{}", io_message(.0))]
     Io(#[from] io::Error),
 }
 
@@ -74,6 +74,27 @@ impl NetError {
             NetError::Io(e) => io_code(e),
         }
     }
+}
+
+/// The message for an I/O error, worded as Go words the same errno on
+/// Linux, so a guest's error text matches its native build's.
+fn io_message(e: &io::Error) -> String {
+    let text = match io_code(e) {
+        "ECONNREFUSED" => "connection refused",
+        "ECONNRESET" => "connection reset by peer",
+        "ECONNABORTED" => "software caused connection abort",
+        "EPIPE" => "broken pipe",
+        "EADDRINUSE" => "address already in use",
+        "EADDRNOTAVAIL" => "cannot assign requested address",
+        "ENOTCONN" => "transport endpoint is not connected",
+        "ETIMEDOUT" => "connection timed out",
+        "EHOSTUNREACH" => "no route to host",
+        "ENETUNREACH" => "network is unreachable",
+        "ENETDOWN" => "network is down",
+        "EACCES" => "permission denied",
+        _ => return e.to_string(),
+    };
+    text.to_string()
 }
 
 /// The POSIX name for an I/O error.
@@ -108,6 +129,7 @@ mod tests {
         assert_eq!(e.code(), "ECONNREFUSED");
         let e = NetError::from(io::Error::from(io::ErrorKind::ConnectionReset));
         assert_eq!(e.code(), "ECONNRESET");
+        assert_eq!(e.to_string(), "connection reset by peer");
         assert_eq!(NetError::TooManySockets { limit: 3 }.code(), "EMFILE");
         assert!(
             NetError::TooManySockets { limit: 3 }

@@ -196,12 +196,44 @@ fn build_examples(root: &Path) -> anyhow::Result<()> {
         std::fs::write(&stamp, print)?;
         built += 1;
     }
+    built += build_module_tests(root, &out, &toolchain)?;
     build_legacy_hello(root, &out)?;
     println!(
         "programs: {built} built, the rest up to date, in {}",
         out.display()
     );
     Ok(())
+}
+
+/// Builds the companion module's own tests (`go/*_test.go`) as a js/wasm
+/// test binary, `go-module-test.wasm`, which the CLI tests run under Wasabi.
+/// Returns how many binaries it built (0 when up to date).
+fn build_module_tests(root: &Path, out: &Path, toolchain: &str) -> anyhow::Result<usize> {
+    let target = out.join("go-module-test.wasm");
+    let stamp = out.join("go-module-test.stamp");
+    let mut h = Sha256::new();
+    h.update(toolchain.as_bytes());
+    for file in go_files(&root.join("go"))?
+        .into_iter()
+        .chain([root.join("go/go.mod")])
+    {
+        h.update(file.to_string_lossy().as_bytes());
+        h.update(std::fs::read(&file)?);
+    }
+    let print: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if target.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == print) {
+        return Ok(0);
+    }
+    println!("building the companion module's tests (js/wasm)");
+    run(Command::new("go")
+        .args(["test", "-c", "-o"])
+        .arg(&target)
+        .arg(".")
+        .current_dir(root.join("go"))
+        .env("GOOS", "js")
+        .env("GOARCH", "wasm"))?;
+    std::fs::write(stamp, print)?;
+    Ok(1)
 }
 
 /// Builds `hello` with Go 1.19, whose modules import `go` rather than `gojs`.
@@ -305,6 +337,19 @@ fn demo(root: &Path) -> anyhow::Result<()> {
         "a memory limit is enforced",
         &["run", "--max-memory", "32MiB", "cpu-bound.wasm"],
     )?;
+    show(
+        "networking: an HTTP server and 1000 requests to itself, on real sockets",
+        &[
+            "run",
+            "--allow-listen=127.0.0.1:8080",
+            "--allow-connect=127.0.0.1:8080",
+            "go-net-example.wasm",
+        ],
+    )?;
+    show(
+        "the network is closed unless granted",
+        &["run", "go-net-example.wasm", "--", "-n", "1"],
+    )?;
     if programs.join("legacy/hello.wasm").is_file() {
         show(
             "a Go 1.19 module (legacy `go` imports)",
@@ -383,6 +428,10 @@ fn ci(root: &Path) -> anyhow::Result<()> {
         }
         run(&mut cmd)?;
     }
+    step("go test (the companion module, natively)");
+    run(Command::new("go")
+        .args(["test", "./..."])
+        .current_dir(root.join("go")))?;
     step("building the example programs");
     build_examples(root)?;
     step("cargo clippy");

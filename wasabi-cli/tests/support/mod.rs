@@ -153,3 +153,56 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
+
+/// A guest running in the background (a server), killed when dropped.
+pub struct Background {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Background {
+    /// Starts `wasabi run [flags] <wasm> -- <args>` with its stdout piped.
+    pub fn start(wasm: &Path, flags: &[&str], args: &[&str]) -> Background {
+        warm(wasm);
+        let mut cmd = wasabi();
+        cmd.arg("run").arg("--cache-dir").arg(cache_dir());
+        cmd.args(flags).arg(wasm).arg("--").args(args);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start wasabi");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        Background { child, stdout }
+    }
+
+    /// The next line the guest prints (without the newline); fails if it
+    /// exits first.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.stdout, &mut line).expect("read stdout");
+        assert!(!line.is_empty(), "the guest exited before printing a line");
+        line.trim_end().to_string()
+    }
+
+    /// The host process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
