@@ -60,6 +60,7 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Compiled-module cache and diagnostics")]
 struct CacheArgs {
     /// Folder of the compiled-module cache [default: $XDG_CACHE_HOME/wasabi or ~/.cache/wasabi].
     #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
@@ -92,11 +93,11 @@ struct RunArgs {
     cache: CacheArgs,
 
     /// The program: a .wasm built with GOOS=js GOARCH=wasm, or a .cwasm.
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", help_heading = "Arguments")]
     file: PathBuf,
 
     /// Arguments for the program (after `--`), its os.Args[1:].
-    #[arg(last = true, value_name = "ARGS")]
+    #[arg(last = true, value_name = "ARGS", help_heading = "Arguments")]
     args: Vec<String>,
 }
 

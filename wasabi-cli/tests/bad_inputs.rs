@@ -99,6 +99,10 @@ fn help_explains_the_commands() {
         "--max-memory",
         "--cache-dir",
         "--no-cache",
+        "--allow-listen",
+        "--allow-connect",
+        "--allow-net",
+        "--max-connections",
         "Exit status",
     ] {
         assert!(help.contains(needle), "run --help mentions {needle}");

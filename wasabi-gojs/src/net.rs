@@ -209,3 +209,153 @@ pub(crate) fn notify_args(host: &mut GoHost, event: Event) -> Vec<Value> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GoHostBuilder;
+    use crate::heap::Key;
+    use wasabi_net::{AddressRule, NetPolicy};
+
+    fn loopback_host() -> GoHost {
+        let mut policy = NetPolicy::deny_all();
+        let rule: AddressRule = "127.0.0.1".parse().unwrap();
+        policy.allow_listen(rule.clone()).allow_connect(rule);
+        GoHostBuilder::new().net_policy(policy).build().unwrap()
+    }
+
+    /// Calls `op` with `args` against `mem`; `Ok` is the returned value,
+    /// `Err` the thrown one.
+    fn net_call(
+        host: &mut GoHost,
+        mem: &mut [u8],
+        op: NetOp,
+        args: &[Value],
+    ) -> Result<Value, Value> {
+        match call(host, &mut GuestMemory::new(mem), op, args)? {
+            Completion::Return(v) => Ok(v),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn code(host: &GoHost, thrown: &Value) -> String {
+        to_js_string(
+            host,
+            &host
+                .heap
+                .get_property(thrown, Key::Name("code"))
+                .unwrap_or(Value::Undefined),
+        )
+    }
+
+    #[tokio::test]
+    async fn hostile_arguments_throw_instead_of_touching_anything() {
+        let mut host = loopback_host();
+        let mut mem = vec![0u8; 64];
+        let l = net_call(
+            &mut host,
+            &mut mem,
+            NetOp::Listen,
+            &["tcp".into(), "127.0.0.1:0".into()],
+        )
+        .unwrap();
+        let accepted = net_call(&mut host, &mut mem, NetOp::Accept, &[l.clone()]).unwrap();
+        assert_eq!(accepted, Value::Null, "nobody connected yet");
+        // Reading a listener, or a socket that does not exist.
+        for (id, expected) in [(l.clone(), "EINVAL"), (Value::Number(99.0), "EBADF")] {
+            let args = [id, 0.0.into(), 8.0.into()];
+            let thrown = net_call(&mut host, &mut mem, NetOp::Read, &args).unwrap_err();
+            assert_eq!(code(&host, &thrown), expected);
+        }
+        // Ids, pointers and lengths that are not small non-negative integers.
+        for bad in [
+            Value::Number(-1.0),
+            Value::Number(0.5),
+            Value::Number(f64::NAN),
+            "x".into(),
+        ] {
+            let thrown = net_call(
+                &mut host,
+                &mut mem,
+                NetOp::Close,
+                std::slice::from_ref(&bad),
+            )
+            .unwrap_err();
+            assert!(
+                to_js_string(&host, &thrown).starts_with("TypeError"),
+                "{bad:?}"
+            );
+            let args = [l.clone(), bad.clone(), 1.0.into()];
+            assert!(net_call(&mut host, &mut mem, NetOp::Write, &args).is_err());
+        }
+        assert!(net_call(&mut host, &mut mem, NetOp::Close, &[Value::Number(1e12)]).is_err());
+        // A buffer past the end of linear memory.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let c = net_call(
+            &mut host,
+            &mut mem,
+            NetOp::Dial,
+            &["tcp".into(), Value::string(addr), 1.0.into()],
+        )
+        .unwrap();
+        let event = host.net.next_event().await;
+        assert!(event.result.is_ok());
+        for (ptr, len) in [(60.0, 8.0), (0.0, 65.0), (1e15, 1.0)] {
+            let args = [c.clone(), ptr.into(), len.into()];
+            let thrown = net_call(&mut host, &mut mem, NetOp::Write, &args).unwrap_err();
+            assert!(to_js_string(&host, &thrown).starts_with("RangeError"));
+        }
+        // An unknown interest, and a notify that is not a function.
+        let args = [c.clone(), "sideways".into(), 1.0.into()];
+        assert!(net_call(&mut host, &mut mem, NetOp::Wait, &args).is_err());
+        assert!(net_call(&mut host, &mut mem, NetOp::SetNotify, &[1.0.into()]).is_err());
+        // Denied by the policy: EACCES, with the flag in the message.
+        let args = ["tcp".into(), "10.0.0.1:80".into(), 2.0.into()];
+        let thrown = net_call(&mut host, &mut mem, NetOp::Dial, &args).unwrap_err();
+        assert_eq!(code(&host, &thrown), "EACCES");
+        assert!(to_js_string(&host, &thrown).contains("--allow-connect=10.0.0.1:80"));
+        // Closing twice: the second is EBADF.
+        net_call(&mut host, &mut mem, NetOp::Close, &[c.clone()]).unwrap();
+        let thrown = net_call(&mut host, &mut mem, NetOp::Close, &[c]).unwrap_err();
+        assert_eq!(code(&host, &thrown), "EBADF");
+    }
+
+    #[tokio::test]
+    async fn bytes_move_between_the_socket_and_linear_memory() {
+        use std::io::{Read, Write};
+        let mut host = loopback_host();
+        let mut mem = vec![0u8; 64];
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap().to_string();
+        let args = ["tcp".into(), Value::string(addr.clone()), 5.0.into()];
+        let c = net_call(&mut host, &mut mem, NetOp::Dial, &args).unwrap();
+        let event = host.net.next_event().await;
+        assert_eq!(event.token, 5);
+        let (mut peer, _) = server.accept().unwrap();
+        mem[10..15].copy_from_slice(b"hello");
+        let args = [c.clone(), 10.0.into(), 5.0.into()];
+        let n = net_call(&mut host, &mut mem, NetOp::Write, &args).unwrap();
+        assert_eq!(n, Value::Number(5.0));
+        let mut got = [0u8; 5];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello");
+        peer.write_all(b"world").unwrap();
+        let args = [c.clone(), 32.0.into(), 16.0.into()];
+        let n = loop {
+            match net_call(&mut host, &mut mem, NetOp::Read, &args).unwrap() {
+                Value::Null => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                n => break n,
+            }
+        };
+        assert_eq!(n, Value::Number(5.0));
+        assert_eq!(&mem[32..37], b"world");
+        let local = net_call(&mut host, &mut mem, NetOp::LocalAddr, &[c.clone()]).unwrap();
+        assert_eq!(
+            to_js_string(&host, &local),
+            peer.peer_addr().unwrap().to_string()
+        );
+        let remote = net_call(&mut host, &mut mem, NetOp::RemoteAddr, &[c]).unwrap();
+        assert_eq!(to_js_string(&host, &remote), addr);
+    }
+}
