@@ -1,10 +1,12 @@
 package wasabi_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
+	"time"
 
 	"wasabi.dev/go"
 )
@@ -65,4 +67,16 @@ func ExampleListen() {
 			io.Copy(c, c)
 		}()
 	}
+}
+
+// Dial with a deadline: give up if the server does not answer within a second.
+func ExampleDialContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := wasabi.DialContext(ctx, "tcp", "127.0.0.1:5432")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Println("connected to", c.RemoteAddr())
 }

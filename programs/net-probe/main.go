@@ -6,7 +6,8 @@
 //	net-probe read ADDR             dial and read to the end; print how it ended
 //	net-probe listen ADDR           listen, print the address, close
 //	net-probe accept-close          close a listener while a goroutine accepts
-//	net-probe hold ADDR             dial, send "hello", then panic with the connection open
+//	net-probe hold ADDR HOW         dial, send "hello", then end with the connection open:
+//	                                HOW is exit, panic, or grow (allocate until a memory limit)
 //	net-probe many ADDR N           hold N connections to ADDR open at once
 //	net-probe serve-http ADDR       serve HTTP: each answer describes the request
 package main
@@ -62,7 +63,18 @@ func main() {
 		check(err)
 		_, err = c.Write([]byte("hello"))
 		check(err)
-		panic("giving up with a connection open")
+		switch arg(1) {
+		case "exit":
+			os.Exit(3)
+		case "panic":
+			panic("giving up with a connection open")
+		case "grow":
+			var hoard [][]byte
+			for {
+				hoard = append(hoard, make([]byte, 1<<20))
+			}
+		}
+		fail("unknown way to end: " + arg(1))
 	case "many":
 		n, err := strconv.Atoi(arg(1))
 		check(err)

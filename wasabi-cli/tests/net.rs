@@ -481,27 +481,39 @@ fn closing_a_listener_ends_a_pending_accept_with_err_closed() {
 }
 
 #[test]
-fn a_guest_that_dies_closes_its_connections() {
-    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = server.local_addr().expect("addr").to_string();
-    let peer = thread::spawn(move || {
-        let (mut s, _) = server.accept().expect("accept");
-        s.set_read_timeout(Some(STEP)).expect("timeout");
-        let mut got = Vec::new();
-        // Ends (rather than timing out) only if the guest's socket closes.
-        let end = s.read_to_end(&mut got);
-        (got, end.is_ok())
-    });
-    let out = run_guest(
-        &program("net-probe.wasm"),
-        &[&format!("--allow-connect={addr}")],
-        &["hold", &addr],
-    );
-    assert_eq!(out.status.code(), Some(2), "a Go panic exits 2");
-    assert!(stderr(&out).contains("giving up with a connection open"));
-    let (got, ended) = peer.join().expect("peer");
-    assert_eq!(got, b"hello");
-    assert!(ended, "the peer saw the connection end");
+fn however_a_guest_ends_its_connections_close() {
+    // (how it ends, its flags, the exit status, what it says)
+    let endings: [(&str, &[&str], i32, &str); 3] = [
+        ("exit", &[], 3, ""),
+        ("panic", &[], 2, "giving up with a connection open"),
+        (
+            "grow",
+            &["--max-memory=64MiB"],
+            134,
+            "memory limit exceeded",
+        ),
+    ];
+    for (how, flags, code, says) in endings {
+        let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = server.local_addr().expect("addr").to_string();
+        let peer = thread::spawn(move || {
+            let (mut s, _) = server.accept().expect("accept");
+            s.set_read_timeout(Some(STEP)).expect("timeout");
+            let mut got = Vec::new();
+            // Ends (rather than timing out) only if the guest's socket closes.
+            let end = s.read_to_end(&mut got);
+            (got, end.is_ok())
+        });
+        let allow = format!("--allow-connect={addr}");
+        let mut all = vec![allow.as_str()];
+        all.extend_from_slice(flags);
+        let out = run_guest(&program("net-probe.wasm"), &all, &["hold", &addr, how]);
+        assert_eq!(out.status.code(), Some(code), "{how}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{how}: {}", stderr(&out));
+        let (got, ended) = peer.join().expect("peer");
+        assert_eq!(got, b"hello", "{how}");
+        assert!(ended, "{how}: the peer saw the connection end");
+    }
 }
 
 /// Open file descriptors of process `pid`.

@@ -259,7 +259,8 @@ mod tests {
             &["tcp".into(), "127.0.0.1:0".into()],
         )
         .unwrap();
-        let accepted = net_call(&mut host, &mut mem, NetOp::Accept, &[l.clone()]).unwrap();
+        let accepted =
+            net_call(&mut host, &mut mem, NetOp::Accept, std::slice::from_ref(&l)).unwrap();
         assert_eq!(accepted, Value::Null, "nobody connected yet");
         // Reading a listener, or a socket that does not exist.
         for (id, expected) in [(l.clone(), "EINVAL"), (Value::Number(99.0), "EBADF")] {
@@ -316,7 +317,7 @@ mod tests {
         assert_eq!(code(&host, &thrown), "EACCES");
         assert!(to_js_string(&host, &thrown).contains("--allow-connect=10.0.0.1:80"));
         // Closing twice: the second is EBADF.
-        net_call(&mut host, &mut mem, NetOp::Close, &[c.clone()]).unwrap();
+        net_call(&mut host, &mut mem, NetOp::Close, std::slice::from_ref(&c)).unwrap();
         let thrown = net_call(&mut host, &mut mem, NetOp::Close, &[c]).unwrap_err();
         assert_eq!(code(&host, &thrown), "EBADF");
     }
@@ -350,7 +351,13 @@ mod tests {
         };
         assert_eq!(n, Value::Number(5.0));
         assert_eq!(&mem[32..37], b"world");
-        let local = net_call(&mut host, &mut mem, NetOp::LocalAddr, &[c.clone()]).unwrap();
+        let local = net_call(
+            &mut host,
+            &mut mem,
+            NetOp::LocalAddr,
+            std::slice::from_ref(&c),
+        )
+        .unwrap();
         assert_eq!(
             to_js_string(&host, &local),
             peer.peer_addr().unwrap().to_string()

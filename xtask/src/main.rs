@@ -139,7 +139,12 @@ fn fingerprint(root: &Path, program: &Program, toolchain: &str) -> anyhow::Resul
         inputs.push(root.join(shared));
     }
     if root.join("go").is_dir() {
-        inputs.extend(go_files(&root.join("go"))?);
+        // The companion module's sources, not its tests.
+        inputs.extend(
+            go_files(&root.join("go"))?
+                .into_iter()
+                .filter(|f| !f.to_string_lossy().ends_with("_test.go")),
+        );
     }
     for file in inputs {
         if let Ok(bytes) = std::fs::read(&file) {
