@@ -37,6 +37,9 @@ pub enum Outcome {
     /// It called `runtime.wasmExit` (`os.Exit`, the end of `main`, or a Go
     /// panic, which exits with 2).
     Exited(i32),
+    /// The host asked it to drain ([`DrainSignal`](crate::DrainSignal)): it
+    /// stopped accepting and its last connection closed.
+    Drained,
 }
 
 impl Outcome {
@@ -44,6 +47,7 @@ impl Outcome {
     pub fn code(&self) -> i32 {
         match self {
             Outcome::Exited(code) => *code,
+            Outcome::Drained => 0,
         }
     }
 }
@@ -430,8 +434,15 @@ pub async fn run<T: GoView>(
     let mut told_deadlock = false;
     loop {
         let host = store.data_mut().go();
+        if host.drain.draining() {
+            // Stop accepting; end once the last connection has closed.
+            host.net.stop_listening();
+            if host.net.open_connections() == 0 {
+                return Ok(Outcome::Drained);
+            }
+        }
         let deadline = host.timers.next_deadline();
-        if deadline.is_none() && !host.net.has_pending() {
+        if deadline.is_none() && !host.net.has_pending() && !host.drain.draining() {
             if told_deadlock {
                 return Err(RunError::Deadlock);
             }
@@ -459,9 +470,12 @@ pub async fn run<T: GoView>(
                         None => std::future::pending().await,
                     }
                 };
+                let GoHost { net, drain, .. } = host;
+                let draining = drain.draining();
                 tokio::select! {
                     () = timer => Wake::Timer,
-                    event = host.net.next_event() => Wake::Net(event),
+                    event = net.next_event() => Wake::Net(event),
+                    () = drain.requested(), if !draining => continue,
                 }
             }
         };

@@ -16,6 +16,58 @@ use crate::timers::Timers;
 use crate::timezone::TimeZone;
 use crate::value::Value;
 
+/// Asks a running instance to drain: stop accepting connections, let the
+/// open ones finish, then end with [`Outcome::Drained`](crate::Outcome).
+/// Clones share one signal; a host built without one never drains.
+///
+/// ```
+/// use wasabi_gojs::{DrainSignal, GoHostBuilder};
+///
+/// let drain = DrainSignal::new();
+/// let host = GoHostBuilder::new().drain_signal(drain.clone()).build()?;
+/// // ... later, from the supervisor:
+/// drain.start();
+/// assert!(drain.draining());
+/// # Ok::<(), wasabi_gojs::heap::HeapError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DrainSignal {
+    tx: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    rx: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Default for DrainSignal {
+    fn default() -> Self {
+        DrainSignal::new()
+    }
+}
+
+impl DrainSignal {
+    /// A signal not yet given.
+    pub fn new() -> DrainSignal {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        DrainSignal {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
+    }
+
+    /// Gives the signal (idempotent).
+    pub fn start(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// `true` once the signal was given.
+    pub fn draining(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Completes once the signal is given.
+    pub(crate) async fn requested(&mut self) {
+        let _ = self.rx.wait_for(|d| *d).await;
+    }
+}
+
 /// Where a guest's standard output or error goes.
 pub type OutputSink = Box<dyn Write + Send>;
 
@@ -51,6 +103,8 @@ pub struct GoHost {
     pub(crate) net: NetContext,
     /// The guest's callback for network events (`wasabi.net.setNotify`).
     pub(crate) net_notify: Option<Value>,
+    /// Whether the host asked the instance to drain.
+    pub(crate) drain: DrainSignal,
     pub(crate) stdout: OutputSink,
     pub(crate) stderr: OutputSink,
     pub(crate) args: Vec<String>,
@@ -111,6 +165,7 @@ pub struct GoHostBuilder {
     zoneinfo: std::path::PathBuf,
     net_policy: NetPolicy,
     max_sockets: usize,
+    drain: DrainSignal,
 }
 
 impl Default for GoHostBuilder {
@@ -133,6 +188,7 @@ impl GoHostBuilder {
             zoneinfo: "/usr/share/zoneinfo".into(),
             net_policy: NetPolicy::deny_all(),
             max_sockets: DEFAULT_MAX_SOCKETS,
+            drain: DrainSignal::new(),
         }
     }
 
@@ -194,6 +250,12 @@ impl GoHostBuilder {
         self
     }
 
+    /// The signal that asks this instance to drain.
+    pub fn drain_signal(mut self, drain: DrainSignal) -> Self {
+        self.drain = drain;
+        self
+    }
+
     /// Builds the host. Fails only if the realm does not fit in the object
     /// budget.
     pub fn build(self) -> Result<GoHost, HeapError> {
@@ -217,6 +279,7 @@ impl GoHostBuilder {
             timers: Timers::new(self.max_timers),
             net: NetContext::new(self.net_policy, self.max_sockets),
             net_notify: None,
+            drain: self.drain,
             stdout: self.stdout,
             stderr: self.stderr,
             args: self.args,
@@ -248,6 +311,12 @@ impl GoHost {
     /// Number of sockets the guest holds open.
     pub fn open_sockets(&self) -> usize {
         self.net.open_sockets()
+    }
+
+    /// Live socket counts, shared: they stay readable (and drop to zero)
+    /// after the instance ends.
+    pub fn net_stats(&self) -> std::sync::Arc<wasabi_net::NetStats> {
+        self.net.stats()
     }
 
     /// Number of references Go holds.

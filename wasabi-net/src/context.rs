@@ -15,6 +15,7 @@
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
@@ -55,13 +56,18 @@ enum Socket {
     Stream(Arc<TcpStream>),
     /// A dial in progress; `serial` tells its completion from a later
     /// socket that reuses the id.
-    Dialing {
-        serial: u64,
-    },
+    Dialing { serial: u64 },
+    /// A listener the host stopped while draining: its port is closed, but
+    /// the id stays taken until the guest closes it, so that no other socket
+    /// can answer to it.
+    Stopped,
 }
 
 struct Entry {
     socket: Socket,
+    /// The address the guest asked for, when the policy mapped it to another
+    /// host address: what the guest sees as the local address.
+    guest_local: Option<SocketAddr>,
     /// The pending wait (or the dial) for each interest, aborted when
     /// replaced or when the socket closes.
     read_task: Option<AbortHandle>,
@@ -91,6 +97,26 @@ enum TaskOutput {
     },
 }
 
+/// Live counts of one instance's sockets, shared with whoever watches the
+/// instance (a supervisor's metrics). All zero once the context is dropped.
+#[derive(Debug, Default)]
+pub struct NetStats {
+    open_sockets: AtomicUsize,
+    open_connections: AtomicUsize,
+}
+
+impl NetStats {
+    /// Listeners, connections and dials in progress.
+    pub fn open_sockets(&self) -> usize {
+        self.open_sockets.load(Ordering::Relaxed)
+    }
+
+    /// Connections (established or being dialled).
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+}
+
 /// The network of one instance: its policy, its open sockets, and the waits
 /// and dials in flight.
 ///
@@ -102,6 +128,14 @@ pub struct NetContext {
     sockets: Slab<Entry>,
     tasks: JoinSet<TaskOutput>,
     next_serial: u64,
+    stats: Arc<NetStats>,
+}
+
+impl Drop for NetContext {
+    fn drop(&mut self) {
+        self.sockets.clear();
+        self.recount();
+    }
 }
 
 impl std::fmt::Debug for NetContext {
@@ -131,6 +165,7 @@ impl NetContext {
             sockets: Slab::new(),
             tasks: JoinSet::new(),
             next_serial: 0,
+            stats: Arc::default(),
         }
     }
 
@@ -142,6 +177,46 @@ impl NetContext {
     /// Sockets open now (listeners, connections and dials in progress).
     pub fn open_sockets(&self) -> usize {
         self.sockets.len()
+    }
+
+    /// The live counts, shared.
+    pub fn stats(&self) -> Arc<NetStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Connections open now (established or being dialled).
+    pub fn open_connections(&self) -> usize {
+        self.stats.open_connections()
+    }
+
+    /// Brings the shared counts up to date after a change.
+    fn recount(&self) {
+        let connections = self
+            .sockets
+            .iter()
+            .filter(|(_, e)| matches!(e.socket, Socket::Stream(_) | Socket::Dialing { .. }))
+            .count();
+        self.stats
+            .open_sockets
+            .store(self.sockets.len(), Ordering::Relaxed);
+        self.stats
+            .open_connections
+            .store(connections, Ordering::Relaxed);
+    }
+
+    /// Stops every listener: their ports close, so no new connection
+    /// arrives, while established connections carry on. A guest blocked in
+    /// accept stays blocked (the host is draining it); its later calls on the
+    /// listener fail, except close.
+    pub fn stop_listening(&mut self) {
+        for (_, entry) in self.sockets.iter_mut() {
+            if matches!(entry.socket, Socket::Listener(_)) {
+                entry.socket = Socket::Stopped;
+                if let Some(task) = entry.read_task.take() {
+                    task.abort();
+                }
+            }
+        }
     }
 
     /// `true` while a wait or a dial may still deliver an event.
@@ -157,9 +232,11 @@ impl NetContext {
         }
         let key = self.sockets.insert(Entry {
             socket,
+            guest_local: None,
             read_task: None,
             write_task: None,
         });
+        self.recount();
         // The slab never holds more than `max_sockets` entries; ids past
         // `u32::MAX` would need a cap no one sets.
         SocketId::try_from(key).map_err(|_| {
@@ -185,6 +262,10 @@ impl NetContext {
                 id,
                 what: "still connecting",
             }),
+            Socket::Stopped => Err(NetError::WrongKind {
+                id,
+                what: "a listener the host stopped",
+            }),
         }
     }
 
@@ -209,28 +290,41 @@ impl NetContext {
                 reason: "the address is not of the network's family",
             });
         }
-        self.policy.check_listen(&endpoint)?;
+        let mapped = self.policy.listen_target(&endpoint)?;
         if self.sockets.len() >= self.max_sockets {
             return Err(NetError::TooManySockets {
                 limit: self.max_sockets,
             });
         }
-        let listener = StdListener::bind(addr)?;
+        let listener = StdListener::bind(mapped.unwrap_or(addr))?;
         listener.set_nonblocking(true)?;
         // SAFETY: the std listener owns its descriptor, and the AsyncFd owns
         // the listener until both are dropped together.
         let listener =
             unsafe { AsyncFd::register(listener) }.map_err(|e| NetError::Io(e.into_parts().1))?;
         let id = self.insert(Socket::Listener(Arc::new(listener)))?;
-        tracing::debug!(id, %addr, "listening");
+        if let (Some(host), Some(entry)) = (mapped, self.sockets.get_mut(id as usize)) {
+            entry.guest_local = Some(addr);
+            tracing::debug!(id, guest = %addr, %host, "listening (mapped)");
+        } else {
+            tracing::debug!(id, %addr, "listening");
+        }
         Ok(id)
     }
 
     /// Accepts a pending connection on listener `id`, or `None` when there
     /// is none yet (wait for [`Interest::Read`]).
     pub fn accept(&mut self, id: SocketId) -> Result<Option<SocketId>, NetError> {
-        let listener = match &self.entry(id)?.socket {
+        let entry = self.entry(id)?;
+        let guest_local = entry.guest_local;
+        let listener = match &entry.socket {
             Socket::Listener(l) => Arc::clone(l),
+            Socket::Stopped => {
+                return Err(NetError::WrongKind {
+                    id,
+                    what: "a listener the host stopped",
+                });
+            }
             _ => {
                 return Err(NetError::WrongKind {
                     id,
@@ -251,6 +345,9 @@ impl NetContext {
         // Go's own network stack sets TCP_NODELAY on every connection.
         stream.set_nodelay(true)?;
         let conn = self.insert(Socket::Stream(Arc::new(stream)))?;
+        if let Some(entry) = self.sockets.get_mut(conn as usize) {
+            entry.guest_local = guest_local;
+        }
         tracing::trace!(listener = id, conn, "accepted");
         Ok(Some(conn))
     }
@@ -337,6 +434,12 @@ impl NetContext {
                     what: "still connecting",
                 });
             }
+            (Socket::Stopped, _) => {
+                return Err(NetError::WrongKind {
+                    id,
+                    what: "a listener the host stopped",
+                });
+            }
         };
         let entry = self
             .sockets
@@ -365,13 +468,22 @@ impl NetContext {
         self.sockets
             .try_remove(id as usize)
             .ok_or(NetError::NotOpen(id))?;
+        self.recount();
         tracing::trace!(id, "closed");
         Ok(())
     }
 
     /// The local address of socket `id`.
     pub fn local_addr(&self, id: SocketId) -> Result<SocketAddr, NetError> {
-        match &self.entry(id)?.socket {
+        let entry = self.entry(id)?;
+        if let Some(guest) = entry.guest_local {
+            return Ok(guest);
+        }
+        match &entry.socket {
+            Socket::Stopped => Err(NetError::WrongKind {
+                id,
+                what: "a listener the host stopped",
+            }),
             Socket::Listener(l) => Ok(l.get_ref().local_addr()?),
             Socket::Stream(s) => Ok(s.local_addr()?),
             Socket::Dialing { .. } => Err(NetError::WrongKind {
@@ -426,6 +538,7 @@ impl NetContext {
                         }
                         Err(e) => {
                             self.sockets.remove(id as usize);
+                            self.recount();
                             Event {
                                 token,
                                 result: Err(e),
@@ -544,6 +657,36 @@ mod tests {
         net.close(c).unwrap();
         assert!(matches!(net.read(c, &mut buf), Err(NetError::NotOpen(_))));
         assert!(matches!(net.close(c), Err(NetError::NotOpen(_))));
+    }
+
+    #[tokio::test]
+    async fn mapped_listens_bind_the_host_address_and_report_the_guest_s() {
+        let host_port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let mut policy = NetPolicy::deny_all();
+        policy.map_listen("127.0.0.1:8080".parse().unwrap(), host_port);
+        let mut net = NetContext::new(policy, 8);
+        let l = net.listen("tcp", "127.0.0.1:8080").unwrap();
+        assert_eq!(net.local_addr(l).unwrap().to_string(), "127.0.0.1:8080");
+        let peer = StdStream::connect(host_port).unwrap();
+        net.wait(l, Interest::Read, 1).unwrap();
+        next(&mut net).await;
+        let c = net.accept(l).unwrap().unwrap();
+        assert_eq!(net.local_addr(c).unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(net.peer_addr(c).unwrap(), peer.local_addr().unwrap());
+        let stats = net.stats();
+        assert_eq!((stats.open_sockets(), stats.open_connections()), (2, 1));
+        // Draining: the port closes, the connection stays, the id stays taken.
+        net.stop_listening();
+        assert!(StdStream::connect(host_port).is_err());
+        assert!(net.accept(l).is_err());
+        net.wait(c, Interest::Write, 2).unwrap();
+        assert_eq!(next(&mut net).await.token, 2);
+        assert_eq!(net.write(c, b"still here").unwrap(), Some(10));
+        net.close(l).unwrap();
+        drop(net);
+        assert_eq!((stats.open_sockets(), stats.open_connections()), (0, 0));
     }
 
     #[tokio::test]

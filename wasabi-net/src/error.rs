@@ -7,14 +7,14 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// The network policy does not grant the operation.
-    #[error("{action} {endpoint} is not allowed: grant it with {flag}={endpoint}")]
+    #[error("{action} {endpoint} is not allowed: {how_to_grant}")]
     Denied {
         /// `"listening on"` or `"connecting to"`.
         action: &'static str,
         /// The address, as the guest gave it.
         endpoint: String,
-        /// The flag that grants it.
-        flag: &'static str,
+        /// What grants it: a flag, or a manifest field.
+        how_to_grant: String,
     },
     /// The instance holds as many sockets as it may.
     #[error(

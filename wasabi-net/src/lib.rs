@@ -36,6 +36,6 @@ mod error;
 mod policy;
 
 pub use address::{Endpoint, Family, Host};
-pub use context::{DEFAULT_MAX_SOCKETS, Event, Interest, NetContext, SocketId};
+pub use context::{DEFAULT_MAX_SOCKETS, Event, Interest, NetContext, NetStats, SocketId};
 pub use error::NetError;
-pub use policy::{AddressRule, NetPolicy, RuleParseError};
+pub use policy::{AddressRule, GrantHint, NetPolicy, RuleParseError};

@@ -18,7 +18,7 @@
 //! ```
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
 use crate::NetError;
@@ -209,12 +209,26 @@ impl Direction {
     }
 }
 
+/// Where a denial tells the user to grant what was denied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GrantHint {
+    /// `wasabi run` flags: `--allow-listen=...`, `--allow-connect=...`.
+    #[default]
+    Flags,
+    /// A `wasabi serve` manifest: the tenant's `listen` table and
+    /// `allow-connect` list.
+    Manifest,
+}
+
 /// The network a tenant may use. [`NetPolicy::deny_all`] (the default) grants
-/// nothing; each `allow_*` call widens it.
+/// nothing; each `allow_*` or `map_listen` call widens it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetPolicy {
     listen: Direction,
     connect: Direction,
+    /// Guest listen addresses bound on other host addresses.
+    listen_map: Vec<(SocketAddr, SocketAddr)>,
+    hint: GrantHint,
 }
 
 impl NetPolicy {
@@ -256,36 +270,82 @@ impl NetPolicy {
         self
     }
 
-    /// `true` when nothing at all is granted.
-    pub fn is_deny_all(&self) -> bool {
-        *self == NetPolicy::default()
+    /// Grants listening on `guest`, and binds it on `host` instead: two
+    /// tenants may both listen on guest `127.0.0.1:8080`, each on its own
+    /// host address. The guest sees its own address as the local address.
+    pub fn map_listen(&mut self, guest: SocketAddr, host: SocketAddr) -> &mut Self {
+        self.listen_map.retain(|(g, _)| *g != guest);
+        self.listen_map.push((guest, host));
+        self
     }
 
-    /// Checks a listen on `endpoint`; the error names the flag that grants it.
+    /// The guest-to-host listen mappings.
+    pub fn listen_map(&self) -> &[(SocketAddr, SocketAddr)] {
+        &self.listen_map
+    }
+
+    /// Says how a denial tells the user to grant it (flags by default).
+    pub fn grant_hint(&mut self, hint: GrantHint) -> &mut Self {
+        self.hint = hint;
+        self
+    }
+
+    /// `true` when nothing at all is granted.
+    pub fn is_deny_all(&self) -> bool {
+        self.listen.grant == Grant::Rules
+            && self.listen.rules.is_empty()
+            && self.connect.grant == Grant::Rules
+            && self.connect.rules.is_empty()
+            && self.listen_map.is_empty()
+    }
+
+    /// Checks a listen on `endpoint`; the error says how to grant it.
     pub fn check_listen(&self, endpoint: &Endpoint) -> Result<(), NetError> {
-        if self.listen.allows(endpoint) {
-            Ok(())
-        } else {
-            Err(NetError::Denied {
-                action: "listening on",
-                endpoint: endpoint.to_string(),
-                flag: "--allow-listen",
-            })
+        self.listen_target(endpoint).map(|_| ())
+    }
+
+    /// Where a listen on `endpoint` binds: the mapped host address, or the
+    /// address itself when a rule grants it (`None`: bind as written).
+    pub fn listen_target(&self, endpoint: &Endpoint) -> Result<Option<SocketAddr>, NetError> {
+        if let Host::Ip(ip) = endpoint.host {
+            let guest = SocketAddr::new(ip, endpoint.port);
+            if let Some((_, host)) = self.listen_map.iter().find(|(g, _)| *g == guest) {
+                return Ok(Some(*host));
+            }
         }
+        if self.listen.allows(endpoint) {
+            return Ok(None);
+        }
+        let how_to_grant = match self.hint {
+            GrantHint::Flags => format!("grant it with --allow-listen={endpoint}"),
+            GrantHint::Manifest => format!(
+                "map it in the tenant's listen table, e.g. listen = {{ \"{endpoint}\" = \"127.0.0.1:PORT\" }}"
+            ),
+        };
+        Err(NetError::Denied {
+            action: "listening on",
+            endpoint: endpoint.to_string(),
+            how_to_grant,
+        })
     }
 
     /// Checks a connect to `endpoint` (as the guest wrote it: a host name is
     /// checked as a name, before it is resolved).
     pub fn check_connect(&self, endpoint: &Endpoint) -> Result<(), NetError> {
         if self.connect.allows(endpoint) {
-            Ok(())
-        } else {
-            Err(NetError::Denied {
-                action: "connecting to",
-                endpoint: endpoint.to_string(),
-                flag: "--allow-connect",
-            })
+            return Ok(());
         }
+        let how_to_grant = match self.hint {
+            GrantHint::Flags => format!("grant it with --allow-connect={endpoint}"),
+            GrantHint::Manifest => format!(
+                "grant it in the tenant's allow-connect list, e.g. allow-connect = [\"{endpoint}\"]"
+            ),
+        };
+        Err(NetError::Denied {
+            action: "connecting to",
+            endpoint: endpoint.to_string(),
+            how_to_grant,
+        })
     }
 }
 
@@ -370,6 +430,29 @@ mod tests {
             "connecting to [::1]:443 is not allowed: grant it with --allow-connect=[::1]:443"
         );
         assert!(policy.is_deny_all());
+    }
+
+    #[test]
+    fn mapped_listens_bind_elsewhere_and_others_are_denied() {
+        let mut policy = NetPolicy::deny_all();
+        policy.grant_hint(GrantHint::Manifest);
+        policy.map_listen(
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:9001".parse().unwrap(),
+        );
+        assert!(!policy.is_deny_all());
+        assert_eq!(
+            policy.listen_target(&ep("127.0.0.1:8080")).unwrap(),
+            Some("127.0.0.1:9001".parse().unwrap())
+        );
+        let err = policy.listen_target(&ep("127.0.0.1:8081")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "listening on 127.0.0.1:8081 is not allowed: map it in the tenant's listen table, \
+             e.g. listen = { \"127.0.0.1:8081\" = \"127.0.0.1:PORT\" }"
+        );
+        let err = policy.check_connect(&ep("10.0.0.1:5432")).unwrap_err();
+        assert!(err.to_string().contains("allow-connect = [\"10.0.0.1:5432\"]"));
     }
 
     #[test]
