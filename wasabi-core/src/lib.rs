@@ -9,15 +9,24 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+mod cpu;
 mod engine;
 mod limits;
+pub mod manifest;
 mod module;
+mod output;
 mod runtime;
 mod size;
+pub mod supervisor;
 
 pub use engine::EPOCH_TICK;
 pub use limits::{MemoryLimitExceeded, TenantLimits};
+pub use manifest::{ManifestError, load_manifest};
 pub use module::{GoModule, LoadError, ModuleOrigin};
-pub use runtime::{Runtime, RuntimeConfig, TenantError, TenantState};
+pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
+pub use runtime::{InstanceStats, Runtime, RuntimeConfig, TenantData, TenantError};
 pub use size::{SizeError, format_size, parse_size};
+pub use supervisor::{
+    RestartPolicy, StartError, Supervisor, TenantSpec, TenantState, TenantStatus,
+};
 pub use wasabi_gojs;

@@ -46,6 +46,8 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Limiter {
     pub(crate) limits: TenantLimits,
+    /// Where the current memory size is published.
+    pub(crate) stats: std::sync::Arc<crate::runtime::InstanceStats>,
 }
 
 impl ResourceLimiter for Limiter {
@@ -62,7 +64,10 @@ impl ResourceLimiter for Limiter {
                     desired: desired as u64,
                 }))
             }
-            _ => Ok(true),
+            _ => {
+                self.stats.record_memory(desired as u64);
+                Ok(true)
+            }
         }
     }
 

@@ -22,12 +22,26 @@ pub enum ModuleOrigin {
 }
 
 /// A compiled Go js/wasm module, ready to instantiate.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GoModule {
     pub(crate) module: Module,
     abi: Abi,
     path: PathBuf,
     origin: ModuleOrigin,
+    /// The module with its imports resolved, set by
+    /// [`Runtime::load`](crate::Runtime::load): every tenant of the module
+    /// instantiates from it without linking again.
+    pub(crate) pre: Option<wasmtime::InstancePre<crate::runtime::TenantData>>,
+}
+
+impl std::fmt::Debug for GoModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoModule")
+            .field("path", &self.path)
+            .field("abi", &self.abi)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GoModule {
@@ -220,6 +234,7 @@ pub(crate) fn compile(
             abi,
             path: path.to_path_buf(),
             origin: ModuleOrigin::Cached,
+            pre: None,
         });
     }
     let started = Instant::now();
@@ -237,6 +252,7 @@ pub(crate) fn compile(
         abi,
         path: path.to_path_buf(),
         origin: ModuleOrigin::Compiled(took),
+        pre: None,
     })
 }
 
@@ -257,6 +273,7 @@ pub(crate) fn load_precompiled(engine: &Engine, path: &Path) -> Result<GoModule,
         module,
         abi,
         path: path.to_path_buf(),
+        pre: None,
         origin: ModuleOrigin::Precompiled,
     })
 }

@@ -2,8 +2,10 @@
 //! tenant of a process; and [`Runtime::run`], which runs one tenant.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use wasabi_gojs::{Abi, GoHost, GoHostBuilder, GoView, Outcome, RunError};
+use wasabi_gojs::{Abi, GoHost, GoHostBuilder, GoView, NetStats, Outcome, RunError};
 use wasmtime::{Engine, Linker, Store};
 
 use crate::cache::ModuleCache;
@@ -19,12 +21,40 @@ pub struct RuntimeConfig {
 }
 
 /// The store data of one tenant: its JS world and its limiter.
-pub struct TenantState {
+pub struct TenantData {
     go: GoHost,
     limiter: Limiter,
 }
 
-impl GoView for TenantState {
+/// Live figures of one running instance, readable from outside while it
+/// runs (a supervisor's `/tenants` and `/metrics`).
+#[derive(Debug, Default)]
+pub struct InstanceStats {
+    memory_bytes: AtomicU64,
+    net: Mutex<Option<Arc<NetStats>>>,
+}
+
+impl InstanceStats {
+    pub(crate) fn record_memory(&self, bytes: u64) {
+        self.memory_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Linear memory the guest has grown to, in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Connections the guest holds open (0 once it has ended).
+    pub fn open_connections(&self) -> usize {
+        self.net
+            .lock()
+            .ok()
+            .and_then(|n| n.as_ref().map(|n| n.open_connections()))
+            .unwrap_or(0)
+    }
+}
+
+impl GoView for TenantData {
     fn go(&mut self) -> &mut GoHost {
         &mut self.go
     }
@@ -78,8 +108,8 @@ impl TenantError {
 pub struct Runtime {
     engine: Engine,
     cache: Option<ModuleCache>,
-    gojs: Linker<TenantState>,
-    legacy: Linker<TenantState>,
+    gojs: Linker<TenantData>,
+    legacy: Linker<TenantData>,
 }
 
 impl Runtime {
@@ -110,13 +140,28 @@ impl Runtime {
     }
 
     /// Loads a `.wasm` (compiling it, or taking it from the cache) or a
-    /// `.cwasm` made by [`Runtime::compile`].
+    /// `.cwasm` made by [`Runtime::compile`], and resolves its imports once
+    /// for every tenant that will run it.
     pub fn load(&self, path: &Path) -> Result<GoModule, LoadError> {
-        match module::inspect(path)? {
+        let mut module = match module::inspect(path)? {
             Inspected::Wasm { bytes, abi } => {
-                module::compile(&self.engine, self.cache.as_ref(), path, &bytes, abi)
+                module::compile(&self.engine, self.cache.as_ref(), path, &bytes, abi)?
             }
-            Inspected::Precompiled => module::load_precompiled(&self.engine, path),
+            Inspected::Precompiled => module::load_precompiled(&self.engine, path)?,
+        };
+        // A module whose imports do not resolve keeps `pre` empty and fails,
+        // with the linker's message, when a tenant instantiates it.
+        module.pre = self
+            .linker(module.abi())
+            .instantiate_pre(&module.module)
+            .ok();
+        Ok(module)
+    }
+
+    fn linker(&self, abi: Abi) -> &Linker<TenantData> {
+        match abi {
+            Abi::Gojs => &self.gojs,
+            Abi::Legacy => &self.legacy,
         }
     }
 
@@ -148,32 +193,51 @@ impl Runtime {
         host: GoHostBuilder,
         limits: TenantLimits,
     ) -> Result<Outcome, TenantError> {
+        self.run_observed(module, host, limits, &Arc::default())
+            .await
+    }
+
+    /// [`Runtime::run`], publishing the instance's live figures in `stats`.
+    pub async fn run_observed(
+        &self,
+        module: &GoModule,
+        host: GoHostBuilder,
+        limits: TenantLimits,
+        stats: &Arc<InstanceStats>,
+    ) -> Result<Outcome, TenantError> {
         let go = host
             .object_budget(limits.max_object_bytes)
             .max_sockets(limits.max_sockets)
             .build()
             .map_err(|e| TenantError::Setup(e.to_string()))?;
+        if let Ok(mut net) = stats.net.lock() {
+            *net = Some(go.net_stats());
+        }
         let mut store = Store::new(
             &self.engine,
-            TenantState {
+            TenantData {
                 go,
-                limiter: Limiter { limits },
+                limiter: Limiter {
+                    limits,
+                    stats: Arc::clone(stats),
+                },
             },
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        let linker = match module.abi() {
-            Abi::Gojs => &self.gojs,
-            Abi::Legacy => &self.legacy,
-        };
-        let instance = linker
-            .instantiate_async(&mut store, &module.module)
-            .await
-            .map_err(|e| match e.downcast_ref::<MemoryLimitExceeded>() {
-                Some(limit) => TenantError::MemoryLimit(*limit),
-                None => TenantError::Instantiate(e),
-            })?;
+        let instance = match &module.pre {
+            Some(pre) => pre.instantiate_async(&mut store).await,
+            None => {
+                self.linker(module.abi())
+                    .instantiate_async(&mut store, &module.module)
+                    .await
+            }
+        }
+        .map_err(|e| match e.downcast_ref::<MemoryLimitExceeded>() {
+            Some(limit) => TenantError::MemoryLimit(*limit),
+            None => TenantError::Instantiate(e),
+        })?;
         let outcome = wasabi_gojs::run(&mut store, &instance).await;
         store.data_mut().go().flush();
         outcome.map_err(TenantError::from_run)

@@ -56,7 +56,9 @@ enum Socket {
     Stream(Arc<TcpStream>),
     /// A dial in progress; `serial` tells its completion from a later
     /// socket that reuses the id.
-    Dialing { serial: u64 },
+    Dialing {
+        serial: u64,
+    },
     /// A listener the host stopped while draining: its port is closed, but
     /// the id stays taken until the guest closes it, so that no other socket
     /// can answer to it.

@@ -452,7 +452,10 @@ mod tests {
              e.g. listen = { \"127.0.0.1:8081\" = \"127.0.0.1:PORT\" }"
         );
         let err = policy.check_connect(&ep("10.0.0.1:5432")).unwrap_err();
-        assert!(err.to_string().contains("allow-connect = [\"10.0.0.1:5432\"]"));
+        assert!(
+            err.to_string()
+                .contains("allow-connect = [\"10.0.0.1:5432\"]")
+        );
     }
 
     #[test]

@@ -1,0 +1,457 @@
+//! The `wasabi serve` manifest: a TOML file describing every tenant, read
+//! with serde. Every error names the file, the line and the field, and a
+//! manifest with any error starts nothing.
+//!
+//! ```toml
+//! [defaults]                      # optional; any tenant field but `name`
+//! max-memory = "128MiB"
+//!
+//! [[tenant]]
+//! name = "blog"                   # unique: [A-Za-z0-9._-], at most 64 characters
+//! module = "blog.wasm"            # relative to the manifest; .wasm or .cwasm
+//! args = ["-v"]
+//! env = { GREETING = "hi" }
+//! listen = { "127.0.0.1:8080" = "127.0.0.1:9001" }   # guest address = host address
+//! allow-connect = ["127.0.0.1:5432"]
+//! max-memory = "64MiB"
+//! max-connections = 256
+//! max-cpu = 0.5                   # a fraction of one core
+//! restart = "on-failure"          # never | on-failure | always
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+use wasabi_gojs::{AddressRule, GrantHint, NetPolicy};
+
+use crate::supervisor::{RestartPolicy, TenantSpec};
+use crate::{TenantLimits, parse_size};
+
+/// A manifest error, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ManifestError {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// 1-based line of the error (0 when it concerns the whole file).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                self.line,
+                self.column,
+                self.message
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    defaults: Option<Spanned<RawTenant>>,
+    #[serde(default)]
+    tenant: Vec<Spanned<RawTenant>>,
+}
+
+/// A size as a string (`"64MiB"`) or a number of bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawSize {
+    Text(String),
+    Bytes(u64),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTenant {
+    name: Option<Spanned<String>>,
+    module: Option<Spanned<String>>,
+    args: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+    listen: Option<Spanned<BTreeMap<String, String>>>,
+    allow_connect: Option<Spanned<Vec<String>>>,
+    max_memory: Option<Spanned<RawSize>>,
+    max_connections: Option<Spanned<usize>>,
+    max_cpu: Option<Spanned<f64>>,
+    restart: Option<Spanned<RestartPolicy>>,
+}
+
+impl RawTenant {
+    /// Fills every field this tenant leaves out from `defaults`.
+    fn with_defaults(self, defaults: &RawTenant) -> RawTenant {
+        RawTenant {
+            name: self.name,
+            module: self.module.or_else(|| defaults.module.clone()),
+            args: self.args.or_else(|| defaults.args.clone()),
+            env: self.env.or_else(|| defaults.env.clone()),
+            listen: self.listen.or_else(|| defaults.listen.clone()),
+            allow_connect: self
+                .allow_connect
+                .or_else(|| defaults.allow_connect.clone()),
+            max_memory: self.max_memory.or_else(|| defaults.max_memory.clone()),
+            max_connections: self
+                .max_connections
+                .or_else(|| defaults.max_connections.clone()),
+            max_cpu: self.max_cpu.or_else(|| defaults.max_cpu.clone()),
+            restart: self.restart.or_else(|| defaults.restart.clone()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RestartPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RestartPolicy, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.as_str() {
+            "never" => Ok(RestartPolicy::Never),
+            "on-failure" => Ok(RestartPolicy::OnFailure),
+            "always" => Ok(RestartPolicy::Always),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown restart policy `{other}`: expected never, on-failure or always"
+            ))),
+        }
+    }
+}
+
+/// Reads and checks the manifest at `path`.
+pub fn load_manifest(path: &Path) -> Result<Vec<TenantSpec>, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the manifest: {e}"),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_manifest(&text, path, base)
+}
+
+/// Parses manifest `text` (named `path` in errors), resolving module paths
+/// against `base`.
+pub fn parse_manifest(
+    text: &str,
+    path: &Path,
+    base: &Path,
+) -> Result<Vec<TenantSpec>, ManifestError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_column(text, span.start);
+        ManifestError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawManifest = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        match e.span() {
+            Some(span) => at(span, message),
+            None => at(0..0, message),
+        }
+    })?;
+    let defaults = match raw.defaults {
+        Some(d) => {
+            if let Some(name) = &d.get_ref().name {
+                return Err(at(
+                    name.span(),
+                    "`name` cannot have a default: every tenant names itself".into(),
+                ));
+            }
+            d.into_inner()
+        }
+        None => RawTenant::default(),
+    };
+    if raw.tenant.is_empty() {
+        return Err(at(
+            0..0,
+            "the manifest has no tenants: add a [[tenant]] table".into(),
+        ));
+    }
+    let mut specs: Vec<TenantSpec> = Vec::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut host_ports: Vec<(SocketAddr, String, usize)> = Vec::new();
+    for spanned in raw.tenant {
+        let tenant_span = spanned.span();
+        let tenant = spanned.into_inner().with_defaults(&defaults);
+        let Some(name) = tenant.name else {
+            return Err(at(tenant_span, "this tenant has no `name`".into()));
+        };
+        let name_span = name.span();
+        let name = name.into_inner();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(at(
+                name_span,
+                format!(
+                    "invalid tenant name `{name}`: use letters, digits, `.`, `_` and `-`, at most 64"
+                ),
+            ));
+        }
+        let (line, _) = line_column(text, name_span.start);
+        if let Some(first) = names.insert(name.clone(), line) {
+            return Err(at(
+                name_span,
+                format!("duplicate tenant name `{name}` (first used on line {first})"),
+            ));
+        }
+        let Some(module) = tenant.module else {
+            return Err(at(tenant_span, format!("tenant `{name}` has no `module`")));
+        };
+        let module_path = base.join(module.get_ref());
+        if !module_path.is_file() {
+            return Err(at(
+                module.span(),
+                format!(
+                    "tenant `{name}`: module `{}` not found (looked for {})",
+                    module.get_ref(),
+                    module_path.display()
+                ),
+            ));
+        }
+        let mut net = NetPolicy::deny_all();
+        net.grant_hint(GrantHint::Manifest);
+        if let Some(listen) = &tenant.listen {
+            for (guest, host) in listen.get_ref() {
+                let guest: SocketAddr = guest.parse().map_err(|_| {
+                    at(
+                        listen.span(),
+                        format!("tenant `{name}`: listen: `{guest}` is not an IP:PORT address"),
+                    )
+                })?;
+                let host: SocketAddr = host.parse().map_err(|_| {
+                    at(
+                        listen.span(),
+                        format!("tenant `{name}`: listen: `{host}` is not an IP:PORT address"),
+                    )
+                })?;
+                if host.port() == 0 {
+                    return Err(at(
+                        listen.span(),
+                        format!(
+                            "tenant `{name}`: listen: the host port of `{guest}` must be fixed, not 0"
+                        ),
+                    ));
+                }
+                let (line, _) = line_column(text, listen.span().start);
+                if let Some((_, other, other_line)) =
+                    host_ports.iter().find(|(h, _, _)| ports_clash(*h, host))
+                {
+                    return Err(at(
+                        listen.span(),
+                        format!(
+                            "tenants `{other}` (line {other_line}) and `{name}` both listen on host address {host}"
+                        ),
+                    ));
+                }
+                host_ports.push((host, name.clone(), line));
+                net.map_listen(guest, host);
+            }
+        }
+        if let Some(rules) = &tenant.allow_connect {
+            for rule in rules.get_ref() {
+                let rule: AddressRule = rule.parse().map_err(|e| {
+                    at(rules.span(), format!("tenant `{name}`: allow-connect: {e}"))
+                })?;
+                net.allow_connect(rule);
+            }
+        }
+        let mut limits = TenantLimits::default();
+        if let Some(size) = &tenant.max_memory {
+            limits.max_memory = Some(match size.get_ref() {
+                RawSize::Bytes(n) => *n,
+                RawSize::Text(t) => parse_size(t)
+                    .map_err(|e| at(size.span(), format!("tenant `{name}`: max-memory: {e}")))?,
+            });
+        }
+        if let Some(n) = &tenant.max_connections {
+            if *n.get_ref() == 0 {
+                return Err(at(
+                    n.span(),
+                    format!("tenant `{name}`: max-connections must be at least 1"),
+                ));
+            }
+            limits.max_sockets = *n.get_ref();
+        }
+        let max_cpu = match &tenant.max_cpu {
+            Some(cpu) => {
+                let v = *cpu.get_ref();
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(at(
+                        cpu.span(),
+                        format!(
+                            "tenant `{name}`: max-cpu is a fraction of one core, more than 0 (0.5 = half a core)"
+                        ),
+                    ));
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        specs.push(TenantSpec {
+            name,
+            module: module_path,
+            args: tenant.args.unwrap_or_default(),
+            env: tenant.env.unwrap_or_default().into_iter().collect(),
+            net,
+            limits,
+            max_cpu,
+            restart: tenant.restart.map(Spanned::into_inner).unwrap_or_default(),
+        });
+    }
+    Ok(specs)
+}
+
+/// Two host addresses that cannot both be bound: the same port on the same
+/// IP, or on the unspecified address and any other.
+fn ports_clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<TenantSpec>, ManifestError> {
+        // Any existing file will do as a module here: this test's own source.
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        parse_manifest(text, Path::new("m.toml"), &base)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_full_manifest_parses_with_defaults() {
+        let specs = parse(
+            r#"
+[defaults]
+max-memory = "128MiB"
+restart = "on-failure"
+
+[[tenant]]
+name = "blog"
+module = "manifest.rs"
+args = ["-v"]
+env = { GREETING = "hi" }
+listen = { "127.0.0.1:8080" = "127.0.0.1:9001" }
+allow-connect = ["127.0.0.1:5432", "10.0.0.0/8"]
+max-memory = "64MiB"
+max-connections = 256
+max-cpu = 0.5
+
+[[tenant]]
+name = "shop"
+module = "manifest.rs"
+listen = { "127.0.0.1:8080" = "127.0.0.1:9002" }
+restart = "never"
+"#,
+        )
+        .unwrap();
+        assert_eq!(specs.len(), 2);
+        let blog = &specs[0];
+        assert_eq!(blog.args, ["-v"]);
+        assert_eq!(blog.env, [("GREETING".to_string(), "hi".to_string())]);
+        assert_eq!(blog.limits.max_memory, Some(64 << 20));
+        assert_eq!(blog.limits.max_sockets, 256);
+        assert_eq!(blog.max_cpu, Some(0.5));
+        assert_eq!(blog.restart, RestartPolicy::OnFailure);
+        assert_eq!(
+            blog.net.listen_map(),
+            [(
+                "127.0.0.1:8080".parse().unwrap(),
+                "127.0.0.1:9001".parse().unwrap()
+            )]
+        );
+        let shop = &specs[1];
+        assert_eq!(shop.limits.max_memory, Some(128 << 20), "from [defaults]");
+        assert_eq!(shop.restart, RestartPolicy::Never);
+    }
+
+    #[test]
+    fn every_error_names_the_line() {
+        let cases = [
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\ncolour = \"red\"\n",
+                "m.toml:4:1: unknown field `colour`",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\n",
+                "m.toml:1:1: tenant `a` has no `module`",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"nope.wasm\"\n",
+                "m.toml:3:10: tenant `a`: module `nope.wasm` not found",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\n\n[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\n",
+                "m.toml:6:8: duplicate tenant name `a` (first used on line 2)",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nlisten = { \"127.0.0.1:80\" = \"127.0.0.1:9001\" }\n\n[[tenant]]\nname = \"b\"\nmodule = \"manifest.rs\"\nlisten = { \"127.0.0.1:80\" = \"0.0.0.0:9001\" }\n",
+                "m.toml:9:10: tenants `a` (line 4) and `b` both listen on host address 0.0.0.0:9001",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-memory = \"12XB\"\n",
+                "m.toml:4:14: tenant `a`: max-memory:",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nlisten = { \"localhost:80\" = \"127.0.0.1:1\" }\n",
+                "m.toml:4:10: tenant `a`: listen: `localhost:80` is not an IP:PORT address",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nallow-connect = [\"10.0.0.0/99\"]\n",
+                "m.toml:4:17: tenant `a`: allow-connect: invalid address rule `10.0.0.0/99`",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nrestart = \"sometimes\"\n",
+                "m.toml:4:11: unknown restart policy `sometimes`",
+            ),
+            (
+                "[[tenant]]\nname = \"a b\"\nmodule = \"manifest.rs\"\n",
+                "m.toml:2:8: invalid tenant name `a b`",
+            ),
+            (
+                "[defaults]\nname = \"x\"\n",
+                "m.toml:2:8: `name` cannot have a default",
+            ),
+            ("", "m.toml:1:1: the manifest has no tenants"),
+            ("[[tenant]\n", "m.toml:1:"),
+        ];
+        for (text, expected) in cases {
+            let err = error(text);
+            assert!(
+                err.starts_with(expected),
+                "{text:?}\n  got: {err}\n want: {expected}"
+            );
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! [`Supervisor`]: many tenants in one process, each in its own limits,
+//! restarted by policy, drained gracefully, observable while they run.
+//!
+//! Every tenant is a tokio task running its instance under a [`Metered`]
+//! wrapper (CPU time, optional CPU budget), its output tagged line by line
+//! with its name, its network confined by its [`NetPolicy`]. A tenant that
+//! traps, panics or breaks a limit ends alone: its store, sockets and
+//! timers are dropped with it, and its neighbours never notice.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use wasabi_core::{Runtime, RuntimeConfig, Supervisor, TenantSpec};
+//!
+//! let supervisor = Supervisor::new(Runtime::new(RuntimeConfig::default())?);
+//! supervisor.start(TenantSpec::new("blog", "blog.wasm")).await?;
+//! // ... serve until asked to stop, then drain for up to ten seconds:
+//! supervisor.shutdown(Duration::from_secs(10)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! [`Metered`]: crate::cpu
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, RunError};
+
+use crate::cpu::Metered;
+use crate::output::{LogFormat, SharedWriter, Stream, TenantOutput};
+use crate::runtime::{InstanceStats, Runtime, TenantError};
+use crate::{GoModule, LoadError, TenantLimits};
+
+/// When a tenant that ended is started again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never: it ends for good.
+    #[default]
+    Never,
+    /// When it fails: a non-zero exit, a trap, a broken limit.
+    OnFailure,
+    /// Whenever it ends.
+    Always,
+}
+
+/// First delay before a restart; it doubles with each failure in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest delay before a restart.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run at least this long resets the backoff.
+const STABLE_RUN: Duration = Duration::from_secs(10);
+
+/// Everything that defines one tenant: what runs and within which limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSpec {
+    /// Unique name; tags its output, logs and metrics.
+    pub name: String,
+    /// The `.wasm` or `.cwasm` it runs.
+    pub module: PathBuf,
+    /// Its arguments after `os.Args[0]` (which is the module's file name).
+    pub args: Vec<String>,
+    /// Its environment: exactly these variables.
+    pub env: Vec<(String, String)>,
+    /// What it may reach on the network.
+    pub net: NetPolicy,
+    /// Memory, socket and object limits.
+    pub limits: TenantLimits,
+    /// Most CPU it may use, as a fraction of one core; `None`: no budget
+    /// (it still shares the machine fairly through preemption).
+    pub max_cpu: Option<f64>,
+    /// When it is started again after it ends.
+    pub restart: RestartPolicy,
+}
+
+impl TenantSpec {
+    /// A tenant running `module` with no arguments, no environment, no
+    /// network, default limits and no restarts.
+    pub fn new(name: impl Into<String>, module: impl Into<PathBuf>) -> TenantSpec {
+        TenantSpec {
+            name: name.into(),
+            module: module.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            net: NetPolicy::deny_all(),
+            limits: TenantLimits::default(),
+            max_cpu: None,
+            restart: RestartPolicy::Never,
+        }
+    }
+}
+
+/// Where a tenant is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TenantState {
+    /// Its instance is running.
+    Running,
+    /// It ended and waits to be restarted.
+    Backoff,
+    /// It was asked to stop and is finishing its connections.
+    Draining,
+    /// It ended and will not be restarted.
+    Ended,
+}
+
+/// A snapshot of one tenant, as `/tenants` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantStatus {
+    /// Its name.
+    pub name: String,
+    /// Where it is in its life.
+    pub state: TenantState,
+    /// Its module.
+    pub module: String,
+    /// How many times it was restarted.
+    pub restarts: u64,
+    /// Linear memory of its current instance, in bytes.
+    pub memory_bytes: u64,
+    /// Connections its current instance holds open.
+    pub open_connections: usize,
+    /// CPU time it used, over all its runs, in seconds.
+    pub cpu_seconds: f64,
+    /// How its last run ended, if one did.
+    pub last_exit: Option<String>,
+    /// Whether its last run ended well (exit code 0, or drained).
+    pub last_exit_ok: Option<bool>,
+}
+
+/// What the supervisor keeps about a tenant while it lives.
+struct Record {
+    spec: TenantSpec,
+    state: Mutex<TenantState>,
+    restarts: AtomicU64,
+    cpu_nanos: Arc<AtomicU64>,
+    stats: Mutex<Arc<InstanceStats>>,
+    last_exit: Mutex<Option<(String, bool)>>,
+    /// The drain signal of the current run.
+    drain: Mutex<DrainSignal>,
+    /// Set once the tenant is asked to stop: no more restarts.
+    stopping: watch::Sender<bool>,
+}
+
+impl Record {
+    fn set_state(&self, state: TenantState) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = state;
+        }
+    }
+
+    fn status(&self) -> TenantStatus {
+        let stats = self
+            .stats
+            .lock()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_default();
+        let last = self.last_exit.lock().ok().and_then(|l| l.clone());
+        TenantStatus {
+            name: self.spec.name.clone(),
+            state: self.state.lock().map(|s| *s).unwrap_or(TenantState::Ended),
+            module: self.spec.module.display().to_string(),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            memory_bytes: stats.memory_bytes(),
+            open_connections: stats.open_connections(),
+            cpu_seconds: Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed)).as_secs_f64(),
+            last_exit_ok: last.as_ref().map(|(_, ok)| *ok),
+            last_exit: last.map(|(text, _)| text),
+        }
+    }
+}
+
+struct Tenant {
+    record: Arc<Record>,
+    task: JoinHandle<()>,
+}
+
+/// Why a tenant could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A tenant of that name is already running.
+    #[error("a tenant named `{0}` is already running")]
+    Duplicate(String),
+    /// Its module could not be loaded.
+    #[error("tenant `{name}`: {source}")]
+    Load {
+        /// The tenant.
+        name: String,
+        /// Why.
+        source: LoadError,
+    },
+}
+
+/// Runs many tenants side by side on the current tokio runtime.
+pub struct Supervisor {
+    runtime: Arc<Runtime>,
+    tenants: Mutex<BTreeMap<String, Tenant>>,
+    modules: Mutex<BTreeMap<PathBuf, GoModule>>,
+    format: LogFormat,
+    stdout: SharedWriter,
+    stderr: SharedWriter,
+}
+
+impl Supervisor {
+    /// A supervisor over `runtime`, writing tenant output as text to the
+    /// process's stdout and stderr.
+    pub fn new(runtime: Runtime) -> Supervisor {
+        Supervisor::with_output(
+            runtime,
+            LogFormat::Text,
+            Arc::new(Mutex::new(Box::new(std::io::stdout()))),
+            Arc::new(Mutex::new(Box::new(std::io::stderr()))),
+        )
+    }
+
+    /// A supervisor writing tenant output in `format` to `stdout` and
+    /// `stderr`.
+    pub fn with_output(
+        runtime: Runtime,
+        format: LogFormat,
+        stdout: SharedWriter,
+        stderr: SharedWriter,
+    ) -> Supervisor {
+        Supervisor {
+            runtime: Arc::new(runtime),
+            tenants: Mutex::new(BTreeMap::new()),
+            modules: Mutex::new(BTreeMap::new()),
+            format,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Loads (or reuses) the module at `path`: a module several tenants run
+    /// is compiled and linked once.
+    fn module(&self, spec: &TenantSpec) -> Result<GoModule, StartError> {
+        let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = modules.get(&spec.module) {
+            return Ok(m.clone());
+        }
+        let module = self
+            .runtime
+            .load(&spec.module)
+            .map_err(|source| StartError::Load {
+                name: spec.name.clone(),
+                source,
+            })?;
+        modules.insert(spec.module.clone(), module.clone());
+        Ok(module)
+    }
+
+    /// Starts a tenant. Its module is loaded first, so a bad module is an
+    /// error here rather than a tenant that fails at once.
+    pub async fn start(&self, spec: TenantSpec) -> Result<(), StartError> {
+        let module = self.module(&spec)?;
+        let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = tenants.get(&spec.name)
+            && !existing.task.is_finished()
+        {
+            return Err(StartError::Duplicate(spec.name));
+        }
+        let (stopping, _) = watch::channel(false);
+        let record = Arc::new(Record {
+            spec: spec.clone(),
+            state: Mutex::new(TenantState::Running),
+            restarts: AtomicU64::new(0),
+            cpu_nanos: Arc::default(),
+            stats: Mutex::default(),
+            last_exit: Mutex::new(None),
+            drain: Mutex::new(DrainSignal::new()),
+            stopping,
+        });
+        let run = TenantRun {
+            runtime: Arc::clone(&self.runtime),
+            module,
+            record: Arc::clone(&record),
+            format: self.format,
+            stdout: Arc::clone(&self.stdout),
+            stderr: Arc::clone(&self.stderr),
+        };
+        let task = tokio::spawn(run.supervise());
+        tenants.insert(spec.name, Tenant { record, task });
+        Ok(())
+    }
+
+    /// Stops a tenant: it stops accepting connections, its open ones get
+    /// `grace` to finish, then it ends. Returns `false` if no such tenant
+    /// exists.
+    pub async fn stop(&self, name: &str, grace: Duration) -> bool {
+        let tenant = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        match tenant {
+            Some(tenant) => {
+                stop_tenant(tenant, grace).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every tenant, draining them all at once within `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let tenants: Vec<Tenant> =
+            std::mem::take(&mut *self.tenants.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_values()
+                .collect();
+        let stops: Vec<_> = tenants
+            .into_iter()
+            .map(|t| tokio::spawn(stop_tenant(t, grace)))
+            .collect();
+        for stop in stops {
+            let _ = stop.await;
+        }
+    }
+
+    /// Brings the running set in line with `specs`: starts the new tenants,
+    /// stops (gracefully) the ones no longer listed, restarts the ones whose
+    /// spec changed, and leaves the rest untouched. Returns the errors of the
+    /// tenants that could not start.
+    pub async fn reconcile(&self, specs: Vec<TenantSpec>, grace: Duration) -> Vec<StartError> {
+        let current: BTreeMap<String, TenantSpec> = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, t)| (name.clone(), t.record.spec.clone()))
+            .collect();
+        let wanted: BTreeMap<&str, &TenantSpec> =
+            specs.iter().map(|s| (s.name.as_str(), s)).collect();
+        for (name, spec) in &current {
+            if wanted.get(name.as_str()).is_none_or(|w| *w != spec) {
+                self.stop(name, grace).await;
+            }
+        }
+        // A changed module file must be loaded again.
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let mut errors = Vec::new();
+        for spec in specs {
+            if current.get(&spec.name) == Some(&spec) {
+                continue;
+            }
+            if let Err(e) = self.start(spec).await {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    /// A snapshot of every tenant, by name.
+    pub fn status(&self) -> Vec<TenantStatus> {
+        self.tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|t| t.record.status())
+            .collect()
+    }
+
+    /// `true` when every tenant has ended for good (or there are none).
+    pub fn all_ended(&self) -> bool {
+        self.tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .all(|t| t.task.is_finished())
+    }
+}
+
+async fn stop_tenant(tenant: Tenant, grace: Duration) {
+    let Tenant { record, mut task } = tenant;
+    record.stopping.send_replace(true);
+    if !task.is_finished() {
+        record.set_state(TenantState::Draining);
+    }
+    if let Ok(drain) = record.drain.lock() {
+        drain.start();
+    }
+    if tokio::time::timeout(grace, &mut task).await.is_err() {
+        task.abort();
+        let _ = task.await;
+        let mut last = record.last_exit.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some((
+            format!("stopped: connections still open after the {grace:?} grace period"),
+            true,
+        ));
+    }
+    record.set_state(TenantState::Ended);
+}
+
+/// One tenant's supervision loop.
+struct TenantRun {
+    runtime: Arc<Runtime>,
+    module: GoModule,
+    record: Arc<Record>,
+    format: LogFormat,
+    stdout: SharedWriter,
+    stderr: SharedWriter,
+}
+
+impl TenantRun {
+    fn output(&self, stream: Stream) -> TenantOutput {
+        let dest = match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        };
+        TenantOutput::new(
+            self.record.spec.name.as_str(),
+            stream,
+            self.format,
+            Arc::clone(dest),
+        )
+    }
+
+    /// Says something about the tenant, on its stderr stream.
+    fn say(&self, message: &str) {
+        let _ = self
+            .output(Stream::Stderr)
+            .line(format!("wasabi: {message}").as_bytes());
+    }
+
+    fn host(&self, drain: DrainSignal) -> GoHostBuilder {
+        let spec = &self.record.spec;
+        let file_name = spec
+            .module
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| spec.name.clone());
+        let mut host = GoHostBuilder::new()
+            .arg(file_name)
+            .args(spec.args.iter().cloned())
+            .stdout(Box::new(self.output(Stream::Stdout)))
+            .stderr(Box::new(self.output(Stream::Stderr)))
+            .net_policy(spec.net.clone())
+            .drain_signal(drain);
+        for (k, v) in &spec.env {
+            host = host.env(k.clone(), v.clone());
+        }
+        host
+    }
+
+    async fn supervise(self) {
+        let spec = &self.record.spec;
+        let mut stopping = self.record.stopping.subscribe();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let drain = DrainSignal::new();
+            if let Ok(mut current) = self.record.drain.lock() {
+                *current = drain.clone();
+            }
+            if *stopping.borrow() {
+                return;
+            }
+            let stats = Arc::new(InstanceStats::default());
+            if let Ok(mut current) = self.record.stats.lock() {
+                *current = Arc::clone(&stats);
+            }
+            self.record.set_state(TenantState::Running);
+            let started = Instant::now();
+            let run =
+                self.runtime
+                    .run_observed(&self.module, self.host(drain), spec.limits, &stats);
+            let result = Metered::new(run, Arc::clone(&self.record.cpu_nanos), spec.max_cpu).await;
+            let (text, ok) = describe(&result);
+            self.say(&text);
+            if let Ok(mut last) = self.record.last_exit.lock() {
+                *last = Some((text, ok));
+            }
+            let again = match spec.restart {
+                RestartPolicy::Never => false,
+                RestartPolicy::OnFailure => !ok,
+                RestartPolicy::Always => true,
+            };
+            if !again || *stopping.borrow() {
+                self.record.set_state(TenantState::Ended);
+                return;
+            }
+            if started.elapsed() >= STABLE_RUN {
+                backoff = FIRST_BACKOFF;
+            }
+            self.record.set_state(TenantState::Backoff);
+            self.say(&format!(
+                "restarting in {backoff:?} (restart = {:?})",
+                spec.restart
+            ));
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = stopping.wait_for(|s| *s) => {
+                    self.record.set_state(TenantState::Ended);
+                    return;
+                }
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            self.record.restarts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How a run ended, in words, and whether that counts as success.
+fn describe(result: &Result<wasabi_gojs::Outcome, TenantError>) -> (String, bool) {
+    match result {
+        Ok(wasabi_gojs::Outcome::Exited(0)) => ("exited with status 0".into(), true),
+        Ok(wasabi_gojs::Outcome::Exited(code)) => (format!("exited with status {code}"), false),
+        Ok(wasabi_gojs::Outcome::Drained) => (
+            "drained: stopped accepting and finished its connections".into(),
+            true,
+        ),
+        Err(TenantError::Run(e @ RunError::Trap(_))) => (e.to_string(), false),
+        Err(e) => (e.to_string(), false),
+    }
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("tenants", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Renders tenant snapshots in the Prometheus text exposition format.
+pub fn prometheus_metrics(tenants: &[TenantStatus]) -> String {
+    let mut out = String::new();
+    let metrics: [(&str, &str, &str, fn(&TenantStatus) -> f64); 5] = [
+        (
+            "wasabi_tenant_up",
+            "gauge",
+            "1 while the tenant's instance runs",
+            |t| f64::from(u8::from(t.state == TenantState::Running)),
+        ),
+        (
+            "wasabi_tenant_restarts_total",
+            "counter",
+            "times the tenant was restarted",
+            |t| t.restarts as f64,
+        ),
+        (
+            "wasabi_tenant_memory_bytes",
+            "gauge",
+            "linear memory of the tenant's instance",
+            |t| t.memory_bytes as f64,
+        ),
+        (
+            "wasabi_tenant_open_connections",
+            "gauge",
+            "connections the tenant holds open",
+            |t| t.open_connections as f64,
+        ),
+        (
+            "wasabi_tenant_cpu_seconds_total",
+            "counter",
+            "CPU time the tenant used",
+            |t| t.cpu_seconds,
+        ),
+    ];
+    for (name, kind, help, value) in metrics {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for t in tenants {
+            let label = t.name.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str(&format!("{name}{{tenant=\"{label}\"}} {}\n", value(t)));
+        }
+    }
+    out
+}
