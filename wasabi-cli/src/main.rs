@@ -5,13 +5,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use wasabi_core::admin::serve_admin;
 use wasabi_core::wasabi_gojs::{
     AddressRule, DEFAULT_MAX_SOCKETS, GoHostBuilder, NetPolicy, RunError,
 };
-use wasabi_core::{Runtime, RuntimeConfig, TenantError, TenantLimits, parse_size};
+use wasabi_core::{
+    LogFormat, Runtime, RuntimeConfig, Supervisor, TenantError, TenantLimits, load_manifest,
+    parse_size,
+};
 
 /// Exit code when the guest traps or breaks a limit (like an abort).
 const EXIT_TRAP: u8 = 134;
@@ -50,6 +56,9 @@ enum Command {
         a run compiled the module or loaded it from the cache."
     )]
     Run(RunArgs),
+    /// Run many tenants side by side, as a manifest describes them.
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Compile a Go js/wasm module ahead of time into a .cwasm file.
     #[command(
         after_help = "A .cwasm holds machine code for this machine's CPU and this \
@@ -159,6 +168,77 @@ impl NetArgs {
     }
 }
 
+const SERVE_HELP: &str = "\
+The manifest (TOML) lists the tenants:
+
+  [defaults]                      # optional; any tenant field but name
+  max-memory = \"128MiB\"
+
+  [[tenant]]
+  name = \"blog\"                   # unique; tags its output and metrics
+  module = \"blog.wasm\"            # relative to the manifest; .wasm or .cwasm
+  args = [\"-v\"]
+  env = { GREETING = \"hi\" }
+  listen = { \"127.0.0.1:8080\" = \"127.0.0.1:9001\" }   # guest address = host address
+  allow-connect = [\"127.0.0.1:5432\"]
+  max-memory = \"64MiB\"
+  max-connections = 256
+  max-cpu = 0.5                   # a fraction of one core
+  restart = \"on-failure\"          # never | on-failure | always (with backoff)
+
+Signals: SIGTERM or SIGINT stops accepting, lets open connections finish within \
+--grace, then exits 0. SIGHUP reads the manifest again: new tenants start, removed ones \
+stop gracefully, changed ones restart, the rest are untouched.
+
+Without --admin and with every tenant ended for good, wasabi exits: 0 if each \
+tenant's last run succeeded, 1 otherwise.";
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The manifest describing the tenants.
+    #[arg(value_name = "MANIFEST")]
+    manifest: PathBuf,
+
+    /// Serve /tenants (JSON) and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9090.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<std::net::SocketAddr>,
+
+    /// How long stopping tenants may take to finish their connections, e.g. 10s or 500ms.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    grace: Duration,
+
+    /// How tenant output is written: `text` (name | line) or `json` (one object a line).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormatArg,
+
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((text, "s"), |i| text.split_at(i));
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 10s or 500ms"))?;
+    let seconds = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        other => return Err(format!("unknown unit `{other}`: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
 #[derive(Args)]
 struct CompileArgs {
     /// The module to compile.
@@ -178,6 +258,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Serve(args) => serve(args),
         Command::Compile(args) => compile(args),
     };
     match result {
@@ -287,6 +368,68 @@ fn report(e: &TenantError) {
         }
         other => eprintln!("wasabi: {other}"),
     }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.cache.verbose);
+    // A manifest with any error starts nothing.
+    let specs = load_manifest(&args.manifest)?;
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: cache_dir(&args.cache),
+    })
+    .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
+    let format = match args.log_format {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    tokio.block_on(async move {
+        let supervisor = Arc::new(Supervisor::with_output(
+            runtime,
+            format,
+            Arc::new(Mutex::new(Box::new(std::io::stdout()))),
+            Arc::new(Mutex::new(Box::new(std::io::stderr()))),
+        ));
+        supervisor.start_all(specs).await?;
+        if let Some(addr) = args.admin {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--admin {addr}: cannot listen"))?;
+            tokio::spawn(serve_admin(listener, Arc::clone(&supervisor)));
+        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut check = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => match load_manifest(&args.manifest) {
+                    Ok(specs) => {
+                        for e in supervisor.reconcile(specs, args.grace).await {
+                            eprintln!("wasabi: {e}");
+                        }
+                        eprintln!("wasabi: reloaded {}", args.manifest.display());
+                    }
+                    Err(e) => eprintln!("wasabi: not reloaded, the running tenants are unchanged: {e}"),
+                },
+                _ = check.tick() => {
+                    if args.admin.is_none() && supervisor.all_ended() {
+                        let ok = supervisor.status().iter().all(|t| t.last_exit_ok != Some(false));
+                        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_ERROR) });
+                    }
+                }
+            }
+        }
+        eprintln!("wasabi: stopping: draining every tenant (grace {:?})", args.grace);
+        supervisor.shutdown(args.grace).await;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {

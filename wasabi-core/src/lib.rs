@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod cache;
 mod cpu;
 mod engine;

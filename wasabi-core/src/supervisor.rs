@@ -50,6 +50,16 @@ pub enum RestartPolicy {
     Always,
 }
 
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RestartPolicy::Never => "never",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        })
+    }
+}
+
 /// First delay before a restart; it doubles with each failure in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest delay before a restart.
@@ -254,6 +264,18 @@ impl Supervisor {
         Ok(module)
     }
 
+    /// Starts every tenant of `specs`, or none: all their modules are loaded
+    /// first, and the first that fails is the error.
+    pub async fn start_all(&self, specs: Vec<TenantSpec>) -> Result<(), StartError> {
+        for spec in &specs {
+            self.module(spec)?;
+        }
+        for spec in specs {
+            self.start(spec).await?;
+        }
+        Ok(())
+    }
+
     /// Starts a tenant. Its module is loaded first, so a bad module is an
     /// error here rather than a tenant that fails at once.
     pub async fn start(&self, spec: TenantSpec) -> Result<(), StartError> {
@@ -377,6 +399,9 @@ impl Supervisor {
     }
 }
 
+/// How often a draining tenant is checked.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+
 async fn stop_tenant(tenant: Tenant, grace: Duration) {
     let Tenant { record, mut task } = tenant;
     record.stopping.send_replace(true);
@@ -386,14 +411,35 @@ async fn stop_tenant(tenant: Tenant, grace: Duration) {
     if let Ok(drain) = record.drain.lock() {
         drain.start();
     }
-    if tokio::time::timeout(grace, &mut task).await.is_err() {
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut idle_checks = 0;
+    let reason = loop {
+        let check = deadline.min(tokio::time::Instant::now() + DRAIN_POLL);
+        if tokio::time::timeout_at(check, &mut task).await.is_ok() {
+            break None;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break Some(format!(
+                "stopped: connections still open after the {grace:?} grace period"
+            ));
+        }
+        // A tenant with no connection left that has not ended by itself is
+        // busy computing rather than serving: nothing is in flight to wait for.
+        let connections = record
+            .stats
+            .lock()
+            .map(|s| s.open_connections())
+            .unwrap_or(0);
+        idle_checks = if connections == 0 { idle_checks + 1 } else { 0 };
+        if idle_checks >= 2 {
+            break Some("stopped: no connection in flight".to_string());
+        }
+    };
+    if let Some(reason) = reason {
         task.abort();
         let _ = task.await;
         let mut last = record.last_exit.lock().unwrap_or_else(|e| e.into_inner());
-        *last = Some((
-            format!("stopped: connections still open after the {grace:?} grace period"),
-            true,
-        ));
+        *last = Some((reason, true));
     }
     record.set_state(TenantState::Ended);
 }
@@ -490,7 +536,7 @@ impl TenantRun {
             }
             self.record.set_state(TenantState::Backoff);
             self.say(&format!(
-                "restarting in {backoff:?} (restart = {:?})",
+                "restarting in {backoff:?} (restart = \"{}\")",
                 spec.restart
             ));
             tokio::select! {

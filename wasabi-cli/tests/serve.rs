@@ -1,0 +1,459 @@
+//! `wasabi serve`: many tenants in one process, on real sockets, driven by
+//! real signals.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// Generous bound for a step; a hang is a failure.
+const STEP: Duration = Duration::from_secs(60);
+
+/// A `wasabi serve` process, killed when dropped.
+struct Serve {
+    child: Child,
+    dir: PathBuf,
+    admin: String,
+}
+
+impl Serve {
+    /// Writes `manifest` into a scratch folder `name` and serves it, with
+    /// an admin endpoint.
+    fn start(name: &str, manifest: &str, extra: &[&str]) -> Serve {
+        let dir = scratch(name);
+        std::fs::write(dir.join("manifest.toml"), manifest).expect("write manifest");
+        for module in [
+            "hello-server.wasm",
+            "spin.wasm",
+            "mem-hog.wasm",
+            "crash-loop.wasm",
+        ] {
+            warm(&program(module));
+        }
+        let admin = format!("127.0.0.1:{}", free_port());
+        let mut cmd = wasabi();
+        cmd.args(["serve", "--cache-dir"])
+            .arg(cache_dir())
+            .args(["--admin", &admin])
+            .args(extra)
+            .arg(dir.join("manifest.toml"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("stdout")).expect("stdout file"))
+            .stderr(std::fs::File::create(dir.join("stderr")).expect("stderr file"));
+        let child = cmd.spawn().expect("start wasabi serve");
+        let serve = Serve { child, dir, admin };
+        eventually("the admin endpoint", || {
+            try_get(&serve.admin, "/tenants").is_ok()
+        });
+        serve
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// Rewrites the manifest (for a reload).
+    fn edit(&self, manifest: &str) {
+        std::fs::write(self.dir.join("manifest.toml"), manifest).expect("rewrite manifest");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its status code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(started.elapsed() < STEP, "wasabi serve did not exit");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `/tenants`, as JSON.
+    fn tenants(&self) -> serde_json::Value {
+        let (status, body) = get(&self.admin, "/tenants");
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).expect("JSON")
+    }
+
+    /// One tenant's entry in `/tenants`.
+    fn tenant(&self, name: &str) -> serde_json::Value {
+        self.tenants()["tenants"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no tenant {name}"))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `ready` holds, polling; fails with `what` after [`STEP`].
+fn eventually(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < STEP, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One HTTP/1.1 GET with `Connection: close`: (status, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    try_get(addr, path).unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
+}
+
+fn try_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(STEP))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    s.read_to_string(&mut response)?;
+    parse_response(&response)
+}
+
+fn parse_response(response: &str) -> std::io::Result<(u16, String)> {
+    let bad = || std::io::Error::other(format!("bad response {response:?}"));
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    let body = response.split_once("\r\n\r\n").ok_or_else(bad)?.1;
+    Ok((status, body.to_string()))
+}
+
+/// A `[[tenant]]` table for hello-server on guest 127.0.0.1:8080.
+fn hello_tenant(name: &str, greeting: &str, host: &str) -> String {
+    format!(
+        "[[tenant]]\nname = \"{name}\"\nmodule = \"{}\"\nenv = {{ GREETING = \"{greeting}\" }}\n\
+         listen = {{ \"127.0.0.1:8080\" = \"{host}\" }}\n\n",
+        module("hello-server.wasm")
+    )
+}
+
+fn module(name: &str) -> String {
+    program(name).display().to_string()
+}
+
+fn answers(addr: &str, expected: &str) -> bool {
+    matches!(try_get(addr, "/"), Ok((200, body)) if body == format!("{expected}\n"))
+}
+
+#[test]
+fn fifty_tenants_on_one_guest_address_each_answer_on_their_own_port() {
+    let hosts: Vec<String> = (0..50)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let manifest: String = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| hello_tenant(&format!("t{i}"), &format!("greetings from t{i}"), host))
+        .collect();
+    let serve = Serve::start("serve-fifty", &manifest, &[]);
+    for (i, host) in hosts.iter().enumerate() {
+        eventually(&format!("t{i} on {host}"), || {
+            answers(host, &format!("greetings from t{i}"))
+        });
+    }
+    // Each sees the guest address it asked for, and says so on its own line.
+    let out = serve.stdout();
+    for i in 0..50 {
+        assert!(
+            out.contains(&format!("t{i} | listening on 127.0.0.1:8080\n")),
+            "{out}"
+        );
+    }
+    let tenants = serve.tenants();
+    assert_eq!(tenants["tenants"].as_array().expect("array").len(), 50);
+}
+
+#[test]
+fn a_spinning_tenant_is_preempted_and_its_neighbour_keeps_answering() {
+    let hello = format!("127.0.0.1:{}", free_port());
+    let spin = format!("127.0.0.1:{}", free_port());
+    let manifest = format!(
+        "{}[[tenant]]\nname = \"spin\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"{spin}\" }}\n",
+        hello_tenant("hello", "still here", &hello),
+        module("spin.wasm")
+    );
+    let serve = Serve::start("serve-spin", &manifest, &[]);
+    eventually("spin to start", || {
+        serve.stdout().contains("spin | listening on")
+    });
+    eventually("hello to answer", || answers(&hello, "still here"));
+    let cpu_before = serve.tenant("spin")["cpu_seconds"].as_f64().expect("cpu");
+    for _ in 0..20 {
+        let started = Instant::now();
+        assert_eq!(get(&hello, "/"), (200, "still here\n".to_string()));
+        // Generous: a starved neighbour would wait forever, not 2 s.
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    let spin_now = serve.tenant("spin");
+    assert_eq!(spin_now["state"], "running", "preempted, not killed");
+    assert!(spin_now["cpu_seconds"].as_f64().expect("cpu") > cpu_before);
+}
+
+#[test]
+fn a_memory_hog_ends_at_its_limit_and_restarts_with_backoff() {
+    let hello = format!("127.0.0.1:{}", free_port());
+    let manifest = format!(
+        "{}[[tenant]]\nname = \"hog\"\nmodule = \"{}\"\nmax-memory = \"64MiB\"\nrestart = \"on-failure\"\n",
+        hello_tenant("neighbour", "unbothered", &hello),
+        module("mem-hog.wasm")
+    );
+    let serve = Serve::start("serve-hog", &manifest, &[]);
+    eventually("two restarts of hog", || {
+        serve.tenant("hog")["restarts"].as_u64() >= Some(2)
+    });
+    let err = serve.stderr();
+    assert!(
+        err.contains(
+            "hog | wasabi: memory limit exceeded: the guest tried to grow its memory to 64.5 MiB \
+             but its limit is 64 MiB"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hog | wasabi: restarting in 100ms (restart = \"on-failure\")"));
+    assert!(err.contains("hog | wasabi: restarting in 200ms"), "{err}");
+    let hog = serve.tenant("hog");
+    assert!(
+        hog["last_exit"]
+            .as_str()
+            .is_some_and(|e| e.contains("memory limit exceeded")),
+        "{hog}"
+    );
+    assert_eq!(hog["last_exit_ok"], false);
+    assert!(answers(&hello, "unbothered"));
+    assert_eq!(serve.tenant("neighbour")["restarts"], 0);
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
+    let hello = format!("127.0.0.1:{}", free_port());
+    let mut serve = Serve::start(
+        "serve-term",
+        &hello_tenant("hello", "finished", &hello),
+        &["--grace", "20s"],
+    );
+    eventually("hello to answer", || answers(&hello, "finished"));
+    let in_flight: Vec<_> = (0..3)
+        .map(|_| {
+            let hello = hello.clone();
+            thread::spawn(move || get(&hello, "/?delay=1500ms"))
+        })
+        .collect();
+    // Let the requests reach the guest, then ask wasabi to stop.
+    thread::sleep(Duration::from_millis(500));
+    serve.signal("TERM");
+    for request in in_flight {
+        assert_eq!(request.join().expect("request"), (200, "finished\n".into()));
+    }
+    assert_eq!(serve.wait_exit(), Some(0), "{}", serve.stderr());
+    let err = serve.stderr();
+    assert!(
+        err.contains("hello | wasabi: drained: stopped accepting and finished its connections"),
+        "{err}"
+    );
+    assert!(
+        TcpStream::connect(&hello).is_err(),
+        "nothing listens any more"
+    );
+}
+
+#[test]
+fn sighup_applies_an_edited_manifest() {
+    let [keep, remove, change, add] = std::array::from_fn(|_| format!("127.0.0.1:{}", free_port()));
+    let before = format!(
+        "{}{}{}",
+        hello_tenant("keep", "kept", &keep),
+        hello_tenant("remove", "removed", &remove),
+        hello_tenant("change", "old", &change)
+    );
+    let serve = Serve::start("serve-hup", &before, &["--grace", "2s"]);
+    eventually("all three to answer", || {
+        answers(&keep, "kept") && answers(&remove, "removed") && answers(&change, "old")
+    });
+    // A keep-alive connection to the untouched tenant.
+    let mut conn = BufReader::new(TcpStream::connect(&keep).expect("connect"));
+    let request = format!("GET / HTTP/1.1\r\nHost: {keep}\r\n\r\n");
+    let exchange = |conn: &mut BufReader<TcpStream>| -> String {
+        conn.get_mut().write_all(request.as_bytes()).expect("send");
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            conn.read_line(&mut line).expect("header");
+            if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().expect("length");
+            }
+        }
+        let mut body = vec![0u8; length];
+        conn.read_exact(&mut body).expect("body");
+        String::from_utf8(body).expect("utf-8")
+    };
+    assert_eq!(exchange(&mut conn), "kept\n");
+    serve.edit(&format!(
+        "{}{}{}",
+        hello_tenant("keep", "kept", &keep),
+        hello_tenant("change", "new", &change),
+        hello_tenant("add", "added", &add)
+    ));
+    serve.signal("HUP");
+    eventually("the reload", || serve.stderr().contains("wasabi: reloaded"));
+    eventually("the changed and added tenants", || {
+        answers(&change, "new") && answers(&add, "added")
+    });
+    eventually("the removed tenant to stop", || {
+        TcpStream::connect(&remove).is_err()
+    });
+    // The untouched tenant kept its connection (and was not restarted).
+    assert_eq!(exchange(&mut conn), "kept\n");
+    assert_eq!(serve.tenant("keep")["restarts"], 0);
+    let names: Vec<String> = serve.tenants()["tenants"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name").to_string())
+        .collect();
+    assert_eq!(names, ["add", "change", "keep"]);
+}
+
+#[test]
+fn admin_metrics_and_json_logs() {
+    let hello = format!("127.0.0.1:{}", free_port());
+    let serve = Serve::start(
+        "serve-admin",
+        &hello_tenant("hello", "hi", &hello),
+        &["--log-format", "json"],
+    );
+    eventually("hello to answer", || answers(&hello, "hi"));
+    let (status, metrics) = get(&serve.admin, "/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "# TYPE wasabi_tenant_up gauge",
+        "wasabi_tenant_up{tenant=\"hello\"} 1",
+        "wasabi_tenant_restarts_total{tenant=\"hello\"} 0",
+        "# TYPE wasabi_tenant_cpu_seconds_total counter",
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
+    let memory = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasabi_tenant_memory_bytes{tenant=\"hello\"} "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("a memory figure");
+    assert!(memory > 1e6, "{memory}");
+    assert_eq!(get(&serve.admin, "/nope").0, 404);
+    let first = serve.stdout();
+    let record: serde_json::Value =
+        serde_json::from_str(first.lines().next().expect("a line")).expect("a JSON line");
+    assert_eq!(record["tenant"], "hello");
+    assert_eq!(record["stream"], "stdout");
+    assert_eq!(record["line"], "listening on 127.0.0.1:8080");
+}
+
+/// `wasabi serve` on a manifest with an error: (exit code, stderr).
+fn serve_bad(name: &str, manifest: &str) -> (Option<i32>, String, PathBuf) {
+    let dir = scratch(name);
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, manifest).expect("write");
+    let mut cmd = wasabi();
+    cmd.args(["serve", "--cache-dir"])
+        .arg(cache_dir())
+        .arg(&path);
+    let out = finish(cmd);
+    assert!(out.stdout.is_empty(), "something started: {}", stdout(&out));
+    (out.status.code(), stderr(&out), path)
+}
+
+#[test]
+fn a_manifest_error_names_its_line_and_starts_nothing() {
+    let good = format!("127.0.0.1:{}", free_port());
+    let first = hello_tenant("good", "hi", &good);
+    let hello = module("hello-server.wasm");
+    let cases: Vec<(&str, String, usize, String)> = vec![
+        (
+            "unknown field",
+            format!("{first}[[tenant]]\nname = \"x\"\ncolour = \"red\"\n"),
+            9,
+            "unknown field `colour`".into(),
+        ),
+        (
+            "duplicate",
+            format!("{first}{}", hello_tenant("good", "again", "127.0.0.1:1")),
+            8,
+            "duplicate tenant name `good` (first used on line 2)".into(),
+        ),
+        (
+            "same host port",
+            format!("{first}{}", hello_tenant("other", "x", &good)),
+            11,
+            format!("tenants `good` (line 5) and `other` both listen on host address {good}"),
+        ),
+        (
+            "missing module",
+            format!("{first}[[tenant]]\nname = \"x\"\nmodule = \"nowhere.wasm\"\n"),
+            9,
+            "tenant `x`: module `nowhere.wasm` not found".into(),
+        ),
+        (
+            "bad size",
+            format!(
+                "{first}[[tenant]]\nname = \"x\"\nmodule = \"{hello}\"\nmax-memory = \"lots\"\n"
+            ),
+            10,
+            "tenant `x`: max-memory:".into(),
+        ),
+        (
+            "bad address",
+            format!(
+                "{first}[[tenant]]\nname = \"x\"\nmodule = \"{hello}\"\nlisten = {{ \"127.0.0.1:8080\" = \"nowhere\" }}\n"
+            ),
+            10,
+            "tenant `x`: listen: `nowhere` is not an IP:PORT address".into(),
+        ),
+    ];
+    for (i, (what, manifest, line, message)) in cases.iter().enumerate() {
+        let (code, err, path) = serve_bad(&format!("serve-bad-{i}"), manifest);
+        assert_eq!(code, Some(1), "{what}: {err}");
+        let located = format!("{}:{line}:", path.display());
+        assert!(
+            err.starts_with(&format!("wasabi: {located}")) && err.contains(message.as_str()),
+            "{what}: expected {located} … {message}\n got: {err}"
+        );
+        assert!(
+            TcpStream::connect(&good).is_err(),
+            "{what}: a tenant started"
+        );
+    }
+}
