@@ -27,6 +27,7 @@ fn startup(c: &mut Criterion) {
     let cache = root().join("target/bench-cache");
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),
+        ..Default::default()
     })
     .expect("engine");
     let wasm = hello_wasm();

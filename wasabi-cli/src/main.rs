@@ -95,6 +95,10 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_memory: Option<u64>,
 
+    /// Most CPU the program may use, as a fraction of one core (0.5 = half a core).
+    #[arg(long, value_name = "FRACTION", value_parser = parse_cpu)]
+    max_cpu: Option<f64>,
+
     #[command(flatten)]
     net: NetArgs,
 
@@ -137,6 +141,12 @@ struct NetArgs {
     )]
     allow_net: Option<Vec<AddressRule>>,
 
+    /// Let the program listen on GUEST, bound on the host at HOST instead
+    /// (both IP:PORT); the program sees GUEST. Repeatable.
+    /// Example: --map-listen 127.0.0.1:8080=127.0.0.1:9001
+    #[arg(long, value_name = "GUEST=HOST", value_parser = parse_mapping)]
+    map_listen: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
+
     /// Most sockets (listeners and connections) the program may hold open at once.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SOCKETS)]
     max_connections: usize,
@@ -163,6 +173,9 @@ impl NetArgs {
         }
         for rule in &self.allow_connect {
             policy.allow_connect(rule.clone());
+        }
+        for (guest, host) in &self.map_listen {
+            policy.map_listen(*guest, *host);
         }
         policy
     }
@@ -207,6 +220,11 @@ struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     grace: Duration,
 
+    /// Most tenant instances running at once. Their memory, tables and stacks are
+    /// reserved up front (virtual memory only), which makes starting a tenant cheap.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_instances: u32,
+
     /// How tenant output is written: `text` (name | line) or `json` (one object a line).
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     log_format: LogFormatArg,
@@ -219,6 +237,28 @@ struct ServeArgs {
 enum LogFormatArg {
     Text,
     Json,
+}
+
+/// Parses a CPU fraction: more than 0, e.g. 0.25.
+fn parse_cpu(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{text}` is not a fraction of a core more than 0, such as 0.5"
+        )),
+    }
+}
+
+/// Parses `GUEST=HOST`, two IP:PORT addresses.
+fn parse_mapping(text: &str) -> Result<(std::net::SocketAddr, std::net::SocketAddr), String> {
+    let (guest, host) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not GUEST=HOST"))?;
+    let parse = |a: &str| {
+        a.parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("`{a}` is not an IP:PORT address"))
+    };
+    Ok((parse(guest)?, parse(host)?))
 }
 
 /// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
@@ -322,6 +362,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let env = guest_env(&args.env)?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: cache_dir(&args.cache),
+        ..RuntimeConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
     let module = runtime.load(&args.file)?;
@@ -335,6 +376,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let limits = TenantLimits {
         max_memory: args.max_memory,
         max_sockets: args.net.max_connections,
+        max_cpu: args.max_cpu,
         ..TenantLimits::default()
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
@@ -376,6 +418,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let specs = load_manifest(&args.manifest)?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: cache_dir(&args.cache),
+        instance_slots: Some(args.max_instances),
     })
     .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
     let format = match args.log_format {
@@ -434,7 +477,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.verbose);
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: None })
+    let runtime = Runtime::new(RuntimeConfig::default())
         .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
     let started = std::time::Instant::now();
     runtime.compile(&args.file, &args.output)?;

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, OptLevel, WasmBacktraceDetails};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    WasmBacktraceDetails,
+};
 
 /// How often the engine's epoch advances. A guest running wasm yields to the
 /// async executor once per tick, so this bounds how long one tenant can hold
@@ -16,10 +19,16 @@ const MAX_WASM_STACK: usize = 1 << 20;
 /// Stack of each fiber an async call runs on (must exceed the wasm stack).
 const ASYNC_STACK: usize = 2 << 20;
 
+/// Most elements a guest's function table may hold (Go uses one table).
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
 /// Builds the engine: Cranelift optimising for speed, epoch interruption on
 /// (every store must set a deadline), copy-on-write memory images, and wasm
-/// backtraces for trap reports.
-pub fn build_engine() -> wasmtime::Result<Engine> {
+/// backtraces for trap reports. With `instance_slots`, instances come from
+/// the pooling allocator: memory, tables and fiber stacks for that many
+/// instances are reserved once, and a new instance maps its memory image
+/// copy-on-write into a free slot instead of allocating.
+pub fn build_engine(instance_slots: Option<u32>) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .cranelift_opt_level(OptLevel::Speed)
@@ -29,6 +38,17 @@ pub fn build_engine() -> wasmtime::Result<Engine> {
         .memory_init_cow(true)
         .parallel_compilation(true)
         .wasm_backtrace_details(WasmBacktraceDetails::Disable);
+    if let Some(slots) = instance_slots {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .total_stacks(slots)
+            .total_gc_heaps(0)
+            .max_memory_size(4 << 30)
+            .table_elements(MAX_TABLE_ELEMENTS);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     Engine::new(&config)
 }
 

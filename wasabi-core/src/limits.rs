@@ -3,7 +3,7 @@
 use wasmtime::ResourceLimiter;
 
 /// The limits one tenant runs under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TenantLimits {
     /// Largest linear memory the guest may grow to, in bytes. `None` leaves
     /// only wasm's own 4 GiB bound.
@@ -13,6 +13,10 @@ pub struct TenantLimits {
     /// Sockets (listeners, connections, dials in progress) the guest may
     /// hold open at once.
     pub max_sockets: usize,
+    /// Most CPU the tenant may use, as a fraction of one core (`0.5` = half
+    /// a core). `None`: no budget; it still shares the machine fairly,
+    /// preempted every epoch tick.
+    pub max_cpu: Option<f64>,
 }
 
 impl Default for TenantLimits {
@@ -21,6 +25,7 @@ impl Default for TenantLimits {
             max_memory: None,
             max_object_bytes: wasabi_gojs::DEFAULT_OBJECT_BUDGET,
             max_sockets: wasabi_gojs::DEFAULT_MAX_SOCKETS,
+            max_cpu: None,
         }
     }
 }
@@ -39,8 +44,7 @@ pub struct MemoryLimitExceeded {
     pub desired: u64,
 }
 
-/// Most table elements a guest may have (Go uses one function table).
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+use crate::engine::MAX_TABLE_ELEMENTS;
 
 /// The resource limiter of one tenant.
 #[derive(Debug)]

@@ -292,7 +292,7 @@ pub fn parse_manifest(
             }
             limits.max_sockets = *n.get_ref();
         }
-        let max_cpu = match &tenant.max_cpu {
+        limits.max_cpu = match &tenant.max_cpu {
             Some(cpu) => {
                 let v = *cpu.get_ref();
                 if !(v.is_finite() && v > 0.0) {
@@ -314,7 +314,6 @@ pub fn parse_manifest(
             env: tenant.env.unwrap_or_default().into_iter().collect(),
             net,
             limits,
-            max_cpu,
             restart: tenant.restart.map(Spanned::into_inner).unwrap_or_default(),
         });
     }
@@ -382,7 +381,7 @@ restart = "never"
         assert_eq!(blog.env, [("GREETING".to_string(), "hi".to_string())]);
         assert_eq!(blog.limits.max_memory, Some(64 << 20));
         assert_eq!(blog.limits.max_sockets, 256);
-        assert_eq!(blog.max_cpu, Some(0.5));
+        assert_eq!(blog.limits.max_cpu, Some(0.5));
         assert_eq!(blog.restart, RestartPolicy::OnFailure);
         assert_eq!(
             blog.net.listen_map(),

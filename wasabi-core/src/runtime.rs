@@ -9,6 +9,7 @@ use wasabi_gojs::{Abi, GoHost, GoHostBuilder, GoView, NetStats, Outcome, RunErro
 use wasmtime::{Engine, Linker, Store};
 
 use crate::cache::ModuleCache;
+use crate::cpu::Metered;
 use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limits::{Limiter, MemoryLimitExceeded, TenantLimits};
 use crate::module::{self, GoModule, Inspected, LoadError};
@@ -18,6 +19,11 @@ use crate::module::{self, GoModule, Inspected, LoadError};
 pub struct RuntimeConfig {
     /// Folder of the compiled-module cache; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// `Some(n)`: reserve memory, tables and stacks for `n` concurrent
+    /// instances up front (the pooling allocator), so that starting a tenant
+    /// is a copy-on-write mapping into a free slot — the choice for many
+    /// tenants. `None`: allocate per instance, the choice for one program.
+    pub instance_slots: Option<u32>,
 }
 
 /// The store data of one tenant: its JS world and its limiter.
@@ -31,10 +37,25 @@ pub struct TenantData {
 #[derive(Debug, Default)]
 pub struct InstanceStats {
     memory_bytes: AtomicU64,
+    cpu_nanos: Arc<AtomicU64>,
     net: Mutex<Option<Arc<NetStats>>>,
 }
 
 impl InstanceStats {
+    /// Stats whose CPU time adds to `cpu_nanos` (a supervisor counts a
+    /// tenant's CPU over all its runs).
+    pub fn with_cpu_counter(cpu_nanos: Arc<AtomicU64>) -> InstanceStats {
+        InstanceStats {
+            cpu_nanos,
+            ..InstanceStats::default()
+        }
+    }
+
+    /// CPU time used, in nanoseconds.
+    pub fn cpu_nanos(&self) -> u64 {
+        self.cpu_nanos.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn record_memory(&self, bytes: u64) {
         self.memory_bytes.store(bytes, Ordering::Relaxed);
     }
@@ -115,7 +136,7 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine and linkers and starts the epoch ticker.
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Runtime> {
-        let engine = build_engine()?;
+        let engine = build_engine(config.instance_slots)?;
         start_epoch_ticker(&engine);
         let mut gojs = Linker::new(&engine);
         wasabi_gojs::add_to_linker(&mut gojs, Abi::Gojs)?;
@@ -238,8 +259,13 @@ impl Runtime {
             Some(limit) => TenantError::MemoryLimit(*limit),
             None => TenantError::Instantiate(e),
         })?;
-        let outcome = wasabi_gojs::run(&mut store, &instance).await;
-        store.data_mut().go().flush();
-        outcome.map_err(TenantError::from_run)
+        let run = async {
+            let outcome = wasabi_gojs::run(&mut store, &instance).await;
+            store.data_mut().go().flush();
+            outcome
+        };
+        Metered::new(run, Arc::clone(&stats.cpu_nanos), limits.max_cpu)
+            .await
+            .map_err(TenantError::from_run)
     }
 }

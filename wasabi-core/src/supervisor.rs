@@ -1,8 +1,8 @@
 //! [`Supervisor`]: many tenants in one process, each in its own limits,
 //! restarted by policy, drained gracefully, observable while they run.
 //!
-//! Every tenant is a tokio task running its instance under a [`Metered`]
-//! wrapper (CPU time, optional CPU budget), its output tagged line by line
+//! Every tenant is a tokio task running its instance (its CPU time counted,
+//! within an optional CPU budget), its output tagged line by line
 //! with its name, its network confined by its [`NetPolicy`]. A tenant that
 //! traps, panics or breaks a limit ends alone: its store, sockets and
 //! timers are dropped with it, and its neighbours never notice.
@@ -18,8 +18,6 @@
 //! supervisor.shutdown(Duration::from_secs(10)).await;
 //! # Ok(()) }
 //! ```
-//!
-//! [`Metered`]: crate::cpu
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,7 +30,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, RunError};
 
-use crate::cpu::Metered;
 use crate::output::{LogFormat, SharedWriter, Stream, TenantOutput};
 use crate::runtime::{InstanceStats, Runtime, TenantError};
 use crate::{GoModule, LoadError, TenantLimits};
@@ -80,11 +77,8 @@ pub struct TenantSpec {
     pub env: Vec<(String, String)>,
     /// What it may reach on the network.
     pub net: NetPolicy,
-    /// Memory, socket and object limits.
+    /// Memory, CPU, socket and object limits.
     pub limits: TenantLimits,
-    /// Most CPU it may use, as a fraction of one core; `None`: no budget
-    /// (it still shares the machine fairly through preemption).
-    pub max_cpu: Option<f64>,
     /// When it is started again after it ends.
     pub restart: RestartPolicy,
 }
@@ -100,7 +94,6 @@ impl TenantSpec {
             env: Vec::new(),
             net: NetPolicy::deny_all(),
             limits: TenantLimits::default(),
-            max_cpu: None,
             restart: RestartPolicy::Never,
         }
     }
@@ -507,7 +500,9 @@ impl TenantRun {
             if *stopping.borrow() {
                 return;
             }
-            let stats = Arc::new(InstanceStats::default());
+            let stats = Arc::new(InstanceStats::with_cpu_counter(Arc::clone(
+                &self.record.cpu_nanos,
+            )));
             if let Ok(mut current) = self.record.stats.lock() {
                 *current = Arc::clone(&stats);
             }
@@ -516,7 +511,7 @@ impl TenantRun {
             let run =
                 self.runtime
                     .run_observed(&self.module, self.host(drain), spec.limits, &stats);
-            let result = Metered::new(run, Arc::clone(&self.record.cpu_nanos), spec.max_cpu).await;
+            let result = run.await;
             let (text, ok) = describe(&result);
             self.say(&text);
             if let Ok(mut last) = self.record.last_exit.lock() {
@@ -574,10 +569,13 @@ impl std::fmt::Debug for Supervisor {
     }
 }
 
+/// A metric: name, type, help text, and its value for one tenant.
+type Metric = (&'static str, &'static str, &'static str, fn(&TenantStatus) -> f64);
+
 /// Renders tenant snapshots in the Prometheus text exposition format.
 pub fn prometheus_metrics(tenants: &[TenantStatus]) -> String {
     let mut out = String::new();
-    let metrics: [(&str, &str, &str, fn(&TenantStatus) -> f64); 5] = [
+    let metrics: [Metric; 5] = [
         (
             "wasabi_tenant_up",
             "gauge",

@@ -49,6 +49,7 @@ pub fn warm(wasm: &Path) {
     }
     let runtime = wasabi_core::Runtime::new(wasabi_core::RuntimeConfig {
         cache_dir: Some(cache_dir()),
+        ..Default::default()
     })
     .expect("engine");
     runtime.load(wasm).expect("module compiles");
