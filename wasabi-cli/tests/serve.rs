@@ -199,26 +199,43 @@ fn fifty_tenants_on_one_guest_address_each_answer_on_their_own_port() {
 fn a_spinning_tenant_is_preempted_and_its_neighbour_keeps_answering() {
     let hello = format!("127.0.0.1:{}", free_port());
     let spin = format!("127.0.0.1:{}", free_port());
+    let capped = format!("127.0.0.1:{}", free_port());
     let manifest = format!(
-        "{}[[tenant]]\nname = \"spin\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"{spin}\" }}\n",
+        "{}[[tenant]]\nname = \"spin\"\nmodule = \"{spin_wasm}\"\nlisten = {{ \"127.0.0.1:8080\" = \"{spin}\" }}\n\n\
+         [[tenant]]\nname = \"capped\"\nmodule = \"{spin_wasm}\"\nmax-cpu = 0.2\n\
+         listen = {{ \"127.0.0.1:8080\" = \"{capped}\" }}\n",
         hello_tenant("hello", "still here", &hello),
-        module("spin.wasm")
+        spin_wasm = module("spin.wasm")
     );
     let serve = Serve::start("serve-spin", &manifest, &[]);
     eventually("spin to start", || {
         serve.stdout().contains("spin | listening on")
     });
     eventually("hello to answer", || answers(&hello, "still here"));
-    let cpu_before = serve.tenant("spin")["cpu_seconds"].as_f64().expect("cpu");
+    eventually("capped to start", || {
+        serve.stdout().contains("capped | listening on")
+    });
+    let cpu = |name: &str| serve.tenant(name)["cpu_seconds"].as_f64().expect("cpu");
+    let cpu_before = cpu("spin");
+    let (capped_before, started) = (cpu("capped"), Instant::now());
     for _ in 0..20 {
         let started = Instant::now();
         assert_eq!(get(&hello, "/"), (200, "still here\n".to_string()));
         // Generous: a starved neighbour would wait forever, not 2 s.
         assert!(started.elapsed() < Duration::from_secs(2));
     }
+    thread::sleep(Duration::from_millis(500));
     let spin_now = serve.tenant("spin");
     assert_eq!(spin_now["state"], "running", "preempted, not killed");
     assert!(spin_now["cpu_seconds"].as_f64().expect("cpu") > cpu_before);
+    // The capped spinner used at most its fifth of a core (plus the 0.1 s of
+    // credit a budget starts with, and slack for one scheduling slice).
+    let (capped_used, wall) = (cpu("capped") - capped_before, started.elapsed());
+    assert!(
+        capped_used > 0.0 && capped_used <= 0.2 * wall.as_secs_f64() + 0.15,
+        "capped used {capped_used:.3} s of CPU in {wall:?}"
+    );
+    assert_eq!(serve.tenant("capped")["state"], "running");
 }
 
 #[test]
@@ -349,13 +366,14 @@ fn sighup_applies_an_edited_manifest() {
 }
 
 #[test]
-fn admin_metrics_and_json_logs() {
+fn admin_metrics_json_logs_and_a_tenant_that_ends_for_good() {
     let hello = format!("127.0.0.1:{}", free_port());
-    let serve = Serve::start(
-        "serve-admin",
-        &hello_tenant("hello", "hi", &hello),
-        &["--log-format", "json"],
+    let manifest = format!(
+        "{}[[tenant]]\nname = \"crash\"\nmodule = \"{}\"\nrestart = \"never\"\n",
+        hello_tenant("hello", "hi", &hello),
+        module("crash-loop.wasm")
     );
+    let serve = Serve::start("serve-admin", &manifest, &["--log-format", "json"]);
     eventually("hello to answer", || answers(&hello, "hi"));
     let (status, metrics) = get(&serve.admin, "/metrics");
     assert_eq!(status, 200);
@@ -374,12 +392,26 @@ fn admin_metrics_and_json_logs() {
         .expect("a memory figure");
     assert!(memory > 1e6, "{memory}");
     assert_eq!(get(&serve.admin, "/nope").0, 404);
-    let first = serve.stdout();
-    let record: serde_json::Value =
-        serde_json::from_str(first.lines().next().expect("a line")).expect("a JSON line");
-    assert_eq!(record["tenant"], "hello");
-    assert_eq!(record["stream"], "stdout");
-    assert_eq!(record["line"], "listening on 127.0.0.1:8080");
+    let records: Vec<serde_json::Value> = serve
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(records.iter().any(|r| r["tenant"] == "hello"
+        && r["stream"] == "stdout"
+        && r["line"] == "listening on 127.0.0.1:8080"));
+    // crash-loop panics after a second and, with restart = "never", ends.
+    eventually("crash to end", || serve.tenant("crash")["state"] == "ended");
+    let crash = serve.tenant("crash");
+    assert_eq!(crash["last_exit"], "exited with status 2");
+    assert_eq!(crash["restarts"], 0);
+    let err = serve.stderr();
+    assert!(
+        err.contains(r#""line":"panic: crash-loop crashes, as it always does""#)
+            && err.contains(r#""tenant":"crash""#),
+        "{err}"
+    );
+    assert!(answers(&hello, "hi"), "its neighbour is untouched");
 }
 
 /// `wasabi serve` on a manifest with an error: (exit code, stderr).

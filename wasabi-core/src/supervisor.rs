@@ -570,7 +570,12 @@ impl std::fmt::Debug for Supervisor {
 }
 
 /// A metric: name, type, help text, and its value for one tenant.
-type Metric = (&'static str, &'static str, &'static str, fn(&TenantStatus) -> f64);
+type Metric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TenantStatus) -> f64,
+);
 
 /// Renders tenant snapshots in the Prometheus text exposition format.
 pub fn prometheus_metrics(tenants: &[TenantStatus]) -> String {

@@ -355,6 +355,18 @@ fn demo(root: &Path) -> anyhow::Result<()> {
         "the network is closed unless granted",
         &["run", "go-net-example.wasm", "--", "-n", "1"],
     )?;
+    step("many tenants in one process: the wasabi-core library example");
+    println!("$ cargo run -p wasabi-core --example two_tenants");
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "wasabi-core",
+            "--example",
+            "two_tenants",
+        ])
+        .current_dir(root))?;
     if programs.join("legacy/hello.wasm").is_file() {
         show(
             "a Go 1.19 module (legacy `go` imports)",
