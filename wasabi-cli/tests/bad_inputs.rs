@@ -107,6 +107,23 @@ fn help_explains_the_commands() {
     ] {
         assert!(help.contains(needle), "run --help mentions {needle}");
     }
+    let mut cmd = wasabi();
+    cmd.args(["serve", "--help"]);
+    let out = finish(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for needle in [
+        "MANIFEST",
+        "--admin",
+        "--grace",
+        "--log-format",
+        "--max-instances",
+        "[[tenant]]",
+        "restart = \"on-failure\"",
+        "SIGHUP",
+    ] {
+        assert!(help.contains(needle), "serve --help mentions {needle}");
+    }
 }
 
 #[test]
