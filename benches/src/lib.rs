@@ -1,2 +1,3 @@
-//! Criterion benches for Wasabi live in `benches/`; run them with
-//! `cargo xtask bench` (which builds the guest programs first).
+//! Measurements for `cargo xtask bench` that need the library rather than
+//! the `wasabi` binary (see `src/bin/spawn.rs`), and criterion benches of the
+//! hot paths (`benches/`).

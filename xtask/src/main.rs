@@ -3,6 +3,8 @@
 //! Everything a fresh machine needs beyond Rust and Go is installed from
 //! here, idempotently, so `cargo xtask ci` is the whole of CI.
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,11 +29,15 @@ enum Task {
     /// Install what the tests need, build the programs, then run formatting
     /// checks, linters and every test.
     Ci,
-    /// Run the criterion benches (`--quick` for a short smoke run).
+    /// Compare Wasabi with Node.js and native Go (writes target/bench/results.json,
+    /// results.md and chart.svg), then run the criterion benches.
     Bench {
-        /// Fewer samples: a smoke test, not a measurement.
-        #[arg(long)]
+        /// Few repetitions on a debug build: a smoke test, not a measurement.
+        #[arg(long, conflicts_with = "publish")]
         quick: bool,
+        /// Also write the results into docs/performance.md and docs/performance.svg.
+        #[arg(long)]
+        publish: bool,
     },
 }
 
@@ -41,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         Task::BuildExamples => build_examples(&root),
         Task::Demo => demo(&root),
         Task::Ci => ci(&root),
-        Task::Bench { quick } => bench(&root, quick),
+        Task::Bench { quick, publish } => bench::bench(&root, quick, publish),
     }
 }
 
@@ -471,18 +477,8 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--doc"])
         .current_dir(root))?;
+    step("cargo xtask bench --quick (the comparison harness, as a smoke test)");
+    bench::bench(root, true, false)?;
     println!("\nci: all checks passed");
     Ok(())
-}
-
-fn bench(root: &Path, quick: bool) -> anyhow::Result<()> {
-    build_examples(root)?;
-    let mut cmd = cargo();
-    cmd.args(["bench", "-p", "wasabi-benches"])
-        .current_dir(root);
-    if quick {
-        // Criterion's own smoke mode: every bench runs once, nothing is measured.
-        cmd.args(["--", "--test"]);
-    }
-    run(&mut cmd)
 }

@@ -1,0 +1,851 @@
+//! `cargo xtask bench`: Wasabi against what a user would pick instead —
+//! Node.js running the same `.wasm` through the Go toolchain's own
+//! `wasm_exec_node.js`, and the same program built natively — measured side
+//! by side in one run, as medians of repeated runs. Writes
+//! `target/bench/results.json`, `results.md` and `chart.svg`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::{build_examples, cargo, output, run, step};
+
+/// How much to measure.
+struct Plan {
+    quick: bool,
+    start_runs: usize,
+    cpu_runs: usize,
+    js_calls: u32,
+    http_seconds: u64,
+    spawn_runs: usize,
+    density_tenants: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                start_runs: 3,
+                cpu_runs: 1,
+                js_calls: 100_000,
+                http_seconds: 1,
+                spawn_runs: 5,
+                density_tenants: 20,
+            }
+        } else {
+            Plan {
+                quick,
+                start_runs: 15,
+                cpu_runs: 5,
+                js_calls: 1_000_000,
+                http_seconds: 10,
+                spawn_runs: 50,
+                density_tenants: 200,
+            }
+        }
+    }
+}
+
+/// One figure: Wasabi's median and each baseline's, in `unit`.
+struct Figure {
+    name: &'static str,
+    title: &'static str,
+    unit: &'static str,
+    wasabi: f64,
+    /// (baseline, its median).
+    baselines: Vec<(&'static str, f64)>,
+    /// The target, as (baseline, ratio bound, `true` when lower is better).
+    target: Option<(&'static str, f64, bool)>,
+    runs: usize,
+}
+
+impl Figure {
+    fn ratio(&self, baseline: &str) -> Option<f64> {
+        self.baselines
+            .iter()
+            .find(|(b, _)| *b == baseline)
+            .map(|(_, v)| self.wasabi / v)
+    }
+
+    /// `Some(met)` when the figure has a target and its baseline was measured.
+    fn met(&self) -> Option<bool> {
+        let (baseline, bound, lower_is_better) = self.target?;
+        let ratio = match baseline {
+            "absolute" => self.wasabi,
+            b => self.ratio(b)?,
+        };
+        Some(if lower_is_better {
+            ratio <= bound
+        } else {
+            ratio >= bound
+        })
+    }
+
+    fn target_text(&self) -> String {
+        match self.target {
+            None => String::new(),
+            Some(("absolute", bound, true)) => format!("< {bound} {}", self.unit),
+            Some(("absolute", bound, false)) => format!(">= {bound} {}", self.unit),
+            Some((b, bound, true)) => format!("<= {bound}x {b}"),
+            Some((b, bound, false)) => format!(">= {bound}x {b}"),
+        }
+    }
+}
+
+/// What the harness runs.
+struct Tools {
+    root: PathBuf,
+    wasabi: PathBuf,
+    spawn: PathBuf,
+    programs: PathBuf,
+    cache: PathBuf,
+    /// `node` and the Go toolchain's runner, or why they are missing.
+    node: Result<(PathBuf, PathBuf), String>,
+}
+
+impl Tools {
+    fn wasabi_run(&self, flags: &[&str], wasm: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.wasabi);
+        cmd.arg("run").args(flags).arg(self.programs.join(wasm));
+        if !args.is_empty() {
+            cmd.arg("--").args(args);
+        }
+        cmd
+    }
+
+    fn node_run(&self, wasm: &str, args: &[&str]) -> Option<Command> {
+        let (node, runner) = self.node.as_ref().ok()?;
+        let mut cmd = Command::new(node);
+        cmd.arg(runner).arg(self.programs.join(wasm)).args(args);
+        Some(cmd)
+    }
+
+    fn native(&self, name: &str) -> Command {
+        Command::new(self.programs.join("native").join(name))
+    }
+}
+
+/// Finds Node.js and the Go toolchain's `wasm_exec_node.js`.
+fn find_node() -> Result<(PathBuf, PathBuf), String> {
+    let node = which("node").ok_or("`node` is not on PATH")?;
+    let goroot = output(Command::new("go").args(["env", "GOROOT"]))
+        .map_err(|e| format!("cannot ask Go for GOROOT: {e}"))?;
+    let goroot = PathBuf::from(goroot.trim());
+    ["lib/wasm/wasm_exec_node.js", "misc/wasm/wasm_exec_node.js"]
+        .iter()
+        .map(|p| goroot.join(p))
+        .find(|p| p.is_file())
+        .map(|runner| (node, runner))
+        .ok_or_else(|| format!("no wasm_exec_node.js under {}", goroot.display()))
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Runs `cmd` to completion with its output discarded; fails unless it
+/// exits 0. Returns its wall time.
+fn time_run(cmd: &mut Command) -> anyhow::Result<Duration> {
+    let shown = format!("{cmd:?}");
+    let started = Instant::now();
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        bail!(
+            "{shown} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(took)
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The median wall time of `runs` runs of the command `make` builds, in seconds.
+fn median_wall(runs: usize, mut make: impl FnMut() -> Command) -> anyhow::Result<f64> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        samples.push(time_run(&mut make())?.as_secs_f64());
+    }
+    Ok(median(samples))
+}
+
+/// Runs the comparison and writes the results (and, with `publish`, the
+/// docs page).
+pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
+    let plan = Plan::new(quick);
+    step("building the example programs");
+    build_examples(root)?;
+    let profile = if quick { "debug" } else { "release" };
+    step(&format!("building wasabi ({profile})"));
+    let mut build = cargo();
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "wasabi-cli",
+            "-p",
+            "wasabi-benches",
+        ])
+        .arg("--bins")
+        .current_dir(root);
+    if !quick {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let tools = Tools {
+        root: root.to_path_buf(),
+        wasabi: root.join("target").join(profile).join("wasabi"),
+        spawn: root.join("target").join(profile).join("spawn"),
+        programs: root.join("target/programs"),
+        cache: out_dir.join("cache"),
+        node: find_node(),
+    };
+    let mut skipped = Vec::new();
+    if let Err(why) = &tools.node {
+        println!("note: skipping the Node.js baseline: {why}");
+        skipped.push(format!("Node.js: {why}"));
+    }
+    let cache_flag = format!("--cache-dir={}", tools.cache.display());
+    let mut figures = Vec::new();
+
+    step("warm and cold start: hello");
+    time_run(&mut tools.wasabi_run(&[&cache_flag], "hello.wasm", &[]))?;
+    let warm = median_wall(plan.start_runs, || {
+        tools.wasabi_run(&[&cache_flag], "hello.wasm", &[])
+    })?;
+    let cold = median_wall(plan.start_runs, || {
+        tools.wasabi_run(&["--no-cache"], "hello.wasm", &[])
+    })?;
+    let node_start = match tools.node_run("hello.wasm", &[]) {
+        Some(_) => Some(median_wall(plan.start_runs, || {
+            tools.node_run("hello.wasm", &[]).expect("node")
+        })?),
+        None => None,
+    };
+    figures.push(Figure {
+        name: "warm_start",
+        title: "warm start (hello, process wall time)",
+        unit: "s",
+        wasabi: warm,
+        baselines: node_start.map(|n| ("node", n)).into_iter().collect(),
+        target: Some(("node", 0.25, true)),
+        runs: plan.start_runs,
+    });
+    figures.push(Figure {
+        name: "cold_start",
+        title: "cold start (hello, empty cache)",
+        unit: "s",
+        wasabi: cold,
+        baselines: node_start.map(|n| ("node", n)).into_iter().collect(),
+        target: Some(("node", 1.0, true)),
+        runs: plan.start_runs,
+    });
+
+    step("CPU-bound: cpu-bound (sha256, JSON, sort)");
+    time_run(&mut tools.wasabi_run(&[&cache_flag], "cpu-bound.wasm", &[]))?;
+    let wasabi_cpu = median_wall(plan.cpu_runs, || {
+        tools.wasabi_run(&[&cache_flag], "cpu-bound.wasm", &[])
+    })?;
+    let mut baselines = vec![(
+        "native",
+        median_wall(plan.cpu_runs, || tools.native("cpu-bound"))?,
+    )];
+    if tools.node_run("cpu-bound.wasm", &[]).is_some() {
+        baselines.push((
+            "node",
+            median_wall(plan.cpu_runs, || {
+                tools.node_run("cpu-bound.wasm", &[]).expect("node")
+            })?,
+        ));
+    }
+    figures.push(Figure {
+        name: "cpu_bound",
+        title: "CPU-bound (cpu-bound, wall time)",
+        unit: "s",
+        wasabi: wasabi_cpu,
+        baselines,
+        target: Some(("node", 1.0, true)),
+        runs: plan.cpu_runs,
+    });
+
+    step(&format!(
+        "host-call cost: {} syscall/js calls",
+        plan.js_calls
+    ));
+    let n = plan.js_calls.to_string();
+    let per_call = |cmd: &mut Command| -> anyhow::Result<f64> {
+        let text = output(cmd)?;
+        let seconds: f64 = text
+            .split_whitespace()
+            .nth(3)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("unexpected js-calls output {text:?}"))?;
+        Ok(seconds / f64::from(plan.js_calls) * 1e9)
+    };
+    let wasabi_call =
+        per_call(&mut tools.wasabi_run(&[&cache_flag], "js-calls.wasm", &["-n", &n]))?;
+    let node_call = match tools.node_run("js-calls.wasm", &["-n", &n]) {
+        Some(mut cmd) => Some(per_call(&mut cmd)?),
+        None => None,
+    };
+    figures.push(Figure {
+        name: "host_call",
+        title: "host-call cost (js.Global().Get + Type)",
+        unit: "ns/call",
+        wasabi: wasabi_call,
+        baselines: node_call.map(|n| ("node", n)).into_iter().collect(),
+        target: Some(("node", 1.0, true)),
+        runs: 1,
+    });
+
+    step(&format!(
+        "HTTP throughput: hello-server, 64 keep-alive connections, {} s",
+        plan.http_seconds
+    ));
+    let load = Duration::from_secs(plan.http_seconds);
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let wasabi_http = {
+        let mut cmd = tools.wasabi_run(
+            &[&cache_flag, &format!("--allow-listen={addr}")],
+            "hello-server.wasm",
+            &["-addr", &addr],
+        );
+        with_server(&mut cmd, &addr, || load_test(&addr, 64, load))?
+    };
+    let port = free_port()?;
+    let native_addr = format!("127.0.0.1:{port}");
+    let native_http = {
+        let mut cmd = tools.native("hello-server");
+        cmd.args(["-addr", &native_addr]).env("GOMAXPROCS", "1");
+        with_server(&mut cmd, &native_addr, || load_test(&native_addr, 64, load))?
+    };
+    figures.push(Figure {
+        name: "http_throughput",
+        title: "HTTP throughput (hello-server; native with GOMAXPROCS=1)",
+        unit: "req/s",
+        wasabi: wasabi_http.rps,
+        baselines: vec![("native", native_http.rps)],
+        target: Some(("native", 0.5, false)),
+        runs: 1,
+    });
+    for (name, title, pick) in [
+        ("http_p50", "HTTP latency p50", 0usize),
+        ("http_p99", "HTTP latency p99", 1),
+    ] {
+        let value = |r: &LoadResult| if pick == 0 { r.p50_ms } else { r.p99_ms };
+        figures.push(Figure {
+            name,
+            title,
+            unit: "ms",
+            wasabi: value(&wasabi_http),
+            baselines: vec![("native", value(&native_http))],
+            target: None,
+            runs: 1,
+        });
+    }
+
+    step("spawn: supervisor start to listener accepting");
+    let spawn_out = output(
+        Command::new(&tools.spawn)
+            .arg(tools.programs.join("hello-server.wasm"))
+            .arg(plan.spawn_runs.to_string()),
+    )?;
+    let spawn: serde_json::Value = serde_json::from_str(spawn_out.trim())?;
+    figures.push(Figure {
+        name: "spawn",
+        title: "spawn (warm cache, to accepting)",
+        unit: "ms",
+        wasabi: spawn["median_ms"].as_f64().context("median_ms")?,
+        baselines: Vec::new(),
+        target: Some(("absolute", 5.0, true)),
+        runs: plan.spawn_runs,
+    });
+
+    step(&format!(
+        "density: {} idle hello-server tenants in one process",
+        plan.density_tenants
+    ));
+    let per_tenant = density(&tools, plan.density_tenants)?;
+    let node_idle = match tools.node_run("idle.wasm", &[]) {
+        Some(mut cmd) => Some(idle_rss_mib(&mut cmd)?),
+        None => None,
+    };
+    figures.push(Figure {
+        name: "density",
+        title: "resident memory per idle tenant (Node.js: one process per program)",
+        unit: "MiB",
+        wasabi: per_tenant,
+        baselines: node_idle.map(|n| ("node", n)).into_iter().collect(),
+        target: Some(("absolute", 8.0, true)),
+        runs: 1,
+    });
+
+    let table = write_results(&out_dir, &plan, &figures, &skipped)?;
+    if publish {
+        publish_docs(root, &out_dir, &table)?;
+    }
+    step("criterion benches");
+    let mut criterion = cargo();
+    criterion.current_dir(&tools.root);
+    if quick {
+        // Each bench once, on the debug build the tests already compiled:
+        // a smoke test, not a measurement.
+        criterion.args(["test", "--quiet", "-p", "wasabi-benches", "--benches"]);
+    } else {
+        criterion.args(["bench", "-p", "wasabi-benches"]);
+    }
+    run(&mut criterion)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Starts a server, waits until it answers on `addr`, runs `f`, stops it.
+fn with_server<T>(
+    cmd: &mut Command,
+    addr: &str,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("start the server")?;
+    let ready = wait_answering(addr);
+    let result = ready.and_then(|()| f());
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn wait_answering(addr: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("nothing answered on {addr} within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+struct LoadResult {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// A keep-alive HTTP/1.1 load: `connections` clients sending GET / back to
+/// back for `duration`.
+fn load_test(addr: &str, connections: usize, duration: Duration) -> anyhow::Result<LoadResult> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let addr = addr.to_string();
+    runtime.block_on(async move {
+        let deadline = tokio::time::Instant::now() + duration;
+        let started = Instant::now();
+        let mut clients = Vec::new();
+        for _ in 0..connections {
+            let addr = addr.clone();
+            clients.push(tokio::spawn(async move { client(&addr, deadline).await }));
+        }
+        let mut latencies = Vec::new();
+        for c in clients {
+            latencies.extend(c.await??);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if latencies.is_empty() {
+            bail!("no request completed");
+        }
+        latencies.sort_by(f64::total_cmp);
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        Ok(LoadResult {
+            rps: latencies.len() as f64 / elapsed,
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+        })
+    })
+}
+
+/// One load client: latencies in milliseconds.
+async fn client(addr: &str, deadline: tokio::time::Instant) -> anyhow::Result<Vec<f64>> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let mut stream = tokio::io::BufReader::new(stream);
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut latencies = Vec::new();
+    let mut line = String::new();
+    while tokio::time::Instant::now() < deadline {
+        let sent = Instant::now();
+        stream.get_mut().write_all(request.as_bytes()).await?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            if stream.read_line(&mut line).await? == 0 {
+                bail!("the server closed the connection");
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse()?;
+            }
+        }
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await?;
+        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(latencies)
+}
+
+/// Resident memory of process `pid`, in MiB.
+fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")?;
+    Ok(kib / 1024.0)
+}
+
+/// `wasabi serve` with `tenants` idle hello-servers, each answering once:
+/// (RSS with all − RSS with one) / (tenants − 1), in MiB.
+fn density(tools: &Tools, tenants: usize) -> anyhow::Result<f64> {
+    let rss_with = |count: usize| -> anyhow::Result<f64> {
+        let dir = tools.root.join("target/bench/density");
+        std::fs::create_dir_all(&dir)?;
+        let mut manifest = String::new();
+        let mut addrs = Vec::new();
+        // Distinct free ports: hold every probe open until all are chosen.
+        let probes = (0..count)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ports = probes
+            .iter()
+            .map(|p| p.local_addr().map(|a| a.port()))
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(probes);
+        for (i, port) in ports.into_iter().enumerate() {
+            let addr = format!("127.0.0.1:{port}");
+            manifest.push_str(&format!(
+                "[[tenant]]\nname = \"t{i}\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"{addr}\" }}\n\n",
+                tools.programs.join("hello-server.wasm").display()
+            ));
+            addrs.push(addr);
+        }
+        let path = dir.join(format!("manifest-{count}.toml"));
+        std::fs::write(&path, manifest)?;
+        let mut child: Child = Command::new(&tools.wasabi)
+            .arg("serve")
+            .arg(format!("--cache-dir={}", tools.cache.display()))
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let measured = (|| {
+            for addr in &addrs {
+                if let Some(status) = child.try_wait()? {
+                    bail!("wasabi serve exited with {status} before its tenants answered");
+                }
+                wait_answering(addr)?;
+                let mut s = std::net::TcpStream::connect(addr)?;
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+                s.read_to_end(&mut Vec::new())?;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            rss_mib(child.id())
+        })();
+        let _ = child.kill();
+        let _ = child.wait();
+        measured
+    };
+    let one = rss_with(1)?;
+    let all = rss_with(tenants)?;
+    Ok((all - one) / (tenants - 1) as f64)
+}
+
+/// Resident memory of an idle program under `cmd`, once it printed its line.
+fn idle_rss_mib(cmd: &mut Command) -> anyhow::Result<f64> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut line)?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = rss_mib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    rss
+}
+
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let version = |cmd: &str, arg: &str| {
+        output(Command::new(cmd).arg(arg))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "missing".into())
+    };
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "os": std::env::consts::OS,
+        "go": version("go", "version"),
+        "node": version("node", "--version"),
+        "rustc": version("rustc", "--version"),
+    })
+}
+
+/// Writes results.json, results.md and chart.svg; returns the Markdown.
+fn write_results(
+    dir: &Path,
+    plan: &Plan,
+    figures: &[Figure],
+    skipped: &[String],
+) -> anyhow::Result<String> {
+    let machine = machine();
+    let records: Vec<serde_json::Value> = figures
+        .iter()
+        .map(|f| {
+            let baselines: serde_json::Map<String, serde_json::Value> = f
+                .baselines
+                .iter()
+                .map(|(b, v)| ((*b).to_string(), json!(v)))
+                .collect();
+            let ratios: serde_json::Map<String, serde_json::Value> = f
+                .baselines
+                .iter()
+                .filter_map(|(b, _)| f.ratio(b).map(|r| ((*b).to_string(), json!(r))))
+                .collect();
+            json!({
+                "name": f.name,
+                "title": f.title,
+                "unit": f.unit,
+                "wasabi": f.wasabi,
+                "baselines": baselines,
+                "ratios": ratios,
+                "target": f.target_text(),
+                "met": f.met(),
+                "runs": f.runs,
+            })
+        })
+        .collect();
+    let results = json!({
+        "quick": plan.quick,
+        "machine": machine,
+        "skipped": skipped,
+        "figures": records,
+    });
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+
+    let mut md = String::new();
+    md.push_str(&format!(
+        "# Wasabi benchmark results{}\n\nMachine: {} ({} cores), {}, {}, {}.\n\n",
+        if plan.quick {
+            " (quick run: few repetitions, debug build; not for publishing)"
+        } else {
+            ""
+        },
+        machine["cpu"].as_str().unwrap_or(""),
+        machine["cores"],
+        machine["go"].as_str().unwrap_or(""),
+        machine["node"]
+            .as_str()
+            .map(|v| format!("Node.js {v}"))
+            .unwrap_or_default(),
+        machine["rustc"].as_str().unwrap_or(""),
+    ));
+    md.push_str("| figure | unit | Wasabi | Node.js | native Go | ratio | target | met |\n");
+    md.push_str("| --- | --- | ---: | ---: | ---: | --- | --- | --- |\n");
+    for f in figures {
+        let base = |b: &str| {
+            f.baselines
+                .iter()
+                .find(|(n, _)| *n == b)
+                .map_or("–".to_string(), |(_, v)| fmt(*v))
+        };
+        let ratios: Vec<String> = f
+            .baselines
+            .iter()
+            .filter_map(|(b, _)| f.ratio(b).map(|r| format!("{r:.2}x {b}")))
+            .collect();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            f.title,
+            f.unit,
+            fmt(f.wasabi),
+            base("node"),
+            base("native"),
+            ratios.join(", "),
+            f.target_text(),
+            match f.met() {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "–",
+            }
+        ));
+    }
+    for s in skipped {
+        md.push_str(&format!("\nSkipped: {s}\n"));
+    }
+    md.push_str("\nRatios are Wasabi's median over the baseline's; `chart.svg` plots them.\n");
+    std::fs::write(dir.join("results.md"), &md)?;
+    std::fs::write(dir.join("chart.svg"), chart(figures))?;
+    println!("\n{md}");
+    println!(
+        "wrote {}, results.md and chart.svg",
+        dir.join("results.json").display()
+    );
+    Ok(md)
+}
+
+/// Writes docs/performance.md (the table, how to reproduce it) and
+/// docs/performance.svg (the chart).
+fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> {
+    let docs = root.join("docs");
+    std::fs::create_dir_all(&docs)?;
+    std::fs::copy(results.join("chart.svg"), docs.join("performance.svg"))?;
+    let table = table.replacen("# Wasabi benchmark results", "## Latest results", 1);
+    let page = format!(
+        "# Performance\n\n\
+         Wasabi is measured against what a user would pick instead: Node.js running the same \
+         `.wasm` through the Go toolchain's `lib/wasm/wasm_exec_node.js`, and the same program \
+         built natively. Every figure is a median of repeated runs, taken side by side in one \
+         run on one machine.\n\n\
+         Reproduce: `cargo xtask bench --publish` (release build; this page and the chart are \
+         rewritten). `cargo xtask bench` writes the same to `target/bench/` only, and \
+         `cargo xtask bench --quick` (what CI runs) is a smoke test on a debug build.\n\n\
+         {table}\n![Wasabi / baseline ratios](performance.svg)\n\n\
+         ## What each figure measures\n\n\
+         - **warm start**: process wall time of `wasabi run hello.wasm` with a warm compiled-module cache, against `node wasm_exec_node.js hello.wasm`.\n\
+         - **cold start**: the same with `--no-cache` (Cranelift compiles the module every run).\n\
+         - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time.\n\
+         - **host-call cost**: `programs/js-calls` times a loop of `js.Global().Get(\"Object\").Type()` inside the guest, so start-up is excluded.\n\
+         - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`, against the native build with `GOMAXPROCS=1`; p50/p99 latency of the same requests.\n\
+         - **spawn**: `benches/src/bin/spawn.rs` asks a `Supervisor` for a hello-server tenant (module compiled and linked) and times it until its listener accepts.\n\
+         - **density**: `wasabi serve` with 200 idle hello-server tenants (each answered one request): the resident memory beyond a one-tenant process, per tenant, against the resident memory of one Node.js process running an idle Go program (`programs/idle`; Node.js cannot run hello-server, which needs sockets).\n"
+    );
+    std::fs::write(docs.join("performance.md"), page)?;
+    println!("wrote {}", docs.join("performance.md").display());
+    Ok(())
+}
+
+fn fmt(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A bar chart of every ratio against its baseline, on a log scale, with
+/// the 1x line (same as the baseline) and each target's bound marked.
+fn chart(figures: &[Figure]) -> String {
+    let bars: Vec<(String, f64, Option<f64>)> = figures
+        .iter()
+        .flat_map(|f| {
+            f.baselines.iter().filter_map(move |(b, _)| {
+                let target = match f.target {
+                    Some((tb, bound, _)) if tb == *b => Some(bound),
+                    _ => None,
+                };
+                f.ratio(b)
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .map(|r| (format!("{} vs {b}", f.name), r, target))
+            })
+        })
+        .collect();
+    let (width, left, row) = (760.0, 230.0, 26.0);
+    let height = 50.0 + row * bars.len() as f64;
+    // log10 scale from 0.01x to 100x.
+    let x = |r: f64| left + (r.log10() + 2.0) / 4.0 * (width - left - 20.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"18\" font-size=\"14\">Wasabi / baseline (log scale; left of 1x: Wasabi is lower)</text>\n"
+    );
+    for tick in [0.01, 0.1, 1.0, 10.0, 100.0] {
+        let tx = x(tick);
+        svg.push_str(&format!(
+            "<line x1=\"{tx:.1}\" y1=\"28\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"{}\"/>\n<text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{tick}x</text>\n",
+            height - 18.0,
+            if tick == 1.0 { "#333" } else { "#ddd" },
+            height - 5.0
+        ));
+    }
+    for (i, (label, ratio, target)) in bars.iter().enumerate() {
+        let y = 34.0 + row * i as f64;
+        let (x0, x1) = (x(1.0), x(ratio.clamp(0.01, 100.0)));
+        svg.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>\n\
+             <rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"16\" fill=\"{}\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\">{ratio:.2}x</text>\n",
+            left - 8.0,
+            y + 12.0,
+            x0.min(x1),
+            (x1 - x0).abs().max(1.0),
+            if *ratio <= 1.0 { "#4a9" } else { "#d84" },
+            x0.max(x1) + 4.0,
+            y + 12.0,
+        ));
+        if let Some(bound) = target {
+            let tx = x(*bound);
+            svg.push_str(&format!(
+                "<line x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#00c\" stroke-width=\"2\"/>\n",
+                y - 2.0,
+                y + 18.0
+            ));
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
