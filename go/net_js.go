@@ -215,24 +215,24 @@ func (w waiter) release() {
 	waitersMu.Unlock()
 }
 
-// notify is the host's callback: notify(token, error, id). It runs on the
-// event goroutine and must not block; a token no one waits for any more (a
-// wait that timed out) is ignored.
+// notify is the host's callback: notify(token, error, id, ...), one
+// triple per completed wait or dial, every event ready at once in one call.
+// It runs on the event goroutine and must not block; a token no one waits
+// for any more (a wait that timed out) is ignored.
 func notify(_ js.Value, args []js.Value) any {
-	if len(args) < 2 {
-		return nil
-	}
-	token := uint64(args[0].Float())
-	var r waitResult
-	if e := args[1]; !e.IsNull() && !e.IsUndefined() {
-		r.err = newHostError(e)
-	}
-	waitersMu.Lock()
-	ch := waiters[token]
-	delete(waiters, token)
-	waitersMu.Unlock()
-	if ch != nil {
-		ch <- r
+	for i := 0; i+1 < len(args); i += 3 {
+		token := uint64(args[i].Float())
+		var r waitResult
+		if e := args[i+1]; !e.IsNull() && !e.IsUndefined() {
+			r.err = newHostError(e)
+		}
+		waitersMu.Lock()
+		ch := waiters[token]
+		delete(waiters, token)
+		waitersMu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
 	}
 	return nil
 }

@@ -1,3 +1,5 @@
+//go:build js && wasm
+
 // Command js-calls measures the cost of a syscall/js call: it reads a
 // property of a JS object N times (default 1,000,000) and prints how long
 // the calls took, so runtimes compare the calls without their startup.

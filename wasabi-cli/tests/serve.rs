@@ -169,9 +169,7 @@ fn answers(addr: &str, expected: &str) -> bool {
 
 #[test]
 fn fifty_tenants_on_one_guest_address_each_answer_on_their_own_port() {
-    let hosts: Vec<String> = (0..50)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
-        .collect();
+    let hosts = free_addrs(50);
     let manifest: String = hosts
         .iter()
         .enumerate()
@@ -197,9 +195,7 @@ fn fifty_tenants_on_one_guest_address_each_answer_on_their_own_port() {
 
 #[test]
 fn a_spinning_tenant_is_preempted_and_its_neighbour_keeps_answering() {
-    let hello = format!("127.0.0.1:{}", free_port());
-    let spin = format!("127.0.0.1:{}", free_port());
-    let capped = format!("127.0.0.1:{}", free_port());
+    let [hello, spin, capped]: [String; 3] = free_addrs(3).try_into().expect("three addresses");
     let manifest = format!(
         "{}[[tenant]]\nname = \"spin\"\nmodule = \"{spin_wasm}\"\nlisten = {{ \"127.0.0.1:8080\" = \"{spin}\" }}\n\n\
          [[tenant]]\nname = \"capped\"\nmodule = \"{spin_wasm}\"\nmax-cpu = 0.2\n\
@@ -307,7 +303,8 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
 
 #[test]
 fn sighup_applies_an_edited_manifest() {
-    let [keep, remove, change, add] = std::array::from_fn(|_| format!("127.0.0.1:{}", free_port()));
+    let [keep, remove, change, add]: [String; 4] =
+        free_addrs(4).try_into().expect("four addresses");
     let before = format!(
         "{}{}{}",
         hello_tenant("keep", "kept", &keep),

@@ -495,16 +495,24 @@ pub async fn run<T: GoView>(
                     }
                 }
             }
-            Wake::Net(event) => {
+            Wake::Net(first) => {
                 let host = store.data_mut().go();
                 let Some(notify) = host.net_notify.clone() else {
                     tracing::debug!(
-                        token = event.token,
+                        token = first.token,
                         "network event without a notify callback"
                     );
                     continue;
                 };
-                let args = net::notify_args(host, event);
+                // Every event ready now goes in one call: one entry into Go
+                // for a burst of readiness, not one per socket.
+                let mut args = net::notify_args(host, first);
+                while args.len() < 3 * MAX_EVENT_BATCH {
+                    let Some(event) = host.net.try_next_event() else {
+                        break;
+                    };
+                    args.extend(net::notify_args(host, event));
+                }
                 call_back(store, notify, args, "the network notify callback").await?
             }
         };
@@ -513,6 +521,9 @@ pub async fn run<T: GoView>(
         }
     }
 }
+
+/// Most network events delivered in one call of the notify callback.
+const MAX_EVENT_BATCH: usize = 256;
 
 /// What woke the event loop.
 enum Wake {

@@ -13,7 +13,7 @@
 //! | `wait(id, "read" \| "write", token)` | arms one notification |
 //! | `closeWrite(id)`, `close(id)` | `undefined` |
 //! | `localAddr(id)`, `remoteAddr(id)` | `"ip:port"` |
-//! | `setNotify(fn)` | registers `fn(token, error, id)`, called for every completed wait or dial |
+//! | `setNotify(fn)` | registers `fn(token, error, id, ...)`, called with one `(token, error, id)` triple per completed wait or dial — every event ready at that moment in one call |
 //!
 //! Failures throw an `Error` whose `code` is a POSIX name (`ECONNREFUSED`,
 //! `EACCES` for a policy denial, `EMFILE` at the socket cap) and whose

@@ -508,46 +508,60 @@ impl NetContext {
             let Some(joined) = self.tasks.join_next().await else {
                 return std::future::pending().await;
             };
-            // A task that was aborted (replaced or closed) has nothing to say.
-            let Ok(output) = joined else { continue };
-            match output {
-                TaskOutput::Ready { token } => {
-                    return Event {
-                        token,
-                        result: Ok(None),
-                    };
+            if let Some(event) = self.completed(joined) {
+                return event;
+            }
+        }
+    }
+
+    /// A completed wait or dial if one is ready now, without waiting: how a
+    /// caller delivers every event that is ready in one batch.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        loop {
+            let joined = self.tasks.try_join_next()?;
+            if let Some(event) = self.completed(joined) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The event a finished task reports, if it still has something to say.
+    fn completed(&mut self, joined: Result<TaskOutput, tokio::task::JoinError>) -> Option<Event> {
+        // A task that was aborted (replaced or closed) has nothing to say.
+        let output = joined.ok()?;
+        match output {
+            TaskOutput::Ready { token } => Some(Event {
+                token,
+                result: Ok(None),
+            }),
+            TaskOutput::Connected {
+                token,
+                id,
+                serial,
+                result,
+            } => {
+                let entry = self.sockets.get_mut(id as usize)?;
+                if !matches!(entry.socket, Socket::Dialing { serial: s } if s == serial) {
+                    return None;
                 }
-                TaskOutput::Connected {
-                    token,
-                    id,
-                    serial,
-                    result,
-                } => {
-                    let Some(entry) = self.sockets.get_mut(id as usize) else {
-                        continue;
-                    };
-                    if !matches!(entry.socket, Socket::Dialing { serial: s } if s == serial) {
-                        continue;
+                entry.write_task = None;
+                Some(match result {
+                    Ok(stream) => {
+                        entry.socket = Socket::Stream(Arc::new(stream));
+                        Event {
+                            token,
+                            result: Ok(Some(id)),
+                        }
                     }
-                    entry.write_task = None;
-                    return match result {
-                        Ok(stream) => {
-                            entry.socket = Socket::Stream(Arc::new(stream));
-                            Event {
-                                token,
-                                result: Ok(Some(id)),
-                            }
+                    Err(e) => {
+                        self.sockets.remove(id as usize);
+                        self.recount();
+                        Event {
+                            token,
+                            result: Err(e),
                         }
-                        Err(e) => {
-                            self.sockets.remove(id as usize);
-                            self.recount();
-                            Event {
-                                token,
-                                result: Err(e),
-                            }
-                        }
-                    };
-                }
+                    }
+                })
             }
         }
     }

@@ -403,6 +403,18 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         runs: 1,
     });
 
+    if !quick {
+        step("1000 idle hello-server tenants in one process, each answering a request");
+        figures.push(Figure {
+            name: "thousand_tenants",
+            title: "1000 idle tenants, each answering: memory per tenant",
+            unit: "MiB",
+            wasabi: density(&tools, 1000)?,
+            baselines: Vec::new(),
+            target: Some(("absolute", 8.0, true)),
+            runs: 1,
+        });
+    }
     let table = write_results(&out_dir, &plan, &figures, &skipped)?;
     if publish {
         publish_docs(root, &out_dir, &table)?;

@@ -200,6 +200,18 @@ impl Drop for Background {
     }
 }
 
+/// `n` distinct loopback addresses (`127.0.0.1:PORT`) that were free a
+/// moment ago: every probe stays open until all are chosen, so none repeats.
+pub fn free_addrs(n: usize) -> Vec<String> {
+    let probes: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    probes
+        .iter()
+        .map(|p| p.local_addr().expect("address").to_string())
+        .collect()
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
