@@ -19,6 +19,10 @@ const MAX_WASM_STACK: usize = 1 << 20;
 /// Stack of each fiber an async call runs on (must exceed the wasm stack).
 const ASYNC_STACK: usize = 2 << 20;
 
+/// Fiber stacks reserved per pooled instance (each nested call into the
+/// guest from a host callback takes one more).
+const FIBERS_PER_INSTANCE: u32 = 4;
+
 /// Most elements a guest's function table may hold (Go uses one table).
 pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
@@ -43,7 +47,9 @@ pub fn build_engine(instance_slots: Option<u32>) -> wasmtime::Result<Engine> {
         pool.total_core_instances(slots)
             .total_memories(slots)
             .total_tables(slots)
-            .total_stacks(slots)
+            // A guest re-entered by a callback runs on a nested fiber: give
+            // every instance room for a few levels at once.
+            .total_stacks(slots.saturating_mul(FIBERS_PER_INSTANCE))
             .total_gc_heaps(0)
             .max_memory_size(4 << 30)
             .table_elements(MAX_TABLE_ELEMENTS);
