@@ -775,6 +775,8 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          rewritten). `cargo xtask bench` writes the same to `target/bench/` only, and \
          `cargo xtask bench --quick` (what CI runs) is a smoke test on a debug build.\n\n\
          {table}\n![Wasabi / baseline ratios](performance.svg)\n\n\
+         Where a target is missed, [performance-gaps.md](performance-gaps.md) says why, \
+         with the profile that shows it, and what would close it.\n\n\
          ## What each figure measures\n\n\
          - **warm start**: process wall time of `wasabi run hello.wasm` with a warm compiled-module cache, against `node wasm_exec_node.js hello.wasm`.\n\
          - **cold start**: the same with `--no-cache` (Cranelift compiles the module every run).\n\
