@@ -423,9 +423,10 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
     let mut criterion = cargo();
     criterion.current_dir(&tools.root);
     if quick {
-        // Each bench once, on the debug build the tests already compiled:
-        // a smoke test, not a measurement.
-        criterion.args(["test", "--quiet", "-p", "wasabi-benches", "--benches"]);
+        // Each bench once, on the debug build the workspace tests already
+        // compiled (`--workspace` keeps their feature set, so nothing is
+        // rebuilt): a smoke test, not a measurement.
+        criterion.args(["test", "--quiet", "--workspace", "--benches"]);
     } else {
         criterion.args(["bench", "-p", "wasabi-benches"]);
     }
