@@ -45,14 +45,22 @@ func echoServer(l net.Listener) {
 	}
 }
 
-func TestEchoWithHalfClose(t *testing.T) {
+// dialEcho starts an echo server and returns a connection to it (closed
+// when the test ends) and its listener.
+func dialEcho(t *testing.T) (net.Conn, net.Listener) {
+	t.Helper()
 	l := listen(t)
 	go echoServer(l)
 	c, err := wasabi.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c, l
+}
+
+func TestEchoWithHalfClose(t *testing.T) {
+	c, l := dialEcho(t)
 	if c.RemoteAddr().String() != l.Addr().String() {
 		t.Errorf("RemoteAddr = %v, want %v", c.RemoteAddr(), l.Addr())
 	}
@@ -103,15 +111,9 @@ func TestConcurrentConnections(t *testing.T) {
 }
 
 func TestReadDeadline(t *testing.T) {
-	l := listen(t)
-	go echoServer(l)
-	c, err := wasabi.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := dialEcho(t)
 	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	_, err = c.Read(make([]byte, 1))
+	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read = %v, want a timeout", err)
@@ -126,12 +128,7 @@ func TestReadDeadline(t *testing.T) {
 }
 
 func TestCloseUnblocksReadAndAccept(t *testing.T) {
-	l := listen(t)
-	go echoServer(l)
-	c, err := wasabi.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := dialEcho(t)
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Read(make([]byte, 1))

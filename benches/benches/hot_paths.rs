@@ -1,14 +1,11 @@
-//! The hot paths the comparison figures point at: the Go reference table
-//! (every `syscall/js` value crosses it), property lookup on the JS heap
-//! (`valueGet`), bounds-checked guest memory copies (every socket read and
-//! write), and instantiating a tenant from its linked module.
-
-use std::path::{Path, PathBuf};
+//! Hot paths the comparison figures point at: bounds-checked guest memory
+//! copies (every socket read and write) and building a fresh JS world (part
+//! of every spawn). Instantiating a tenant from its linked module is in
+//! `startup.rs`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use wasabi_core::wasabi_gojs::GoHostBuilder;
 use wasabi_core::wasabi_gojs::guest_memory::GuestMemory;
-use wasabi_core::{Runtime, RuntimeConfig, TenantLimits};
 
 fn hot_paths(c: &mut Criterion) {
     c.bench_function("guest memory: 64 KiB copy in, bounds-checked", |b| {
@@ -30,31 +27,6 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("JS world: build a fresh realm", |b| {
         b.iter(|| GoHostBuilder::new().build().expect("realm"));
     });
-
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let hello: PathBuf = root.join("target/programs/hello.wasm");
-    if hello.is_file() {
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(root.join("target/bench-cache")),
-            instance_slots: Some(16),
-        })
-        .expect("engine");
-        let module = runtime.load(&hello).expect("hello loads");
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio");
-        c.bench_function("instantiate from InstancePre (pooled) and run hello", |b| {
-            b.iter(|| {
-                let host = GoHostBuilder::new()
-                    .arg("hello")
-                    .stdout(Box::new(std::io::sink()));
-                tokio
-                    .block_on(runtime.run(&module, host, TenantLimits::default()))
-                    .expect("hello runs")
-            });
-        });
-    }
 }
 
 criterion_group!(benches, hot_paths);

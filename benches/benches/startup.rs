@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wasabi_core::wasabi_gojs::GoHostBuilder;
-use wasabi_core::{Runtime, RuntimeConfig, TenantLimits};
+use wasabi_core::wasabi_gojs::{GoHostBuilder, Outcome};
+use wasabi_core::{GoModule, Runtime, RuntimeConfig, TenantLimits};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -25,9 +25,10 @@ fn hello_wasm() -> PathBuf {
 
 fn startup(c: &mut Criterion) {
     let cache = root().join("target/bench-cache");
+    // Pooled, as `wasabi serve` runs tenants.
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),
-        ..Default::default()
+        instance_slots: Some(16),
     })
     .expect("engine");
     let wasm = hello_wasm();
@@ -45,27 +46,25 @@ fn startup(c: &mut Criterion) {
     let module = runtime.load(&wasm).expect("load");
     c.bench_function("hello/instantiate-and-run", |b| {
         b.iter(|| {
-            let host = GoHostBuilder::new()
-                .arg("hello")
-                .stdout(Box::new(std::io::sink()));
-            let outcome = tokio
-                .block_on(runtime.run(&module, host, TenantLimits::default()))
-                .expect("hello runs");
+            let outcome = run_hello(&tokio, &runtime, &module);
             assert_eq!(outcome.code(), 0);
         });
     });
 
     c.bench_function("hello/load-instantiate-run", |b| {
-        b.iter(|| {
-            let module = runtime.load(&wasm).expect("load");
-            let host = GoHostBuilder::new()
-                .arg("hello")
-                .stdout(Box::new(std::io::sink()));
-            tokio
-                .block_on(runtime.run(&module, host, TenantLimits::default()))
-                .expect("hello runs")
-        });
+        b.iter(|| run_hello(&tokio, &runtime, &runtime.load(&wasm).expect("load")));
     });
+}
+
+/// Instantiates `module` (from its `InstancePre`, in a pooled slot) and runs
+/// it to its exit, output discarded.
+fn run_hello(tokio: &tokio::runtime::Runtime, runtime: &Runtime, module: &GoModule) -> Outcome {
+    let host = GoHostBuilder::new()
+        .arg("hello")
+        .stdout(Box::new(std::io::sink()));
+    tokio
+        .block_on(runtime.run(module, host, TenantLimits::default()))
+        .expect("hello runs")
 }
 
 criterion_group!(benches, startup);

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, RunError};
+use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy};
 
 use crate::output::{LogFormat, SharedWriter, Stream, TenantOutput};
 use crate::runtime::{InstanceStats, Runtime, TenantError};
@@ -556,7 +556,6 @@ fn describe(result: &Result<wasabi_gojs::Outcome, TenantError>) -> (String, bool
             "drained: stopped accepting and finished its connections".into(),
             true,
         ),
-        Err(TenantError::Run(e @ RunError::Trap(_))) => (e.to_string(), false),
         Err(e) => (e.to_string(), false),
     }
 }

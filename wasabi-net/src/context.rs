@@ -65,6 +65,20 @@ enum Socket {
     Stopped,
 }
 
+impl Socket {
+    /// The error for using socket `id` as something it is not, saying what
+    /// it is.
+    fn wrong_kind(&self, id: SocketId) -> NetError {
+        let what = match self {
+            Socket::Listener(_) => "a listener",
+            Socket::Stream(_) => "a connection",
+            Socket::Dialing { .. } => "still connecting",
+            Socket::Stopped => "a listener the host stopped",
+        };
+        NetError::WrongKind { id, what }
+    }
+}
+
 struct Entry {
     socket: Socket,
     /// The address the guest asked for, when the policy mapped it to another
@@ -226,12 +240,23 @@ impl NetContext {
         !self.tasks.is_empty()
     }
 
-    fn insert(&mut self, socket: Socket) -> Result<SocketId, NetError> {
+    /// Fails when the instance holds as many sockets as it may: checked
+    /// before binding or accepting, so nothing is opened only to be dropped.
+    fn check_room(&self) -> Result<(), NetError> {
         if self.sockets.len() >= self.max_sockets {
-            return Err(NetError::TooManySockets {
-                limit: self.max_sockets,
-            });
+            return Err(self.too_many());
         }
+        Ok(())
+    }
+
+    fn too_many(&self) -> NetError {
+        NetError::TooManySockets {
+            limit: self.max_sockets,
+        }
+    }
+
+    fn insert(&mut self, socket: Socket) -> Result<SocketId, NetError> {
+        self.check_room()?;
         let key = self.sockets.insert(Entry {
             socket,
             guest_local: None,
@@ -243,9 +268,7 @@ impl NetContext {
         // `u32::MAX` would need a cap no one sets.
         SocketId::try_from(key).map_err(|_| {
             self.sockets.remove(key);
-            NetError::TooManySockets {
-                limit: self.max_sockets,
-            }
+            self.too_many()
         })
     }
 
@@ -256,18 +279,7 @@ impl NetContext {
     fn stream(&self, id: SocketId) -> Result<&Arc<TcpStream>, NetError> {
         match &self.entry(id)?.socket {
             Socket::Stream(s) => Ok(s),
-            Socket::Listener(_) => Err(NetError::WrongKind {
-                id,
-                what: "a listener",
-            }),
-            Socket::Dialing { .. } => Err(NetError::WrongKind {
-                id,
-                what: "still connecting",
-            }),
-            Socket::Stopped => Err(NetError::WrongKind {
-                id,
-                what: "a listener the host stopped",
-            }),
+            other => Err(other.wrong_kind(id)),
         }
     }
 
@@ -293,11 +305,7 @@ impl NetContext {
             });
         }
         let mapped = self.policy.listen_target(&endpoint)?;
-        if self.sockets.len() >= self.max_sockets {
-            return Err(NetError::TooManySockets {
-                limit: self.max_sockets,
-            });
-        }
+        self.check_room()?;
         let listener = StdListener::bind(mapped.unwrap_or(addr))?;
         listener.set_nonblocking(true)?;
         // SAFETY: the std listener owns its descriptor, and the AsyncFd owns
@@ -321,12 +329,7 @@ impl NetContext {
         let guest_local = entry.guest_local;
         let listener = match &entry.socket {
             Socket::Listener(l) => Arc::clone(l),
-            Socket::Stopped => {
-                return Err(NetError::WrongKind {
-                    id,
-                    what: "a listener the host stopped",
-                });
-            }
+            stopped @ Socket::Stopped => return Err(stopped.wrong_kind(id)),
             _ => {
                 return Err(NetError::WrongKind {
                     id,
@@ -334,11 +337,7 @@ impl NetContext {
                 });
             }
         };
-        if self.sockets.len() >= self.max_sockets {
-            return Err(NetError::TooManySockets {
-                limit: self.max_sockets,
-            });
-        }
+        self.check_room()?;
         let Some(stream) = try_accept(&listener)? else {
             return Ok(None);
         };
@@ -414,12 +413,6 @@ impl NetContext {
                     TaskOutput::Ready { token }
                 })
             }
-            (Socket::Listener(_), Interest::Write) => {
-                return Err(NetError::WrongKind {
-                    id,
-                    what: "a listener",
-                });
-            }
             (Socket::Stream(s), interest) => {
                 let s = Arc::clone(s);
                 self.tasks.spawn(async move {
@@ -430,18 +423,7 @@ impl NetContext {
                     TaskOutput::Ready { token }
                 })
             }
-            (Socket::Dialing { .. }, _) => {
-                return Err(NetError::WrongKind {
-                    id,
-                    what: "still connecting",
-                });
-            }
-            (Socket::Stopped, _) => {
-                return Err(NetError::WrongKind {
-                    id,
-                    what: "a listener the host stopped",
-                });
-            }
+            (other, _) => return Err(other.wrong_kind(id)),
         };
         let entry = self
             .sockets
@@ -482,16 +464,9 @@ impl NetContext {
             return Ok(guest);
         }
         match &entry.socket {
-            Socket::Stopped => Err(NetError::WrongKind {
-                id,
-                what: "a listener the host stopped",
-            }),
             Socket::Listener(l) => Ok(l.get_ref().local_addr()?),
             Socket::Stream(s) => Ok(s.local_addr()?),
-            Socket::Dialing { .. } => Err(NetError::WrongKind {
-                id,
-                what: "still connecting",
-            }),
+            other => Err(other.wrong_kind(id)),
         }
     }
 

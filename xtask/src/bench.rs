@@ -125,6 +125,16 @@ impl Tools {
         Some(cmd)
     }
 
+    /// The median wall time of `runs` runs under Node.js, or `None` when
+    /// the Node.js baseline is skipped.
+    fn node_median(&self, runs: usize, wasm: &str, args: &[&str]) -> anyhow::Result<Option<f64>> {
+        if self.node.is_err() {
+            return Ok(None);
+        }
+        let make = || self.node_run(wasm, args).expect("node was found");
+        median_wall(runs, make).map(Some)
+    }
+
     fn native(&self, name: &str) -> Command {
         Command::new(self.programs.join("native").join(name))
     }
@@ -238,12 +248,7 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
     let cold = median_wall(plan.start_runs, || {
         tools.wasabi_run(&["--no-cache"], "hello.wasm", &[])
     })?;
-    let node_start = match tools.node_run("hello.wasm", &[]) {
-        Some(_) => Some(median_wall(plan.start_runs, || {
-            tools.node_run("hello.wasm", &[]).expect("node")
-        })?),
-        None => None,
-    };
+    let node_start = tools.node_median(plan.start_runs, "hello.wasm", &[])?;
     figures.push(Figure {
         name: "warm_start",
         title: "warm start (hello, process wall time)",
@@ -272,13 +277,8 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         "native",
         median_wall(plan.cpu_runs, || tools.native("cpu-bound"))?,
     )];
-    if tools.node_run("cpu-bound.wasm", &[]).is_some() {
-        baselines.push((
-            "node",
-            median_wall(plan.cpu_runs, || {
-                tools.node_run("cpu-bound.wasm", &[]).expect("node")
-            })?,
-        ));
+    if let Some(node) = tools.node_median(plan.cpu_runs, "cpu-bound.wasm", &[])? {
+        baselines.push(("node", node));
     }
     figures.push(Figure {
         name: "cpu_bound",
