@@ -1,0 +1,680 @@
+//! [`Sandbox`]: one tenant's view of the filesystem — its mounts, its
+//! working directory and its open files — and every operation the guest's
+//! `fs` object offers.
+//!
+//! # How paths stay inside
+//!
+//! A guest path is made absolute and folded lexically
+//! ([`guest_path::normalize`]), then matched against the mounts by longest
+//! prefix. The rest of the path is opened by the kernel with `openat2`
+//! beneath the mount's directory handle (`RESOLVE_BENEATH`): symbolic links
+//! are followed only while they stay below the mount, and an absolute link
+//! or one that climbs out fails (`EXDEV`, reported to the guest as
+//! `EACCES`). Operations on a last component (`mkdir`, `unlink`, `rename`,
+//! `lstat`, ...) open its parent that way and then use the `*at` call on the
+//! name, which never follows a final symbolic link. Operations that must
+//! follow one and have no fd form for a path-only handle (`chmod`,
+//! `utimes`) go through `/proc/self/fd`, which names the file already
+//! resolved beneath the mount.
+//!
+//! Paths above the mounts (`/`, and `/srv` when `/srv/site` is mounted)
+//! exist as read-only directories that list the mount points below them.
+//! Anything else does not exist.
+//!
+//! The calls are synchronous: local files answer in microseconds, and the
+//! guest is waiting for the answer anyway. (A slow network filesystem would
+//! hold up the tenant's thread for as long as it takes.)
+
+use std::fs::{File, Permissions};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use slab::Slab;
+
+use crate::error::FsError;
+use crate::guest_path::{normalize, split_last, strip};
+use crate::mount::{Mount, MountError};
+use crate::stat::FileStat;
+
+/// Default cap on files one tenant may hold open.
+pub const DEFAULT_MAX_FILES: usize = 1024;
+
+/// The first descriptor number the sandbox hands out (0, 1 and 2 are the
+/// standard streams, which the embedder serves).
+pub const FIRST_FD: u32 = 3;
+
+/// Open flags, with Linux's values (which Node.js reports in
+/// `fs.constants`, and Go maps its own flags onto).
+pub mod flags {
+    /// Open for reading only.
+    pub const O_RDONLY: u32 = 0;
+    /// Open for writing only.
+    pub const O_WRONLY: u32 = 0o1;
+    /// Open for reading and writing.
+    pub const O_RDWR: u32 = 0o2;
+    /// Create the file if it does not exist.
+    pub const O_CREAT: u32 = 0o100;
+    /// With `O_CREAT`: fail if it exists.
+    pub const O_EXCL: u32 = 0o200;
+    /// Truncate to length 0.
+    pub const O_TRUNC: u32 = 0o1000;
+    /// Every write appends.
+    pub const O_APPEND: u32 = 0o2000;
+    /// Fail unless it is a directory.
+    pub const O_DIRECTORY: u32 = 0o200_000;
+    /// Every flag the sandbox accepts, with its name.
+    pub const ALL: [(&str, u32); 8] = [
+        ("O_RDONLY", O_RDONLY),
+        ("O_WRONLY", O_WRONLY),
+        ("O_RDWR", O_RDWR),
+        ("O_CREAT", O_CREAT),
+        ("O_EXCL", O_EXCL),
+        ("O_TRUNC", O_TRUNC),
+        ("O_APPEND", O_APPEND),
+        ("O_DIRECTORY", O_DIRECTORY),
+    ];
+}
+
+/// An open file of the guest.
+#[derive(Debug)]
+enum OpenFile {
+    /// A file or directory inside a mount.
+    Host { file: File, read_only: bool },
+    /// A directory of the guest's view above the mounts.
+    Virtual { guest: String },
+}
+
+/// Where a guest path leads.
+enum Place<'a> {
+    /// Inside `mount`, at `rel` (`.` for the mount's own directory).
+    Mounted { mount: &'a Mount, rel: String },
+    /// A directory above the mounts.
+    Virtual,
+}
+
+/// One tenant's filesystem: nothing but its mounts.
+///
+/// ```
+/// use wasabi_fs::Sandbox;
+///
+/// // With nothing mounted, nothing exists but an empty, read-only root.
+/// let fs = Sandbox::empty();
+/// assert_eq!(fs.stat("/etc/passwd").unwrap_err().code(), "ENOENT");
+/// assert!(fs.readdir("/").unwrap().is_empty());
+/// ```
+#[derive(Debug)]
+pub struct Sandbox {
+    /// Longest guest path first, so the first match is the deepest mount.
+    mounts: Vec<Mount>,
+    cwd: String,
+    files: Slab<OpenFile>,
+    max_files: usize,
+}
+
+impl Sandbox {
+    /// A sandbox with nothing mounted; the working directory is `/`.
+    pub fn empty() -> Sandbox {
+        Sandbox {
+            mounts: Vec::new(),
+            cwd: "/".into(),
+            files: Slab::new(),
+            max_files: DEFAULT_MAX_FILES,
+        }
+    }
+
+    /// A sandbox of `mounts`, working in `cwd` (a guest path; by default the
+    /// first mount's directory, or `/` without mounts).
+    pub fn new(mounts: Vec<Mount>, cwd: Option<&str>) -> Result<Sandbox, MountError> {
+        let default_cwd = mounts
+            .first()
+            .map_or_else(|| "/".to_string(), |m| m.guest.clone());
+        let mut sorted = mounts;
+        sorted.sort_by_key(|m| std::cmp::Reverse(m.guest.len()));
+        for pair in sorted.windows(2) {
+            if pair[0].guest == pair[1].guest {
+                return Err(MountError::Duplicate(pair[0].guest.clone()));
+            }
+        }
+        let mut sandbox = Sandbox {
+            mounts: sorted,
+            cwd: default_cwd,
+            ..Sandbox::empty()
+        };
+        if let Some(cwd) = cwd {
+            let cwd = normalize("/", cwd);
+            sandbox
+                .chdir(&cwd)
+                .map_err(|_| MountError::BadCwd(cwd.clone()))?;
+        }
+        Ok(sandbox)
+    }
+
+    /// Caps how many files the guest may hold open at once.
+    pub fn with_max_files(mut self, max: usize) -> Sandbox {
+        self.max_files = max;
+        self
+    }
+
+    /// The mounts, deepest guest path first.
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
+
+    /// The guest's working directory.
+    pub fn cwd(&self) -> &str {
+        &self.cwd
+    }
+
+    /// Number of files the guest holds open.
+    pub fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// `path` as an absolute, folded guest path.
+    pub fn absolute(&self, path: &str) -> String {
+        normalize(&self.cwd, path)
+    }
+
+    /// Changes the working directory.
+    pub fn chdir(&mut self, path: &str) -> Result<(), FsError> {
+        let guest = self.absolute(path);
+        if !self.stat(&guest)?.is_dir() {
+            return Err(FsError::new("ENOTDIR", format!("{guest}: not a directory")));
+        }
+        self.cwd = guest;
+        Ok(())
+    }
+
+    fn locate(&self, path: &str) -> Result<(String, Place<'_>), FsError> {
+        if path.is_empty() || path.contains('\0') {
+            return Err(FsError::new("EINVAL", "the path is empty or contains NUL"));
+        }
+        let guest = self.absolute(path);
+        for mount in &self.mounts {
+            if let Some(rel) = strip(&guest, &mount.guest) {
+                return Ok((guest, Place::Mounted { mount, rel }));
+            }
+        }
+        let above = guest == "/"
+            || self
+                .mounts
+                .iter()
+                .any(|m| strip(&m.guest, &guest).is_some());
+        if above {
+            Ok((guest, Place::Virtual))
+        } else {
+            Err(FsError::not_found(&guest))
+        }
+    }
+
+    /// Like `locate`, for an operation that changes the place: refuses
+    /// read-only mounts and the directories above the mounts.
+    fn locate_writable(&self, path: &str) -> Result<(String, &Mount, String), FsError> {
+        match self.locate(path)? {
+            (guest, Place::Mounted { mount, .. }) if mount.read_only => {
+                Err(FsError::read_only(&guest))
+            }
+            (guest, Place::Mounted { mount, rel }) => Ok((guest, mount, rel)),
+            (guest, Place::Virtual) => Err(FsError::read_only(&guest)),
+        }
+    }
+
+    /// The names in a directory above the mounts: the next component of
+    /// every mount below it.
+    fn mount_points_below(&self, guest: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .mounts
+            .iter()
+            .filter_map(|m| strip(&m.guest, guest))
+            .filter(|rel| rel != ".")
+            .map(|rel| split_first(&rel).to_string())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    // ---- by path ----
+
+    /// Opens `path` with [`flags`] and, when creating, permission `mode`.
+    /// Returns the guest's descriptor.
+    pub fn open(&mut self, path: &str, flags: u32, mode: u32) -> Result<u32, FsError> {
+        let oflags = open_flags(flags)?;
+        let writes =
+            oflags.intersects(OFlags::WRONLY | OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC);
+        if self.files.len() >= self.max_files {
+            return Err(FsError::new(
+                "EMFILE",
+                format!(
+                    "too many open files: this tenant may hold {}",
+                    self.max_files
+                ),
+            ));
+        }
+        let (guest, place) = self.locate(path)?;
+        let file = match place {
+            Place::Virtual if writes => {
+                return Err(FsError::new("EISDIR", format!("{guest}: is a directory")));
+            }
+            Place::Virtual => OpenFile::Virtual { guest },
+            Place::Mounted { mount, .. } if writes && mount.read_only => {
+                return Err(FsError::read_only(&guest));
+            }
+            Place::Mounted { mount, rel } => {
+                let fd = beneath(
+                    mount,
+                    &rel,
+                    oflags,
+                    Mode::from_raw_mode(mode & 0o7777),
+                    &guest,
+                )?;
+                OpenFile::Host {
+                    file: File::from(fd),
+                    read_only: mount.read_only,
+                }
+            }
+        };
+        let key = self.files.insert(file);
+        Ok(FIRST_FD + key as u32)
+    }
+
+    /// Status of `path`, following a final symbolic link.
+    pub fn stat(&self, path: &str) -> Result<FileStat, FsError> {
+        match self.locate(path)? {
+            (guest, Place::Virtual) => Ok(FileStat::virtual_dir(&guest)),
+            (guest, Place::Mounted { mount, rel }) => {
+                let fd = beneath(mount, &rel, OFlags::PATH, Mode::empty(), &guest)?;
+                Ok(rustix::fs::fstat(&fd)?.into())
+            }
+        }
+    }
+
+    /// Status of `path` itself, even when it is a symbolic link.
+    pub fn lstat(&self, path: &str) -> Result<FileStat, FsError> {
+        match self.locate(path)? {
+            (guest, Place::Virtual) => Ok(FileStat::virtual_dir(&guest)),
+            (guest, Place::Mounted { mount, rel }) => {
+                let Some((parent, name)) = parent_of(mount, &rel, &guest)? else {
+                    return Ok(rustix::fs::fstat(&*mount.dir)?.into());
+                };
+                rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(FileStat::from)
+                    .map_err(|e| FsError::os(e.into(), &guest))
+            }
+        }
+    }
+
+    /// The names in directory `path` (without `.` and `..`), in the host's order.
+    pub fn readdir(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let (guest, place) = self.locate(path)?;
+        let Place::Mounted { mount, rel } = place else {
+            return Ok(self.mount_points_below(&guest));
+        };
+        let fd = beneath(
+            mount,
+            &rel,
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+            &guest,
+        )?;
+        let dir = rustix::fs::Dir::new(fd).map_err(|e| FsError::os(e.into(), &guest))?;
+        let mut names = Vec::new();
+        for entry in dir {
+            let entry = entry.map_err(|e| FsError::os(e.into(), &guest))?;
+            let name = entry.file_name().to_string_lossy();
+            if name != "." && name != ".." {
+                names.push(name.into_owned());
+            }
+        }
+        // A mount inside a mounted directory shows up in it.
+        for name in self.mount_points_below(&guest) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Creates directory `path` with permission `mode`.
+    pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), FsError> {
+        let (guest, mount, rel) = match self.locate(path)? {
+            (guest, Place::Virtual) => {
+                return Err(FsError::new("EEXIST", format!("{guest}: file exists")));
+            }
+            _ => self.locate_writable(path)?,
+        };
+        let Some((parent, name)) = parent_of(mount, &rel, &guest)? else {
+            return Err(FsError::new("EEXIST", format!("{guest}: file exists")));
+        };
+        rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(mode & 0o7777))
+            .map_err(|e| FsError::os(e.into(), &guest))
+    }
+
+    /// Removes the empty directory `path`.
+    pub fn rmdir(&self, path: &str) -> Result<(), FsError> {
+        self.remove(path, AtFlags::REMOVEDIR)
+    }
+
+    /// Removes the file (or symbolic link) `path`.
+    pub fn unlink(&self, path: &str) -> Result<(), FsError> {
+        self.remove(path, AtFlags::empty())
+    }
+
+    fn remove(&self, path: &str, flags: AtFlags) -> Result<(), FsError> {
+        let (guest, mount, rel) = self.locate_writable(path)?;
+        let (parent, name) = parent_of(mount, &rel, &guest)?.ok_or_else(|| busy(&guest))?;
+        rustix::fs::unlinkat(&parent, name, flags).map_err(|e| FsError::os(e.into(), &guest))
+    }
+
+    /// Renames `from` to `to`, within one mount.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), FsError> {
+        let (src, (sp, sn), dst, (dp, dn)) = self.pair(from, to)?;
+        rustix::fs::renameat(&sp, sn, &dp, dn)
+            .map_err(|e| FsError::os(e.into(), &format!("{src} -> {dst}")))
+    }
+
+    /// Makes `new` a hard link to `existing`, within one mount.
+    pub fn link(&self, existing: &str, new: &str) -> Result<(), FsError> {
+        let (src, (sp, sn), dst, (dp, dn)) = self.pair(existing, new)?;
+        rustix::fs::linkat(&sp, sn, &dp, dn, AtFlags::empty())
+            .map_err(|e| FsError::os(e.into(), &format!("{src} -> {dst}")))
+    }
+
+    /// The parents and names of two writable places in one mount.
+    #[allow(clippy::type_complexity)]
+    fn pair(
+        &self,
+        a: &str,
+        b: &str,
+    ) -> Result<(String, (OwnedFd, String), String, (OwnedFd, String)), FsError> {
+        let (ga, ma, ra) = self.locate_writable(a)?;
+        let (gb, mb, rb) = self.locate_writable(b)?;
+        if !Arc::ptr_eq(&ma.dir, &mb.dir) {
+            return Err(FsError::new(
+                "EXDEV",
+                format!("{ga} -> {gb}: they are in different mounts"),
+            ));
+        }
+        let (pa, na) = parent_of(ma, &ra, &ga)?.ok_or_else(|| busy(&ga))?;
+        let (pb, nb) = parent_of(mb, &rb, &gb)?.ok_or_else(|| busy(&gb))?;
+        let (na, nb) = (na.to_string(), nb.to_string());
+        Ok((ga, (pa, na), gb, (pb, nb)))
+    }
+
+    /// Creates the symbolic link `link` pointing at `target`. The target must
+    /// be relative and stay inside the link's mount: a link the guest makes
+    /// can never lead a host program outside the directory it was given.
+    pub fn symlink(&self, target: &str, link: &str) -> Result<(), FsError> {
+        let (guest, mount, rel) = self.locate_writable(link)?;
+        if target.is_empty() || target.contains('\0') {
+            return Err(FsError::new(
+                "EINVAL",
+                "the symlink target is empty or contains NUL",
+            ));
+        }
+        if target.starts_with('/') {
+            return Err(FsError::new(
+                "EPERM",
+                format!("{guest} -> {target}: symbolic links inside a mount must be relative"),
+            ));
+        }
+        let (dir, _) = split_last(&guest);
+        let dir = if dir == "." || dir.is_empty() {
+            "/"
+        } else {
+            dir
+        };
+        if strip(&normalize(dir, target), &mount.guest).is_none() {
+            return Err(FsError::new(
+                "EPERM",
+                format!("{guest} -> {target}: the target is outside the mounted directory"),
+            ));
+        }
+        let (parent, name) = parent_of(mount, &rel, &guest)?
+            .ok_or_else(|| FsError::new("EEXIST", format!("{guest}: file exists")))?;
+        rustix::fs::symlinkat(target, &parent, name).map_err(|e| FsError::os(e.into(), &guest))
+    }
+
+    /// The target of the symbolic link `path`.
+    pub fn readlink(&self, path: &str) -> Result<String, FsError> {
+        let not_link =
+            |guest: &str| FsError::new("EINVAL", format!("{guest}: not a symbolic link"));
+        match self.locate(path)? {
+            (guest, Place::Virtual) => Err(not_link(&guest)),
+            (guest, Place::Mounted { mount, rel }) => {
+                let (parent, name) =
+                    parent_of(mount, &rel, &guest)?.ok_or_else(|| not_link(&guest))?;
+                let target = rustix::fs::readlinkat(&parent, name, Vec::new())
+                    .map_err(|e| FsError::os(e.into(), &guest))?;
+                Ok(target.to_string_lossy().into_owned())
+            }
+        }
+    }
+
+    /// Sets the length of `path`.
+    pub fn truncate(&self, path: &str, len: u64) -> Result<(), FsError> {
+        let (guest, mount, rel) = self.locate_writable(path)?;
+        let fd = beneath(mount, &rel, OFlags::WRONLY, Mode::empty(), &guest)?;
+        File::from(fd)
+            .set_len(len)
+            .map_err(|e| FsError::os(e, &guest))
+    }
+
+    /// Sets the permission bits of `path` (following a symbolic link).
+    pub fn chmod(&self, path: &str, mode: u32) -> Result<(), FsError> {
+        let (guest, mount, rel) = self.locate_writable(path)?;
+        let fd = beneath(mount, &rel, OFlags::PATH, Mode::empty(), &guest)?;
+        std::fs::set_permissions(proc_path(&fd), Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| FsError::os(e, &guest))
+    }
+
+    /// Sets the access and modification times of `path`, in seconds since
+    /// the Unix epoch (following a symbolic link).
+    pub fn utimes(&self, path: &str, atime: f64, mtime: f64) -> Result<(), FsError> {
+        let (guest, mount, rel) = self.locate_writable(path)?;
+        let fd = beneath(mount, &rel, OFlags::PATH, Mode::empty(), &guest)?;
+        let times = Timestamps {
+            last_access: timespec(atime)?,
+            last_modification: timespec(mtime)?,
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, proc_path(&fd), &times, AtFlags::empty())
+            .map_err(|e| FsError::os(e.into(), &guest))
+    }
+
+    // ---- by descriptor ----
+
+    fn file(&self, fd: u32) -> Result<&OpenFile, FsError> {
+        fd.checked_sub(FIRST_FD)
+            .and_then(|k| self.files.get(k as usize))
+            .ok_or(FsError::bad_fd(fd))
+    }
+
+    fn host_file(&self, fd: u32) -> Result<(&File, bool), FsError> {
+        match self.file(fd)? {
+            OpenFile::Host { file, read_only } => Ok((file, *read_only)),
+            OpenFile::Virtual { guest } => {
+                Err(FsError::new("EISDIR", format!("{guest}: is a directory")))
+            }
+        }
+    }
+
+    /// Closes `fd`.
+    pub fn close(&mut self, fd: u32) -> Result<(), FsError> {
+        self.file(fd)?;
+        self.files.remove((fd - FIRST_FD) as usize);
+        Ok(())
+    }
+
+    /// Reads into `buf` at `position`, or at the file offset (advancing it)
+    /// when `None`. Returns the count; 0 at the end.
+    pub fn read(&self, fd: u32, buf: &mut [u8], position: Option<u64>) -> Result<usize, FsError> {
+        let (mut file, _) = self.host_file(fd)?;
+        let what = format!("read from descriptor {fd}");
+        match position {
+            Some(at) => file.read_at(buf, at),
+            None => file.read(buf),
+        }
+        .map_err(|e| FsError::os(e, &what))
+    }
+
+    /// Writes `buf` at `position`, or at the file offset when `None`.
+    /// Returns the count.
+    pub fn write(&self, fd: u32, buf: &[u8], position: Option<u64>) -> Result<usize, FsError> {
+        let (mut file, _) = self.host_file(fd)?;
+        let what = format!("write to descriptor {fd}");
+        match position {
+            Some(at) => file.write_at(buf, at),
+            None => file.write(buf),
+        }
+        .map_err(|e| FsError::os(e, &what))
+    }
+
+    /// Status of the open file `fd`.
+    pub fn fstat(&self, fd: u32) -> Result<FileStat, FsError> {
+        match self.file(fd)? {
+            OpenFile::Host { file, .. } => Ok(rustix::fs::fstat(file)?.into()),
+            OpenFile::Virtual { guest } => Ok(FileStat::virtual_dir(guest)),
+        }
+    }
+
+    /// Sets the length of the open file `fd`.
+    pub fn ftruncate(&self, fd: u32, len: u64) -> Result<(), FsError> {
+        let (file, _) = self.host_file(fd)?;
+        file.set_len(len)
+            .map_err(|e| FsError::os(e, &format!("truncate descriptor {fd}")))
+    }
+
+    /// Flushes the open file `fd` to stable storage.
+    pub fn fsync(&self, fd: u32) -> Result<(), FsError> {
+        match self.file(fd)? {
+            OpenFile::Host { file, .. } => file
+                .sync_all()
+                .map_err(|e| FsError::os(e, &format!("fsync descriptor {fd}"))),
+            OpenFile::Virtual { .. } => Ok(()),
+        }
+    }
+
+    /// Sets the permission bits of the open file `fd`.
+    pub fn fchmod(&self, fd: u32, mode: u32) -> Result<(), FsError> {
+        let (file, read_only) = self.host_file(fd)?;
+        if read_only {
+            return Err(FsError::read_only(&format!("descriptor {fd}")));
+        }
+        file.set_permissions(Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| FsError::os(e, &format!("chmod descriptor {fd}")))
+    }
+}
+
+/// Opens `rel` beneath `mount`'s directory: symbolic links are followed
+/// only while they stay below it.
+fn beneath(
+    mount: &Mount,
+    rel: &str,
+    oflags: OFlags,
+    mode: Mode,
+    guest: &str,
+) -> Result<OwnedFd, FsError> {
+    // openat2 refuses flags that mean nothing with O_PATH.
+    let extra = if oflags.contains(OFlags::PATH) {
+        OFlags::CLOEXEC
+    } else {
+        OFlags::CLOEXEC | OFlags::NOCTTY
+    };
+    rustix::fs::openat2(
+        &*mount.dir,
+        rel,
+        oflags | extra,
+        mode,
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::XDEV => FsError::escape(guest),
+        rustix::io::Errno::NOSYS => FsError::new(
+            "ENOSYS",
+            "this host's kernel lacks openat2 (Linux 5.6 or later is needed for mounts)",
+        ),
+        e => FsError::os(e.into(), guest),
+    })
+}
+
+/// The parent directory of `rel` (opened beneath the mount) and the last
+/// component's name, or `None` for the mount's own directory.
+fn parent_of<'r>(
+    mount: &Mount,
+    rel: &'r str,
+    guest: &str,
+) -> Result<Option<(OwnedFd, &'r str)>, FsError> {
+    if rel == "." {
+        return Ok(None);
+    }
+    let (parent, name) = split_last(rel);
+    let fd = beneath(
+        mount,
+        parent,
+        OFlags::PATH | OFlags::DIRECTORY,
+        Mode::empty(),
+        guest,
+    )?;
+    Ok(Some((fd, name)))
+}
+
+/// `/proc/self/fd/N`: the file already resolved behind `fd`.
+fn proc_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())
+}
+
+fn busy(guest: &str) -> FsError {
+    FsError::new(
+        "EBUSY",
+        format!("{guest}: a mount point cannot be removed or renamed"),
+    )
+}
+
+/// The first component of a relative path.
+fn split_first(rel: &str) -> &str {
+    rel.split('/').next().unwrap_or(rel)
+}
+
+/// Seconds since the epoch as a timespec.
+fn timespec(seconds: f64) -> Result<Timespec, FsError> {
+    if !seconds.is_finite() || seconds.abs() > 1e15 {
+        return Err(FsError::new("EINVAL", format!("{seconds} is not a time")));
+    }
+    let whole = seconds.floor();
+    Ok(Timespec {
+        tv_sec: whole as i64,
+        tv_nsec: ((seconds - whole) * 1e9) as _,
+    })
+}
+
+/// Translates the guest's open flags, refusing any it does not know.
+fn open_flags(bits: u32) -> Result<OFlags, FsError> {
+    use flags::*;
+    let known = flags::ALL.iter().fold(0, |acc, (_, v)| acc | v);
+    if bits & !known != 0 || bits & 3 == 3 {
+        return Err(FsError::new(
+            "EINVAL",
+            format!("unsupported open flags {bits:#o}"),
+        ));
+    }
+    let mut o = match bits & 3 {
+        O_WRONLY => OFlags::WRONLY,
+        O_RDWR => OFlags::RDWR,
+        _ => OFlags::RDONLY,
+    };
+    for (bit, flag) in [
+        (O_CREAT, OFlags::CREATE),
+        (O_EXCL, OFlags::EXCL),
+        (O_TRUNC, OFlags::TRUNC),
+        (O_APPEND, OFlags::APPEND),
+        (O_DIRECTORY, OFlags::DIRECTORY),
+    ] {
+        if bits & bit != 0 {
+            o |= flag;
+        }
+    }
+    Ok(o)
+}

@@ -1,0 +1,103 @@
+//! [`FileStat`]: what `stat` reports, in the shape Node.js's `fs.Stats` has.
+
+/// File type bits of `mode`.
+const S_IFMT: u32 = 0o170_000;
+const S_IFDIR: u32 = 0o040_000;
+const S_IFREG: u32 = 0o100_000;
+const S_IFLNK: u32 = 0o120_000;
+
+/// The status of a file (`fs.Stats`): sizes, mode, owner and times.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    /// File type and permission bits, as in `st_mode`.
+    pub mode: u32,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub size: i64,
+    pub blksize: i64,
+    pub blocks: i64,
+    /// Last access, in milliseconds since the Unix epoch.
+    pub atime_ms: f64,
+    /// Last modification, in milliseconds since the Unix epoch.
+    pub mtime_ms: f64,
+    /// Last status change, in milliseconds since the Unix epoch.
+    pub ctime_ms: f64,
+}
+
+impl FileStat {
+    /// `true` for a directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & S_IFMT == S_IFDIR
+    }
+
+    /// `true` for a regular file.
+    pub fn is_file(&self) -> bool {
+        self.mode & S_IFMT == S_IFREG
+    }
+
+    /// `true` for a symbolic link (only `lstat` reports one).
+    pub fn is_symlink(&self) -> bool {
+        self.mode & S_IFMT == S_IFLNK
+    }
+
+    /// A directory that exists only in the guest's view: `/`, and every
+    /// directory above a mount point. It is read-only and owned by root.
+    pub(crate) fn virtual_dir(guest: &str) -> FileStat {
+        // A stable inode number per path, away from small real ones.
+        let ino = guest.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        }) >> 12;
+        FileStat {
+            dev: 0,
+            ino,
+            mode: S_IFDIR | 0o555,
+            nlink: 2,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            size: 0,
+            blksize: 4096,
+            blocks: 0,
+            atime_ms: 0.0,
+            mtime_ms: 0.0,
+            ctime_ms: 0.0,
+        }
+    }
+
+    /// A character device, for the standard streams.
+    pub fn char_device() -> FileStat {
+        FileStat {
+            mode: 0o020_620,
+            nlink: 1,
+            ..FileStat::virtual_dir("")
+        }
+    }
+}
+
+// The field types of `struct stat` differ between architectures.
+#[allow(clippy::unnecessary_cast)]
+impl From<rustix::fs::Stat> for FileStat {
+    fn from(s: rustix::fs::Stat) -> FileStat {
+        let ms = |sec: i64, nsec: u64| sec as f64 * 1000.0 + nsec as f64 / 1e6;
+        FileStat {
+            dev: s.st_dev as u64,
+            ino: s.st_ino as u64,
+            mode: s.st_mode as u32,
+            nlink: s.st_nlink as u64,
+            uid: s.st_uid,
+            gid: s.st_gid,
+            rdev: s.st_rdev as u64,
+            size: s.st_size as i64,
+            blksize: s.st_blksize as i64,
+            blocks: s.st_blocks as i64,
+            atime_ms: ms(s.st_atime as i64, s.st_atime_nsec as u64),
+            mtime_ms: ms(s.st_mtime as i64, s.st_mtime_nsec as u64),
+            ctime_ms: ms(s.st_ctime as i64, s.st_ctime_nsec as u64),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The sandbox against a real scratch directory: every escape fails, and
+//! what is inside behaves like a filesystem.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use wasabi_fs::{FsError, Mount, MountSpec, Sandbox, flags};
+
+/// A fresh scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("wasabi-fs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mount(host: &Path, spec: &str) -> Mount {
+    let spec: MountSpec = format!("{}{spec}", host.display()).parse().unwrap();
+    Mount::open(&spec, Path::new("/")).unwrap()
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, FsError>) -> &'static str {
+    r.expect_err("the call should fail").code()
+}
+
+/// Lays out: data/{file.txt, sub/, inner -> sub, out -> ../secret,
+/// abs -> /etc}, and secret/ beside data.
+fn layout(name: &str) -> (Scratch, Sandbox) {
+    let s = Scratch::new(name);
+    let data = s.0.join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::create_dir_all(s.0.join("secret")).unwrap();
+    std::fs::write(s.0.join("secret/key"), "hidden").unwrap();
+    std::fs::write(data.join("file.txt"), "hello").unwrap();
+    symlink("sub", data.join("inner")).unwrap();
+    symlink("../secret", data.join("out")).unwrap();
+    symlink("/etc", data.join("abs")).unwrap();
+    let fs = Sandbox::new(vec![mount(&data, ":/data")], None).unwrap();
+    (s, fs)
+}
+
+#[test]
+fn escapes_fail_with_clear_errors() {
+    let (_s, mut fs) = layout("escape");
+    // Absolute paths outside every mount do not exist.
+    let e = fs.stat("/etc/passwd").unwrap_err();
+    assert_eq!(e.code(), "ENOENT");
+    assert!(
+        e.message().contains("outside every mounted directory"),
+        "{e}"
+    );
+    // `..` folds lexically: it cannot climb out of /data.
+    assert_eq!(
+        code(fs.open("/data/../../etc/passwd", flags::O_RDONLY, 0)),
+        "ENOENT"
+    );
+    assert_eq!(code(fs.stat("../secret/key")), "ENOENT");
+    assert_eq!(fs.readdir("/data/sub/../../..").unwrap(), ["data"]);
+    // Symbolic links that lead out are refused, relative or absolute.
+    let e = fs.open("/data/out/key", flags::O_RDONLY, 0).unwrap_err();
+    assert_eq!(e.code(), "EACCES");
+    assert!(e.message().contains("outside its mounted directory"), "{e}");
+    assert_eq!(code(fs.stat("/data/abs/passwd")), "EACCES");
+    assert_eq!(code(fs.stat("/data/out")), "EACCES");
+    assert_eq!(code(fs.readdir("/data/abs")), "EACCES");
+    // ... while the link itself can be looked at.
+    assert!(fs.lstat("/data/out").unwrap().is_symlink());
+    assert_eq!(fs.readlink("/data/out").unwrap(), "../secret");
+    // The guest cannot make new links that lead out either.
+    assert_eq!(code(fs.symlink("/etc/passwd", "/data/p")), "EPERM");
+    assert_eq!(code(fs.symlink("../../secret/key", "/data/sub/k")), "EPERM");
+    // A link that stays inside works.
+    // `..` folds before `inner` is followed: this is /data/file.txt.
+    fs.open("/data/inner/../file.txt", flags::O_RDONLY, 0)
+        .unwrap();
+    fs.symlink("../file.txt", "/data/sub/up").unwrap();
+    let fd = fs.open("/data/sub/up", flags::O_RDONLY, 0).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(fs.read(fd, &mut buf, None).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    // Nothing outside was touched.
+    assert!(!_s.0.join("p").exists());
+}
+
+#[test]
+fn read_only_mounts_refuse_every_change() {
+    let s = Scratch::new("ro");
+    std::fs::write(s.0.join("f"), "x").unwrap();
+    let mut fs = Sandbox::new(vec![mount(&s.0, ":/ro:ro")], None).unwrap();
+    assert_eq!(fs.cwd(), "/ro");
+    for r in [
+        fs.open("f", flags::O_WRONLY, 0).map(|_| ()),
+        fs.open("new", flags::O_CREAT | flags::O_WRONLY, 0o644)
+            .map(|_| ()),
+        fs.mkdir("d", 0o755),
+        fs.unlink("f"),
+        fs.rename("f", "g"),
+        fs.chmod("f", 0o600),
+        fs.truncate("f", 0),
+        fs.symlink("f", "l"),
+        fs.utimes("f", 0.0, 0.0),
+    ] {
+        assert_eq!(code(r), "EROFS");
+    }
+    let fd = fs.open("f", flags::O_RDONLY, 0).unwrap();
+    assert_eq!(code(fs.fchmod(fd, 0o600)), "EROFS");
+    assert_eq!(code(fs.write(fd, b"y", None)), "EBADF");
+    assert_eq!(std::fs::read_to_string(s.0.join("f")).unwrap(), "x");
+}
+
+#[test]
+fn files_and_directories_behave_like_a_filesystem() {
+    let s = Scratch::new("rw");
+    let mut fs = Sandbox::new(vec![mount(&s.0, ":/w")], Some("/w")).unwrap();
+    fs.mkdir("a", 0o755).unwrap();
+    assert_eq!(code(fs.mkdir("a", 0o755)), "EEXIST");
+    let fd = fs
+        .open("a/f", flags::O_CREAT | flags::O_RDWR | flags::O_EXCL, 0o644)
+        .unwrap();
+    assert_eq!(
+        code(fs.open(
+            "a/f",
+            flags::O_CREAT | flags::O_EXCL | flags::O_WRONLY,
+            0o644
+        )),
+        "EEXIST"
+    );
+    assert_eq!(fs.write(fd, b"hello world", None).unwrap(), 11);
+    assert_eq!(fs.write(fd, b"W", Some(6)).unwrap(), 1);
+    let mut buf = [0u8; 5];
+    assert_eq!(fs.read(fd, &mut buf, Some(6)).unwrap(), 5);
+    assert_eq!(&buf, b"World");
+    assert_eq!(fs.fstat(fd).unwrap().size, 11);
+    fs.ftruncate(fd, 5).unwrap();
+    fs.fsync(fd).unwrap();
+    fs.fchmod(fd, 0o600).unwrap();
+    assert_eq!(fs.stat("/w/a/f").unwrap().mode & 0o777, 0o600);
+    fs.close(fd).unwrap();
+    assert_eq!(code(fs.close(fd)), "EBADF");
+    assert_eq!(code(fs.read(99, &mut buf, None)), "EBADF");
+
+    fs.chdir("a").unwrap();
+    assert_eq!(fs.cwd(), "/w/a");
+    fs.rename("f", "../g").unwrap();
+    fs.link("/w/g", "h").unwrap();
+    fs.utimes("/w/g", 1_000_000.5, 2_000_000.0).unwrap();
+    let st = fs.stat("/w/g").unwrap();
+    assert_eq!((st.size, st.nlink, st.mtime_ms), (5, 2, 2_000_000_000.0));
+    let mut names = fs.readdir("/w").unwrap();
+    names.sort();
+    assert_eq!(names, ["a", "g"]);
+    assert_eq!(code(fs.rmdir("/w/a")), "ENOTEMPTY");
+    fs.unlink("h").unwrap();
+    fs.chdir("/").unwrap();
+    fs.rmdir("/w/a").unwrap();
+    assert_eq!(code(fs.rmdir("/w")), "EBUSY");
+    assert_eq!(code(fs.chdir("/w/g")), "ENOTDIR");
+    assert_eq!(code(fs.open("/w/x", 0o4000000, 0)), "EINVAL");
+}
+
+#[test]
+fn directories_above_mounts_list_the_mount_points() {
+    let (a, b) = (Scratch::new("va"), Scratch::new("vb"));
+    let mut fs = Sandbox::new(
+        vec![mount(&a.0, ":/srv/a"), mount(&b.0, ":/srv/b:ro")],
+        Some("/"),
+    )
+    .unwrap();
+    assert_eq!(fs.readdir("/").unwrap(), ["srv"]);
+    assert_eq!(fs.readdir("/srv").unwrap(), ["a", "b"]);
+    assert!(fs.stat("/srv").unwrap().is_dir());
+    let fd = fs.open("/srv", flags::O_RDONLY, 0).unwrap();
+    assert!(fs.fstat(fd).unwrap().is_dir());
+    assert_eq!(code(fs.read(fd, &mut [0; 4], None)), "EISDIR");
+    assert_eq!(code(fs.mkdir("/srv/c", 0o755)), "ENOENT");
+    assert_eq!(code(fs.rmdir("/srv")), "EROFS");
+    assert_eq!(code(fs.mkdir("/srv", 0o755)), "EEXIST");
+    assert_eq!(code(fs.rename("/srv/a/x", "/srv/b/x")), "EROFS");
+    assert_eq!(code(fs.open("/srv", flags::O_WRONLY, 0)), "EISDIR");
+    // Moving between two writable mounts is a cross-device rename.
+    let c = Scratch::new("vc");
+    std::fs::write(a.0.join("x"), "1").unwrap();
+    let fs2 = Sandbox::new(vec![mount(&a.0, ":/a"), mount(&c.0, ":/c")], None).unwrap();
+    assert_eq!(code(fs2.rename("/a/x", "/c/x")), "EXDEV");
+    // Bad working directories and duplicate mounts are refused up front.
+    assert!(Sandbox::new(vec![mount(&a.0, ":/a")], Some("/nowhere")).is_err());
+    assert!(Sandbox::new(vec![mount(&a.0, ":/a"), mount(&c.0, ":/a")], None).is_err());
+}
+
+#[test]
+fn open_files_are_capped() {
+    let s = Scratch::new("cap");
+    std::fs::write(s.0.join("f"), "x").unwrap();
+    let mut fs = Sandbox::new(vec![mount(&s.0, ":/m")], None)
+        .unwrap()
+        .with_max_files(2);
+    let a = fs.open("f", 0, 0).unwrap();
+    fs.open("f", 0, 0).unwrap();
+    assert_eq!(code(fs.open("f", 0, 0)), "EMFILE");
+    fs.close(a).unwrap();
+    fs.open("f", 0, 0).unwrap();
+    assert_eq!(fs.open_files(), 2);
+}
