@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use wasabi_core::admin::serve_admin;
 use wasabi_core::wasabi_gojs::{
-    AddressRule, DEFAULT_MAX_SOCKETS, GoHostBuilder, NetPolicy, RunError,
+    AddressRule, DEFAULT_MAX_SOCKETS, GoHostBuilder, MountSpec, NetPolicy, RunError, SandboxSpec,
 };
 use wasabi_core::{
     LogFormat, Runtime, RuntimeConfig, Supervisor, TenantError, TenantLimits, load_manifest,
@@ -59,6 +59,9 @@ enum Command {
     /// Run many tenants side by side, as a manifest describes them.
     #[command(after_help = SERVE_HELP)]
     Serve(ServeArgs),
+    /// Run a Go test or program the way `go test -exec` and `go run -exec` expect.
+    #[command(name = "go-exec", after_help = GO_EXEC_HELP)]
+    GoExec(GoExecArgs),
     /// Compile a Go js/wasm module ahead of time into a .cwasm file.
     #[command(
         after_help = "A .cwasm holds machine code for this machine's CPU and this \
@@ -84,8 +87,57 @@ struct CacheArgs {
     verbose: bool,
 }
 
+const GO_EXEC_HELP: &str = "\
+Use it as the runner of Go's js/wasm tests:
+
+  GOOS=js GOARCH=wasm go test -exec=\"wasabi go-exec\" ./...
+  GOOS=js GOARCH=wasm go test -exec=\"wasabi go-exec --allow-net=127.0.0.1\" ./pkg
+
+or put it on PATH as go_js_wasm_exec (a symbolic link to wasabi), and `go test` \
+finds it with no -exec at all.
+
+The program sees: its arguments; the whole environment (as under Go's Node.js \
+runner), with TMPDIR=/tmp; the current directory (the package's, under go test) at its \
+own path, as the working directory, read-write; a private, empty /tmp, removed \
+afterwards; and GOROOT read-only. Nothing else, unless granted with the flags above. \
+The exit status is the program's.";
+
+#[derive(Args)]
+struct GoExecArgs {
+    #[command(flatten)]
+    program: ProgramArgs,
+
+    /// The test binary or program (.wasm).
+    #[arg(value_name = "FILE", help_heading = "Arguments")]
+    file: PathBuf,
+
+    /// Its arguments, passed on as they are (no `--` needed).
+    #[arg(
+        value_name = "ARGS",
+        help_heading = "Arguments",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+}
+
 #[derive(Args)]
 struct RunArgs {
+    #[command(flatten)]
+    program: ProgramArgs,
+
+    /// The program: a .wasm built with GOOS=js GOARCH=wasm, or a .cwasm.
+    #[arg(value_name = "FILE", help_heading = "Arguments")]
+    file: PathBuf,
+
+    /// Arguments for the program (after `--`), its os.Args[1:].
+    #[arg(last = true, value_name = "ARGS", help_heading = "Arguments")]
+    args: Vec<String>,
+}
+
+/// What `run` and `go-exec` share: the program's world and limits.
+#[derive(Args)]
+struct ProgramArgs {
     /// Give the program an environment variable: KEY=VALUE, or KEY to pass on the
     /// host's value. Repeatable. Nothing is passed unless named here.
     #[arg(long = "env", short = 'e', value_name = "KEY[=VALUE]")]
@@ -100,18 +152,38 @@ struct RunArgs {
     max_cpu: Option<f64>,
 
     #[command(flatten)]
+    files: FsArgs,
+
+    #[command(flatten)]
     net: NetArgs,
 
     #[command(flatten)]
     cache: CacheArgs,
+}
 
-    /// The program: a .wasm built with GOOS=js GOARCH=wasm, or a .cwasm.
-    #[arg(value_name = "FILE", help_heading = "Arguments")]
-    file: PathBuf,
+/// The filesystem flags. Nothing is visible unless mounted here.
+#[derive(Args)]
+#[command(next_help_heading = "Files (nothing is visible unless mounted)")]
+struct FsArgs {
+    /// Mount a host directory: HOST[:GUEST][:ro]. The program sees HOST at GUEST
+    /// (an absolute path; by default HOST's own absolute path), read-only with :ro.
+    /// Repeatable. Paths are resolved inside the mount: `..`, absolute paths and
+    /// symbolic links cannot lead out of it. Example: --dir ./data:/data:ro
+    #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]")]
+    dirs: Vec<MountSpec>,
 
-    /// Arguments for the program (after `--`), its os.Args[1:].
-    #[arg(last = true, value_name = "ARGS", help_heading = "Arguments")]
-    args: Vec<String>,
+    /// The program's working directory, a guest path [default: the first --dir, or /].
+    #[arg(long, value_name = "GUEST_PATH")]
+    cwd: Option<String>,
+}
+
+impl FsArgs {
+    fn spec(&self) -> SandboxSpec {
+        SandboxSpec {
+            mounts: self.dirs.clone(),
+            cwd: self.cwd.clone(),
+        }
+    }
 }
 
 /// The network flags. Nothing is reachable unless granted here.
@@ -294,10 +366,24 @@ struct CompileArgs {
     verbose: bool,
 }
 
+/// The name under which `go test` finds a js/wasm runner on PATH.
+const GO_EXEC_NAME: &str = "go_js_wasm_exec";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Installed as go_js_wasm_exec, wasabi is `wasabi go-exec`.
+    let invoked_as = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n == GO_EXEC_NAME)
+        .unwrap_or(false);
+    if invoked_as {
+        argv.splice(0..1, ["wasabi".into(), "go-exec".into()]);
+    }
+    let cli = Cli::parse_from(argv);
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::GoExec(args) => go_exec(args),
         Command::Serve(args) => serve(args),
         Command::Compile(args) => compile(args),
     };
@@ -358,25 +444,41 @@ fn guest_env(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.cache.verbose);
-    let env = guest_env(&args.env)?;
+    let env = guest_env(&args.program.env)?;
+    let fs = args.program.files.spec();
+    run_program(&args.program, &args.file, args.args, env, fs)
+}
+
+/// Runs one program with the world `program` describes, plus `env` and
+/// the filesystem `fs`; the exit code is the program's.
+fn run_program(
+    program: &ProgramArgs,
+    file: &std::path::Path,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    fs: SandboxSpec,
+) -> anyhow::Result<ExitCode> {
+    init_logging(program.cache.verbose);
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let fs = fs.open(&here)?;
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: cache_dir(&args.cache),
+        cache_dir: cache_dir(&program.cache),
         ..RuntimeConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
-    let module = runtime.load(&args.file)?;
+    let module = runtime.load(file)?;
     let mut host = GoHostBuilder::new()
-        .arg(args.file.to_string_lossy())
-        .args(args.args)
-        .net_policy(args.net.policy());
+        .arg(file.to_string_lossy())
+        .args(args)
+        .net_policy(program.net.policy())
+        .filesystem(fs);
     for (k, v) in env {
         host = host.env(k, v);
     }
     let limits = TenantLimits {
-        max_memory: args.max_memory,
-        max_sockets: args.net.max_connections,
-        max_cpu: args.max_cpu,
+        max_memory: program.max_memory,
+        max_sockets: program.net.max_connections,
+        max_cpu: program.max_cpu,
         ..TenantLimits::default()
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
@@ -396,6 +498,97 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 _ => EXIT_TRAP,
             }))
         }
+    }
+}
+
+/// `wasabi go-exec`: what `go test -exec` and `go run -exec` call. The
+/// current directory (the package's, under `go test`) is mounted at its own
+/// path and is the working directory; a private temporary directory is
+/// mounted at /tmp and named by TMPDIR; the Go toolchain's GOROOT is
+/// mounted read-only; the whole environment is passed on, as Go's own
+/// Node.js runner does.
+fn go_exec(args: GoExecArgs) -> anyhow::Result<ExitCode> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let here_text = here
+        .to_str()
+        .context("the current directory's path is not UTF-8")?
+        .to_string();
+    let temp = PrivateTemp::create()?;
+    let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k != "TMPDIR").collect();
+    env.push(("TMPDIR".into(), "/tmp".into()));
+    env.extend(guest_env(&args.program.env)?);
+    let mut fs = args.program.files.spec();
+    fs.mounts.insert(
+        0,
+        MountSpec {
+            host: here.clone(),
+            guest: Some(here_text.clone()),
+            read_only: false,
+        },
+    );
+    fs.mounts.push(MountSpec {
+        host: temp.0.clone(),
+        guest: Some("/tmp".into()),
+        read_only: false,
+    });
+    if let Some(goroot) = goroot().filter(|g| *g != here) {
+        fs.mounts.push(MountSpec {
+            guest: goroot.to_str().map(str::to_string),
+            host: goroot,
+            read_only: true,
+        });
+    }
+    fs.cwd = fs.cwd.or(Some(here_text));
+    run_program(&args.program, &args.file, args.args, env, fs)
+}
+
+/// The Go toolchain's root: `$GOROOT`, or what `go env GOROOT` says.
+fn goroot() -> Option<PathBuf> {
+    if let Some(root) = std::env::var_os("GOROOT").filter(|r| !r.is_empty()) {
+        return Some(root.into());
+    }
+    let out = std::process::Command::new("go")
+        .args(["env", "GOROOT"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let root = PathBuf::from(text.trim());
+    root.is_dir().then_some(root)
+}
+
+/// A temporary directory of one run, removed when it ends.
+struct PrivateTemp(PathBuf);
+
+impl PrivateTemp {
+    fn create() -> anyhow::Result<PrivateTemp> {
+        let base = std::env::temp_dir();
+        for attempt in 0..100u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let dir = base.join(format!(
+                "wasabi-go-exec-{}-{nanos}-{attempt}",
+                std::process::id()
+            ));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(PrivateTemp(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", dir.display()));
+                }
+            }
+        }
+        bail!(
+            "cannot create a private temporary directory in {}",
+            base.display()
+        )
+    }
+}
+
+impl Drop for PrivateTemp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -13,6 +13,8 @@
 //! env = { GREETING = "hi" }
 //! listen = { "127.0.0.1:8080" = "127.0.0.1:9001" }   # guest address = host address
 //! allow-connect = ["127.0.0.1:5432"]
+//! dirs = ["./content:/srv:ro", "./uploads:/data"]  # HOST[:GUEST][:ro]; nothing else is visible
+//! cwd = "/data"                   # working directory; default: the first of `dirs`
 //! max-memory = "64MiB"
 //! max-connections = 256
 //! max-cpu = 0.5                   # a fraction of one core
@@ -27,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use wasabi_gojs::{AddressRule, GrantHint, NetPolicy};
+use wasabi_gojs::{AddressRule, GrantHint, MountSpec, NetPolicy, SandboxSpec};
 
 use crate::supervisor::{RestartPolicy, TenantSpec};
 use crate::{TenantLimits, parse_size};
@@ -88,6 +90,8 @@ struct RawTenant {
     env: Option<BTreeMap<String, String>>,
     listen: Option<Spanned<BTreeMap<String, String>>>,
     allow_connect: Option<Spanned<Vec<String>>>,
+    dirs: Option<Spanned<Vec<String>>>,
+    cwd: Option<Spanned<String>>,
     max_memory: Option<Spanned<RawSize>>,
     max_connections: Option<Spanned<usize>>,
     max_cpu: Option<Spanned<f64>>,
@@ -106,6 +110,8 @@ impl RawTenant {
             allow_connect: self
                 .allow_connect
                 .or_else(|| defaults.allow_connect.clone()),
+            dirs: self.dirs.or_else(|| defaults.dirs.clone()),
+            cwd: self.cwd.or_else(|| defaults.cwd.clone()),
             max_memory: self.max_memory.or_else(|| defaults.max_memory.clone()),
             max_connections: self
                 .max_connections
@@ -275,6 +281,32 @@ pub fn parse_manifest(
                 net.allow_connect(rule);
             }
         }
+        let mut fs = SandboxSpec::default();
+        if let Some(dirs) = &tenant.dirs {
+            for dir in dirs.get_ref() {
+                let mut mount: MountSpec = dir
+                    .parse()
+                    .map_err(|e| at(dirs.span(), format!("tenant `{name}`: dirs: {e}")))?;
+                mount.host = base.join(&mount.host);
+                if !mount.host.is_dir() {
+                    return Err(at(
+                        dirs.span(),
+                        format!(
+                            "tenant `{name}`: dirs: `{dir}`: {} is not a directory",
+                            mount.host.display()
+                        ),
+                    ));
+                }
+                fs.mounts.push(mount);
+            }
+        }
+        if let Some(cwd) = &tenant.cwd {
+            fs.cwd = Some(cwd.get_ref().clone());
+        }
+        // Opening checks the working directory and duplicate guest paths now,
+        // so a bad manifest starts nothing.
+        fs.open(Path::new("/"))
+            .map_err(|e| at(tenant_span.clone(), format!("tenant `{name}`: {e}")))?;
         let mut limits = TenantLimits::default();
         if let Some(size) = &tenant.max_memory {
             limits.max_memory = Some(match size.get_ref() {
@@ -313,6 +345,7 @@ pub fn parse_manifest(
             args: tenant.args.unwrap_or_default(),
             env: tenant.env.unwrap_or_default().into_iter().collect(),
             net,
+            fs,
             limits,
             restart: tenant.restart.map(Spanned::into_inner).unwrap_or_default(),
         });

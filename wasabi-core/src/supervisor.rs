@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy};
+use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, SandboxSpec};
 
 use crate::output::{LogFormat, SharedWriter, Stream, TenantOutput};
 use crate::runtime::{InstanceStats, Runtime, TenantError};
@@ -77,6 +77,9 @@ pub struct TenantSpec {
     pub env: Vec<(String, String)>,
     /// What it may reach on the network.
     pub net: NetPolicy,
+    /// Which host directories it sees, and its working directory (host
+    /// paths absolute). Nothing, by default.
+    pub fs: SandboxSpec,
     /// Memory, CPU, socket and object limits.
     pub limits: TenantLimits,
     /// When it is started again after it ends.
@@ -93,6 +96,7 @@ impl TenantSpec {
             args: Vec::new(),
             env: Vec::new(),
             net: NetPolicy::deny_all(),
+            fs: SandboxSpec::default(),
             limits: TenantLimits::default(),
             restart: RestartPolicy::Never,
         }
@@ -468,8 +472,13 @@ impl TenantRun {
             .line(format!("wasabi: {message}").as_bytes());
     }
 
-    fn host(&self, drain: DrainSignal) -> GoHostBuilder {
+    /// The tenant's JS world for one run; fails when a mount cannot be opened.
+    fn host(&self, drain: DrainSignal) -> Result<GoHostBuilder, TenantError> {
         let spec = &self.record.spec;
+        let fs = spec
+            .fs
+            .open(std::path::Path::new("/"))
+            .map_err(|e| TenantError::Setup(e.to_string()))?;
         let file_name = spec
             .module
             .file_name()
@@ -481,11 +490,12 @@ impl TenantRun {
             .stdout(Box::new(self.output(Stream::Stdout)))
             .stderr(Box::new(self.output(Stream::Stderr)))
             .net_policy(spec.net.clone())
+            .filesystem(fs)
             .drain_signal(drain);
         for (k, v) in &spec.env {
             host = host.env(k.clone(), v.clone());
         }
-        host
+        Ok(host)
     }
 
     async fn supervise(self) {
@@ -508,10 +518,14 @@ impl TenantRun {
             }
             self.record.set_state(TenantState::Running);
             let started = Instant::now();
-            let run =
-                self.runtime
-                    .run_observed(&self.module, self.host(drain), spec.limits, &stats);
-            let result = run.await;
+            let result = match self.host(drain) {
+                Ok(host) => {
+                    self.runtime
+                        .run_observed(&self.module, host, spec.limits, &stats)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             let (text, ok) = describe(&result);
             self.say(&text);
             if let Ok(mut last) = self.record.last_exit.lock() {

@@ -95,6 +95,31 @@ enum Place<'a> {
     Virtual,
 }
 
+/// What a tenant's filesystem is made of, before anything is opened: its
+/// mounts and working directory. Configuration (flags, manifests) produces
+/// one; [`open`](SandboxSpec::open) turns it into a [`Sandbox`] for each run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxSpec {
+    /// The mounts, in the order given (the first is the default working
+    /// directory).
+    pub mounts: Vec<crate::MountSpec>,
+    /// The working directory (a guest path); by default the first mount's.
+    pub cwd: Option<String>,
+}
+
+impl SandboxSpec {
+    /// Opens every mount (relative host paths against `base`) and checks
+    /// the working directory.
+    pub fn open(&self, base: &std::path::Path) -> Result<Sandbox, MountError> {
+        let mounts = self
+            .mounts
+            .iter()
+            .map(|m| Mount::open(m, base))
+            .collect::<Result<Vec<_>, _>>()?;
+        Sandbox::new(mounts, self.cwd.as_deref())
+    }
+}
+
 /// One tenant's filesystem: nothing but its mounts.
 ///
 /// ```
@@ -404,9 +429,12 @@ impl Sandbox {
         Ok((ga, (pa, na), gb, (pb, nb)))
     }
 
-    /// Creates the symbolic link `link` pointing at `target`. The target must
-    /// be relative and stay inside the link's mount: a link the guest makes
-    /// can never lead a host program outside the directory it was given.
+    /// Creates the symbolic link `link` pointing at `target`. The target
+    /// must stay inside the link's mount, so a link the guest makes can
+    /// never lead a host program outside the directory it was given. An
+    /// absolute target is stored relative to the link (the host's view of
+    /// the mount differs from the guest's), so `readlink` then returns the
+    /// relative form.
     pub fn symlink(&self, target: &str, link: &str) -> Result<(), FsError> {
         let (guest, mount, rel) = self.locate_writable(link)?;
         if target.is_empty() || target.contains('\0') {
@@ -415,27 +443,24 @@ impl Sandbox {
                 "the symlink target is empty or contains NUL",
             ));
         }
-        if target.starts_with('/') {
-            return Err(FsError::new(
-                "EPERM",
-                format!("{guest} -> {target}: symbolic links inside a mount must be relative"),
-            ));
-        }
         let (dir, _) = split_last(&guest);
-        let dir = if dir == "." || dir.is_empty() {
-            "/"
-        } else {
-            dir
-        };
-        if strip(&normalize(dir, target), &mount.guest).is_none() {
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let resolved = normalize(dir, target);
+        if strip(&resolved, &mount.guest).is_none() {
             return Err(FsError::new(
                 "EPERM",
                 format!("{guest} -> {target}: the target is outside the mounted directory"),
             ));
         }
+        let stored = if target.starts_with('/') {
+            relative_to(dir, &resolved)
+        } else {
+            target.to_string()
+        };
         let (parent, name) = parent_of(mount, &rel, &guest)?
             .ok_or_else(|| FsError::new("EEXIST", format!("{guest}: file exists")))?;
-        rustix::fs::symlinkat(target, &parent, name).map_err(|e| FsError::os(e.into(), &guest))
+        rustix::fs::symlinkat(stored.as_str(), &parent, name)
+            .map_err(|e| FsError::os(e.into(), &guest))
     }
 
     /// The target of the symbolic link `path`.
@@ -631,6 +656,21 @@ fn busy(guest: &str) -> FsError {
         "EBUSY",
         format!("{guest}: a mount point cannot be removed or renamed"),
     )
+}
+
+/// The relative path from directory `from` to `to` (both normalized guest
+/// paths).
+fn relative_to(from: &str, to: &str) -> String {
+    let from: Vec<&str> = from.split('/').filter(|p| !p.is_empty()).collect();
+    let to: Vec<&str> = to.split('/').filter(|p| !p.is_empty()).collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; from.len() - common];
+    parts.extend(&to[common..]);
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
 }
 
 /// The first component of a relative path.

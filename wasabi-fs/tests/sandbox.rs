@@ -79,6 +79,10 @@ fn escapes_fail_with_clear_errors() {
     // The guest cannot make new links that lead out either.
     assert_eq!(code(fs.symlink("/etc/passwd", "/data/p")), "EPERM");
     assert_eq!(code(fs.symlink("../../secret/key", "/data/sub/k")), "EPERM");
+    // An absolute target inside the mount is stored relative to the link.
+    fs.symlink("/data/file.txt", "/data/sub/abs-in").unwrap();
+    assert_eq!(fs.readlink("/data/sub/abs-in").unwrap(), "../file.txt");
+    assert!(fs.stat("/data/sub/abs-in").unwrap().is_file());
     // A link that stays inside works.
     // `..` folds before `inner` is followed: this is /data/file.txt.
     fs.open("/data/inner/../file.txt", flags::O_RDONLY, 0)

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Memory, TypedFunc};
 
+use wasabi_fs::Sandbox;
 use wasabi_net::{DEFAULT_MAX_SOCKETS, NetContext, NetPolicy};
 
 use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
@@ -101,6 +102,8 @@ pub struct GoHost {
     pub(crate) timers: Timers,
     /// The instance's sockets and network policy.
     pub(crate) net: NetContext,
+    /// The instance's files: its mounts, working directory and open files.
+    pub(crate) fs: Sandbox,
     /// The guest's callback for network events (`wasabi.net.setNotify`).
     pub(crate) net_notify: Option<Value>,
     /// Whether the host asked the instance to drain.
@@ -133,6 +136,7 @@ impl std::fmt::Debug for GoHost {
             .field("refs", &self.table.live())
             .field("timers", &self.timers.len())
             .field("sockets", &self.net.open_sockets())
+            .field("files", &self.fs.open_files())
             .field("exit_code", &self.exit_code)
             .finish_non_exhaustive()
     }
@@ -166,6 +170,7 @@ pub struct GoHostBuilder {
     net_policy: NetPolicy,
     max_sockets: usize,
     drain: DrainSignal,
+    fs: Option<Sandbox>,
 }
 
 impl Default for GoHostBuilder {
@@ -189,6 +194,7 @@ impl GoHostBuilder {
             net_policy: NetPolicy::deny_all(),
             max_sockets: DEFAULT_MAX_SOCKETS,
             drain: DrainSignal::new(),
+            fs: None,
         }
     }
 
@@ -250,6 +256,13 @@ impl GoHostBuilder {
         self
     }
 
+    /// The instance's filesystem (by default an empty one: nothing is
+    /// visible, and the working directory is `/`).
+    pub fn filesystem(mut self, fs: Sandbox) -> Self {
+        self.fs = Some(fs);
+        self
+    }
+
     /// The signal that asks this instance to drain.
     pub fn drain_signal(mut self, drain: DrainSignal) -> Self {
         self.drain = drain;
@@ -278,6 +291,7 @@ impl GoHostBuilder {
             realm,
             timers: Timers::new(self.max_timers),
             net: NetContext::new(self.net_policy, self.max_sockets),
+            fs: self.fs.unwrap_or_else(Sandbox::empty),
             net_notify: None,
             drain: self.drain,
             stdout: self.stdout,

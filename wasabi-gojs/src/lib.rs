@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod event_loop;
+pub mod fs;
 pub mod guest_memory;
 pub mod heap;
 mod host;
@@ -62,6 +63,7 @@ pub mod value;
 pub use event_loop::{Outcome, RunError, run};
 pub use host::{DEFAULT_OBJECT_BUDGET, DrainSignal, GoHost, GoHostBuilder, OutputSink};
 pub use imports::{Abi, GuestExit, ImportError, add_to_linker};
+pub use wasabi_fs::{FsError, Mount, MountError, MountSpec, Sandbox, SandboxSpec};
 pub use wasabi_net::{AddressRule, DEFAULT_MAX_SOCKETS, GrantHint, NetPolicy, NetStats};
 
 /// Access to the [`GoHost`] inside a store's data, the way `wasmtime-wasi`'s

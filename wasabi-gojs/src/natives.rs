@@ -16,19 +16,6 @@ use crate::host::GoHost;
 use crate::timers::TimerId;
 use crate::value::Value;
 
-/// An `fs` method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FsOp {
-    /// `fs.writeSync(fd, buf)`.
-    WriteSync,
-    /// `fs.write(fd, buf, offset, length, position, callback)`.
-    Write,
-    /// `fs.fsync(fd, callback)`: succeeds.
-    Fsync,
-    /// A method with no implementation yet (named here): calls back with `ENOSYS`.
-    Unsupported(&'static str),
-}
-
 /// Every host function of the JS world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -65,7 +52,9 @@ pub enum Native {
     ProcessCwd,
     ProcessChdir,
     PathResolve,
-    Fs(FsOp),
+    Fs(crate::fs::FsOp),
+    /// `Stats.prototype.isDirectory` and friends: the file type bits they test.
+    StatsIs(u32),
     Net(crate::net::NetOp),
     MakeFuncWrapper,
 }
@@ -446,13 +435,24 @@ fn call_inner(
             }
             ret(f64::from(old))
         }
-        Native::ProcessCwd => ret("/"),
-        Native::ProcessChdir => Err(host.system_error("ENOSYS", "not implemented")),
+        Native::ProcessCwd => ret(Value::string(host.fs.cwd())),
+        Native::ProcessChdir => {
+            let Value::String(path) = arg(args, 0) else {
+                return Err(host.type_error("The \"directory\" argument must be of type string"));
+            };
+            match host.fs.chdir(&path) {
+                Ok(()) => ret(Value::Undefined),
+                Err(e) => {
+                    Err(host.system_error(e.code(), &format!("{}: {}", e.code(), e.message())))
+                }
+            }
+        }
         Native::PathResolve => {
             let parts: Vec<String> = args.iter().map(|v| to_js_string(host, v)).collect();
-            ret(Value::string(resolve_path("/", &parts)))
+            ret(Value::string(resolve_path(host.fs.cwd(), &parts)))
         }
-        Native::Fs(op) => fs_call(host, op, args),
+        Native::Fs(op) => crate::fs::call(host, op, args),
+        Native::StatsIs(mask) => crate::fs::stats_is(host, this, mask),
         Native::Net(op) => crate::net::call(host, mem, op, args),
         Native::MakeFuncWrapper => {
             let id = to_number(&arg(args, 0));
@@ -469,102 +469,6 @@ fn call_inner(
             ret(Value::Object(f))
         }
     }
-}
-
-/// The `fs` object's methods.
-fn fs_call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
-    let callback = args.last().cloned().unwrap_or(Value::Undefined);
-    let call_back = |args: Vec<Value>| Completion::TailCall {
-        func: callback.clone(),
-        this: Value::Undefined,
-        args,
-    };
-    match op {
-        FsOp::WriteSync | FsOp::Write => {
-            let outcome = match write_fd(host, op, args) {
-                Ok(n) => Ok(Value::Number(n as f64)),
-                Err(WriteFailure::NotBytes) => {
-                    return Err(host.type_error("The \"buffer\" argument must be a Uint8Array"));
-                }
-                Err(WriteFailure::OutOfRange) => {
-                    return Err(
-                        host.range_error("The value of \"offset\" or \"length\" is out of range")
-                    );
-                }
-                Err(WriteFailure::BadFd) => Err(host.system_error("EBADF", "bad file descriptor")),
-                Err(WriteFailure::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    Err(host.system_error("EPIPE", "broken pipe"))
-                }
-                Err(WriteFailure::Io(e)) => Err(host.system_error("EIO", &e.to_string())),
-            };
-            match (op, outcome) {
-                (FsOp::WriteSync, Ok(n)) => ret(n),
-                (FsOp::WriteSync, Err(e)) => Err(e),
-                (_, Ok(n)) => Ok(call_back(vec![Value::Null, n])),
-                (_, Err(e)) => Ok(call_back(vec![e])),
-            }
-        }
-        FsOp::Fsync => Ok(call_back(vec![Value::Null])),
-        FsOp::Unsupported(method) => {
-            tracing::debug!(method, "fs call without a filesystem");
-            let err = host.system_error("ENOSYS", "not implemented");
-            Ok(call_back(vec![err]))
-        }
-    }
-}
-
-/// Why `fs.write`/`fs.writeSync` could not write.
-enum WriteFailure {
-    NotBytes,
-    OutOfRange,
-    BadFd,
-    Io(std::io::Error),
-}
-
-/// Writes the buffer argument (or, for `fs.write`, its `offset`/`length`
-/// window) to fd 1 or 2, straight from the heap without copying it.
-fn write_fd(host: &mut GoHost, op: FsOp, args: &[Value]) -> Result<usize, WriteFailure> {
-    let fd = to_number(&arg(args, 0));
-    let buf = arg(args, 1);
-    let GoHost {
-        heap,
-        stdout,
-        stderr,
-        ..
-    } = host;
-    let bytes: &[u8] = match &buf {
-        Value::Object(id) => match &heap.get(*id).kind {
-            ObjectKind::Bytes(b) => b,
-            _ => return Err(WriteFailure::NotBytes),
-        },
-        Value::String(s) => s.as_bytes(),
-        _ => return Err(WriteFailure::NotBytes),
-    };
-    let slice = if op == FsOp::Write {
-        let offset = to_number(&arg(args, 2));
-        let length = to_number(&arg(args, 3));
-        let offset = if offset.is_nan() { 0.0 } else { offset };
-        let length = if length.is_nan() {
-            bytes.len() as f64 - offset
-        } else {
-            length
-        };
-        if offset < 0.0 || length < 0.0 || offset + length > bytes.len() as f64 {
-            return Err(WriteFailure::OutOfRange);
-        }
-        &bytes[offset as usize..(offset + length) as usize]
-    } else {
-        bytes
-    };
-    let sink = match fd {
-        1.0 => stdout,
-        2.0 => stderr,
-        _ => return Err(WriteFailure::BadFd),
-    };
-    sink.write_all(slice)
-        .and_then(|()| sink.flush())
-        .map_err(WriteFailure::Io)?;
-    Ok(slice.len())
 }
 
 /// `true` when `v` can be called.
@@ -705,6 +609,7 @@ fn resolve_path(cwd: &str, segments: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::GoHostBuilder;
+    use crate::fs::FsOp;
     use std::sync::{Arc, Mutex};
 
     /// An output sink the test can read back.
@@ -741,6 +646,13 @@ mod tests {
         Value::Object(id)
     }
 
+    /// Some function value, to stand for a callback.
+    fn callable(host: &GoHost) -> Value {
+        host.heap
+            .get_property(&Value::Object(host.realm.global), Key::Name("setTimeout"))
+            .unwrap()
+    }
+
     fn returned(c: Completion) -> Value {
         match c {
             Completion::Return(v) => v,
@@ -768,7 +680,7 @@ mod tests {
     fn fs_write_ends_by_calling_back_with_the_count() {
         let (mut host, _) = host_with_stdout();
         let buf = bytes(&mut host, b"abcdef");
-        let cb = Value::from("callback");
+        let cb = callable(&host);
         let args = [
             1.0.into(),
             buf,
@@ -794,18 +706,18 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_fs_calls_call_back_with_enosys() {
+    fn without_mounts_no_file_exists() {
         let (mut host, _) = host_with_stdout();
         let args = [
             Value::from("/etc/passwd"),
             0.0.into(),
             0.0.into(),
-            Value::from("cb"),
+            callable(&host),
         ];
         let Completion::TailCall { args, .. } = call(
             &mut host,
             &mut GuestMemory::new(&mut []),
-            Native::Fs(FsOp::Unsupported("open")),
+            Native::Fs(FsOp::Open),
             &Value::Undefined,
             &args,
             false,
@@ -813,7 +725,7 @@ mod tests {
             panic!("expected a callback");
         };
         let code = host.heap.get_property(&args[0], Key::Name("code")).unwrap();
-        assert_eq!(code, Value::from("ENOSYS"));
+        assert_eq!(code, Value::from("ENOENT"));
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! One global is Wasabi's own: `wasabi` (`version`, and `net`, the socket
 //! interface of [`crate::net`]) — how the Go companion module finds the host.
 
+use crate::fs::FsOp;
 use crate::heap::{Callable, Heap, HeapError, Object, ObjectId, ObjectKind};
-use crate::natives::{FsOp, Native};
+use crate::natives::Native;
 use crate::net::NetOp;
 use crate::value::Value;
 
@@ -39,36 +40,9 @@ pub struct Realm {
     pub range_error_proto: ObjectId,
     /// `Date.prototype`.
     pub date_proto: ObjectId,
+    /// The prototype of the `fs.Stats` objects `fs.stat` makes.
+    pub stats_proto: ObjectId,
 }
-
-/// The `fs` methods that exist but are not available yet; each calls its
-/// callback with an `ENOSYS` error.
-const UNSUPPORTED_FS: [&str; 24] = [
-    "chmod",
-    "chown",
-    "close",
-    "fchmod",
-    "fchown",
-    "fstat",
-    "ftruncate",
-    "lchown",
-    "link",
-    "lstat",
-    "mkdir",
-    "open",
-    "read",
-    "readdir",
-    "readlink",
-    "rename",
-    "rmdir",
-    "stat",
-    "symlink",
-    "truncate",
-    "unlink",
-    "utimes",
-    "fdatasync",
-    "mkdtemp",
-];
 
 struct Builder<'h> {
     heap: &'h mut Heap,
@@ -206,26 +180,24 @@ impl Realm {
 
         let fs = b.object(Some(object_proto))?;
         let constants = b.object(Some(object_proto))?;
-        // Linux's values, as Node.js reports them; Go maps its own flags onto these.
-        for (name, v) in [
-            ("O_RDONLY", 0),
-            ("O_WRONLY", 1),
-            ("O_RDWR", 2),
-            ("O_CREAT", 0o100),
-            ("O_EXCL", 0o200),
-            ("O_TRUNC", 0o1000),
-            ("O_APPEND", 0o2000),
-            ("O_DIRECTORY", 0o200000),
-            ("O_SYNC", 0o4010000),
-        ] {
+        for (name, v) in wasabi_fs::flags::ALL {
             b.heap.define(constants, name, Value::Number(f64::from(v)));
         }
         b.heap.define(fs, "constants", Value::Object(constants));
-        b.method(fs, "writeSync", Native::Fs(FsOp::WriteSync))?;
-        b.method(fs, "write", Native::Fs(FsOp::Write))?;
-        b.method(fs, "fsync", Native::Fs(FsOp::Fsync))?;
-        for name in UNSUPPORTED_FS {
-            b.method(fs, name, Native::Fs(FsOp::Unsupported(name)))?;
+        for (name, op) in FsOp::ALL {
+            b.method(fs, name, Native::Fs(op))?;
+        }
+        let stats_proto = b.object(Some(object_proto))?;
+        for (name, mask) in [
+            ("isDirectory", 0o040_000),
+            ("isFile", 0o100_000),
+            ("isSymbolicLink", 0o120_000),
+            ("isCharacterDevice", 0o020_000),
+            ("isFIFO", 0o010_000),
+            ("isSocket", 0o140_000),
+            ("isBlockDevice", 0o060_000),
+        ] {
+            b.method(stats_proto, name, Native::StatsIs(mask))?;
         }
         b.heap.define(global, "fs", Value::Object(fs));
 
@@ -255,11 +227,17 @@ impl Realm {
             type_error_proto,
             range_error_proto,
             date_proto,
+            stats_proto,
         })
     }
 
     /// The objects the realm keeps alive regardless of Go.
-    pub fn roots(&self) -> [Value; 2] {
-        [Value::Object(self.global), Value::Object(self.go)]
+    pub fn roots(&self) -> [Value; 3] {
+        [
+            Value::Object(self.global),
+            Value::Object(self.go),
+            // Reachable from no global, but `fs.stat` needs it.
+            Value::Object(self.stats_proto),
+        ]
     }
 }

@@ -1,0 +1,433 @@
+//! The `fs` object: Node.js's callback API, as Go's `syscall` package calls
+//! it, served by the tenant's [`Sandbox`](wasabi_fs::Sandbox).
+//!
+//! Every method takes its callback last and ends by calling it — `cb(err)`
+//! or `cb(null, result)` — as a tail call (see [`Completion`]). The
+//! standard streams are the host's: writes to 1 and 2 go to the tenant's
+//! output, and 0 reads as empty. Everything else is the sandbox's: nothing,
+//! unless the embedder mounted directories.
+//!
+//! Arguments come from the guest and are checked: a path that is not a
+//! string, a descriptor that is not a small non-negative integer, a window
+//! outside its buffer, each throws a `TypeError` or `RangeError`; a failed
+//! call reaches the callback as an `Error` whose `code` Go maps to an errno.
+
+use std::io::Write;
+
+use wasabi_fs::{FIRST_FD, FileStat, FsError};
+
+use crate::heap::{ObjectKind, to_number};
+use crate::host::GoHost;
+use crate::natives::{Completion, NativeResult};
+use crate::value::Value;
+
+/// An `fs` method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum FsOp {
+    /// `fs.writeSync(fd, buf)`: returns the count (no callback).
+    WriteSync,
+    Write,
+    Read,
+    Open,
+    Close,
+    Fstat,
+    Stat,
+    Lstat,
+    Readdir,
+    Mkdir,
+    Rmdir,
+    Unlink,
+    Rename,
+    Link,
+    Symlink,
+    Readlink,
+    Truncate,
+    Ftruncate,
+    Fsync,
+    Chmod,
+    Fchmod,
+    Utimes,
+    /// `chown`, `fchown`, `lchown`: a tenant may not give files away.
+    Chown,
+}
+
+impl FsOp {
+    /// Every method of the `fs` object, by name.
+    pub const ALL: [(&'static str, FsOp); 26] = [
+        ("writeSync", FsOp::WriteSync),
+        ("write", FsOp::Write),
+        ("read", FsOp::Read),
+        ("open", FsOp::Open),
+        ("close", FsOp::Close),
+        ("fstat", FsOp::Fstat),
+        ("stat", FsOp::Stat),
+        ("lstat", FsOp::Lstat),
+        ("readdir", FsOp::Readdir),
+        ("mkdir", FsOp::Mkdir),
+        ("rmdir", FsOp::Rmdir),
+        ("unlink", FsOp::Unlink),
+        ("rename", FsOp::Rename),
+        ("link", FsOp::Link),
+        ("symlink", FsOp::Symlink),
+        ("readlink", FsOp::Readlink),
+        ("truncate", FsOp::Truncate),
+        ("ftruncate", FsOp::Ftruncate),
+        ("fsync", FsOp::Fsync),
+        ("fdatasync", FsOp::Fsync),
+        ("chmod", FsOp::Chmod),
+        ("fchmod", FsOp::Fchmod),
+        ("utimes", FsOp::Utimes),
+        ("chown", FsOp::Chown),
+        ("fchown", FsOp::Chown),
+        ("lchown", FsOp::Chown),
+    ];
+}
+
+fn arg(args: &[Value], i: usize) -> Value {
+    args.get(i).cloned().unwrap_or(Value::Undefined)
+}
+
+/// Calls an `fs` method.
+pub(crate) fn call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
+    if op == FsOp::WriteSync {
+        return match write(host, args, false)? {
+            Ok(n) => Ok(Completion::Return(Value::Number(n as f64))),
+            Err(e) => Err(fs_error(host, &e)),
+        };
+    }
+    let callback = args.last().cloned().unwrap_or(Value::Undefined);
+    if !crate::natives::is_callable(host, &callback) {
+        return Err(host.type_error("The \"cb\" argument must be of type function"));
+    }
+    let args = match run(host, op, args)? {
+        Ok(value) => vec![Value::Null, value],
+        Err(e) => {
+            tracing::debug!(code = e.code(), "fs: {}", e.message());
+            vec![fs_error(host, &e)]
+        }
+    };
+    Ok(Completion::TailCall {
+        func: callback,
+        this: Value::Undefined,
+        args,
+    })
+}
+
+/// Runs one method: `Err` is a thrown argument error, `Ok(Err)` a failed call.
+fn run(host: &mut GoHost, op: FsOp, args: &[Value]) -> Result<Result<Value, FsError>, Value> {
+    let done = |r: Result<(), FsError>| r.map(|()| Value::Undefined);
+    Ok(match op {
+        FsOp::WriteSync | FsOp::Write => write(host, args, true)?.map(|n| Value::Number(n as f64)),
+        FsOp::Read => read(host, args)?.map(|n| Value::Number(n as f64)),
+        FsOp::Open => {
+            let path = path_arg(host, args, 0)?;
+            let flags = match arg(args, 1) {
+                Value::Undefined | Value::Null => 0,
+                _ => u32_arg(host, args, 1, "flags")?,
+            };
+            let mode = match arg(args, 2) {
+                Value::Undefined | Value::Null => 0o666,
+                _ => u32_arg(host, args, 2, "mode")?,
+            } & !host.umask;
+            host.fs
+                .open(&path, flags, mode)
+                .map(|fd| Value::Number(f64::from(fd)))
+        }
+        FsOp::Close => match fd_arg(host, args)? {
+            fd if fd < FIRST_FD => Ok(Value::Undefined),
+            fd => done(host.fs.close(fd)),
+        },
+        FsOp::Fstat => {
+            let stat = match fd_arg(host, args)? {
+                fd if fd < FIRST_FD => Ok(FileStat::char_device()),
+                fd => host.fs.fstat(fd),
+            };
+            return stats(host, stat);
+        }
+        FsOp::Stat | FsOp::Lstat => {
+            let path = path_arg(host, args, 0)?;
+            let stat = if op == FsOp::Stat {
+                host.fs.stat(&path)
+            } else {
+                host.fs.lstat(&path)
+            };
+            return stats(host, stat);
+        }
+        FsOp::Readdir => {
+            let path = path_arg(host, args, 0)?;
+            match host.fs.readdir(&path) {
+                Ok(names) => {
+                    let items = names.into_iter().map(Value::string).collect();
+                    let array = host.new_array(items).map_err(|e| host.heap_error(e))?;
+                    Ok(Value::Object(array))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        FsOp::Mkdir => {
+            let path = path_arg(host, args, 0)?;
+            let mode = match arg(args, 1) {
+                v @ Value::Number(_) => u32_of(host, &v, "mode")?,
+                _ => 0o777,
+            } & !host.umask;
+            done(host.fs.mkdir(&path, mode))
+        }
+        FsOp::Rmdir | FsOp::Unlink => {
+            let path = path_arg(host, args, 0)?;
+            done(if op == FsOp::Rmdir {
+                host.fs.rmdir(&path)
+            } else {
+                host.fs.unlink(&path)
+            })
+        }
+        FsOp::Rename | FsOp::Link | FsOp::Symlink => {
+            let (a, b) = (path_arg(host, args, 0)?, path_arg(host, args, 1)?);
+            done(match op {
+                FsOp::Rename => host.fs.rename(&a, &b),
+                FsOp::Link => host.fs.link(&a, &b),
+                _ => host.fs.symlink(&a, &b),
+            })
+        }
+        FsOp::Readlink => {
+            let path = path_arg(host, args, 0)?;
+            host.fs.readlink(&path).map(Value::string)
+        }
+        FsOp::Truncate => {
+            let path = path_arg(host, args, 0)?;
+            let len = length_arg(host, args, 1)?;
+            done(host.fs.truncate(&path, len))
+        }
+        FsOp::Ftruncate => {
+            let fd = fd_arg(host, args)?;
+            let len = length_arg(host, args, 1)?;
+            done(host.fs.ftruncate(fd, len))
+        }
+        FsOp::Fsync => match fd_arg(host, args)? {
+            fd if fd < FIRST_FD => Ok(Value::Undefined),
+            fd => done(host.fs.fsync(fd)),
+        },
+        FsOp::Chmod => {
+            let path = path_arg(host, args, 0)?;
+            let mode = u32_arg(host, args, 1, "mode")?;
+            done(host.fs.chmod(&path, mode))
+        }
+        FsOp::Fchmod => {
+            let fd = fd_arg(host, args)?;
+            let mode = u32_arg(host, args, 1, "mode")?;
+            done(host.fs.fchmod(fd, mode))
+        }
+        FsOp::Utimes => {
+            let path = path_arg(host, args, 0)?;
+            let atime = to_number(&arg(args, 1));
+            let mtime = to_number(&arg(args, 2));
+            done(host.fs.utimes(&path, atime, mtime))
+        }
+        FsOp::Chown => Err(FsError::new(
+            "EPERM",
+            "changing a file's owner is not allowed in the sandbox",
+        )),
+    })
+}
+
+/// `fs.write(fd, buffer, offset, length, position, cb)` (with `windowed`)
+/// or `fs.writeSync(fd, buffer)`: to a standard stream or a sandbox file,
+/// straight from the heap without copying the buffer.
+fn write(
+    host: &mut GoHost,
+    args: &[Value],
+    windowed: bool,
+) -> Result<Result<usize, FsError>, Value> {
+    let fd = fd_arg(host, args)?;
+    let position = if windowed {
+        position_arg(host, args, 4)?
+    } else {
+        None
+    };
+    let GoHost {
+        heap,
+        fs,
+        stdout,
+        stderr,
+        ..
+    } = host;
+    let buffer = arg(args, 1);
+    let bytes: &[u8] = match &buffer {
+        Value::Object(id) => match &heap.get(*id).kind {
+            ObjectKind::Bytes(b) => b,
+            _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+        },
+        Value::String(s) => s.as_bytes(),
+        _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+    };
+    let range = if windowed {
+        match window(bytes.len(), &arg(args, 2), &arg(args, 3)) {
+            Some(r) => r,
+            None => return Err(out_of_range(host)),
+        }
+    } else {
+        0..bytes.len()
+    };
+    let slice = &bytes[range];
+    let sink = match fd {
+        1 => stdout,
+        2 => stderr,
+        0 => return Ok(Err(FsError::new("EBADF", "standard input is not writable"))),
+        fd => return Ok(fs.write(fd, slice, position)),
+    };
+    Ok(sink
+        .write_all(slice)
+        .and_then(|()| sink.flush())
+        .map(|()| slice.len())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => FsError::new("EPIPE", "broken pipe"),
+            _ => FsError::new("EIO", e.to_string()),
+        }))
+}
+
+/// `fs.read(fd, buffer, offset, length, position, cb)`: into the heap's
+/// buffer, without copying. Standard input is empty.
+fn read(host: &mut GoHost, args: &[Value]) -> Result<Result<usize, FsError>, Value> {
+    let fd = fd_arg(host, args)?;
+    let position = position_arg(host, args, 4)?;
+    let GoHost { heap, fs, .. } = host;
+    let buffer = arg(args, 1);
+    let bytes = match &buffer {
+        Value::Object(id) => match &mut heap.get_mut(*id).kind {
+            ObjectKind::Bytes(b) => b,
+            _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+        },
+        _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+    };
+    let Some(range) = window(bytes.len(), &arg(args, 2), &arg(args, 3)) else {
+        return Err(out_of_range(host));
+    };
+    if fd < FIRST_FD {
+        return Ok(match fd {
+            0 => Ok(0),
+            _ => Err(FsError::new("EBADF", "standard output is not readable")),
+        });
+    }
+    Ok(fs.read(fd, &mut bytes[range], position))
+}
+
+/// The `offset`/`length` window of a buffer of `len` bytes (`undefined`
+/// or `null` meaning "from 0" and "to the end"), or `None` when it does
+/// not fit.
+fn window(len: usize, offset: &Value, length: &Value) -> Option<std::ops::Range<usize>> {
+    let offset = match offset {
+        Value::Undefined | Value::Null => 0.0,
+        v => to_number(v),
+    };
+    let length = match length {
+        Value::Undefined | Value::Null => len as f64 - offset,
+        v => to_number(v),
+    };
+    let fits = offset >= 0.0
+        && length >= 0.0
+        && offset.fract() == 0.0
+        && length.fract() == 0.0
+        && offset + length <= len as f64;
+    fits.then(|| offset as usize..(offset + length) as usize)
+}
+
+fn out_of_range(host: &mut GoHost) -> Value {
+    host.range_error("The value of \"offset\" or \"length\" is out of range")
+}
+
+/// Calls back with a `fs.Stats`-like object, or the error.
+fn stats(
+    host: &mut GoHost,
+    stat: Result<FileStat, FsError>,
+) -> Result<Result<Value, FsError>, Value> {
+    let stat = match stat {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let proto = host.realm.stats_proto;
+    let id = host
+        .heap
+        .alloc(crate::heap::Object::new(ObjectKind::Ordinary, Some(proto)))
+        .map_err(|e| host.heap_error(e))?;
+    for (name, v) in [
+        ("dev", stat.dev as f64),
+        ("ino", stat.ino as f64),
+        ("mode", f64::from(stat.mode)),
+        ("nlink", stat.nlink as f64),
+        ("uid", f64::from(stat.uid)),
+        ("gid", f64::from(stat.gid)),
+        ("rdev", stat.rdev as f64),
+        ("size", stat.size as f64),
+        ("blksize", stat.blksize as f64),
+        ("blocks", stat.blocks as f64),
+        ("atimeMs", stat.atime_ms),
+        ("mtimeMs", stat.mtime_ms),
+        ("ctimeMs", stat.ctime_ms),
+    ] {
+        host.heap.define(id, name, Value::Number(v));
+    }
+    Ok(Ok(Value::Object(id)))
+}
+
+/// `Stats.prototype.isDirectory()` and friends: from `this.mode`.
+pub(crate) fn stats_is(host: &mut GoHost, this: &Value, mask: u32) -> NativeResult {
+    let mode = host
+        .heap
+        .get_property(this, crate::heap::Key::Name("mode"))
+        .map_err(|e| host.heap_error(e))?;
+    let mode = to_number(&mode);
+    let is = mode.is_finite() && (mode as u32) & 0o170_000 == mask;
+    Ok(Completion::Return(Value::Bool(is)))
+}
+
+/// The guest-facing error for a failed call: `Error` with `code`.
+fn fs_error(host: &mut GoHost, e: &FsError) -> Value {
+    host.system_error(e.code(), &format!("{}: {}", e.code(), e.message()))
+}
+
+fn path_arg(host: &mut GoHost, args: &[Value], i: usize) -> Result<String, Value> {
+    match arg(args, i) {
+        Value::String(s) => Ok(s.to_string()),
+        _ => Err(host.type_error("The \"path\" argument must be of type string")),
+    }
+}
+
+fn u32_of(host: &mut GoHost, v: &Value, what: &str) -> Result<u32, Value> {
+    let n = to_number(v);
+    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) {
+        Ok(n as u32)
+    } else {
+        Err(host.range_error(&format!(
+            "The \"{what}\" argument must be a 32-bit unsigned integer"
+        )))
+    }
+}
+
+fn u32_arg(host: &mut GoHost, args: &[Value], i: usize, what: &str) -> Result<u32, Value> {
+    u32_of(host, &arg(args, i), what)
+}
+
+fn fd_arg(host: &mut GoHost, args: &[Value]) -> Result<u32, Value> {
+    u32_arg(host, args, 0, "fd")
+}
+
+/// A file position: `null`/`undefined` for "the current offset".
+fn position_arg(host: &mut GoHost, args: &[Value], i: usize) -> Result<Option<u64>, Value> {
+    match arg(args, i) {
+        Value::Undefined | Value::Null => Ok(None),
+        v => length_of(host, &v, "position").map(Some),
+    }
+}
+
+fn length_arg(host: &mut GoHost, args: &[Value], i: usize) -> Result<u64, Value> {
+    length_of(host, &arg(args, i), "len")
+}
+
+fn length_of(host: &mut GoHost, v: &Value, what: &str) -> Result<u64, Value> {
+    let n = to_number(v);
+    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 {
+        Ok(n as u64)
+    } else {
+        Err(host.range_error(&format!("The \"{what}\" argument is out of range")))
+    }
+}
