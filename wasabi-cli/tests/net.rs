@@ -546,30 +546,3 @@ fn a_thousand_connections_leave_no_descriptor_behind() {
         "{before} descriptors before, {after} after"
     );
 }
-
-#[test]
-fn the_companion_module_s_tests_pass_under_wasabi() {
-    let out = run_guest(
-        &program("go-module-test.wasm"),
-        &["--allow-listen=127.0.0.1", "--allow-connect=127.0.0.1"],
-        &["-test.v"],
-    );
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    for test in [
-        "TestEchoWithHalfClose",
-        "TestConcurrentConnections",
-        "TestReadDeadline",
-        "TestCloseUnblocksReadAndAccept",
-        "TestDialRefused",
-        "TestHTTPThroughRoundTripper",
-        "TestListenAndServe",
-        "TestPolicyDenials",
-    ] {
-        assert!(
-            text.contains(&format!("--- PASS: {test} ")),
-            "{test}:\n{text}"
-        );
-    }
-    assert!(!text.contains("--- FAIL"), "{text}");
-}

@@ -207,44 +207,12 @@ fn build_examples(root: &Path) -> anyhow::Result<()> {
         std::fs::write(&stamp, print)?;
         built += 1;
     }
-    built += build_module_tests(root, &out, &toolchain)?;
     build_legacy_hello(root, &out)?;
     println!(
         "programs: {built} built, the rest up to date, in {}",
         out.display()
     );
     Ok(())
-}
-
-/// Builds the companion module's own tests (`go/*_test.go`) as a js/wasm
-/// test binary, `go-module-test.wasm`, which the CLI tests run under Wasabi.
-/// Returns how many binaries it built (0 when up to date).
-fn build_module_tests(root: &Path, out: &Path, toolchain: &str) -> anyhow::Result<usize> {
-    let target = out.join("go-module-test.wasm");
-    let stamp = out.join("go-module-test.stamp");
-    let mut h = Sha256::new();
-    h.update(toolchain.as_bytes());
-    for file in go_files(&root.join("go"))?
-        .into_iter()
-        .chain([root.join("go/go.mod")])
-    {
-        h.update(file.to_string_lossy().as_bytes());
-        h.update(std::fs::read(&file)?);
-    }
-    let print: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    if target.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == print) {
-        return Ok(0);
-    }
-    println!("building the companion module's tests (js/wasm)");
-    run(Command::new("go")
-        .args(["test", "-c", "-o"])
-        .arg(&target)
-        .arg(".")
-        .current_dir(root.join("go"))
-        .env("GOOS", "js")
-        .env("GOARCH", "wasm"))?;
-    std::fs::write(stamp, print)?;
-    Ok(1)
 }
 
 /// Builds `hello` with Go 1.19, whose modules import `go` rather than `gojs`.

@@ -1,0 +1,221 @@
+//! The filesystem: `--dir` mounts seen by a real Go program, every escape
+//! refused, `:ro` enforced, and `wasabi go-exec` as the runner of
+//! `go test -exec`.
+
+mod support;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Command;
+
+use support::*;
+
+/// A mount with a file inside, a secret beside it, and two symbolic links
+/// that lead out (one relative, one absolute).
+fn tree(name: &str) -> std::path::PathBuf {
+    let root = scratch(name);
+    let m = root.join("m");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(root.join("secret.txt"), "secret\n").unwrap();
+    std::fs::write(m.join("inside.txt"), "inside\n").unwrap();
+    symlink("..", m.join("out-rel")).unwrap();
+    symlink(root.join("secret.txt"), m.join("out-abs")).unwrap();
+    root
+}
+
+fn dir_flag(host: &Path, guest: &str) -> String {
+    format!("--dir={}:{guest}", host.display())
+}
+
+#[test]
+fn every_escape_fails_with_a_clear_error() {
+    let root = tree("fs-escape");
+    let out = run_guest(
+        &program("fs-probe.wasm"),
+        &[&dir_flag(&root.join("m"), "/data")],
+        &["escape", "/data"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "absolute path outside: No such file or directory\n\
+         dot-dot out of the mount: No such file or directory\n\
+         dot-dot to a sibling: No such file or directory\n\
+         relative symlink out: Permission denied\n\
+         absolute symlink out: Permission denied\n\
+         listing through a symlink out: Permission denied\n\
+         new symlink to /etc/passwd: Operation not permitted\n\
+         new symlink climbing out: Operation not permitted\n\
+         write outside: No such file or directory\n\
+         reading inside: allowed\n\
+         inside.txt: \"inside\\n\"\n"
+    );
+    // Nothing was created on the host, inside or out.
+    let mut left: Vec<String> = std::fs::read_dir(root.join("m"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["inside.txt", "out-abs", "out-rel"]);
+    assert!(!Path::new("/tmp-outside.txt").exists());
+}
+
+#[test]
+fn files_behave_as_in_a_native_run() {
+    let root = tree("fs-rw");
+    let m = root.join("m");
+    let guest = run_guest(
+        &program("fs-probe.wasm"),
+        &[&dir_flag(&m, "/data")],
+        &["rw", "/data"],
+    );
+    let m_text = m.to_str().unwrap();
+    let native = run_native("fs-probe", &[], &["rw", m_text]);
+    assert_eq!(
+        guest.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&guest),
+        stderr(&guest)
+    );
+    assert_eq!(stdout(&guest), stdout(&native));
+    assert!(stdout(&guest).contains("content: \"Hello, files\\n\""));
+    assert!(stdout(&guest).contains("gone: true"));
+}
+
+#[test]
+fn read_only_mounts_refuse_changes() {
+    let root = tree("fs-ro");
+    let m = root.join("m");
+    let flag = format!("--dir={}:/data:ro", m.display());
+    let out = run_guest(&program("fs-probe.wasm"), &[&flag], &["ro", "/data"]);
+    assert_eq!(
+        stdout(&out),
+        "reading: allowed\n\
+         inside.txt: \"inside\\n\"\n\
+         writing: Read-only file system\n\
+         creating: Read-only file system\n\
+         removing: Read-only file system\n\
+         mkdir: Read-only file system\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.join("inside.txt")).unwrap(),
+        "inside\n"
+    );
+}
+
+#[test]
+fn the_working_directory_is_a_guest_path() {
+    let root = tree("fs-cwd");
+    let wasm = program("fs-probe.wasm");
+    // Nothing mounted: an empty root, and / as the working directory.
+    let out = run_guest(&wasm, &[], &["cwd"]);
+    assert_eq!(stdout(&out), "cwd: / <nil>\nroot:  <nil>\n");
+    // The first mount is the working directory; its parents are listed.
+    let a = dir_flag(&root.join("m"), "/srv/data");
+    let b = format!("--dir={}:/srv/other:ro", root.display());
+    let out = run_guest(&wasm, &[&a, &b], &["cwd"]);
+    assert_eq!(stdout(&out), "cwd: /srv/data <nil>\nroot: srv <nil>\n");
+    let out = run_guest(&wasm, &[&a, &b, "--cwd=/srv"], &["cwd"]);
+    assert_eq!(stdout(&out), "cwd: /srv <nil>\nroot: srv <nil>\n");
+    // Relative paths are relative to it.
+    let out = run_guest(&wasm, &[&a], &["ro", "."]);
+    assert!(
+        stdout(&out).starts_with("reading: allowed\n"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn bad_mounts_are_refused_before_the_program_starts() {
+    let wasm = program("fs-probe.wasm");
+    for (flags, expected) in [
+        (
+            vec!["--dir=/no/such/dir/for/wasabi:/d"],
+            "cannot mount /no/such/dir/for/wasabi",
+        ),
+        (vec!["--dir=/tmp:relative"], "must be absolute"),
+        (vec!["--dir=/tmp:/a:/b:ro"], "is not HOST[:GUEST][:ro]"),
+        (
+            vec!["--dir=/tmp:/a", "--cwd=/elsewhere"],
+            "the working directory /elsewhere is neither mounted nor above a mount",
+        ),
+        (
+            vec!["--dir=/tmp:/a", "--dir=/var:/a"],
+            "two directories are mounted at /a",
+        ),
+    ] {
+        let out = run_guest(&wasm, &flags, &["cwd"]);
+        assert_ne!(out.status.code(), Some(0), "{flags:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{flags:?}: {}",
+            stderr(&out)
+        );
+        assert!(stdout(&out).is_empty(), "{flags:?} ran the program");
+    }
+}
+
+/// `GOOS=js GOARCH=wasm go test -exec "<wasabi> go-exec <flags>" <args>` in `dir`.
+fn go_test_exec(dir: &Path, exec_flags: &str, args: &[&str]) -> std::process::Output {
+    let exec = format!("{} go-exec {exec_flags}", env!("CARGO_BIN_EXE_wasabi"));
+    let mut cmd = Command::new("go");
+    cmd.args(["test", "-count=1", "-exec", &exec])
+        .args(args)
+        .current_dir(dir)
+        .env("GOOS", "js")
+        .env("GOARCH", "wasm")
+        .env("WASABI_PROBE", "passed-through");
+    finish(cmd)
+}
+
+#[test]
+fn go_test_exec_runs_a_package_s_tests() {
+    let dir = root().join("programs/gotest-probe");
+    let out = go_test_exec(&dir, "", &["-v", "."]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    for test in [
+        "TestWorkingDirectory",
+        "TestTempDir",
+        "TestEnvironment",
+        "TestFailOnRequest",
+    ] {
+        assert!(
+            text.contains(&format!("--- PASS: {test} ")),
+            "{test}:\n{text}"
+        );
+    }
+    // Arguments pass through, and the exit code is the test binary's.
+    let out = go_test_exec(&dir, "", &[".", "-args", "-must-fail"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("failing on request"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_companion_module_s_tests_pass_under_go_test_exec() {
+    let out = go_test_exec(&root().join("go"), "--allow-net=127.0.0.1", &["-v", "."]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    for test in [
+        "TestEchoWithHalfClose",
+        "TestConcurrentConnections",
+        "TestReadDeadline",
+        "TestCloseUnblocksReadAndAccept",
+        "TestDialRefused",
+        "TestHTTPThroughRoundTripper",
+        "TestListenAndServe",
+        "TestPolicyDenials",
+    ] {
+        assert!(
+            text.contains(&format!("--- PASS: {test} ")),
+            "{test}:\n{text}"
+        );
+    }
+    assert!(!text.contains("--- FAIL"), "{text}");
+}
