@@ -1,6 +1,7 @@
 //! The event loop: start the program with `run`, then wait for the next
-//! event (a timer, a network wait or dial completing) and deliver it with
-//! `resume`, until the program exits.
+//! event (a timer, a network wait or dial completing, an HTTP request
+//! progressing) and deliver it with `resume`, until the program exits.
+//! Promise reactions queued by the host run first, one per turn.
 //!
 //! Go returns from `run`/`resume` whenever all its goroutines are blocked.
 //! The host then owns the thread of control: it sleeps on tokio until the
@@ -434,6 +435,14 @@ pub async fn run<T: GoView>(
     let mut told_deadlock = false;
     loop {
         let host = store.data_mut().go();
+        // Promise reactions run first, each in its own turn, as JS jobs do.
+        if let Some((func, args)) = host.jobs.pop_front() {
+            let result = call_back(store, func, args, "a promise callback").await?;
+            if let Some(outcome) = settle(store, result)? {
+                return Ok(outcome);
+            }
+            continue;
+        }
         if host.drain.draining() {
             // Stop accepting; end once the last connection has closed.
             host.net.stop_listening();
@@ -442,7 +451,8 @@ pub async fn run<T: GoView>(
             }
         }
         let deadline = host.timers.next_deadline();
-        if deadline.is_none() && !host.net.has_pending() && !host.drain.draining() {
+        let waiting = host.net.has_pending() || host.http.has_pending();
+        if deadline.is_none() && !waiting && !host.drain.draining() {
             if told_deadlock {
                 return Err(RunError::Deadlock);
             }
@@ -470,11 +480,14 @@ pub async fn run<T: GoView>(
                         None => std::future::pending().await,
                     }
                 };
-                let GoHost { net, drain, .. } = host;
+                let GoHost {
+                    net, drain, http, ..
+                } = host;
                 let draining = drain.draining();
                 tokio::select! {
                     () = timer => Wake::Timer,
                     event = net.next_event() => Wake::Net(event),
+                    event = http.next_event() => Wake::Fetch(event),
                     () = drain.requested(), if !draining => continue,
                 }
             }
@@ -494,6 +507,11 @@ pub async fn run<T: GoView>(
                         call_back(store, func, args, "a timer callback").await?
                     }
                 }
+            }
+            Wake::Fetch(event) => {
+                // Settling queues the reactions; the next turn runs them.
+                crate::fetch::deliver(store.data_mut().go(), event);
+                continue;
             }
             Wake::Net(first) => {
                 let host = store.data_mut().go();
@@ -531,6 +549,8 @@ enum Wake {
     Timer,
     /// A network wait or dial completed.
     Net(wasabi_net::Event),
+    /// An HTTP request progressed.
+    Fetch(wasabi_net::FetchEvent),
 }
 
 /// Calls a JS callback from the event loop. A value it throws that nothing

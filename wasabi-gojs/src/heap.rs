@@ -45,6 +45,31 @@ pub enum ObjectKind {
     Error,
     /// A `Date`: milliseconds since the Unix epoch.
     Date(f64),
+    /// A `Promise`.
+    Promise(PromiseState),
+    /// A `Headers` object: names (lower case) and values, in order.
+    Headers(Vec<(String, String)>),
+    /// An iterator over `items` (what `Headers.prototype.entries` returns).
+    Iterator {
+        /// What it yields.
+        items: Vec<Value>,
+        /// The index of the next item.
+        next: usize,
+    },
+    /// A response body stream, or its reader: a handle on a request of the
+    /// instance's HTTP client.
+    Body(wasabi_net::FetchId),
+}
+
+/// The state of a `Promise`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromiseState {
+    /// Not settled yet: the `(onFulfilled, onRejected)` pairs `then` registered.
+    Pending(Vec<(Value, Value)>),
+    /// Fulfilled with a value.
+    Fulfilled(Value),
+    /// Rejected with a reason.
+    Rejected(Value),
 }
 
 /// One object: a prototype link, an internal kind and own properties in
@@ -98,6 +123,8 @@ impl Object {
         let inner = match &self.kind {
             ObjectKind::Array(items) => items.capacity() * std::mem::size_of::<Value>(),
             ObjectKind::Bytes(bytes) => bytes.capacity(),
+            ObjectKind::Headers(pairs) => pairs.iter().map(|(k, v)| k.len() + v.len() + 48).sum(),
+            ObjectKind::Iterator { items, .. } => items.capacity() * std::mem::size_of::<Value>(),
             _ => 0,
         };
         BASE + self.props.len() * SLOT + inner
@@ -236,6 +263,12 @@ impl Heap {
             });
         }
         Ok(())
+    }
+
+    /// Counts `bytes` more of host memory held by existing objects (an
+    /// object that grew), refusing them past the budget.
+    pub fn charge_for(&mut self, bytes: usize) -> Result<(), HeapError> {
+        self.charge(bytes)
     }
 
     fn charge(&mut self, bytes: usize) -> Result<(), HeapError> {
@@ -461,8 +494,20 @@ impl Heap {
             object.marked = true;
             stack.extend(object.proto);
             stack.extend(object.props.iter().filter_map(|(_, v)| v.as_object()));
-            if let ObjectKind::Array(items) = &object.kind {
-                stack.extend(items.iter().filter_map(Value::as_object));
+            match &object.kind {
+                ObjectKind::Array(items) | ObjectKind::Iterator { items, .. } => {
+                    stack.extend(items.iter().filter_map(Value::as_object));
+                }
+                ObjectKind::Promise(PromiseState::Pending(reactions)) => {
+                    for (ok, err) in reactions {
+                        stack.extend(ok.as_object());
+                        stack.extend(err.as_object());
+                    }
+                }
+                ObjectKind::Promise(PromiseState::Fulfilled(v) | PromiseState::Rejected(v)) => {
+                    stack.extend(v.as_object());
+                }
+                _ => {}
             }
         }
         let mut dead = Vec::new();

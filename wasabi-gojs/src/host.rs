@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmtime::{Memory, TypedFunc};
 
 use wasabi_fs::Sandbox;
-use wasabi_net::{DEFAULT_MAX_SOCKETS, NetContext, NetPolicy};
+use wasabi_net::{DEFAULT_MAX_SOCKETS, FetchId, HttpClient, NetContext, NetPolicy};
 
 use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
 use crate::realm::Realm;
@@ -102,6 +102,12 @@ pub struct GoHost {
     pub(crate) timers: Timers,
     /// The instance's sockets and network policy.
     pub(crate) net: NetContext,
+    /// The instance's HTTP requests (`fetch`), under the same policy.
+    pub(crate) http: HttpClient,
+    /// What Go may still wait on, per request.
+    pub(crate) fetches: std::collections::HashMap<FetchId, crate::fetch::FetchRecord>,
+    /// Promise reactions to run once the current call into Go returns.
+    pub(crate) jobs: std::collections::VecDeque<(Value, Vec<Value>)>,
     /// The instance's files: its mounts, working directory and open files.
     pub(crate) fs: Sandbox,
     /// The guest's callback for network events (`wasabi.net.setNotify`).
@@ -290,6 +296,9 @@ impl GoHostBuilder {
             table,
             realm,
             timers: Timers::new(self.max_timers),
+            http: HttpClient::new(self.net_policy.clone(), self.max_sockets),
+            fetches: std::collections::HashMap::new(),
+            jobs: std::collections::VecDeque::new(),
             net: NetContext::new(self.net_policy, self.max_sockets),
             fs: self.fs.unwrap_or_else(Sandbox::empty),
             net_notify: None,
@@ -365,13 +374,24 @@ impl GoHost {
             return;
         }
         let roots = self.realm.roots();
+        let pending: Vec<Value> = self
+            .fetches
+            .values()
+            .flat_map(|r| r.values())
+            .chain(
+                self.jobs
+                    .iter()
+                    .flat_map(|(f, args)| std::iter::once(f).chain(args).cloned()),
+            )
+            .collect();
         let freed = self.heap.collect(
             roots
                 .iter()
                 .chain(self.table.values())
                 .chain(self.timers.values())
                 .chain(self.pinned.iter())
-                .chain(self.net_notify.iter()),
+                .chain(self.net_notify.iter())
+                .chain(pending.iter()),
         );
         tracing::trace!(freed, live = self.heap.len(), "collected JS objects");
     }

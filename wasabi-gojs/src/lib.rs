@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod event_loop;
+pub mod fetch;
 pub mod fs;
 pub mod guest_memory;
 pub mod heap;

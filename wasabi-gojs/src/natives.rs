@@ -56,6 +56,7 @@ pub enum Native {
     /// `Stats.prototype.isDirectory` and friends: the file type bits they test.
     StatsIs(u32),
     Net(crate::net::NetOp),
+    Fetch(crate::fetch::FetchOp),
     MakeFuncWrapper,
 }
 
@@ -155,7 +156,11 @@ fn call_inner(
                     ObjectKind::Function(_) => "Function",
                     ObjectKind::Error => "Error",
                     ObjectKind::Date(_) => "Date",
-                    ObjectKind::Ordinary => "Object",
+                    ObjectKind::Promise(_) => "Promise",
+                    ObjectKind::Headers(_) => "Headers",
+                    ObjectKind::Ordinary | ObjectKind::Iterator { .. } | ObjectKind::Body(_) => {
+                        "Object"
+                    }
                 },
                 Value::String(_) => "String",
                 Value::Number(_) => "Number",
@@ -454,6 +459,7 @@ fn call_inner(
         Native::Fs(op) => crate::fs::call(host, op, args),
         Native::StatsIs(mask) => crate::fs::stats_is(host, this, mask),
         Native::Net(op) => crate::net::call(host, mem, op, args),
+        Native::Fetch(op) => crate::fetch::call(host, op, this, args, construct),
         Native::MakeFuncWrapper => {
             let id = to_number(&arg(args, 0));
             if !(0.0..=f64::from(u32::MAX)).contains(&id) || id.fract() != 0.0 {
@@ -521,7 +527,11 @@ pub fn to_js_string(host: &GoHost, v: &Value) -> String {
                         format!("{name}: {message}")
                     }
                 }
-                ObjectKind::Ordinary => "[object Object]".into(),
+                ObjectKind::Promise(_) => "[object Promise]".into(),
+                ObjectKind::Headers(_) => "[object Headers]".into(),
+                ObjectKind::Ordinary | ObjectKind::Iterator { .. } | ObjectKind::Body(_) => {
+                    "[object Object]".into()
+                }
             }
         }
     }

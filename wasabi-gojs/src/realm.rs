@@ -11,6 +11,7 @@
 //! One global is Wasabi's own: `wasabi` (`version`, and `net`, the socket
 //! interface of [`crate::net`]) — how the Go companion module finds the host.
 
+use crate::fetch::FetchOp;
 use crate::fs::FsOp;
 use crate::heap::{Callable, Heap, HeapError, Object, ObjectId, ObjectKind};
 use crate::natives::Native;
@@ -42,6 +43,18 @@ pub struct Realm {
     pub date_proto: ObjectId,
     /// The prototype of the `fs.Stats` objects `fs.stat` makes.
     pub stats_proto: ObjectId,
+    /// `Promise.prototype` (`then`).
+    pub promise_proto: ObjectId,
+    /// `Headers.prototype`.
+    pub headers_proto: ObjectId,
+    /// The prototype of iterators (`next`).
+    pub iterator_proto: ObjectId,
+    /// The prototype of response body streams (`getReader`, `cancel`).
+    pub stream_proto: ObjectId,
+    /// The prototype of body readers (`read`, `cancel`, `releaseLock`).
+    pub reader_proto: ObjectId,
+    /// `AbortController.prototype` (`abort`).
+    pub abort_proto: ObjectId,
 }
 
 struct Builder<'h> {
@@ -201,6 +214,47 @@ impl Realm {
         }
         b.heap.define(global, "fs", Value::Object(fs));
 
+        let promise_proto = b.object(Some(object_proto))?;
+        b.method(promise_proto, "then", Native::Fetch(FetchOp::PromiseThen))?;
+        let headers_proto = b.object(Some(object_proto))?;
+        for (name, op) in [
+            ("append", FetchOp::HeadersAppend),
+            ("set", FetchOp::HeadersSet),
+            ("get", FetchOp::HeadersGet),
+            ("has", FetchOp::HeadersHas),
+            ("entries", FetchOp::HeadersEntries),
+        ] {
+            b.method(headers_proto, name, Native::Fetch(op))?;
+        }
+        b.class(
+            global,
+            "Headers",
+            Native::Fetch(FetchOp::HeadersCtor),
+            headers_proto,
+        )?;
+        let iterator_proto = b.object(Some(object_proto))?;
+        b.method(iterator_proto, "next", Native::Fetch(FetchOp::IteratorNext))?;
+        let stream_proto = b.object(Some(object_proto))?;
+        b.method(stream_proto, "getReader", Native::Fetch(FetchOp::GetReader))?;
+        b.method(stream_proto, "cancel", Native::Fetch(FetchOp::Cancel))?;
+        let reader_proto = b.object(Some(object_proto))?;
+        b.method(reader_proto, "read", Native::Fetch(FetchOp::Read))?;
+        b.method(reader_proto, "cancel", Native::Fetch(FetchOp::Cancel))?;
+        b.method(
+            reader_proto,
+            "releaseLock",
+            Native::Fetch(FetchOp::ReleaseLock),
+        )?;
+        let abort_proto = b.object(Some(object_proto))?;
+        b.method(abort_proto, "abort", Native::Fetch(FetchOp::Abort))?;
+        b.class(
+            global,
+            "AbortController",
+            Native::Fetch(FetchOp::AbortControllerCtor),
+            abort_proto,
+        )?;
+        b.method(global, "fetch", Native::Fetch(FetchOp::Fetch))?;
+
         // Wasabi's own object: its presence tells a guest it runs on Wasabi.
         let wasabi = b.object(Some(object_proto))?;
         b.heap
@@ -228,16 +282,26 @@ impl Realm {
             range_error_proto,
             date_proto,
             stats_proto,
+            promise_proto,
+            headers_proto,
+            iterator_proto,
+            stream_proto,
+            reader_proto,
+            abort_proto,
         })
     }
 
     /// The objects the realm keeps alive regardless of Go.
-    pub fn roots(&self) -> [Value; 3] {
+    pub fn roots(&self) -> [Value; 7] {
         [
             Value::Object(self.global),
             Value::Object(self.go),
-            // Reachable from no global, but `fs.stat` needs it.
+            // Reachable from no global, but the host makes objects with them.
             Value::Object(self.stats_proto),
+            Value::Object(self.promise_proto),
+            Value::Object(self.iterator_proto),
+            Value::Object(self.stream_proto),
+            Value::Object(self.reader_proto),
         ]
     }
 }

@@ -561,7 +561,7 @@ fn try_accept(listener: &AsyncFd<StdListener>) -> Result<Option<StdStream>, NetE
 
 /// Resolves (when `endpoint` is a name) and connects, trying each address of
 /// the family in turn as Go does.
-async fn connect(endpoint: &Endpoint, family: Family) -> Result<TcpStream, NetError> {
+pub(crate) async fn connect(endpoint: &Endpoint, family: Family) -> Result<TcpStream, NetError> {
     let addrs: Vec<SocketAddr> = match &endpoint.host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
         Host::Name(name) => tokio::net::lookup_host((name.as_str(), endpoint.port))

@@ -58,6 +58,9 @@ pub enum NetError {
     /// The operating system refused.
     #[error("{}", io_message(.0))]
     Io(#[from] io::Error),
+    /// An HTTP request that cannot be made, or an HTTP exchange that failed.
+    #[error("{0}")]
+    Http(String),
 }
 
 impl NetError {
@@ -72,6 +75,7 @@ impl NetError {
             NetError::NoAddress { .. } => "EADDRNOTAVAIL",
             NetError::NotOpen(_) => "EBADF",
             NetError::Io(e) => io_code(e),
+            NetError::Http(_) => "EPROTO",
         }
     }
 }

@@ -33,9 +33,11 @@
 mod address;
 mod context;
 mod error;
+mod http;
 mod policy;
 
 pub use address::{Endpoint, Family, Host};
 pub use context::{DEFAULT_MAX_SOCKETS, Event, Interest, NetContext, NetStats, SocketId};
 pub use error::NetError;
+pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
 pub use policy::{AddressRule, GrantHint, NetPolicy, RuleParseError};

@@ -1,9 +1,10 @@
-//! Project automation: `cargo xtask build-examples | demo | ci | bench`.
+//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance`.
 //!
 //! Everything a fresh machine needs beyond Rust and Go is installed from
 //! here, idempotently, so `cargo xtask ci` is the whole of CI.
 
 mod bench;
+mod conformance;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +40,16 @@ enum Task {
         #[arg(long)]
         publish: bool,
     },
+    /// Run standard-library package tests under Node.js and under Wasabi, and
+    /// write the comparison (target/conformance/results.md).
+    Conformance {
+        /// Also write the table into docs/conformance.md.
+        #[arg(long)]
+        publish: bool,
+        /// Only these packages (default: the whole list in xtask/src/conformance.rs).
+        #[arg(value_name = "PACKAGE")]
+        packages: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +59,9 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => demo(&root),
         Task::Ci => ci(&root),
         Task::Bench { quick, publish } => bench::bench(&root, quick, publish),
+        Task::Conformance { publish, packages } => {
+            conformance::conformance(&root, packages, publish)
+        }
     }
 }
 

@@ -1,0 +1,611 @@
+//! `fetch`, `Headers`, `AbortController` and the promises they return: what
+//! `net/http`'s js/wasm transport uses when `fetch` exists, so `http.Get`
+//! works in a guest that never imports Wasabi's module.
+//!
+//! Requests run on the instance's [`HttpClient`] under its connect policy.
+//! Promises are settled by the event loop as the client reports progress
+//! (the response head, then one body chunk per `reader.read()`), and their
+//! reactions run as jobs, after the current call into Go returns — never
+//! inside it, as in JS.
+//!
+//! What is here is what Go's transport touches: `fetch(url, {method,
+//! headers, body, signal})`; a response with `status`, `statusText`, `ok`,
+//! `url`, `redirected`, `headers` (with `entries()`) and a streaming `body`
+//! (`getReader()`, `read()`, `cancel()`); `new Headers()` with `append`,
+//! `set`, `get`, `has` and `entries`; `new AbortController()` with `signal`
+//! and `abort()`; and `promise.then(onFulfilled, onRejected)`, which does
+//! not chain (it returns `undefined`). Redirects are not followed: the 3xx
+//! response reaches Go's client, which follows it itself.
+
+use wasabi_net::{FetchEvent, FetchId, HttpRequest, NetError};
+
+use crate::heap::{HeapError, Key, Object, ObjectId, ObjectKind, PromiseState};
+use crate::host::GoHost;
+use crate::natives::{Completion, NativeResult, is_callable, to_js_string};
+use crate::value::Value;
+
+/// A function of the fetch world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum FetchOp {
+    Fetch,
+    PromiseThen,
+    HeadersCtor,
+    HeadersAppend,
+    HeadersSet,
+    HeadersGet,
+    HeadersHas,
+    HeadersEntries,
+    IteratorNext,
+    AbortControllerCtor,
+    Abort,
+    GetReader,
+    Read,
+    Cancel,
+    ReleaseLock,
+}
+
+/// What the host remembers about a request while Go may still wait on it.
+#[derive(Debug, Default)]
+pub(crate) struct FetchRecord {
+    /// The promise `fetch` returned, until the response head settles it.
+    pending_response: Option<Value>,
+    /// The promise of the `read()` in progress.
+    pending_read: Option<Value>,
+    /// The `AbortSignal` passed in, if any.
+    signal: Option<ObjectId>,
+    /// The URL, for the response's `url`.
+    url: String,
+}
+
+impl FetchRecord {
+    /// Values the collector must keep.
+    pub(crate) fn values(&self) -> impl Iterator<Item = Value> + '_ {
+        self.pending_response
+            .iter()
+            .chain(self.pending_read.iter())
+            .cloned()
+            .chain(self.signal.map(Value::Object))
+    }
+}
+
+fn arg(args: &[Value], i: usize) -> Value {
+    args.get(i).cloned().unwrap_or(Value::Undefined)
+}
+
+fn ret(v: Value) -> NativeResult {
+    Ok(Completion::Return(v))
+}
+
+/// Calls a function of the fetch world.
+pub(crate) fn call(
+    host: &mut GoHost,
+    op: FetchOp,
+    this: &Value,
+    args: &[Value],
+    construct: bool,
+) -> NativeResult {
+    let heap_err = |host: &mut GoHost, e: HeapError| host.heap_error(e);
+    match op {
+        FetchOp::Fetch => {
+            let promise = new_promise(host).map_err(|e| heap_err(host, e))?;
+            start(host, &promise, args)?;
+            ret(promise)
+        }
+        FetchOp::PromiseThen => {
+            let Some(id) = object_of(host, this, |k| matches!(k, ObjectKind::Promise(_))) else {
+                return Err(host.type_error("Promise.prototype.then called on a non-promise"));
+            };
+            then(host, id, arg(args, 0), arg(args, 1));
+            ret(Value::Undefined)
+        }
+        FetchOp::HeadersCtor => {
+            if !construct {
+                return Err(host.type_error("Constructor Headers requires 'new'"));
+            }
+            let pairs = match arg(args, 0) {
+                Value::Undefined => Vec::new(),
+                init => header_pairs(host, &init)?,
+            };
+            let proto = host.realm.headers_proto;
+            let id = host
+                .heap
+                .alloc(Object::new(ObjectKind::Headers(pairs), Some(proto)))
+                .map_err(|e| heap_err(host, e))?;
+            ret(Value::Object(id))
+        }
+        FetchOp::HeadersAppend
+        | FetchOp::HeadersSet
+        | FetchOp::HeadersGet
+        | FetchOp::HeadersHas
+        | FetchOp::HeadersEntries => headers_method(host, op, this, args),
+        FetchOp::IteratorNext => {
+            let Value::Object(id) = this else {
+                return Err(host.type_error("next called on a non-iterator"));
+            };
+            let item = match &mut host.heap.get_mut(*id).kind {
+                ObjectKind::Iterator { items, next } => {
+                    let item = items.get(*next).cloned();
+                    *next += usize::from(item.is_some());
+                    item
+                }
+                _ => return Err(host.type_error("next called on a non-iterator")),
+            };
+            let result = iter_result(host, item).map_err(|e| heap_err(host, e))?;
+            ret(result)
+        }
+        FetchOp::AbortControllerCtor => {
+            if !construct {
+                return Err(host.type_error("Constructor AbortController requires 'new'"));
+            }
+            let signal = host.new_object().map_err(|e| heap_err(host, e))?;
+            host.heap.define(signal, "aborted", Value::Bool(false));
+            let proto = host.realm.abort_proto;
+            let controller = host
+                .heap
+                .alloc(Object::new(ObjectKind::Ordinary, Some(proto)))
+                .map_err(|e| heap_err(host, e))?;
+            host.heap
+                .define(controller, "signal", Value::Object(signal));
+            ret(Value::Object(controller))
+        }
+        FetchOp::Abort => {
+            let signal = host
+                .heap
+                .get_property(this, Key::Name("signal"))
+                .map_err(|e| heap_err(host, e))?;
+            if let Value::Object(signal) = signal {
+                abort(host, signal);
+            }
+            ret(Value::Undefined)
+        }
+        FetchOp::GetReader => {
+            let Some(fetch) = body_of(host, this) else {
+                return Err(host.type_error("getReader called on a non-stream"));
+            };
+            let proto = host.realm.reader_proto;
+            let reader = host
+                .heap
+                .alloc(Object::new(ObjectKind::Body(fetch), Some(proto)))
+                .map_err(|e| heap_err(host, e))?;
+            ret(Value::Object(reader))
+        }
+        FetchOp::Read => {
+            let Some(fetch) = body_of(host, this) else {
+                return Err(host.type_error("read called on a non-reader"));
+            };
+            let promise = new_promise(host).map_err(|e| heap_err(host, e))?;
+            read(host, fetch, &promise)?;
+            ret(promise)
+        }
+        FetchOp::Cancel => {
+            let Some(fetch) = body_of(host, this) else {
+                return Err(host.type_error("cancel called on a non-stream"));
+            };
+            host.http.cancel(fetch);
+            if let Some(record) = host.fetches.remove(&fetch)
+                && let Some(read) = record.pending_read
+            {
+                let done = iter_result(host, None).map_err(|e| heap_err(host, e))?;
+                settle(host, &read, Ok(done));
+            }
+            let promise = new_promise(host).map_err(|e| heap_err(host, e))?;
+            settle(host, &promise, Ok(Value::Undefined));
+            ret(promise)
+        }
+        FetchOp::ReleaseLock => ret(Value::Undefined),
+    }
+}
+
+/// Starts the request `fetch(url, options)` describes; failures reject
+/// `promise`.
+fn start(host: &mut GoHost, promise: &Value, args: &[Value]) -> Result<(), Value> {
+    let url = to_js_string(host, &arg(args, 0));
+    let options = arg(args, 1);
+    let get = |host: &mut GoHost, name| match &options {
+        Value::Object(_) => host.heap.get_property(&options, Key::Name(name)),
+        _ => Ok(Value::Undefined),
+    };
+    let method = match get(host, "method").map_err(|e| host.heap_error(e))? {
+        Value::Undefined => "GET".to_string(),
+        m => to_js_string(host, &m).to_ascii_uppercase(),
+    };
+    let headers = match get(host, "headers").map_err(|e| host.heap_error(e))? {
+        Value::Undefined | Value::Null => Vec::new(),
+        h => header_pairs(host, &h)?,
+    };
+    let body = match get(host, "body").map_err(|e| host.heap_error(e))? {
+        Value::Undefined | Value::Null => Vec::new(),
+        Value::String(s) => s.as_bytes().to_vec(),
+        Value::Object(id) => match &host.heap.get(id).kind {
+            ObjectKind::Bytes(b) => b.clone(),
+            _ => return Err(host.type_error("fetch: the body must be a Uint8Array or a string")),
+        },
+        _ => return Err(host.type_error("fetch: the body must be a Uint8Array or a string")),
+    };
+    let signal = match get(host, "signal").map_err(|e| host.heap_error(e))? {
+        Value::Object(id) => Some(id),
+        _ => None,
+    };
+    if let Some(signal) = signal
+        && host
+            .heap
+            .get_property(&Value::Object(signal), Key::Name("aborted"))
+            == Ok(Value::Bool(true))
+    {
+        let reason = abort_error(host);
+        settle(host, promise, Err(reason));
+        return Ok(());
+    }
+    let request = HttpRequest {
+        method,
+        url: url.clone(),
+        headers,
+        body,
+    };
+    match host.http.start(request) {
+        Ok(id) => {
+            host.fetches.insert(
+                id,
+                FetchRecord {
+                    pending_response: Some(promise.clone()),
+                    signal,
+                    url,
+                    ..FetchRecord::default()
+                },
+            );
+        }
+        Err(e) => {
+            let reason = fetch_failed(host, &e);
+            settle(host, promise, Err(reason));
+        }
+    }
+    Ok(())
+}
+
+/// `reader.read()`: asks the client for the next chunk.
+fn read(host: &mut GoHost, fetch: FetchId, promise: &Value) -> Result<(), Value> {
+    let Some(record) = host.fetches.get_mut(&fetch) else {
+        // The body ended (or was cancelled): done.
+        let done = iter_result(host, None).map_err(|e| host.heap_error(e))?;
+        settle(host, promise, Ok(done));
+        return Ok(());
+    };
+    if record.pending_read.is_some() {
+        let reason = host.type_error("a read of this body is already in progress");
+        settle(host, promise, Err(reason));
+        return Ok(());
+    }
+    record.pending_read = Some(promise.clone());
+    if let Err(e) = host.http.pull(fetch) {
+        host.fetches.remove(&fetch);
+        let reason = fetch_failed(host, &e);
+        settle(host, promise, Err(reason));
+    }
+    Ok(())
+}
+
+/// `controller.abort()`: every request under `signal` is cancelled, and
+/// whatever Go waits on for it rejects with an `AbortError`.
+fn abort(host: &mut GoHost, signal: ObjectId) {
+    host.heap.define(signal, "aborted", Value::Bool(true));
+    let ids: Vec<FetchId> = host
+        .fetches
+        .iter()
+        .filter(|(_, r)| r.signal == Some(signal))
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        host.http.cancel(id);
+        if let Some(record) = host.fetches.remove(&id) {
+            for promise in [record.pending_response, record.pending_read]
+                .into_iter()
+                .flatten()
+            {
+                let reason = abort_error(host);
+                settle(host, &promise, Err(reason));
+            }
+        }
+    }
+}
+
+/// Applies an event of the HTTP client: settles the promise Go waits on.
+pub(crate) fn deliver(host: &mut GoHost, event: FetchEvent) {
+    let id = event.id();
+    let outcome = match event {
+        FetchEvent::Head {
+            status, headers, ..
+        } => {
+            let Some(promise) = host
+                .fetches
+                .get_mut(&id)
+                .and_then(|r| r.pending_response.take())
+            else {
+                return;
+            };
+            let response = response(host, id, status, headers);
+            (promise, response)
+        }
+        FetchEvent::Chunk { bytes, .. } => {
+            let Some(promise) = host
+                .fetches
+                .get_mut(&id)
+                .and_then(|r| r.pending_read.take())
+            else {
+                return;
+            };
+            let proto = host.realm.bytes_proto;
+            let result = host.heap.alloc_bytes(bytes.len(), proto).and_then(|chunk| {
+                if let ObjectKind::Bytes(b) = &mut host.heap.get_mut(chunk).kind {
+                    b.copy_from_slice(&bytes);
+                }
+                iter_result(host, Some(Value::Object(chunk)))
+            });
+            (promise, result.map_err(|e| host.heap_error(e)))
+        }
+        FetchEvent::End { .. } => {
+            let Some(promise) = host.fetches.remove(&id).and_then(|r| r.pending_read) else {
+                return;
+            };
+            let result = iter_result(host, None).map_err(|e| host.heap_error(e));
+            (promise, result)
+        }
+        FetchEvent::Failed { error, .. } => {
+            let Some(record) = host.fetches.remove(&id) else {
+                return;
+            };
+            let Some(promise) = record.pending_response.or(record.pending_read) else {
+                return;
+            };
+            let reason = fetch_failed(host, &error);
+            (promise, Err(reason))
+        }
+    };
+    let (promise, result) = outcome;
+    settle(host, &promise, result);
+}
+
+/// The `Response` for a head.
+fn response(
+    host: &mut GoHost,
+    id: FetchId,
+    status: u16,
+    headers: Vec<(String, String)>,
+) -> Result<Value, Value> {
+    let build = |host: &mut GoHost| -> Result<Value, HeapError> {
+        let (headers_proto, stream_proto) = (host.realm.headers_proto, host.realm.stream_proto);
+        let headers = host.heap.alloc(Object::new(
+            ObjectKind::Headers(headers),
+            Some(headers_proto),
+        ))?;
+        let body = host
+            .heap
+            .alloc(Object::new(ObjectKind::Body(id), Some(stream_proto)))?;
+        let response = host.new_object()?;
+        let url = host
+            .fetches
+            .get(&id)
+            .map(|r| r.url.clone())
+            .unwrap_or_default();
+        let reason = reason_phrase(status);
+        for (name, value) in [
+            ("status", Value::Number(f64::from(status))),
+            ("statusText", Value::string(reason)),
+            ("ok", Value::Bool((200..300).contains(&status))),
+            ("redirected", Value::Bool(false)),
+            ("type", Value::from("basic")),
+            ("url", Value::string(url)),
+            ("headers", Value::Object(headers)),
+            ("body", Value::Object(body)),
+        ] {
+            host.heap.define(response, name, value);
+        }
+        Ok(Value::Object(response))
+    };
+    build(host).map_err(|e| host.heap_error(e))
+}
+
+/// The reason phrase of a status code, as servers usually send it.
+fn reason_phrase(status: u16) -> String {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+    .to_string()
+}
+
+/// The methods of `Headers.prototype`.
+fn headers_method(host: &mut GoHost, op: FetchOp, this: &Value, args: &[Value]) -> NativeResult {
+    let Some(id) = object_of(host, this, |k| matches!(k, ObjectKind::Headers(_))) else {
+        return Err(host.type_error("Headers method called on a non-Headers object"));
+    };
+    let name = to_js_string(host, &arg(args, 0)).to_ascii_lowercase();
+    let value = to_js_string(host, &arg(args, 1));
+    if matches!(op, FetchOp::HeadersAppend | FetchOp::HeadersSet) {
+        host.heap
+            .charge_for(name.len() + value.len() + 48)
+            .map_err(|e| host.heap_error(e))?;
+    }
+    let ObjectKind::Headers(pairs) = &mut host.heap.get_mut(id).kind else {
+        return Err(host.type_error("Headers method called on a non-Headers object"));
+    };
+    match op {
+        FetchOp::HeadersAppend => pairs.push((name, value)),
+        FetchOp::HeadersSet => {
+            pairs.retain(|(k, _)| *k != name);
+            pairs.push((name, value));
+        }
+        FetchOp::HeadersGet => {
+            let values: Vec<&str> = pairs
+                .iter()
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            return ret(if values.is_empty() {
+                Value::Null
+            } else {
+                Value::string(values.join(", "))
+            });
+        }
+        FetchOp::HeadersHas => return ret(Value::Bool(pairs.iter().any(|(k, _)| *k == name))),
+        _ => {
+            let pairs = pairs.clone();
+            let mut items = Vec::with_capacity(pairs.len());
+            for (k, v) in pairs {
+                let pair = host
+                    .new_array(vec![Value::string(k), Value::string(v)])
+                    .map_err(|e| host.heap_error(e))?;
+                items.push(Value::Object(pair));
+            }
+            let proto = host.realm.iterator_proto;
+            let iter = host
+                .heap
+                .alloc(Object::new(
+                    ObjectKind::Iterator { items, next: 0 },
+                    Some(proto),
+                ))
+                .map_err(|e| host.heap_error(e))?;
+            return ret(Value::Object(iter));
+        }
+    }
+    ret(Value::Undefined)
+}
+
+/// Header pairs from a `Headers` object or a plain object of names to values.
+fn header_pairs(host: &mut GoHost, init: &Value) -> Result<Vec<(String, String)>, Value> {
+    let Value::Object(id) = init else {
+        return Err(host.type_error("Headers: the init must be an object"));
+    };
+    let object = host.heap.get(*id);
+    if let ObjectKind::Headers(pairs) = &object.kind {
+        return Ok(pairs.clone());
+    }
+    let keys: Vec<String> = object.keys().map(|k| k.to_string()).collect();
+    let mut pairs = Vec::with_capacity(keys.len());
+    for key in keys {
+        let value = host
+            .heap
+            .get_property(init, Key::Name(&key))
+            .map_err(|e| host.heap_error(e))?;
+        let value = to_js_string(host, &value);
+        pairs.push((key.to_ascii_lowercase(), value));
+    }
+    Ok(pairs)
+}
+
+/// `{done, value}`: `Some(value)` for an item, `None` for the end.
+fn iter_result(host: &mut GoHost, item: Option<Value>) -> Result<Value, HeapError> {
+    let result = host.new_object()?;
+    host.heap
+        .define(result, "done", Value::Bool(item.is_none()));
+    host.heap
+        .define(result, "value", item.unwrap_or(Value::Undefined));
+    Ok(Value::Object(result))
+}
+
+/// A new pending promise.
+pub(crate) fn new_promise(host: &mut GoHost) -> Result<Value, HeapError> {
+    let proto = host.realm.promise_proto;
+    host.heap
+        .alloc(Object::new(
+            ObjectKind::Promise(PromiseState::Pending(Vec::new())),
+            Some(proto),
+        ))
+        .map(Value::Object)
+}
+
+/// Fulfils (`Ok`) or rejects (`Err`) a pending promise, queueing its
+/// reactions as jobs. A settled promise stays as it is.
+pub(crate) fn settle(host: &mut GoHost, promise: &Value, outcome: Result<Value, Value>) {
+    let Value::Object(id) = promise else { return };
+    let ObjectKind::Promise(state) = &mut host.heap.get_mut(*id).kind else {
+        return;
+    };
+    let PromiseState::Pending(reactions) = state else {
+        return;
+    };
+    let reactions = std::mem::take(reactions);
+    *state = match &outcome {
+        Ok(v) => PromiseState::Fulfilled(v.clone()),
+        Err(v) => PromiseState::Rejected(v.clone()),
+    };
+    for (on_ok, on_err) in reactions {
+        queue_reaction(host, on_ok, on_err, &outcome);
+    }
+}
+
+/// `promise.then(onFulfilled, onRejected)`.
+fn then(host: &mut GoHost, id: ObjectId, on_ok: Value, on_err: Value) {
+    let ObjectKind::Promise(state) = &mut host.heap.get_mut(id).kind else {
+        return;
+    };
+    let outcome = match state {
+        PromiseState::Pending(reactions) => {
+            reactions.push((on_ok, on_err));
+            return;
+        }
+        PromiseState::Fulfilled(v) => Ok(v.clone()),
+        PromiseState::Rejected(v) => Err(v.clone()),
+    };
+    queue_reaction(host, on_ok, on_err, &outcome);
+}
+
+fn queue_reaction(host: &mut GoHost, on_ok: Value, on_err: Value, outcome: &Result<Value, Value>) {
+    let (func, value) = match outcome {
+        Ok(v) => (on_ok, v),
+        Err(v) => (on_err, v),
+    };
+    if is_callable(host, &func) {
+        host.jobs.push_back((func, vec![value.clone()]));
+    }
+}
+
+/// `TypeError: fetch failed` with the reason as its `cause`, as Node.js
+/// reports a failed request (Go prints both).
+fn fetch_failed(host: &mut GoHost, error: &NetError) -> Value {
+    let err = host.type_error("fetch failed");
+    let cause = host.system_error(error.code(), &error.to_string());
+    if let Value::Object(id) = err {
+        host.heap.define(id, "cause", cause);
+    }
+    err
+}
+
+/// `DOMException: This operation was aborted` (name `AbortError`).
+fn abort_error(host: &mut GoHost) -> Value {
+    let proto = host.realm.error_proto;
+    let err = host.new_error(proto, "This operation was aborted");
+    if let Value::Object(id) = err {
+        host.heap.define(id, "name", Value::from("AbortError"));
+    }
+    err
+}
+
+fn object_of(host: &GoHost, v: &Value, kind: impl Fn(&ObjectKind) -> bool) -> Option<ObjectId> {
+    match v {
+        Value::Object(id) if kind(&host.heap.get(*id).kind) => Some(*id),
+        _ => None,
+    }
+}
+
+fn body_of(host: &GoHost, v: &Value) -> Option<FetchId> {
+    match v {
+        Value::Object(id) => match host.heap.get(*id).kind {
+            ObjectKind::Body(fetch) => Some(fetch),
+            _ => None,
+        },
+        _ => None,
+    }
+}
