@@ -33,12 +33,15 @@ const EXIT_ERROR: u8 = 1;
         Wasabi gives a Go js/wasm program the JS world it expects from a browser or \
         Node.js, and nothing else: no files, no network and no environment variables \
         unless you grant them. Go programs reach the network through the companion \
-        module wasabi.dev/go (Listen, Dial, ListenAndServe, RoundTripper).",
+        module wasabi.dev/go (Listen, Dial, ListenAndServe, RoundTripper), or make HTTP \
+        requests with net/http unchanged (through the host's fetch).",
     after_help = "Examples:\n  \
         GOOS=js GOARCH=wasm go build -o hello.wasm ./hello\n  \
         wasabi run hello.wasm\n  \
         wasabi run --env GREETING=hi --max-memory 128MiB app.wasm -- -v input.txt\n  \
         wasabi run --allow-listen=127.0.0.1:8080 --allow-connect=127.0.0.1:5432 server.wasm\n  \
+        wasabi run --dir ./site:/srv:ro --dir ./uploads:/data site.wasm\n  \
+        GOOS=js GOARCH=wasm go test -exec=\"wasabi go-exec\" ./...\n  \
         wasabi compile app.wasm -o app.cwasm && wasabi run app.cwasm"
 )]
 struct Cli {
@@ -266,6 +269,8 @@ The manifest (TOML) lists the tenants:
   env = { GREETING = \"hi\" }
   listen = { \"127.0.0.1:8080\" = \"127.0.0.1:9001\" }   # guest address = host address
   allow-connect = [\"127.0.0.1:5432\"]
+  dirs = [\"./content:/srv:ro\"]     # HOST[:GUEST][:ro], relative to the manifest
+  cwd = \"/srv\"                     # default: the first of dirs, or /
   max-memory = \"64MiB\"
   max-connections = 256
   max-cpu = 0.5                   # a fraction of one core

@@ -108,16 +108,20 @@ fn read_only_mounts_refuse_changes() {
 fn the_working_directory_is_a_guest_path() {
     let root = tree("fs-cwd");
     let wasm = program("fs-probe.wasm");
-    // Nothing mounted: an empty root, and / as the working directory.
+    // Nothing mounted: a root with only /dev/null and /etc/hosts, and / as
+    // the working directory.
     let out = run_guest(&wasm, &[], &["cwd"]);
-    assert_eq!(stdout(&out), "cwd: / <nil>\nroot:  <nil>\n");
+    assert_eq!(stdout(&out), "cwd: / <nil>\nroot: dev,etc <nil>\n");
     // The first mount is the working directory; its parents are listed.
     let a = dir_flag(&root.join("m"), "/srv/data");
     let b = format!("--dir={}:/srv/other:ro", root.display());
     let out = run_guest(&wasm, &[&a, &b], &["cwd"]);
-    assert_eq!(stdout(&out), "cwd: /srv/data <nil>\nroot: srv <nil>\n");
+    assert_eq!(
+        stdout(&out),
+        "cwd: /srv/data <nil>\nroot: dev,etc,srv <nil>\n"
+    );
     let out = run_guest(&wasm, &[&a, &b, "--cwd=/srv"], &["cwd"]);
-    assert_eq!(stdout(&out), "cwd: /srv <nil>\nroot: srv <nil>\n");
+    assert_eq!(stdout(&out), "cwd: /srv <nil>\nroot: dev,etc,srv <nil>\n");
     // Relative paths are relative to it.
     let out = run_guest(&wasm, &[&a], &["ro", "."]);
     assert!(

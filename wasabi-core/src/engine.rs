@@ -13,11 +13,14 @@ use wasmtime::{
 /// a worker thread before others get a turn.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Native stack for wasm frames; Go keeps goroutine stacks in linear memory,
-/// so wasm frames stay shallow.
-const MAX_WASM_STACK: usize = 1 << 20;
+/// Native stack for wasm frames. Go keeps goroutine stacks in linear
+/// memory, but every Go call is also a wasm call, so deep recursion (a
+/// nested XML document, a deep template) needs a deep wasm stack: 8 MiB, as
+/// Go's own Node.js runner gives V8 (`--stack-size=8192`). Stacks are
+/// reserved, not committed: an instance only pays for the depth it uses.
+const MAX_WASM_STACK: usize = 8 << 20;
 /// Stack of each fiber an async call runs on (must exceed the wasm stack).
-const ASYNC_STACK: usize = 2 << 20;
+const ASYNC_STACK: usize = 9 << 20;
 
 /// Fiber stacks reserved per pooled instance (each nested call into the
 /// guest from a host callback takes one more).

@@ -396,6 +396,8 @@ args = ["-v"]
 env = { GREETING = "hi" }
 listen = { "127.0.0.1:8080" = "127.0.0.1:9001" }
 allow-connect = ["127.0.0.1:5432", "10.0.0.0/8"]
+dirs = [".:/srv/code:ro", "."]
+cwd = "/srv"
 max-memory = "64MiB"
 max-connections = 256
 max-cpu = 0.5
@@ -423,8 +425,17 @@ restart = "never"
                 "127.0.0.1:9001".parse().unwrap()
             )]
         );
+        let mounts = &blog.fs.mounts;
+        assert_eq!(mounts.len(), 2);
+        assert_eq!(
+            (mounts[0].guest.as_deref(), mounts[0].read_only),
+            (Some("/srv/code"), true)
+        );
+        assert!(mounts[1].host.is_absolute() && mounts[1].guest.is_none());
+        assert_eq!(blog.fs.cwd.as_deref(), Some("/srv"));
         let shop = &specs[1];
         assert_eq!(shop.limits.max_memory, Some(128 << 20), "from [defaults]");
+        assert!(shop.fs.mounts.is_empty(), "nothing is visible by default");
         assert_eq!(shop.restart, RestartPolicy::Never);
     }
 
@@ -462,6 +473,18 @@ restart = "never"
             (
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nallow-connect = [\"10.0.0.0/99\"]\n",
                 "m.toml:4:17: tenant `a`: allow-connect: invalid address rule `10.0.0.0/99`",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\ndirs = [\"no-such-dir:/x\"]\n",
+                "m.toml:4:8: tenant `a`: dirs: `no-such-dir:/x`:",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\ndirs = [\".:data\"]\n",
+                "m.toml:4:8: tenant `a`: dirs: `.:data`: the guest path `data` must be absolute",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\ndirs = [\".:/d\"]\ncwd = \"/elsewhere\"\n",
+                "m.toml:1:1: tenant `a`: the working directory /elsewhere is neither mounted nor above a mount",
             ),
             (
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nrestart = \"sometimes\"\n",

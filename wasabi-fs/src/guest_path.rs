@@ -47,11 +47,15 @@ pub fn strip(path: &str, root: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Splits a relative path (`a/b/c`) into its parent (`a/b`, or `.`) and its
-/// last component (`c`).
+/// Splits a relative path (`a/b/c`, or `a/b/c/`) into its parent (`a/b`,
+/// or `.`) and its last component (`c`, or `c/`).
 pub fn split_last(rel: &str) -> (&str, &str) {
-    match rel.rsplit_once('/') {
-        Some((parent, name)) => (parent, name),
+    // A trailing slash stays on the name (`a/b/` is `b/` in `a`): the
+    // kernel's `*at` calls give it its POSIX meaning (follow a link, demand
+    // a directory).
+    let trimmed = rel.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(at) => (&rel[..at], &rel[at + 1..]),
         None => (".", rel),
     }
 }
@@ -78,5 +82,7 @@ mod tests {
         assert_eq!(strip("/x", "/").as_deref(), Some("x"));
         assert_eq!(split_last("a/b/c"), ("a/b", "c"));
         assert_eq!(split_last("c"), (".", "c"));
+        assert_eq!(split_last("a/c/"), ("a", "c/"));
+        assert_eq!(split_last("c/"), (".", "c/"));
     }
 }

@@ -78,9 +78,49 @@ pub mod flags {
     ];
 }
 
+/// A file every guest sees unless a mount covers it: what programs take
+/// for granted on any system, and that reveals nothing of the host.
+#[derive(Debug)]
+struct Builtin {
+    path: &'static str,
+    /// `None` for `/dev/null` (empty; writes vanish), else the read-only content.
+    content: Option<&'static [u8]>,
+}
+
+const BUILTINS: [Builtin; 2] = [
+    Builtin {
+        path: "/dev/null",
+        content: None,
+    },
+    // Go's resolver reads it: `localhost` resolves with no DNS.
+    Builtin {
+        path: "/etc/hosts",
+        content: Some(b"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"),
+    },
+];
+
+impl Builtin {
+    fn stat(&self) -> FileStat {
+        match self.content {
+            None => FileStat::char_device(),
+            Some(bytes) => FileStat {
+                mode: 0o100_444,
+                nlink: 1,
+                size: bytes.len() as i64,
+                ..FileStat::virtual_dir(self.path)
+            },
+        }
+    }
+}
+
 /// An open file of the guest.
 #[derive(Debug)]
 enum OpenFile {
+    /// One of the [`BUILTINS`], with its read offset.
+    Builtin {
+        builtin: &'static Builtin,
+        offset: std::cell::Cell<u64>,
+    },
     /// A file or directory inside a mount.
     Host { file: File, read_only: bool },
     /// A directory of the guest's view above the mounts.
@@ -91,8 +131,10 @@ enum OpenFile {
 enum Place<'a> {
     /// Inside `mount`, at `rel` (`.` for the mount's own directory).
     Mounted { mount: &'a Mount, rel: String },
-    /// A directory above the mounts.
+    /// A directory above the mounts (or above a builtin file).
     Virtual,
+    /// A builtin file.
+    Builtin(&'static Builtin),
 }
 
 /// What a tenant's filesystem is made of, before anything is opened: its
@@ -125,10 +167,11 @@ impl SandboxSpec {
 /// ```
 /// use wasabi_fs::Sandbox;
 ///
-/// // With nothing mounted, nothing exists but an empty, read-only root.
+/// // With nothing mounted, nothing exists but a read-only root holding
+/// // /dev/null and an /etc/hosts that names localhost.
 /// let fs = Sandbox::empty();
 /// assert_eq!(fs.stat("/etc/passwd").unwrap_err().code(), "ENOENT");
-/// assert!(fs.readdir("/").unwrap().is_empty());
+/// assert_eq!(fs.readdir("/").unwrap(), ["dev", "etc"]);
 /// ```
 #[derive(Debug)]
 pub struct Sandbox {
@@ -219,20 +262,58 @@ impl Sandbox {
         }
         let guest = self.absolute(path);
         for mount in &self.mounts {
-            if let Some(rel) = strip(&guest, &mount.guest) {
+            if let Some(folded) = strip(&guest, &mount.guest) {
+                let rel = self.within(path, &mount.guest).unwrap_or(folded);
                 return Ok((guest, Place::Mounted { mount, rel }));
             }
+        }
+        if let Some(builtin) = BUILTINS.iter().find(|b| b.path == guest) {
+            return Ok((guest, Place::Builtin(builtin)));
         }
         let above = guest == "/"
             || self
                 .mounts
                 .iter()
-                .any(|m| strip(&m.guest, &guest).is_some());
+                .map(|m| m.guest.as_str())
+                .chain(BUILTINS.iter().map(|b| b.path))
+                .any(|p| strip(p, &guest).is_some());
         if above {
             Ok((guest, Place::Virtual))
         } else {
             Err(FsError::not_found(&guest))
         }
+    }
+
+    /// The part of `path` below `mount` as written, with its `..` and a
+    /// trailing `/` kept for the kernel to resolve (POSIX resolves `a/..`
+    /// from where the link `a` leads, and `file/` is not a directory) —
+    /// when the path reaches the mount without `..` and never climbs above
+    /// it. Otherwise the lexically folded form is used.
+    fn within(&self, path: &str, mount: &str) -> Option<String> {
+        let start = if path.starts_with('/') { "" } else { &self.cwd };
+        let raw: Vec<&str> = start
+            .split('/')
+            .chain(path.split('/'))
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        let root: Vec<&str> = mount.split('/').filter(|c| !c.is_empty()).collect();
+        let rest = raw.strip_prefix(root.as_slice())?;
+        let mut depth = 0usize;
+        for c in rest {
+            depth = if *c == ".." {
+                depth.checked_sub(1)?
+            } else {
+                depth + 1
+            };
+        }
+        if rest.is_empty() {
+            return Some(".".into());
+        }
+        let mut rel = rest.join("/");
+        if path.ends_with('/') || path.ends_with("/.") {
+            rel.push('/');
+        }
+        Some(rel)
     }
 
     /// Like `locate`, for an operation that changes the place: refuses
@@ -243,7 +324,7 @@ impl Sandbox {
                 Err(FsError::read_only(&guest))
             }
             (guest, Place::Mounted { mount, rel }) => Ok((guest, mount, rel)),
-            (guest, Place::Virtual) => Err(FsError::read_only(&guest)),
+            (guest, Place::Virtual | Place::Builtin(_)) => Err(FsError::read_only(&guest)),
         }
     }
 
@@ -253,7 +334,9 @@ impl Sandbox {
         let mut names: Vec<String> = self
             .mounts
             .iter()
-            .filter_map(|m| strip(&m.guest, guest))
+            .map(|m| m.guest.as_str())
+            .chain(BUILTINS.iter().map(|b| b.path))
+            .filter_map(|p| strip(p, guest))
             .filter(|rel| rel != ".")
             .map(|rel| split_first(&rel).to_string())
             .collect();
@@ -285,17 +368,24 @@ impl Sandbox {
                 return Err(FsError::new("EISDIR", format!("{guest}: is a directory")));
             }
             Place::Virtual => OpenFile::Virtual { guest },
+            Place::Builtin(builtin) if writes && builtin.content.is_some() => {
+                return Err(FsError::read_only(&guest));
+            }
+            Place::Builtin(builtin) => OpenFile::Builtin {
+                builtin,
+                offset: std::cell::Cell::new(0),
+            },
             Place::Mounted { mount, .. } if writes && mount.read_only => {
                 return Err(FsError::read_only(&guest));
             }
             Place::Mounted { mount, rel } => {
-                let fd = beneath(
-                    mount,
-                    &rel,
-                    oflags,
-                    Mode::from_raw_mode(mode & 0o7777),
-                    &guest,
-                )?;
+                // openat2 refuses a mode unless it creates.
+                let mode = if oflags.contains(OFlags::CREATE) {
+                    Mode::from_raw_mode(mode & 0o7777)
+                } else {
+                    Mode::empty()
+                };
+                let fd = beneath(mount, &rel, oflags, mode, &guest)?;
                 OpenFile::Host {
                     file: File::from(fd),
                     read_only: mount.read_only,
@@ -310,6 +400,7 @@ impl Sandbox {
     pub fn stat(&self, path: &str) -> Result<FileStat, FsError> {
         match self.locate(path)? {
             (guest, Place::Virtual) => Ok(FileStat::virtual_dir(&guest)),
+            (_, Place::Builtin(b)) => Ok(b.stat()),
             (guest, Place::Mounted { mount, rel }) => {
                 let fd = beneath(mount, &rel, OFlags::PATH, Mode::empty(), &guest)?;
                 Ok(rustix::fs::fstat(&fd)?.into())
@@ -321,6 +412,7 @@ impl Sandbox {
     pub fn lstat(&self, path: &str) -> Result<FileStat, FsError> {
         match self.locate(path)? {
             (guest, Place::Virtual) => Ok(FileStat::virtual_dir(&guest)),
+            (_, Place::Builtin(b)) => Ok(b.stat()),
             (guest, Place::Mounted { mount, rel }) => {
                 let Some((parent, name)) = parent_of(mount, &rel, &guest)? else {
                     return Ok(rustix::fs::fstat(&*mount.dir)?.into());
@@ -335,8 +427,12 @@ impl Sandbox {
     /// The names in directory `path` (without `.` and `..`), in the host's order.
     pub fn readdir(&self, path: &str) -> Result<Vec<String>, FsError> {
         let (guest, place) = self.locate(path)?;
-        let Place::Mounted { mount, rel } = place else {
-            return Ok(self.mount_points_below(&guest));
+        let (mount, rel) = match place {
+            Place::Mounted { mount, rel } => (mount, rel),
+            Place::Virtual => return Ok(self.mount_points_below(&guest)),
+            Place::Builtin(_) => {
+                return Err(FsError::new("ENOTDIR", format!("{guest}: not a directory")));
+            }
         };
         let fd = beneath(
             mount,
@@ -366,7 +462,7 @@ impl Sandbox {
     /// Creates directory `path` with permission `mode`.
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), FsError> {
         let (guest, mount, rel) = match self.locate(path)? {
-            (guest, Place::Virtual) => {
+            (guest, Place::Virtual | Place::Builtin(_)) => {
                 return Err(FsError::new("EEXIST", format!("{guest}: file exists")));
             }
             _ => self.locate_writable(path)?,
@@ -468,7 +564,7 @@ impl Sandbox {
         let not_link =
             |guest: &str| FsError::new("EINVAL", format!("{guest}: not a symbolic link"));
         match self.locate(path)? {
-            (guest, Place::Virtual) => Err(not_link(&guest)),
+            (guest, Place::Virtual | Place::Builtin(_)) => Err(not_link(&guest)),
             (guest, Place::Mounted { mount, rel }) => {
                 let (parent, name) =
                     parent_of(mount, &rel, &guest)?.ok_or_else(|| not_link(&guest))?;
@@ -523,6 +619,7 @@ impl Sandbox {
             OpenFile::Virtual { guest } => {
                 Err(FsError::new("EISDIR", format!("{guest}: is a directory")))
             }
+            OpenFile::Builtin { builtin, .. } => Err(FsError::read_only(builtin.path)),
         }
     }
 
@@ -536,6 +633,16 @@ impl Sandbox {
     /// Reads into `buf` at `position`, or at the file offset (advancing it)
     /// when `None`. Returns the count; 0 at the end.
     pub fn read(&self, fd: u32, buf: &mut [u8], position: Option<u64>) -> Result<usize, FsError> {
+        if let OpenFile::Builtin { builtin, offset } = self.file(fd)? {
+            let content = builtin.content.unwrap_or_default();
+            let at = position.unwrap_or(offset.get()).min(content.len() as u64) as usize;
+            let n = buf.len().min(content.len() - at);
+            buf[..n].copy_from_slice(&content[at..at + n]);
+            if position.is_none() {
+                offset.set((at + n) as u64);
+            }
+            return Ok(n);
+        }
         let (mut file, _) = self.host_file(fd)?;
         let what = format!("read from descriptor {fd}");
         match position {
@@ -548,6 +655,12 @@ impl Sandbox {
     /// Writes `buf` at `position`, or at the file offset when `None`.
     /// Returns the count.
     pub fn write(&self, fd: u32, buf: &[u8], position: Option<u64>) -> Result<usize, FsError> {
+        if let OpenFile::Builtin { builtin, .. } = self.file(fd)? {
+            return match builtin.content {
+                None => Ok(buf.len()),
+                Some(_) => Err(FsError::bad_fd(fd)),
+            };
+        }
         let (mut file, _) = self.host_file(fd)?;
         let what = format!("write to descriptor {fd}");
         match position {
@@ -562,6 +675,7 @@ impl Sandbox {
         match self.file(fd)? {
             OpenFile::Host { file, .. } => Ok(rustix::fs::fstat(file)?.into()),
             OpenFile::Virtual { guest } => Ok(FileStat::virtual_dir(guest)),
+            OpenFile::Builtin { builtin, .. } => Ok(builtin.stat()),
         }
     }
 
@@ -578,7 +692,7 @@ impl Sandbox {
             OpenFile::Host { file, .. } => file
                 .sync_all()
                 .map_err(|e| FsError::os(e, &format!("fsync descriptor {fd}"))),
-            OpenFile::Virtual { .. } => Ok(()),
+            OpenFile::Virtual { .. } | OpenFile::Builtin { .. } => Ok(()),
         }
     }
 

@@ -65,7 +65,10 @@ fn escapes_fail_with_clear_errors() {
         "ENOENT"
     );
     assert_eq!(code(fs.stat("../secret/key")), "ENOENT");
-    assert_eq!(fs.readdir("/data/sub/../../..").unwrap(), ["data"]);
+    assert_eq!(
+        fs.readdir("/data/sub/../../..").unwrap(),
+        ["data", "dev", "etc"]
+    );
     // Symbolic links that lead out are refused, relative or absolute.
     let e = fs.open("/data/out/key", flags::O_RDONLY, 0).unwrap_err();
     assert_eq!(e.code(), "EACCES");
@@ -180,7 +183,7 @@ fn directories_above_mounts_list_the_mount_points() {
         Some("/"),
     )
     .unwrap();
-    assert_eq!(fs.readdir("/").unwrap(), ["srv"]);
+    assert_eq!(fs.readdir("/").unwrap(), ["dev", "etc", "srv"]);
     assert_eq!(fs.readdir("/srv").unwrap(), ["a", "b"]);
     assert!(fs.stat("/srv").unwrap().is_dir());
     let fd = fs.open("/srv", flags::O_RDONLY, 0).unwrap();
@@ -199,6 +202,23 @@ fn directories_above_mounts_list_the_mount_points() {
     // Bad working directories and duplicate mounts are refused up front.
     assert!(Sandbox::new(vec![mount(&a.0, ":/a")], Some("/nowhere")).is_err());
     assert!(Sandbox::new(vec![mount(&a.0, ":/a"), mount(&c.0, ":/a")], None).is_err());
+}
+
+#[test]
+fn dev_null_and_etc_hosts_exist_everywhere() {
+    let mut fs = Sandbox::empty();
+    assert_eq!(fs.readdir("/").unwrap(), ["dev", "etc"]);
+    let null = fs.open("/dev/null", flags::O_RDWR, 0).unwrap();
+    assert_eq!(fs.write(null, b"gone", None).unwrap(), 4);
+    assert_eq!(fs.read(null, &mut [0; 8], None).unwrap(), 0);
+    let hosts = fs.open("/etc/hosts", flags::O_RDONLY, 0).unwrap();
+    let mut buf = [0u8; 10];
+    assert_eq!(fs.read(hosts, &mut buf, None).unwrap(), 10);
+    assert_eq!(&buf, b"127.0.0.1 ");
+    assert!(fs.stat("/etc/hosts").unwrap().is_file());
+    assert_eq!(code(fs.open("/etc/hosts", flags::O_WRONLY, 0)), "EROFS");
+    assert_eq!(code(fs.unlink("/dev/null")), "EROFS");
+    assert_eq!(code(fs.stat("/etc/passwd")), "ENOENT");
 }
 
 #[test]

@@ -46,7 +46,8 @@ pub enum Native {
     PerformanceNow,
     SetTimeout,
     ClearTimeout,
-    ProcessId,
+    ProcessUid,
+    ProcessGid,
     ProcessGetgroups,
     ProcessUmask,
     ProcessCwd,
@@ -431,7 +432,8 @@ fn call_inner(
             }
             ret(Value::Undefined)
         }
-        Native::ProcessId => ret(-1.0),
+        Native::ProcessUid => ret(f64::from(rustix::process::geteuid().as_raw())),
+        Native::ProcessGid => ret(f64::from(rustix::process::getegid().as_raw())),
         Native::ProcessGetgroups => Err(host.system_error("ENOSYS", "not implemented")),
         Native::ProcessUmask => {
             let old = host.umask;

@@ -178,8 +178,14 @@ impl Realm {
         b.heap.define(process, "ppid", Value::Number(0.0));
         b.heap.define(process, "title", "wasabi".into());
         b.heap.define(process, "platform", "wasabi".into());
-        for name in ["getuid", "getgid", "geteuid", "getegid"] {
-            b.method(process, name, Native::ProcessId)?;
+        // The host's ids: the owner of the files the guest creates.
+        for (name, native) in [
+            ("getuid", Native::ProcessUid),
+            ("geteuid", Native::ProcessUid),
+            ("getgid", Native::ProcessGid),
+            ("getegid", Native::ProcessGid),
+        ] {
+            b.method(process, name, native)?;
         }
         b.method(process, "getgroups", Native::ProcessGetgroups)?;
         b.method(process, "umask", Native::ProcessUmask)?;
