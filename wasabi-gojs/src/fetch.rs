@@ -609,3 +609,150 @@ fn body_of(host: &GoHost, v: &Value) -> Option<FetchId> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GoHostBuilder;
+
+    fn host() -> GoHost {
+        GoHostBuilder::new().object_budget(1 << 16).build().unwrap()
+    }
+
+    fn state(host: &GoHost, promise: &Value) -> PromiseState {
+        let Value::Object(id) = promise else {
+            panic!("not a promise: {promise:?}")
+        };
+        match &host.heap.get(*id).kind {
+            ObjectKind::Promise(s) => s.clone(),
+            other => panic!("not a promise: {other:?}"),
+        }
+    }
+
+    fn returned(r: NativeResult) -> Value {
+        match r {
+            Ok(Completion::Return(v)) => v,
+            other => panic!("expected a value, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn hostile_calls_throw_or_reject_without_a_request() {
+        let mut host = host();
+        let global = Value::Object(host.realm.global);
+        // Methods on the wrong receiver throw.
+        for op in [
+            FetchOp::PromiseThen,
+            FetchOp::HeadersAppend,
+            FetchOp::IteratorNext,
+            FetchOp::Read,
+            FetchOp::GetReader,
+        ] {
+            assert!(call(&mut host, op, &global, &[], false).is_err(), "{op:?}");
+        }
+        // Constructors need `new`.
+        assert!(
+            call(
+                &mut host,
+                FetchOp::HeadersCtor,
+                &Value::Undefined,
+                &[],
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            call(
+                &mut host,
+                FetchOp::AbortControllerCtor,
+                &Value::Undefined,
+                &[],
+                false
+            )
+            .is_err()
+        );
+        // A denied address, a bad URL, another scheme: a rejected promise, no request.
+        for url in [
+            "http://10.9.8.7/",
+            "not a url",
+            "https://127.0.0.1/",
+            "file:///etc/passwd",
+        ] {
+            let p = returned(call(
+                &mut host,
+                FetchOp::Fetch,
+                &Value::Undefined,
+                &[url.into()],
+                false,
+            ));
+            assert!(
+                matches!(state(&host, &p), PromiseState::Rejected(_)),
+                "{url}"
+            );
+        }
+        assert_eq!(host.http.in_flight(), 0);
+        assert!(host.fetches.is_empty());
+        // A body that is neither bytes nor text throws.
+        let options = host.new_object().unwrap();
+        host.heap.define(options, "body", Value::Number(3.0));
+        let r = call(
+            &mut host,
+            FetchOp::Fetch,
+            &Value::Undefined,
+            &["http://127.0.0.1/".into(), Value::Object(options)],
+            false,
+        );
+        assert!(r.is_err());
+        // Appending headers forever runs into the object budget.
+        let headers = returned(call(
+            &mut host,
+            FetchOp::HeadersCtor,
+            &Value::Undefined,
+            &[],
+            true,
+        ));
+        let big = Value::string("x".repeat(4096));
+        let mut failed = false;
+        for _ in 0..64 {
+            if call(
+                &mut host,
+                FetchOp::HeadersAppend,
+                &headers,
+                &["x-big".into(), big.clone()],
+                false,
+            )
+            .is_err()
+            {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "64 × 4 KiB of headers fit in a 64 KiB budget");
+    }
+
+    #[test]
+    fn then_runs_reactions_as_jobs_after_settling() {
+        let mut host = host();
+        let f = host
+            .heap
+            .get_property(&Value::Object(host.realm.global), Key::Name("setTimeout"))
+            .unwrap();
+        let p = new_promise(&mut host).unwrap();
+        let Value::Object(id) = p else { unreachable!() };
+        then(&mut host, id, f.clone(), Value::Undefined);
+        assert!(
+            host.jobs.is_empty(),
+            "nothing runs before the promise settles"
+        );
+        settle(&mut host, &p, Ok(Value::Number(1.0)));
+        settle(&mut host, &p, Err(Value::Number(2.0)));
+        assert_eq!(host.jobs.len(), 1, "a promise settles once");
+        then(&mut host, id, f, Value::Undefined);
+        assert_eq!(
+            host.jobs.len(),
+            2,
+            "then on a settled promise queues at once"
+        );
+        assert_eq!(host.jobs[0].1, vec![Value::Number(1.0)]);
+    }
+}

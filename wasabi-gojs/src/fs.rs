@@ -328,7 +328,7 @@ fn window(len: usize, offset: &Value, length: &Value) -> Option<std::ops::Range<
         && offset.fract() == 0.0
         && length.fract() == 0.0
         && offset + length <= len as f64;
-    fits.then(|| offset as usize..(offset + length) as usize)
+    fits.then_some(offset as usize..(offset + length) as usize)
 }
 
 fn out_of_range(host: &mut GoHost) -> Value {
@@ -429,5 +429,115 @@ fn length_of(host: &mut GoHost, v: &Value, what: &str) -> Result<u64, Value> {
         Ok(n as u64)
     } else {
         Err(host.range_error(&format!("The \"{what}\" argument is out of range")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GoHostBuilder;
+    use crate::heap::Key;
+
+    fn host() -> GoHost {
+        GoHostBuilder::new().object_budget(1 << 20).build().unwrap()
+    }
+
+    fn callback(host: &GoHost) -> Value {
+        let global = Value::Object(host.realm.global);
+        host.heap
+            .get_property(&global, Key::Name("setTimeout"))
+            .unwrap()
+    }
+
+    fn thrown(host: &mut GoHost, op: FsOp, args: &[Value]) -> String {
+        match call(host, op, args) {
+            Err(e) => crate::natives::to_js_string(host, &e),
+            Ok(c) => panic!("{op:?} should throw, got {c:?}"),
+        }
+    }
+
+    /// The error a call passes to its callback.
+    fn called_back_code(host: &mut GoHost, op: FsOp, args: &[Value]) -> Value {
+        match call(host, op, args) {
+            Ok(Completion::TailCall { args, .. }) => {
+                host.heap.get_property(&args[0], Key::Name("code")).unwrap()
+            }
+            other => panic!("{op:?} should call back, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_arguments_throw_or_fail_without_touching_anything() {
+        let mut host = host();
+        let cb = callback(&host);
+        let proto = host.realm.bytes_proto;
+        let buf = Value::Object(host.heap.alloc_bytes(8, proto).unwrap());
+        // No callback, a path that is not a string, a bad descriptor.
+        assert!(thrown(&mut host, FsOp::Stat, &["/x".into()]).contains("cb"));
+        assert!(thrown(&mut host, FsOp::Stat, &[Value::Number(1.0), cb.clone()]).contains("path"));
+        for fd in [-1.0, 1.5, f64::NAN, 1e20] {
+            let msg = thrown(&mut host, FsOp::Fstat, &[Value::Number(fd), cb.clone()]);
+            assert!(msg.starts_with("RangeError"), "{fd}: {msg}");
+        }
+        // A window outside the buffer, and a buffer that is not one.
+        for (offset, length) in [
+            (0.0, 9.0),
+            (4.0, 5.0),
+            (-1.0, 1.0),
+            (0.5, 1.0),
+            (0.0, 1e300),
+        ] {
+            let args = [
+                Value::Number(0.0),
+                buf.clone(),
+                Value::Number(offset),
+                Value::Number(length),
+                Value::Null,
+                cb.clone(),
+            ];
+            assert!(thrown(&mut host, FsOp::Read, &args).starts_with("RangeError"));
+            assert!(thrown(&mut host, FsOp::Write, &args).starts_with("RangeError"));
+        }
+        let args = [Value::Number(1.0), Value::Null, cb.clone()];
+        assert!(thrown(&mut host, FsOp::Write, &args).starts_with("TypeError"));
+        // Descriptors nobody opened, and paths outside every mount.
+        let args = [
+            Value::Number(77.0),
+            buf.clone(),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            cb.clone(),
+        ];
+        assert_eq!(
+            called_back_code(&mut host, FsOp::Read, &args),
+            Value::from("EBADF")
+        );
+        let args = [
+            Value::from("/etc/shadow"),
+            Value::Number(0.0),
+            Value::Number(0.0),
+            cb.clone(),
+        ];
+        assert_eq!(
+            called_back_code(&mut host, FsOp::Open, &args),
+            Value::from("ENOENT")
+        );
+        let args = [Value::from("/x"), Value::from("/y"), cb.clone()];
+        assert_eq!(
+            called_back_code(&mut host, FsOp::Rename, &args),
+            Value::from("ENOENT")
+        );
+        let args = [
+            Value::from("/x"),
+            Value::Number(0.0),
+            Value::Number(0.0),
+            cb,
+        ];
+        assert_eq!(
+            called_back_code(&mut host, FsOp::Chown, &args),
+            Value::from("EPERM")
+        );
+        assert_eq!(host.fs.open_files(), 0);
     }
 }

@@ -343,6 +343,63 @@ fn demo(root: &Path) -> anyhow::Result<()> {
         "the network is closed unless granted",
         &["run", "go-net-example.wasm", "--", "-n", "1"],
     )?;
+    // A mounted directory, with a file inside and a link that leads out.
+    let files = programs.join("demo-files");
+    let _ = std::fs::remove_dir_all(&files);
+    std::fs::create_dir_all(&files)?;
+    std::fs::write(files.join("inside.txt"), "inside\n")?;
+    std::os::unix::fs::symlink("..", files.join("out-rel"))?;
+    std::os::unix::fs::symlink("/etc/passwd", files.join("out-abs"))?;
+    show(
+        "files: a mounted directory works like a disk",
+        &[
+            "run",
+            "--dir",
+            "demo-files:/data",
+            "fs-probe.wasm",
+            "--",
+            "rw",
+            "/data",
+        ],
+    )?;
+    show(
+        "files: every way out of the mount is refused",
+        &[
+            "run",
+            "--dir",
+            "demo-files:/data",
+            "fs-probe.wasm",
+            "--",
+            "escape",
+            "/data",
+        ],
+    )?;
+    // A one-shot HTTP server for a program that uses plain net/http.
+    let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/hello", server.local_addr()?);
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut conn in server.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nX-Test: from the host\r\nContent-Type: text/plain\r\n\
+                  Content-Length: 24\r\nConnection: close\r\n\r\nhello from a Rust server",
+            );
+        }
+    });
+    let grant = format!(
+        "--allow-connect={}",
+        url.trim_start_matches("http://").trim_end_matches("/hello")
+    );
+    show(
+        "http.Get unchanged (no Wasabi import): net/http through the host's fetch",
+        &["run", &grant, "http-get.wasm", "--", "get", &url],
+    )?;
+    show(
+        "... and denied without the grant",
+        &["run", "http-get.wasm", "--", "get", &url],
+    )?;
     step("many tenants in one process: the wasabi-core library example");
     println!("$ cargo run -p wasabi-core --example two_tenants");
     run(cargo()
