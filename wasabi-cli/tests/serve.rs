@@ -486,3 +486,58 @@ fn a_manifest_error_names_its_line_and_starts_nothing() {
         );
     }
 }
+
+#[test]
+fn each_tenant_sees_only_its_own_directories() {
+    let dir = scratch("serve-dirs-data");
+    for (name, text) in [("a", "for a"), ("b", "for b")] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(dir.join(name).join("inside.txt"), format!("{text}\n")).unwrap();
+    }
+    let tenant = |name: &str, dirs: &str| {
+        format!(
+            "[[tenant]]\nname = \"{name}\"\nmodule = \"{}\"\nargs = [\"ro\", \"/data\"]\n{dirs}\n",
+            module("fs-probe.wasm")
+        )
+    };
+    warm(&program("fs-probe.wasm"));
+    let manifest = format!(
+        "{}{}{}",
+        tenant(
+            "a",
+            &format!("dirs = [\"{}:/data:ro\"]", dir.join("a").display())
+        ),
+        tenant(
+            "b",
+            &format!(
+                "dirs = [\"{}:/data\"]\ncwd = \"/data\"",
+                dir.join("b").display()
+            )
+        ),
+        tenant("none", ""),
+    );
+    let serve = Serve::start("serve-dirs", &manifest, &[]);
+    eventually("every tenant to report", || {
+        serve.stdout().matches("mkdir:").count() == 3
+    });
+    let out = serve.stdout();
+    for line in [
+        "a | inside.txt: \"for a\\n\"",
+        "a | writing: Read-only file system",
+        "b | inside.txt: \"for b\\n\"",
+        "b | writing: allowed",
+        "none | reading: No such file or directory",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line}\n{out}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("a/inside.txt")).unwrap(),
+        "for a\n"
+    );
+    // b may write: its probe rewrote, created and removed files.
+    assert!(!dir.join("b/inside.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("b/new.txt")).unwrap(),
+        "new"
+    );
+}
