@@ -285,7 +285,7 @@ impl Sandbox {
     }
 
     /// The part of `path` below `mount` as written, with its `..` and a
-    /// trailing `/` kept for the kernel to resolve (POSIX resolves `a/..`
+    /// trailing `/` or `/.` kept for the kernel to resolve (POSIX resolves `a/..`
     /// from where the link `a` leads, and `file/` is not a directory) —
     /// when the path reaches the mount without `..` and never climbs above
     /// it. Otherwise the lexically folded form is used.
@@ -310,7 +310,12 @@ impl Sandbox {
             return Some(".".into());
         }
         let mut rel = rest.join("/");
-        if path.ends_with('/') || path.ends_with("/.") {
+        let last = path.trim_end_matches('/').rsplit('/').next();
+        if last == Some(".") {
+            // `dir/.` is the directory itself, which cannot be renamed or
+            // removed under that name.
+            rel.push_str("/.");
+        } else if path.ends_with('/') {
             rel.push('/');
         }
         Some(rel)

@@ -86,10 +86,23 @@ fn escapes_fail_with_clear_errors() {
     fs.symlink("/data/file.txt", "/data/sub/abs-in").unwrap();
     assert_eq!(fs.readlink("/data/sub/abs-in").unwrap(), "../file.txt");
     assert!(fs.stat("/data/sub/abs-in").unwrap().is_file());
-    // A link that stays inside works.
-    // `..` folds before `inner` is followed: this is /data/file.txt.
+    // Links that stay inside work. Inside a mount, `..` after a link is
+    // resolved as POSIX does, from where the link leads.
     fs.open("/data/inner/../file.txt", flags::O_RDONLY, 0)
         .unwrap();
+    std::fs::create_dir_all(_s.0.join("data/sub/deeper")).unwrap();
+    symlink("sub/deeper", _s.0.join("data/deep-link")).unwrap();
+    std::fs::write(_s.0.join("data/sub/here.txt"), "here").unwrap();
+    assert!(fs.stat("/data/deep-link/../here.txt").unwrap().is_file());
+    // A trailing slash demands a directory; `dir/.` cannot be renamed.
+    assert_eq!(code(fs.stat("/data/file.txt/")), "ENOTDIR");
+    assert_eq!(code(fs.stat("/data/file.txt/.")), "ENOTDIR");
+    for dot in ["/data/sub/.", "/data/sub/./"] {
+        let e = code(fs.rename(dot, "/data/moved"));
+        assert!(e == "EBUSY" || e == "EINVAL", "{dot}: {e}");
+    }
+    fs.mkdir("/data/made/", 0o755).unwrap();
+    assert!(fs.stat("/data/made/.").unwrap().is_dir());
     fs.symlink("../file.txt", "/data/sub/up").unwrap();
     let fd = fs.open("/data/sub/up", flags::O_RDONLY, 0).unwrap();
     let mut buf = [0u8; 16];

@@ -111,8 +111,7 @@ pub const REASONS: &[(&str, &str)] = &[
          relative to the link (and one outside the mount is refused), so readlink differs and \
          os.Root's absolute-link cases differ (TestDirFSReadLink, TestRootOpen_*, TestRootCreate, \
          TestRootChmod, TestRootChtimes, TestRootOpenRoot, TestRootStat, the `srb` cases of \
-         TestRootMulti*): Go's own tests skip these cases on wasip1 for the same reason. \
-         Known bug: TestRootConsistencyRename renaming `.` gets EINVAL.",
+         TestRootMulti*): Go's own tests skip these cases on wasip1 for the same reason.",
     ),
     (
         "path/filepath",
