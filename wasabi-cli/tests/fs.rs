@@ -174,23 +174,31 @@ fn go_test_exec(dir: &Path, exec_flags: &str, args: &[&str]) -> std::process::Ou
     finish(cmd)
 }
 
+/// Asserts that `go test -v` output `text` reports each test as passed.
+fn assert_passed(text: &str, tests: &[&str]) {
+    for test in tests {
+        assert!(
+            text.contains(&format!("--- PASS: {test} ")),
+            "{test}:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn go_test_exec_runs_a_package_s_tests() {
     let dir = root().join("programs/gotest-probe");
     let out = go_test_exec(&dir, "", &["-v", "."]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    for test in [
-        "TestWorkingDirectory",
-        "TestTempDir",
-        "TestEnvironment",
-        "TestFailOnRequest",
-    ] {
-        assert!(
-            text.contains(&format!("--- PASS: {test} ")),
-            "{test}:\n{text}"
-        );
-    }
+    assert_passed(
+        &text,
+        &[
+            "TestWorkingDirectory",
+            "TestTempDir",
+            "TestEnvironment",
+            "TestFailOnRequest",
+        ],
+    );
     // Arguments pass through, and the exit code is the test binary's.
     let out = go_test_exec(&dir, "", &[".", "-args", "-must-fail"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
@@ -206,20 +214,18 @@ fn the_companion_module_s_tests_pass_under_go_test_exec() {
     let out = go_test_exec(&root().join("go"), "--allow-net=127.0.0.1", &["-v", "."]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    for test in [
-        "TestEchoWithHalfClose",
-        "TestConcurrentConnections",
-        "TestReadDeadline",
-        "TestCloseUnblocksReadAndAccept",
-        "TestDialRefused",
-        "TestHTTPThroughRoundTripper",
-        "TestListenAndServe",
-        "TestPolicyDenials",
-    ] {
-        assert!(
-            text.contains(&format!("--- PASS: {test} ")),
-            "{test}:\n{text}"
-        );
-    }
+    assert_passed(
+        &text,
+        &[
+            "TestEchoWithHalfClose",
+            "TestConcurrentConnections",
+            "TestReadDeadline",
+            "TestCloseUnblocksReadAndAccept",
+            "TestDialRefused",
+            "TestHTTPThroughRoundTripper",
+            "TestListenAndServe",
+            "TestPolicyDenials",
+        ],
+    );
     assert!(!text.contains("--- FAIL"), "{text}");
 }

@@ -11,26 +11,39 @@
 /// no `.`, no `..`, no empty or trailing components. `..` at `/` stays at `/`,
 /// as in POSIX.
 pub fn normalize(cwd: &str, path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
+    fold(&components(cwd, path))
+}
+
+/// The components of `path` made absolute against `cwd`, with empty and
+/// `.` components dropped and `..` kept.
+pub fn components<'a>(cwd: &'a str, path: &'a str) -> Vec<&'a str> {
     let start = if path.starts_with('/') { "" } else { cwd };
-    for part in start.split('/').chain(path.split('/')) {
-        match part {
-            "" | "." => {}
+    start
+        .split('/')
+        .chain(path.split('/'))
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+/// An absolute path from `components`, with `..` folded lexically.
+pub fn fold(components: &[&str]) -> String {
+    let mut parts: Vec<&str> = Vec::with_capacity(components.len());
+    for part in components {
+        match *part {
             ".." => {
                 parts.pop();
             }
             p => parts.push(p),
         }
     }
-    let mut out = String::with_capacity(path.len() + cwd.len() + 1);
-    for p in &parts {
+    if parts.is_empty() {
+        return "/".into();
+    }
+    parts.iter().fold(String::new(), |mut out, p| {
         out.push('/');
         out.push_str(p);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+        out
+    })
 }
 
 /// The part of `path` below `root` (both normalized): `Some(".")` when they

@@ -35,7 +35,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use slab::Slab;
 
 use crate::error::FsError;
-use crate::guest_path::{normalize, split_last, strip};
+use crate::guest_path::{components, fold, normalize, split_last, strip};
 use crate::mount::{Mount, MountError};
 use crate::stat::FileStat;
 
@@ -260,10 +260,11 @@ impl Sandbox {
         if path.is_empty() || path.contains('\0') {
             return Err(FsError::new("EINVAL", "the path is empty or contains NUL"));
         }
-        let guest = self.absolute(path);
+        let raw = components(&self.cwd, path);
+        let guest = fold(&raw);
         for mount in &self.mounts {
             if let Some(folded) = strip(&guest, &mount.guest) {
-                let rel = self.within(path, &mount.guest).unwrap_or(folded);
+                let rel = within(path, &raw, &mount.guest).unwrap_or(folded);
                 return Ok((guest, Place::Mounted { mount, rel }));
             }
         }
@@ -284,53 +285,10 @@ impl Sandbox {
         }
     }
 
-    /// The part of `path` below `mount` as written, with its `..` and a
-    /// trailing `/` or `/.` kept for the kernel to resolve (POSIX resolves `a/..`
-    /// from where the link `a` leads, and `file/` is not a directory) —
-    /// when the path reaches the mount without `..` and never climbs above
-    /// it. Otherwise the lexically folded form is used.
-    fn within(&self, path: &str, mount: &str) -> Option<String> {
-        let start = if path.starts_with('/') { "" } else { &self.cwd };
-        let raw: Vec<&str> = start
-            .split('/')
-            .chain(path.split('/'))
-            .filter(|c| !c.is_empty() && *c != ".")
-            .collect();
-        let root: Vec<&str> = mount.split('/').filter(|c| !c.is_empty()).collect();
-        let rest = raw.strip_prefix(root.as_slice())?;
-        let mut depth = 0usize;
-        for c in rest {
-            depth = if *c == ".." {
-                depth.checked_sub(1)?
-            } else {
-                depth + 1
-            };
-        }
-        if rest.is_empty() {
-            return Some(".".into());
-        }
-        let mut rel = rest.join("/");
-        let last = path.trim_end_matches('/').rsplit('/').next();
-        if last == Some(".") {
-            // `dir/.` is the directory itself, which cannot be renamed or
-            // removed under that name.
-            rel.push_str("/.");
-        } else if path.ends_with('/') {
-            rel.push('/');
-        }
-        Some(rel)
-    }
-
     /// Like `locate`, for an operation that changes the place: refuses
     /// read-only mounts and the directories above the mounts.
     fn locate_writable(&self, path: &str) -> Result<(String, &Mount, String), FsError> {
-        match self.locate(path)? {
-            (guest, Place::Mounted { mount, .. }) if mount.read_only => {
-                Err(FsError::read_only(&guest))
-            }
-            (guest, Place::Mounted { mount, rel }) => Ok((guest, mount, rel)),
-            (guest, Place::Virtual | Place::Builtin(_)) => Err(FsError::read_only(&guest)),
-        }
+        writable(self.locate(path)?)
     }
 
     /// The names in a directory above the mounts: the next component of
@@ -466,12 +424,11 @@ impl Sandbox {
 
     /// Creates directory `path` with permission `mode`.
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<(), FsError> {
-        let (guest, mount, rel) = match self.locate(path)? {
-            (guest, Place::Virtual | Place::Builtin(_)) => {
-                return Err(FsError::new("EEXIST", format!("{guest}: file exists")));
-            }
-            _ => self.locate_writable(path)?,
-        };
+        let located = self.locate(path)?;
+        if let (guest, Place::Virtual | Place::Builtin(_)) = &located {
+            return Err(FsError::new("EEXIST", format!("{guest}: file exists")));
+        }
+        let (guest, mount, rel) = writable(located)?;
         let Some((parent, name)) = parent_of(mount, &rel, &guest)? else {
             return Err(FsError::new("EEXIST", format!("{guest}: file exists")));
         };
@@ -497,25 +454,26 @@ impl Sandbox {
 
     /// Renames `from` to `to`, within one mount.
     pub fn rename(&self, from: &str, to: &str) -> Result<(), FsError> {
-        let (src, (sp, sn), dst, (dp, dn)) = self.pair(from, to)?;
-        rustix::fs::renameat(&sp, sn, &dp, dn)
-            .map_err(|e| FsError::os(e.into(), &format!("{src} -> {dst}")))
+        self.between(from, to, |sp, sn, dp, dn| {
+            rustix::fs::renameat(sp, sn, dp, dn)
+        })
     }
 
     /// Makes `new` a hard link to `existing`, within one mount.
     pub fn link(&self, existing: &str, new: &str) -> Result<(), FsError> {
-        let (src, (sp, sn), dst, (dp, dn)) = self.pair(existing, new)?;
-        rustix::fs::linkat(&sp, sn, &dp, dn, AtFlags::empty())
-            .map_err(|e| FsError::os(e.into(), &format!("{src} -> {dst}")))
+        self.between(existing, new, |sp, sn, dp, dn| {
+            rustix::fs::linkat(sp, sn, dp, dn, AtFlags::empty())
+        })
     }
 
-    /// The parents and names of two writable places in one mount.
-    #[allow(clippy::type_complexity)]
-    fn pair(
+    /// Runs `call` on the parents and names of two writable places in one
+    /// mount (`rename`, `link`).
+    fn between(
         &self,
         a: &str,
         b: &str,
-    ) -> Result<(String, (OwnedFd, String), String, (OwnedFd, String)), FsError> {
+        call: impl FnOnce(&OwnedFd, &str, &OwnedFd, &str) -> rustix::io::Result<()>,
+    ) -> Result<(), FsError> {
         let (ga, ma, ra) = self.locate_writable(a)?;
         let (gb, mb, rb) = self.locate_writable(b)?;
         if !Arc::ptr_eq(&ma.dir, &mb.dir) {
@@ -526,8 +484,7 @@ impl Sandbox {
         }
         let (pa, na) = parent_of(ma, &ra, &ga)?.ok_or_else(|| busy(&ga))?;
         let (pb, nb) = parent_of(mb, &rb, &gb)?.ok_or_else(|| busy(&gb))?;
-        let (na, nb) = (na.to_string(), nb.to_string());
-        Ok((ga, (pa, na), gb, (pb, nb)))
+        call(&pa, na, &pb, nb).map_err(|e| FsError::os(e.into(), &format!("{ga} -> {gb}")))
     }
 
     /// Creates the symbolic link `link` pointing at `target`. The target
@@ -709,6 +666,46 @@ impl Sandbox {
         }
         file.set_permissions(Permissions::from_mode(mode & 0o7777))
             .map_err(|e| FsError::os(e, &format!("chmod descriptor {fd}")))
+    }
+}
+
+/// The part of `path` (as `raw` components) below `mount` as written, with
+/// its `..` and a trailing `/` or `/.` kept for the kernel to resolve (POSIX
+/// resolves `a/..` from where the link `a` leads, and `file/` is not a
+/// directory) — when the path reaches the mount without `..` and never
+/// climbs above it. Otherwise the caller uses the lexically folded form.
+fn within(path: &str, raw: &[&str], mount: &str) -> Option<String> {
+    let root: Vec<&str> = mount.split('/').filter(|c| !c.is_empty()).collect();
+    let rest = raw.strip_prefix(root.as_slice())?;
+    let mut depth = 0usize;
+    for c in rest {
+        depth = if *c == ".." {
+            depth.checked_sub(1)?
+        } else {
+            depth + 1
+        };
+    }
+    if rest.is_empty() {
+        return Some(".".into());
+    }
+    let mut rel = rest.join("/");
+    let last = path.trim_end_matches('/').rsplit('/').next();
+    if last == Some(".") {
+        // `dir/.` is the directory itself, which cannot be renamed or
+        // removed under that name.
+        rel.push_str("/.");
+    } else if path.ends_with('/') {
+        rel.push('/');
+    }
+    Some(rel)
+}
+
+/// A located place the guest may change: inside a mount that is not
+/// read-only.
+fn writable((guest, place): (String, Place<'_>)) -> Result<(String, &Mount, String), FsError> {
+    match place {
+        Place::Mounted { mount, rel } if !mount.read_only => Ok((guest, mount, rel)),
+        _ => Err(FsError::read_only(&guest)),
     }
 }
 

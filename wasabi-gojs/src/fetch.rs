@@ -19,9 +19,9 @@
 
 use wasabi_net::{FetchEvent, FetchId, HttpRequest, NetError};
 
-use crate::heap::{HeapError, Key, Object, ObjectId, ObjectKind, PromiseState};
+use crate::heap::{HeapError, Key, ObjectId, ObjectKind, PromiseState};
 use crate::host::GoHost;
-use crate::natives::{Completion, NativeResult, is_callable, to_js_string};
+use crate::natives::{NativeResult, arg, is_callable, ret, to_js_string};
 use crate::value::Value;
 
 /// A function of the fetch world.
@@ -69,14 +69,6 @@ impl FetchRecord {
     }
 }
 
-fn arg(args: &[Value], i: usize) -> Value {
-    args.get(i).cloned().unwrap_or(Value::Undefined)
-}
-
-fn ret(v: Value) -> NativeResult {
-    Ok(Completion::Return(v))
-}
-
 /// Calls a function of the fetch world.
 pub(crate) fn call(
     host: &mut GoHost,
@@ -85,10 +77,9 @@ pub(crate) fn call(
     args: &[Value],
     construct: bool,
 ) -> NativeResult {
-    let heap_err = |host: &mut GoHost, e: HeapError| host.heap_error(e);
     match op {
         FetchOp::Fetch => {
-            let promise = new_promise(host).map_err(|e| heap_err(host, e))?;
+            let promise = new_promise(host).map_err(|e| host.heap_error(e))?;
             start(host, &promise, args)?;
             ret(promise)
         }
@@ -109,9 +100,8 @@ pub(crate) fn call(
             };
             let proto = host.realm.headers_proto;
             let id = host
-                .heap
-                .alloc(Object::new(ObjectKind::Headers(pairs), Some(proto)))
-                .map_err(|e| heap_err(host, e))?;
+                .alloc_object(ObjectKind::Headers(pairs), proto)
+                .map_err(|e| host.heap_error(e))?;
             ret(Value::Object(id))
         }
         FetchOp::HeadersAppend
@@ -131,20 +121,19 @@ pub(crate) fn call(
                 }
                 _ => return Err(host.type_error("next called on a non-iterator")),
             };
-            let result = iter_result(host, item).map_err(|e| heap_err(host, e))?;
+            let result = iter_result(host, item).map_err(|e| host.heap_error(e))?;
             ret(result)
         }
         FetchOp::AbortControllerCtor => {
             if !construct {
                 return Err(host.type_error("Constructor AbortController requires 'new'"));
             }
-            let signal = host.new_object().map_err(|e| heap_err(host, e))?;
+            let signal = host.new_object().map_err(|e| host.heap_error(e))?;
             host.heap.define(signal, "aborted", Value::Bool(false));
             let proto = host.realm.abort_proto;
             let controller = host
-                .heap
-                .alloc(Object::new(ObjectKind::Ordinary, Some(proto)))
-                .map_err(|e| heap_err(host, e))?;
+                .alloc_object(ObjectKind::Ordinary, proto)
+                .map_err(|e| host.heap_error(e))?;
             host.heap
                 .define(controller, "signal", Value::Object(signal));
             ret(Value::Object(controller))
@@ -153,7 +142,7 @@ pub(crate) fn call(
             let signal = host
                 .heap
                 .get_property(this, Key::Name("signal"))
-                .map_err(|e| heap_err(host, e))?;
+                .map_err(|e| host.heap_error(e))?;
             if let Value::Object(signal) = signal {
                 abort(host, signal);
             }
@@ -165,16 +154,15 @@ pub(crate) fn call(
             };
             let proto = host.realm.reader_proto;
             let reader = host
-                .heap
-                .alloc(Object::new(ObjectKind::Body(fetch), Some(proto)))
-                .map_err(|e| heap_err(host, e))?;
+                .alloc_object(ObjectKind::Body(fetch), proto)
+                .map_err(|e| host.heap_error(e))?;
             ret(Value::Object(reader))
         }
         FetchOp::Read => {
             let Some(fetch) = body_of(host, this) else {
                 return Err(host.type_error("read called on a non-reader"));
             };
-            let promise = new_promise(host).map_err(|e| heap_err(host, e))?;
+            let promise = new_promise(host).map_err(|e| host.heap_error(e))?;
             read(host, fetch, &promise)?;
             ret(promise)
         }
@@ -186,10 +174,10 @@ pub(crate) fn call(
             if let Some(record) = host.fetches.remove(&fetch)
                 && let Some(read) = record.pending_read
             {
-                let done = iter_result(host, None).map_err(|e| heap_err(host, e))?;
+                let done = iter_result(host, None).map_err(|e| host.heap_error(e))?;
                 settle(host, &read, Ok(done));
             }
-            let promise = new_promise(host).map_err(|e| heap_err(host, e))?;
+            let promise = new_promise(host).map_err(|e| host.heap_error(e))?;
             settle(host, &promise, Ok(Value::Undefined));
             ret(promise)
         }
@@ -374,13 +362,8 @@ fn response(
 ) -> Result<Value, Value> {
     let build = |host: &mut GoHost| -> Result<Value, HeapError> {
         let (headers_proto, stream_proto) = (host.realm.headers_proto, host.realm.stream_proto);
-        let headers = host.heap.alloc(Object::new(
-            ObjectKind::Headers(headers),
-            Some(headers_proto),
-        ))?;
-        let body = host
-            .heap
-            .alloc(Object::new(ObjectKind::Body(id), Some(stream_proto)))?;
+        let headers = host.alloc_object(ObjectKind::Headers(headers), headers_proto)?;
+        let body = host.alloc_object(ObjectKind::Body(id), stream_proto)?;
         let response = host.new_object()?;
         let url = host
             .fetches
@@ -435,7 +418,7 @@ fn headers_method(host: &mut GoHost, op: FetchOp, this: &Value, args: &[Value]) 
     let value = to_js_string(host, &arg(args, 1));
     if matches!(op, FetchOp::HeadersAppend | FetchOp::HeadersSet) {
         host.heap
-            .charge_for(name.len() + value.len() + 48)
+            .charge(name.len() + value.len() + 48)
             .map_err(|e| host.heap_error(e))?;
     }
     let ObjectKind::Headers(pairs) = &mut host.heap.get_mut(id).kind else {
@@ -471,11 +454,7 @@ fn headers_method(host: &mut GoHost, op: FetchOp, this: &Value, args: &[Value]) 
             }
             let proto = host.realm.iterator_proto;
             let iter = host
-                .heap
-                .alloc(Object::new(
-                    ObjectKind::Iterator { items, next: 0 },
-                    Some(proto),
-                ))
+                .alloc_object(ObjectKind::Iterator { items, next: 0 }, proto)
                 .map_err(|e| host.heap_error(e))?;
             return ret(Value::Object(iter));
         }
@@ -518,12 +497,11 @@ fn iter_result(host: &mut GoHost, item: Option<Value>) -> Result<Value, HeapErro
 /// A new pending promise.
 pub(crate) fn new_promise(host: &mut GoHost) -> Result<Value, HeapError> {
     let proto = host.realm.promise_proto;
-    host.heap
-        .alloc(Object::new(
-            ObjectKind::Promise(PromiseState::Pending(Vec::new())),
-            Some(proto),
-        ))
-        .map(Value::Object)
+    host.alloc_object(
+        ObjectKind::Promise(PromiseState::Pending(Vec::new())),
+        proto,
+    )
+    .map(Value::Object)
 }
 
 /// Fulfils (`Ok`) or rejects (`Err`) a pending promise, queueing its
@@ -614,6 +592,7 @@ fn body_of(host: &GoHost, v: &Value) -> Option<FetchId> {
 mod tests {
     use super::*;
     use crate::GoHostBuilder;
+    use crate::natives::Completion;
 
     fn host() -> GoHost {
         GoHostBuilder::new().object_budget(1 << 16).build().unwrap()

@@ -18,7 +18,7 @@ use wasabi_fs::{FIRST_FD, FileStat, FsError};
 
 use crate::heap::{ObjectKind, to_number};
 use crate::host::GoHost;
-use crate::natives::{Completion, NativeResult};
+use crate::natives::{Completion, NativeResult, arg};
 use crate::value::Value;
 
 /// An `fs` method.
@@ -82,10 +82,6 @@ impl FsOp {
         ("fchown", FsOp::Chown),
         ("lchown", FsOp::Chown),
     ];
-}
-
-fn arg(args: &[Value], i: usize) -> Value {
-    args.get(i).cloned().unwrap_or(Value::Undefined)
 }
 
 /// Calls an `fs` method.
@@ -346,8 +342,7 @@ fn stats(
     };
     let proto = host.realm.stats_proto;
     let id = host
-        .heap
-        .alloc(crate::heap::Object::new(ObjectKind::Ordinary, Some(proto)))
+        .alloc_object(ObjectKind::Ordinary, proto)
         .map_err(|e| host.heap_error(e))?;
     for (name, v) in [
         ("dev", stat.dev as f64),
@@ -381,7 +376,7 @@ pub(crate) fn stats_is(host: &mut GoHost, this: &Value, mask: u32) -> NativeResu
 }
 
 /// The guest-facing error for a failed call: `Error` with `code`.
-fn fs_error(host: &mut GoHost, e: &FsError) -> Value {
+pub(crate) fn fs_error(host: &mut GoHost, e: &FsError) -> Value {
     host.system_error(e.code(), &format!("{}: {}", e.code(), e.message()))
 }
 

@@ -265,13 +265,9 @@ impl Heap {
         Ok(())
     }
 
-    /// Counts `bytes` more of host memory held by existing objects (an
-    /// object that grew), refusing them past the budget.
-    pub fn charge_for(&mut self, bytes: usize) -> Result<(), HeapError> {
-        self.charge(bytes)
-    }
-
-    fn charge(&mut self, bytes: usize) -> Result<(), HeapError> {
+    /// Counts `bytes` more of host memory (a new object, or an object that
+    /// grew), refusing them past the budget.
+    pub fn charge(&mut self, bytes: usize) -> Result<(), HeapError> {
         self.fits(bytes)?;
         self.bytes_in_use += bytes;
         Ok(())

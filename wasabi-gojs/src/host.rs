@@ -396,20 +396,25 @@ impl GoHost {
         tracing::trace!(freed, live = self.heap.len(), "collected JS objects");
     }
 
+    /// Allocates an object of `kind` with prototype `proto`.
+    pub(crate) fn alloc_object(
+        &mut self,
+        kind: ObjectKind,
+        proto: ObjectId,
+    ) -> Result<ObjectId, HeapError> {
+        self.heap.alloc(Object::new(kind, Some(proto)))
+    }
+
     /// Allocates an ordinary object with `Object.prototype`.
     pub(crate) fn new_object(&mut self) -> Result<ObjectId, HeapError> {
-        self.heap.alloc(Object::new(
-            ObjectKind::Ordinary,
-            Some(self.realm.object_proto),
-        ))
+        let proto = self.realm.object_proto;
+        self.alloc_object(ObjectKind::Ordinary, proto)
     }
 
     /// Allocates an array.
     pub(crate) fn new_array(&mut self, items: Vec<Value>) -> Result<ObjectId, HeapError> {
-        self.heap.alloc(Object::new(
-            ObjectKind::Array(items),
-            Some(self.realm.array_proto),
-        ))
+        let proto = self.realm.array_proto;
+        self.alloc_object(ObjectKind::Array(items), proto)
     }
 
     /// Allocates an error object with `proto` and `message`.

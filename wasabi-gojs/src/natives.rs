@@ -15,6 +15,7 @@ use crate::heap::{Callable, Key, ObjectKind, to_number};
 use crate::host::GoHost;
 use crate::timers::TimerId;
 use crate::value::Value;
+use wasabi_fs::guest_path::normalize;
 
 /// Every host function of the JS world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +81,8 @@ pub enum Completion {
     },
 }
 
-fn arg(args: &[Value], i: usize) -> Value {
+/// Argument `i`, or `undefined` past the end (as JS passes missing ones).
+pub(crate) fn arg(args: &[Value], i: usize) -> Value {
     args.get(i).cloned().unwrap_or(Value::Undefined)
 }
 
@@ -107,7 +109,8 @@ pub fn call(
 /// A native's completion, or the value it throws.
 pub(crate) type NativeResult = Result<Completion, Value>;
 
-fn ret(v: impl Into<Value>) -> NativeResult {
+/// A native's normal return.
+pub(crate) fn ret(v: impl Into<Value>) -> NativeResult {
     Ok(Completion::Return(v.into()))
 }
 
@@ -449,9 +452,7 @@ fn call_inner(
             };
             match host.fs.chdir(&path) {
                 Ok(()) => ret(Value::Undefined),
-                Err(e) => {
-                    Err(host.system_error(e.code(), &format!("{}: {}", e.code(), e.message())))
-                }
+                Err(e) => Err(crate::fs::fs_error(host, &e)),
             }
         }
         Native::PathResolve => {
@@ -596,25 +597,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// POSIX `path.resolve`: join the segments onto `cwd`, the last absolute
-/// segment winning, with `.` and `..` folded.
+/// segment winning, with `.` and `..` folded (as the sandbox folds guest paths).
 fn resolve_path(cwd: &str, segments: &[String]) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    let all = std::iter::once(cwd).chain(segments.iter().map(String::as_str));
-    for segment in all {
-        if segment.starts_with('/') {
-            parts.clear();
-        }
-        for part in segment.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    parts.pop();
-                }
-                p => parts.push(p),
-            }
-        }
-    }
-    format!("/{}", parts.join("/"))
+    segments
+        .iter()
+        .fold(cwd.to_string(), |at, segment| normalize(&at, segment))
 }
 
 #[cfg(test)]

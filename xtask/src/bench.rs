@@ -143,9 +143,7 @@ impl Tools {
 /// Finds Node.js and the Go toolchain's `wasm_exec_node.js`.
 fn find_node() -> Result<(PathBuf, PathBuf), String> {
     let node = which("node").ok_or("`node` is not on PATH")?;
-    let goroot = output(Command::new("go").args(["env", "GOROOT"]))
-        .map_err(|e| format!("cannot ask Go for GOROOT: {e}"))?;
-    let goroot = PathBuf::from(goroot.trim());
+    let goroot = crate::goroot().map_err(|e| format!("cannot ask Go for GOROOT: {e}"))?;
     ["lib/wasm/wasm_exec_node.js", "misc/wasm/wasm_exec_node.js"]
         .iter()
         .map(|p| goroot.join(p))

@@ -159,8 +159,7 @@ pub fn conformance(root: &Path, only: Vec<String>, publish: bool) -> anyhow::Res
     };
     step("building wasabi");
     let wasabi = crate::build_cli(root)?;
-    let goroot = output(Command::new("go").args(["env", "GOROOT"]))?;
-    let node_runner = Path::new(goroot.trim()).join("lib/wasm/go_js_wasm_exec");
+    let node_runner = crate::goroot()?.join("lib/wasm/go_js_wasm_exec");
     if !node_runner.is_file() {
         bail!(
             "{} is missing: this Go toolchain has no Node.js runner",

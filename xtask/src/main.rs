@@ -108,6 +108,12 @@ fn output(cmd: &mut Command) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The Go toolchain's root, as `go env GOROOT` says.
+fn goroot() -> anyhow::Result<PathBuf> {
+    let text = output(Command::new("go").args(["env", "GOROOT"]))?;
+    Ok(PathBuf::from(text.trim()))
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
