@@ -29,21 +29,22 @@ fn startup(c: &mut Criterion) {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),
         instance_slots: Some(16),
+        ..RuntimeConfig::default()
     })
     .expect("engine");
     let wasm = hello_wasm();
     // Warm the cache once, outside the measurement.
-    runtime.load(&wasm).expect("hello.wasm loads");
+    runtime.load(&wasm, Default::default()).expect("hello.wasm loads");
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .expect("tokio");
 
     c.bench_function("hello/load-from-cache", |b| {
-        b.iter(|| runtime.load(&wasm).expect("load"));
+        b.iter(|| runtime.load(&wasm, Default::default()).expect("load"));
     });
 
-    let module = runtime.load(&wasm).expect("load");
+    let module = runtime.load(&wasm, Default::default()).expect("load");
     c.bench_function("hello/instantiate-and-run", |b| {
         b.iter(|| {
             let outcome = run_hello(&tokio, &runtime, &module);
@@ -52,7 +53,7 @@ fn startup(c: &mut Criterion) {
     });
 
     c.bench_function("hello/load-instantiate-run", |b| {
-        b.iter(|| run_hello(&tokio, &runtime, &runtime.load(&wasm).expect("load")));
+        b.iter(|| run_hello(&tokio, &runtime, &runtime.load(&wasm, Default::default()).expect("load")));
     });
 }
 

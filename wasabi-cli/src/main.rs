@@ -15,8 +15,8 @@ use wasabi_core::wasabi_gojs::{
     AddressRule, DEFAULT_MAX_SOCKETS, GoHostBuilder, MountSpec, NetPolicy, RunError, SandboxSpec,
 };
 use wasabi_core::{
-    LogFormat, Runtime, RuntimeConfig, Supervisor, TenantError, TenantLimits, load_manifest,
-    parse_size,
+    LoadError, LogFormat, PrecompiledCode, Runtime, RuntimeConfig, StartError, Supervisor,
+    TenantError, TenantLimits, load_manifest, parse_size,
 };
 
 /// Exit code when the guest traps or breaks a limit (like an abort).
@@ -42,7 +42,7 @@ const EXIT_ERROR: u8 = 1;
         wasabi run --allow-listen=127.0.0.1:8080 --allow-connect=127.0.0.1:5432 server.wasm\n  \
         wasabi run --dir ./site:/srv:ro --dir ./uploads:/data site.wasm\n  \
         GOOS=js GOARCH=wasm go test -exec=\"wasabi go-exec\" ./...\n  \
-        wasabi compile app.wasm -o app.cwasm && wasabi run app.cwasm"
+        wasabi compile app.wasm -o app.cwasm && wasabi run --allow-precompiled app.cwasm"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,7 +51,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a Go js/wasm program (.wasm, or .cwasm from `wasabi compile`).
+    /// Run a Go js/wasm program (.wasm; a .cwasm from `wasabi compile` with --allow-precompiled).
     #[command(
         after_help = "Exit status: the program's own exit code (2 for a Go panic); \
         134 when it traps or breaks a limit; 1 when Wasabi cannot start it.\n\n\
@@ -68,8 +68,11 @@ enum Command {
     /// Compile a Go js/wasm module ahead of time into a .cwasm file.
     #[command(
         after_help = "A .cwasm holds machine code for this machine's CPU and this \
-        build of Wasabi; `wasabi run` refuses one made elsewhere. Only run .cwasm files \
-        you compiled yourself."
+        build of Wasabi, sealed with this installation's key (install.key in \
+        $WASABI_HOME, else $XDG_CONFIG_HOME/wasabi or ~/.config/wasabi). `wasabi run` \
+        loads one only with --allow-precompiled (`allow-precompiled = true` in a \
+        manifest), and only if that key sealed it: a .cwasm from anywhere else, or \
+        changed since, is refused."
     )]
     Compile(CompileArgs),
 }
@@ -129,7 +132,8 @@ struct RunArgs {
     #[command(flatten)]
     program: ProgramArgs,
 
-    /// The program: a .wasm built with GOOS=js GOARCH=wasm, or a .cwasm.
+    /// The program: a .wasm built with GOOS=js GOARCH=wasm (or, with
+    /// --allow-precompiled, a .cwasm).
     #[arg(value_name = "FILE", help_heading = "Arguments")]
     file: PathBuf,
 
@@ -153,6 +157,11 @@ struct ProgramArgs {
     /// Most CPU the program may use, as a fraction of one core (0.5 = half a core).
     #[arg(long, value_name = "FRACTION", value_parser = parse_cpu)]
     max_cpu: Option<f64>,
+
+    /// Accept FILE as precompiled machine code (a .cwasm), if `wasabi compile`
+    /// made it with this installation's key. Without it, only WebAssembly runs.
+    #[arg(long)]
+    allow_precompiled: bool,
 
     #[command(flatten)]
     files: FsArgs,
@@ -264,7 +273,8 @@ The manifest (TOML) lists the tenants:
 
   [[tenant]]
   name = \"blog\"                   # unique; tags its output and metrics
-  module = \"blog.wasm\"            # relative to the manifest; .wasm or .cwasm
+  module = \"blog.wasm\"            # relative to the manifest's folder
+  allow-precompiled = false       # true: module may be a .cwasm `wasabi compile` made here
   args = [\"-v\"]
   env = { GREETING = \"hi\" }
   listen = { \"127.0.0.1:8080\" = \"127.0.0.1:9001\" }   # guest address = host address
@@ -471,7 +481,17 @@ fn run_program(
         ..RuntimeConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
-    let module = runtime.load(file)?;
+    let precompiled = if program.allow_precompiled {
+        PrecompiledCode::Allowed
+    } else {
+        PrecompiledCode::Refused
+    };
+    let module = runtime.load(file, precompiled).map_err(|e| match e {
+        LoadError::PrecompiledRefused { .. } => anyhow::anyhow!(
+            "{e}; if `wasabi compile` made it here, run it with --allow-precompiled"
+        ),
+        e => e.into(),
+    })?;
     let mut host = GoHostBuilder::new()
         .arg(file.to_string_lossy())
         .args(args)
@@ -617,6 +637,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: cache_dir(&args.cache),
         instance_slots: Some(args.max_instances),
+        ..RuntimeConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
     let format = match args.log_format {
@@ -634,7 +655,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Arc::new(Mutex::new(Box::new(std::io::stdout()))),
             Arc::new(Mutex::new(Box::new(std::io::stderr()))),
         ));
-        supervisor.start_all(specs).await?;
+        supervisor.start_all(specs).await.map_err(|e| match e {
+            StartError::Load {
+                source: LoadError::PrecompiledRefused { .. },
+                ..
+            } => anyhow::anyhow!(
+                "{e}; if `wasabi compile` made it here, set `allow-precompiled = true` for the tenant"
+            ),
+            e => e.into(),
+        })?;
         if let Some(addr) = args.admin {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

@@ -165,7 +165,7 @@ fn a_corrupt_cache_entry_is_recompiled() {
     let out = run();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("damaged; recompiling"),
+        stderr(&out).contains("cache entry refused: its seal does not match"),
         "{}",
         stderr(&out)
     );
@@ -176,7 +176,45 @@ fn a_corrupt_cache_entry_is_recompiled() {
     std::fs::write(&entries[0], &bytes[..100]).unwrap();
     let out = run();
     assert_eq!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("damaged; recompiling"));
+    assert!(stderr(&out).contains("recompiling"), "{}", stderr(&out));
+}
+
+/// An entry planted in the cache folder (another installation's, or
+/// wasmtime's own unsealed output under the right name) is never
+/// deserialized: its machine code would run outside the sandbox.
+#[test]
+fn a_planted_cache_entry_is_never_loaded() {
+    let cache = scratch("cache-planted");
+    assert_eq!(run_hello_verbose(&cache).status.code(), Some(0));
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("one entry");
+    // Another installation (another key) using the same folder.
+    let stranger = scratch("cache-planted-home");
+    let mut cmd = wasabi();
+    cmd.env("WASABI_HOME", &stranger)
+        .args(["run", "--verbose", "--cache-dir"])
+        .arg(&cache)
+        .arg(program("hello.wasm"));
+    let out = finish(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("its seal does not match"),
+        "{}",
+        stderr(&out)
+    );
+    // wasmtime's own artifact, unsealed, put in place of ours.
+    let sealed = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &sealed[..sealed.len() - 48]).unwrap();
+    let out = run_hello_verbose(&cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("carries no seal"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -194,11 +232,19 @@ fn the_default_cache_is_per_user_and_no_cache_writes_nothing() {
         .arg(program("hello.wasm"));
     assert_eq!(finish(cmd).status.code(), Some(0));
     let written = std::fs::read_dir(home.join("wasabi")).unwrap().count();
-    assert_eq!(written, 2, "one artifact and its checksum");
+    assert_eq!(written, 1, "one sealed artifact");
+}
+
+/// `wasabi run --allow-precompiled --no-cache FILE`.
+fn run_precompiled(path: &Path) -> std::process::Output {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--allow-precompiled", "--verbose", "--no-cache"])
+        .arg(path);
+    finish(cmd)
 }
 
 #[test]
-fn compile_writes_a_module_that_run_accepts() {
+fn compile_writes_a_sealed_module_that_run_accepts_when_allowed() {
     let dir = scratch("aot");
     let cwasm = dir.join("hello.cwasm");
     let mut cmd = wasabi();
@@ -208,23 +254,83 @@ fn compile_writes_a_module_that_run_accepts() {
         .arg(&cwasm);
     let out = finish(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mut cmd = wasabi();
-    cmd.args(["run", "--verbose", "--no-cache"]).arg(&cwasm);
-    let out = finish(cmd);
+    let out = run_precompiled(&cwasm);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Hello from Go, running inside Wasabi!\n");
     assert!(
         !stderr(&out).contains("compiled"),
         "a .cwasm needs no compilation"
     );
+    // Not without the explicit permission.
+    let out = run_no_cache(&cwasm);
+    assert_refused(&out, &cwasm, "not a WebAssembly module");
+    assert!(stderr(&out).contains("--allow-precompiled"), "{}", stderr(&out));
+    // `compile` takes WebAssembly only.
+    let mut cmd = wasabi();
+    cmd.arg("compile").arg(&cwasm).arg("-o").arg(dir.join("again.cwasm"));
+    assert_refused(&finish(cmd), &cwasm, "not a WebAssembly module");
 
     // A damaged precompiled module is refused with a clear reason.
     let bytes = std::fs::read(&cwasm).unwrap();
     let cut = dir.join("cut.cwasm");
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
-    let out = run_no_cache(&cut);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&cut.display().to_string()));
+    assert_refused(&run_precompiled(&cut), &cut, "precompiled module is not usable");
+}
+
+/// The probe's critical finding: precompiled machine code saved under a
+/// `.wasm` name ran its own native code. Now nothing that is not `\0asm`
+/// runs unless allowed, and what is allowed must carry this installation's
+/// seal over every byte.
+#[test]
+fn precompiled_code_from_elsewhere_never_runs() {
+    let dir = scratch("aot-hostile");
+    let cwasm = dir.join("hello.cwasm");
+    let mut cmd = wasabi();
+    cmd.arg("compile")
+        .arg(program("hello.wasm"))
+        .arg("-o")
+        .arg(&cwasm);
+    assert_eq!(finish(cmd).status.code(), Some(0));
+    let sealed = std::fs::read(&cwasm).unwrap();
+
+    // Machine code under an innocent name is not WebAssembly.
+    let innocent = dir.join("innocent.wasm");
+    std::fs::write(&innocent, &sealed).unwrap();
+    assert_refused(&run_no_cache(&innocent), &innocent, "not a WebAssembly module");
+
+    // wasmtime's own output, with no seal (what the probe patched and ran).
+    let unsealed = dir.join("unsealed.wasm");
+    std::fs::write(&unsealed, &sealed[..sealed.len() - 48]).unwrap();
+    assert_refused(&run_no_cache(&unsealed), &unsealed, "not a WebAssembly module");
+    assert_refused(&run_precompiled(&unsealed), &unsealed, "carries no seal");
+
+    // Patched machine code, the seal left as it was.
+    let patched = dir.join("patched.cwasm");
+    let mut bytes = sealed.clone();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 16] {
+        *b ^= 0x90;
+    }
+    std::fs::write(&patched, &bytes).unwrap();
+    assert_refused(&run_precompiled(&patched), &patched, "seal does not match");
+
+    // Sealed by another installation (another key).
+    let mut cmd = wasabi();
+    cmd.env("WASABI_HOME", scratch("aot-hostile-home"))
+        .args(["run", "--allow-precompiled", "--no-cache"])
+        .arg(&cwasm);
+    assert_refused(&finish(cmd), &cwasm, "seal does not match");
+
+    // A key file others can read vouches for nothing.
+    let open_home = scratch("aot-open-home");
+    let key = open_home.join("install.key");
+    std::fs::copy(wasabi_home().join("install.key"), &key).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let mut cmd = wasabi();
+    cmd.env("WASABI_HOME", &open_home)
+        .args(["run", "--allow-precompiled", "--no-cache"])
+        .arg(&cwasm);
+    assert_refused(&finish(cmd), &cwasm, "others may read");
 }
 
 #[test]

@@ -27,6 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: wasabi_core::cache::default_cache_dir(),
         instance_slots: Some(16),
+        ..RuntimeConfig::default()
     })?;
     let supervisor = Supervisor::new(runtime);
 

@@ -4,11 +4,11 @@
 //! compiled one takes milliseconds. Entries are keyed by the SHA-256 of the
 //! module's bytes and the engine's compatibility hash (wasmtime version,
 //! target CPU features, compiler settings), so a module compiled by another
-//! build or for another machine is never picked up. Each entry carries a
-//! checksum beside it: a truncated, corrupted or foreign file is detected
-//! before wasmtime sees it, and the module is recompiled. Entries are
-//! written to a temporary file and renamed into place, so a reader never
-//! sees half an entry.
+//! build or for another machine is never picked up. Each entry is sealed
+//! with this installation's key ([`crate::seal`]): a truncated, corrupted,
+//! planted or foreign entry is refused before wasmtime sees it, and the
+//! module is recompiled. Entries are written to a temporary file and renamed
+//! into place, so a reader never sees half an entry.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -17,13 +17,16 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
+use crate::seal::{InstallKey, hex};
+
 /// Bumped when the layout of the cache changes.
-const FORMAT: &str = "wasabi-cache-v1";
+const FORMAT: &str = "wasabi-cache-v2";
 
 /// The on-disk compiled-module cache.
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     dir: PathBuf,
+    key: InstallKey,
 }
 
 /// The default cache folder: `$XDG_CACHE_HOME/wasabi`, else
@@ -36,14 +39,14 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("wasabi"))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl ModuleCache {
-    /// A cache in `dir` (created on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> ModuleCache {
-        ModuleCache { dir: dir.into() }
+    /// A cache in `dir` (created on first write) whose entries are sealed,
+    /// and checked, with `key`.
+    pub fn new(dir: impl Into<PathBuf>, key: InstallKey) -> ModuleCache {
+        ModuleCache {
+            dir: dir.into(),
+            key,
+        }
     }
 
     /// The folder entries live in.
@@ -62,32 +65,32 @@ impl ModuleCache {
         hex(&h.finalize())
     }
 
-    fn entry_paths(&self, key: &str) -> (PathBuf, PathBuf) {
-        (
-            self.dir.join(format!("{key}.cwasm")),
-            self.dir.join(format!("{key}.sha256")),
-        )
+    fn entry_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.cwasm"))
     }
 
     /// Loads the entry for `key`, if there is a sound one. A missing entry is
-    /// `None`; so is a damaged one, after a warning.
+    /// `None`; so is one this installation did not seal (damaged, truncated,
+    /// planted, or from another installation), after a warning.
     pub fn get(&self, engine: &Engine, key: &str) -> Option<Module> {
-        let (artifact, checksum) = self.entry_paths(key);
-        let expected = std::fs::read_to_string(&checksum).ok()?;
-        let bytes = std::fs::read(&artifact).ok()?;
-        if hex(&Sha256::digest(&bytes)) != expected.trim() {
-            tracing::warn!(entry = %artifact.display(), "cache entry is damaged; recompiling");
-            return None;
-        }
-        drop(bytes);
-        // SAFETY: the file is one this cache wrote for an engine with the same
-        // compatibility hash, and its checksum matches what was written, so it
-        // is the artifact wasmtime produced. Mapping it (rather than copying)
-        // lets memory images be shared copy-on-write.
-        match unsafe { Module::deserialize_file(engine, &artifact) } {
+        let entry = self.entry_path(key);
+        let bytes = std::fs::read(&entry).ok()?;
+        let artifact = match self.key.open(&bytes) {
+            Ok(artifact) => artifact,
+            Err(e) => {
+                tracing::warn!(entry = %entry.display(), "cache entry refused: {e}; recompiling");
+                return None;
+            }
+        };
+        // SAFETY: the bytes are exactly what this installation sealed after
+        // wasmtime serialized a module it compiled: the seal is an HMAC under
+        // a key only this user's Wasabi directory holds, checked over the
+        // very bytes handed to wasmtime (read once, so the file cannot change
+        // in between). wasmtime still checks version and CPU features.
+        match unsafe { Module::deserialize(engine, artifact) } {
             Ok(module) => Some(module),
             Err(e) => {
-                tracing::warn!(entry = %artifact.display(), "cache entry unusable ({e}); recompiling");
+                tracing::warn!(entry = %entry.display(), "cache entry unusable ({e}); recompiling");
                 None
             }
         }
@@ -104,15 +107,13 @@ impl ModuleCache {
     fn try_put(&self, key: &str, module: &Module) -> std::io::Result<()> {
         let bytes = module.serialize().map_err(std::io::Error::other)?;
         std::fs::create_dir_all(&self.dir)?;
-        let (artifact, checksum) = self.entry_paths(key);
-        write_atomically(&artifact, &bytes)?;
-        write_atomically(&checksum, hex(&Sha256::digest(&bytes)).as_bytes())
+        write_atomically(&self.entry_path(key), &self.key.seal(&bytes))
     }
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
 /// `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce).map_err(std::io::Error::other)?;
     let tmp = path.with_extension(format!("tmp-{}", hex(&nonce)));

@@ -17,13 +17,14 @@ pub mod manifest;
 mod module;
 mod output;
 mod runtime;
+pub mod seal;
 mod size;
 pub mod supervisor;
 
 pub use engine::EPOCH_TICK;
 pub use limits::{MemoryLimitExceeded, TenantLimits};
 pub use manifest::{ManifestError, load_manifest};
-pub use module::{GoModule, LoadError, ModuleOrigin};
+pub use module::{GoModule, LoadError, ModuleOrigin, PrecompiledCode};
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
 pub use runtime::{InstanceStats, Runtime, RuntimeConfig, TenantData, TenantError};
 pub use size::{SizeError, format_size, parse_size};

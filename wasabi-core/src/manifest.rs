@@ -8,7 +8,8 @@
 //!
 //! [[tenant]]
 //! name = "blog"                   # unique: [A-Za-z0-9._-], at most 64 characters
-//! module = "blog.wasm"            # relative to the manifest; .wasm or .cwasm
+//! module = "blog.wasm"            # relative to the manifest's folder
+//! allow-precompiled = false       # true: `module` may be a .cwasm `wasabi compile` made here
 //! args = ["-v"]
 //! env = { GREETING = "hi" }
 //! listen = { "127.0.0.1:8080" = "127.0.0.1:9001" }   # guest address = host address
@@ -32,7 +33,7 @@ use toml::Spanned;
 use wasabi_gojs::{AddressRule, GrantHint, MountSpec, NetPolicy, SandboxSpec};
 
 use crate::supervisor::{RestartPolicy, TenantSpec};
-use crate::{TenantLimits, parse_size};
+use crate::{PrecompiledCode, TenantLimits, parse_size};
 
 /// A manifest error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +87,7 @@ enum RawSize {
 struct RawTenant {
     name: Option<Spanned<String>>,
     module: Option<Spanned<String>>,
+    allow_precompiled: Option<bool>,
     args: Option<Vec<String>>,
     env: Option<BTreeMap<String, String>>,
     listen: Option<Spanned<BTreeMap<String, String>>>,
@@ -104,6 +106,7 @@ impl RawTenant {
         RawTenant {
             name: self.name,
             module: self.module.or_else(|| defaults.module.clone()),
+            allow_precompiled: self.allow_precompiled.or(defaults.allow_precompiled),
             args: self.args.or_else(|| defaults.args.clone()),
             env: self.env.or_else(|| defaults.env.clone()),
             listen: self.listen.or_else(|| defaults.listen.clone()),
@@ -144,17 +147,33 @@ pub fn load_manifest(path: &Path) -> Result<Vec<TenantSpec>, ManifestError> {
         column: 0,
         message: format!("cannot read the manifest: {e}"),
     })?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    // Every path in the manifest is relative to the manifest's own folder,
+    // made absolute here: a bare `m.toml` has the parent "", which must
+    // never let a relative mount be opened against `/` or anywhere else.
+    let absolute = std::path::absolute(path).map_err(|e| ManifestError {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot locate the manifest's folder: {e}"),
+    })?;
+    let base = absolute.parent().unwrap_or(Path::new("/"));
     parse_manifest(&text, path, base)
 }
 
-/// Parses manifest `text` (named `path` in errors), resolving module paths
-/// against `base`.
+/// Parses manifest `text` (named `path` in errors), resolving module and
+/// directory paths against `base` (made absolute first, against the current
+/// directory, if it is not).
 pub fn parse_manifest(
     text: &str,
     path: &Path,
     base: &Path,
 ) -> Result<Vec<TenantSpec>, ManifestError> {
+    let base = &std::path::absolute(base).map_err(|e| ManifestError {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot locate the manifest's folder: {e}"),
+    })?;
     let at = |span: Range<usize>, message: String| {
         let (line, column) = line_column(text, span.start);
         ManifestError {
@@ -305,7 +324,7 @@ pub fn parse_manifest(
         }
         // Opening checks the working directory and duplicate guest paths now,
         // so a bad manifest starts nothing.
-        fs.open(Path::new("/"))
+        fs.open(base)
             .map_err(|e| at(tenant_span.clone(), format!("tenant `{name}`: {e}")))?;
         let mut limits = TenantLimits::default();
         if let Some(size) = &tenant.max_memory {
@@ -342,6 +361,10 @@ pub fn parse_manifest(
         specs.push(TenantSpec {
             name,
             module: module_path,
+            precompiled: match tenant.allow_precompiled {
+                Some(true) => PrecompiledCode::Allowed,
+                _ => PrecompiledCode::Refused,
+            },
             args: tenant.args.unwrap_or_default(),
             env: tenant.env.unwrap_or_default().into_iter().collect(),
             net,

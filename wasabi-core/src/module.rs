@@ -1,6 +1,7 @@
 //! Loading a Go js/wasm module from a file: recognising what the file is,
 //! checking that it is a Go module, and compiling it (or taking it from the
-//! cache, or deserializing a precompiled `.cwasm`).
+//! cache, or, only when the caller allows it, deserializing a `.cwasm` this
+//! installation sealed).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use wasabi_gojs::Abi;
 use wasmtime::{Engine, Module, Precompiled};
 
 use crate::cache::ModuleCache;
+use crate::seal::{InstallKey, SealError};
 
 /// Where a loaded module's machine code came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,6 +21,19 @@ pub enum ModuleOrigin {
     Cached,
     /// Deserialized from a `.cwasm` file made by `wasabi compile`.
     Precompiled,
+}
+
+/// Whether a file of precompiled machine code may be loaded. Loading one runs
+/// its code natively, so it is refused unless the user asked for it, and even
+/// then only this installation's own sealed output is accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PrecompiledCode {
+    /// Only WebAssembly (`\0asm`) is loaded; anything else is "not a
+    /// WebAssembly module".
+    #[default]
+    Refused,
+    /// A `.cwasm` sealed by this installation is loaded too.
+    Allowed,
 }
 
 /// A compiled Go js/wasm module, ready to instantiate.
@@ -111,7 +126,17 @@ pub enum LoadError {
         /// The file.
         path: PathBuf,
     },
-    /// A precompiled module this build cannot load.
+    /// Precompiled machine code, which was not allowed.
+    #[error(
+        "{}: not a WebAssembly module: it is precompiled machine code, which is loaded only when explicitly allowed",
+        .path.display()
+    )]
+    PrecompiledRefused {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A precompiled module this installation cannot load: not sealed by
+    /// it, changed since, or made for another build or CPU.
     #[error(
         "{}: precompiled module is not usable here ({reason}); recompile it with `wasabi compile`",
         .path.display()
@@ -134,21 +159,35 @@ pub enum LoadError {
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
-/// Reads and checks `path`, returning the module's bytes and ABI, or the
-/// precompiled kind when it is a `.cwasm`.
+/// What a file turned out to be, with its bytes (read once: what was
+/// checked is what is compiled or deserialized).
 pub(crate) enum Inspected {
     Wasm { bytes: Vec<u8>, abi: Abi },
-    Precompiled,
+    Precompiled { bytes: Vec<u8> },
 }
 
-pub(crate) fn inspect(path: &Path) -> Result<Inspected, LoadError> {
+/// Reads and checks `path`: a Go js/wasm module, or, when `precompiled`
+/// allows it, what looks like precompiled code (its seal is checked when it
+/// is loaded).
+pub(crate) fn inspect(path: &Path, precompiled: PrecompiledCode) -> Result<Inspected, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     if !bytes.starts_with(WASM_MAGIC) {
-        if Engine::detect_precompiled(&bytes) == Some(Precompiled::Module) {
-            return Ok(Inspected::Precompiled);
+        let machine_code = Engine::detect_precompiled(&bytes) == Some(Precompiled::Module)
+            || crate::seal::looks_sealed(&bytes);
+        // When precompiled code is allowed, any ELF file is a candidate: its
+        // seal decides, and says why it is refused.
+        if machine_code
+            || (precompiled == PrecompiledCode::Allowed && bytes.starts_with(b"\x7fELF"))
+        {
+            return match precompiled {
+                PrecompiledCode::Allowed => Ok(Inspected::Precompiled { bytes }),
+                PrecompiledCode::Refused => Err(LoadError::PrecompiledRefused {
+                    path: path.to_path_buf(),
+                }),
+            };
         }
         let hint = if bytes.starts_with(b"\x7fELF") {
             "; it looks like a native executable"
@@ -256,16 +295,29 @@ pub(crate) fn compile(
     })
 }
 
-/// Deserializes a `.cwasm` made by `wasabi compile`.
-pub(crate) fn load_precompiled(engine: &Engine, path: &Path) -> Result<GoModule, LoadError> {
-    // SAFETY: a `.cwasm` is machine code; running one is the user's explicit
-    // choice, like running a native binary. wasmtime still checks that it was
-    // produced by this version with compatible settings and CPU features.
+/// Deserializes `bytes`, a `.cwasm` made by `wasabi compile`, once its seal
+/// proves this installation made it.
+pub(crate) fn load_precompiled(
+    engine: &Engine,
+    key: Result<&InstallKey, &SealError>,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<GoModule, LoadError> {
+    let refused = |reason: String| LoadError::Precompiled {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let artifact = key
+        .map_err(|e| refused(format!("cannot check its seal: {e}")))?
+        .open(bytes)
+        .map_err(|e| refused(e.to_string()))?;
+    // SAFETY: deserializing runs the artifact's machine code. These bytes
+    // carry this installation's seal, an HMAC under a key only the user's
+    // Wasabi directory holds, checked over exactly the bytes handed to
+    // wasmtime: `wasabi compile` made them here from WebAssembly. wasmtime
+    // still checks the version, settings and CPU features.
     let module =
-        unsafe { Module::deserialize_file(engine, path) }.map_err(|e| LoadError::Precompiled {
-            path: path.to_path_buf(),
-            reason: format!("{e:#}"),
-        })?;
+        unsafe { Module::deserialize(engine, artifact) }.map_err(|e| refused(format!("{e:#}")))?;
     let abi = Abi::detect(&module).ok_or_else(|| LoadError::NotGo {
         path: path.to_path_buf(),
     })?;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasabi_gojs::{Abi, GoHost, GoHostBuilder, GoView, NetStats, Outcome, RunError};
 use wasmtime::{Engine, Linker, Store};
@@ -12,7 +12,8 @@ use crate::cache::ModuleCache;
 use crate::cpu::Metered;
 use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limits::{Limiter, MemoryLimitExceeded, TenantLimits};
-use crate::module::{self, GoModule, Inspected, LoadError};
+use crate::module::{self, GoModule, Inspected, LoadError, PrecompiledCode};
+use crate::seal::{InstallKey, SealError, default_key_path};
 
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,11 @@ pub struct RuntimeConfig {
     /// is a copy-on-write mapping into a free slot — the choice for many
     /// tenants. `None`: allocate per instance, the choice for one program.
     pub instance_slots: Option<u32>,
+    /// The installation key that seals the code this runtime compiles (cache
+    /// entries, `.cwasm` files) and proves it when loading it again; see
+    /// [`crate::seal`]. `None`: [`default_key_path`]. It is read, or created,
+    /// on first need.
+    pub key_file: Option<PathBuf>,
 }
 
 /// The store data of one tenant: its JS world and its limiter.
@@ -119,7 +125,7 @@ impl TenantError {
 /// use wasabi_gojs::GoHostBuilder;
 ///
 /// let runtime = Runtime::new(RuntimeConfig::default())?;
-/// let module = runtime.load("hello.wasm".as_ref())?;
+/// let module = runtime.load("hello.wasm".as_ref(), Default::default())?;
 /// let outcome = runtime
 ///     .run(&module, GoHostBuilder::new().arg("hello"), TenantLimits::default())
 ///     .await?;
@@ -129,6 +135,8 @@ impl TenantError {
 pub struct Runtime {
     engine: Engine,
     cache: Option<ModuleCache>,
+    key_file: Option<PathBuf>,
+    key: OnceLock<Result<InstallKey, SealError>>,
     gojs: Linker<TenantData>,
     legacy: Linker<TenantData>,
 }
@@ -142,12 +150,36 @@ impl Runtime {
         wasabi_gojs::add_to_linker(&mut gojs, Abi::Gojs)?;
         let mut legacy = Linker::new(&engine);
         wasabi_gojs::add_to_linker(&mut legacy, Abi::Legacy)?;
-        Ok(Runtime {
+        let mut runtime = Runtime {
             engine,
-            cache: config.cache_dir.map(ModuleCache::new),
+            cache: None,
+            key_file: config.key_file,
+            key: OnceLock::new(),
             gojs,
             legacy,
-        })
+        };
+        if let Some(dir) = config.cache_dir {
+            // Without a key nothing could be proven ours, so nothing is cached.
+            match runtime.install_key() {
+                Ok(key) => runtime.cache = Some(ModuleCache::new(dir, key.clone())),
+                Err(e) => tracing::warn!("the compiled-module cache is off: {e}"),
+            }
+        }
+        Ok(runtime)
+    }
+
+    /// The installation key, read or created on first use.
+    fn install_key(&self) -> Result<&InstallKey, &SealError> {
+        self.key
+            .get_or_init(|| {
+                let path = self
+                    .key_file
+                    .clone()
+                    .or_else(default_key_path)
+                    .ok_or(SealError::NoHome)?;
+                InstallKey::load_or_create(&path)
+            })
+            .as_ref()
     }
 
     /// The engine.
@@ -160,15 +192,18 @@ impl Runtime {
         self.cache.as_ref()
     }
 
-    /// Loads a `.wasm` (compiling it, or taking it from the cache) or a
-    /// `.cwasm` made by [`Runtime::compile`], and resolves its imports once
-    /// for every tenant that will run it.
-    pub fn load(&self, path: &Path) -> Result<GoModule, LoadError> {
-        let mut module = match module::inspect(path)? {
+    /// Loads a `.wasm` (compiling it, or taking it from the cache) or, if
+    /// `precompiled` allows it, a `.cwasm` that [`Runtime::compile`] made
+    /// with this installation's key, and resolves its imports once for every
+    /// tenant that will run it.
+    pub fn load(&self, path: &Path, precompiled: PrecompiledCode) -> Result<GoModule, LoadError> {
+        let mut module = match module::inspect(path, precompiled)? {
             Inspected::Wasm { bytes, abi } => {
                 module::compile(&self.engine, self.cache.as_ref(), path, &bytes, abi)?
             }
-            Inspected::Precompiled => module::load_precompiled(&self.engine, path)?,
+            Inspected::Precompiled { bytes } => {
+                module::load_precompiled(&self.engine, self.install_key(), path, &bytes)?
+            }
         };
         // A module whose imports do not resolve keeps `pre` empty and fails,
         // with the linker's message, when a tenant instantiates it.
@@ -186,24 +221,32 @@ impl Runtime {
         }
     }
 
-    /// Compiles `input` ahead of time into `output`, a `.cwasm` that
-    /// [`Runtime::load`] (and `wasabi run`) accepts on a machine with the same
-    /// Wasabi build and CPU features.
+    /// Compiles the WebAssembly module `input` ahead of time into `output`,
+    /// a `.cwasm` sealed with this installation's key, which
+    /// [`Runtime::load`] accepts (when allowed) with the same key, Wasabi
+    /// build and CPU features.
     pub fn compile(&self, input: &Path, output: &Path) -> Result<(), LoadError> {
-        let module = match module::inspect(input)? {
-            Inspected::Wasm { bytes, abi } => {
-                module::compile(&self.engine, None, input, &bytes, abi)?
-            }
-            Inspected::Precompiled => module::load_precompiled(&self.engine, input)?,
-        };
-        let bytes = module.module().serialize().map_err(|e| LoadError::Write {
-            path: output.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        std::fs::write(output, bytes).map_err(|source| LoadError::Write {
+        let write_error = |source| LoadError::Write {
             path: output.to_path_buf(),
             source,
-        })
+        };
+        let (bytes, abi) = match module::inspect(input, PrecompiledCode::Refused)? {
+            Inspected::Wasm { bytes, abi } => (bytes, abi),
+            Inspected::Precompiled { .. } => {
+                return Err(LoadError::PrecompiledRefused {
+                    path: input.to_path_buf(),
+                });
+            }
+        };
+        let key = self
+            .install_key()
+            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
+        let module = module::compile(&self.engine, None, input, &bytes, abi)?;
+        let artifact = module
+            .module()
+            .serialize()
+            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
+        crate::cache::write_atomically(output, &key.seal(&artifact)).map_err(write_error)
     }
 
     /// Runs one tenant of `module` to its end, with the JS world `host`

@@ -32,7 +32,7 @@ use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, SandboxSpec};
 
 use crate::output::{LogFormat, SharedWriter, Stream, TenantOutput};
 use crate::runtime::{InstanceStats, Runtime, TenantError};
-use crate::{GoModule, LoadError, TenantLimits};
+use crate::{GoModule, LoadError, PrecompiledCode, TenantLimits};
 
 /// When a tenant that ended is started again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -69,8 +69,10 @@ const STABLE_RUN: Duration = Duration::from_secs(10);
 pub struct TenantSpec {
     /// Unique name; tags its output, logs and metrics.
     pub name: String,
-    /// The `.wasm` or `.cwasm` it runs.
+    /// The `.wasm` it runs (or a `.cwasm`, if `precompiled` allows it).
     pub module: PathBuf,
+    /// Whether `module` may be precompiled code this installation sealed.
+    pub precompiled: PrecompiledCode,
     /// Its arguments after `os.Args[0]` (which is the module's file name).
     pub args: Vec<String>,
     /// Its environment: exactly these variables.
@@ -93,6 +95,7 @@ impl TenantSpec {
         TenantSpec {
             name: name.into(),
             module: module.into(),
+            precompiled: PrecompiledCode::Refused,
             args: Vec::new(),
             env: Vec::new(),
             net: NetPolicy::deny_all(),
@@ -207,7 +210,7 @@ pub enum StartError {
 pub struct Supervisor {
     runtime: Arc<Runtime>,
     tenants: Mutex<BTreeMap<String, Tenant>>,
-    modules: Mutex<BTreeMap<PathBuf, GoModule>>,
+    modules: Mutex<BTreeMap<(PathBuf, PrecompiledCode), GoModule>>,
     format: LogFormat,
     stdout: SharedWriter,
     stderr: SharedWriter,
@@ -247,17 +250,18 @@ impl Supervisor {
     /// is compiled and linked once.
     fn module(&self, spec: &TenantSpec) -> Result<GoModule, StartError> {
         let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = modules.get(&spec.module) {
+        let key = (spec.module.clone(), spec.precompiled);
+        if let Some(m) = modules.get(&key) {
             return Ok(m.clone());
         }
         let module = self
             .runtime
-            .load(&spec.module)
+            .load(&spec.module, spec.precompiled)
             .map_err(|source| StartError::Load {
                 name: spec.name.clone(),
                 source,
             })?;
-        modules.insert(spec.module.clone(), module.clone());
+        modules.insert(key, module.clone());
         Ok(module)
     }
 
@@ -475,6 +479,14 @@ impl TenantRun {
     /// The tenant's JS world for one run; fails when a mount cannot be opened.
     fn host(&self, drain: DrainSignal) -> Result<GoHostBuilder, TenantError> {
         let spec = &self.record.spec;
+        // A spec's host paths are absolute (the manifest makes them so);
+        // a relative one must not be quietly opened against some folder.
+        if let Some(m) = spec.fs.mounts.iter().find(|m| m.host.is_relative()) {
+            return Err(TenantError::Setup(format!(
+                "the mount of {} names a relative host directory; give an absolute path",
+                m.host.display()
+            )));
+        }
         let fs = spec
             .fs
             .open(std::path::Path::new("/"))

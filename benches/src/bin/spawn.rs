@@ -21,6 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),
         instance_slots: Some(64),
+        ..RuntimeConfig::default()
     })?;
     let sink: wasabi_core::SharedWriter =
         std::sync::Arc::new(std::sync::Mutex::new(Box::new(std::io::sink())));

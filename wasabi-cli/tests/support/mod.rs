@@ -37,6 +37,12 @@ pub fn cache_dir() -> PathBuf {
     root().join("target/test-cache")
 }
 
+/// The Wasabi directory (`WASABI_HOME`) of every test run: it holds the
+/// installation key that seals the shared cache's entries.
+pub fn wasabi_home() -> PathBuf {
+    root().join("target/test-home")
+}
+
 static WARMED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 
 /// Compiles `wasm` into the shared cache once per test process, so parallel
@@ -49,17 +55,20 @@ pub fn warm(wasm: &Path) {
     }
     let runtime = wasabi_core::Runtime::new(wasabi_core::RuntimeConfig {
         cache_dir: Some(cache_dir()),
+        key_file: Some(wasabi_home().join(wasabi_core::seal::KEY_FILE_NAME)),
         ..Default::default()
     })
     .expect("engine");
-    runtime.load(wasm).expect("module compiles");
+    runtime
+        .load(wasm, Default::default())
+        .expect("module compiles");
     set.insert(wasm.to_path_buf());
 }
 
 /// `wasabi` with the shared cache.
 pub fn wasabi() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasabi"));
-    cmd.env_clear();
+    cmd.env_clear().env("WASABI_HOME", wasabi_home());
     cmd
 }
 
