@@ -541,3 +541,35 @@ fn each_tenant_sees_only_its_own_directories() {
         "new"
     );
 }
+
+/// A manifest named by a bare file name (`wasabi serve m.toml` from its own
+/// folder) has the parent "": its relative paths once resolved against `/`,
+/// so `./etc` mounted the host's /etc. They resolve against the manifest's
+/// folder.
+#[test]
+fn a_manifest_named_by_a_bare_file_name_mounts_from_its_own_folder() {
+    let site = scratch("serve-bare-manifest");
+    std::fs::create_dir_all(site.join("etc")).unwrap();
+    std::fs::write(site.join("etc/inside.txt"), "the site's own\n").unwrap();
+    std::fs::copy(program("fs-probe.wasm"), site.join("probe.wasm")).unwrap();
+    warm(&site.join("probe.wasm"));
+    std::fs::write(
+        site.join("m.toml"),
+        "[[tenant]]\nname = \"site\"\nmodule = \"probe.wasm\"\nargs = [\"ro\", \"/cfg\"]\ndirs = [\"./etc:/cfg:ro\"]\n",
+    )
+    .unwrap();
+    let mut cmd = wasabi();
+    cmd.current_dir(&site)
+        .args(["serve", "--cache-dir"])
+        .arg(cache_dir())
+        .arg("m.toml");
+    let out = finish(cmd);
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l == "site | inside.txt: \"the site's own\\n\""),
+        "{text}\n{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
