@@ -34,7 +34,9 @@ fn startup(c: &mut Criterion) {
     .expect("engine");
     let wasm = hello_wasm();
     // Warm the cache once, outside the measurement.
-    runtime.load(&wasm, Default::default()).expect("hello.wasm loads");
+    runtime
+        .load(&wasm, Default::default())
+        .expect("hello.wasm loads");
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -53,7 +55,13 @@ fn startup(c: &mut Criterion) {
     });
 
     c.bench_function("hello/load-instantiate-run", |b| {
-        b.iter(|| run_hello(&tokio, &runtime, &runtime.load(&wasm, Default::default()).expect("load")));
+        b.iter(|| {
+            run_hello(
+                &tokio,
+                &runtime,
+                &runtime.load(&wasm, Default::default()).expect("load"),
+            )
+        });
     });
 }
 

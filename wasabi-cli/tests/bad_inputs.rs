@@ -210,11 +210,7 @@ fn a_planted_cache_entry_is_never_loaded() {
     std::fs::write(&entry, &sealed[..sealed.len() - 48]).unwrap();
     let out = run_hello_verbose(&cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("carries no seal"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("carries no seal"), "{}", stderr(&out));
 }
 
 #[test]
@@ -264,17 +260,28 @@ fn compile_writes_a_sealed_module_that_run_accepts_when_allowed() {
     // Not without the explicit permission.
     let out = run_no_cache(&cwasm);
     assert_refused(&out, &cwasm, "not a WebAssembly module");
-    assert!(stderr(&out).contains("--allow-precompiled"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--allow-precompiled"),
+        "{}",
+        stderr(&out)
+    );
     // `compile` takes WebAssembly only.
     let mut cmd = wasabi();
-    cmd.arg("compile").arg(&cwasm).arg("-o").arg(dir.join("again.cwasm"));
+    cmd.arg("compile")
+        .arg(&cwasm)
+        .arg("-o")
+        .arg(dir.join("again.cwasm"));
     assert_refused(&finish(cmd), &cwasm, "not a WebAssembly module");
 
     // A damaged precompiled module is refused with a clear reason.
     let bytes = std::fs::read(&cwasm).unwrap();
     let cut = dir.join("cut.cwasm");
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
-    assert_refused(&run_precompiled(&cut), &cut, "precompiled module is not usable");
+    assert_refused(
+        &run_precompiled(&cut),
+        &cut,
+        "precompiled module is not usable",
+    );
 }
 
 /// The probe's critical finding: precompiled machine code saved under a
@@ -296,12 +303,20 @@ fn precompiled_code_from_elsewhere_never_runs() {
     // Machine code under an innocent name is not WebAssembly.
     let innocent = dir.join("innocent.wasm");
     std::fs::write(&innocent, &sealed).unwrap();
-    assert_refused(&run_no_cache(&innocent), &innocent, "not a WebAssembly module");
+    assert_refused(
+        &run_no_cache(&innocent),
+        &innocent,
+        "not a WebAssembly module",
+    );
 
     // wasmtime's own output, with no seal (what the probe patched and ran).
     let unsealed = dir.join("unsealed.wasm");
     std::fs::write(&unsealed, &sealed[..sealed.len() - 48]).unwrap();
-    assert_refused(&run_no_cache(&unsealed), &unsealed, "not a WebAssembly module");
+    assert_refused(
+        &run_no_cache(&unsealed),
+        &unsealed,
+        "not a WebAssembly module",
+    );
     assert_refused(&run_precompiled(&unsealed), &unsealed, "carries no seal");
 
     // Patched machine code, the seal left as it was.

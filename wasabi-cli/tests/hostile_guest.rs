@@ -171,3 +171,49 @@ fn missing_go_exports_are_named() {
         stderr(&out)
     );
 }
+
+/// The probe kept 24 strings of 64 MiB under `--max-memory 256MiB` and
+/// reached 1.7 GiB of host memory. Host memory a guest causes counts with
+/// its linear memory against one limit; breaking it ends the guest as
+/// growing linear memory past it does.
+#[test]
+fn host_memory_counts_against_the_memory_limit() {
+    for (what, expect_host) in [("strings", 128u64 << 20), ("arrays", 240 << 20)] {
+        let out = run_guest(
+            &program("host-hog.wasm"),
+            &["--max-memory", "256MiB"],
+            &[what],
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(134), "{what}: {err}");
+        assert!(err.contains("memory limit exceeded"), "{what}: {err}");
+        assert!(err.contains("of host objects and strings"), "{what}: {err}");
+        assert!(err.contains("its limit is 256 MiB"), "{what}: {err}");
+        assert!(!stdout(&out).contains("kept"), "{what} kept everything");
+        // It was stopped near the limit, not far past it.
+        let held: u64 = stdout(&out)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .max()
+            .unwrap_or(0);
+        let each: u64 = if what == "strings" {
+            64 << 20
+        } else {
+            16 << 20
+        };
+        assert!(held * each <= 256 << 20, "{what}: held {held}");
+        assert!(
+            held * each >= expect_host - each,
+            "{what}: held only {held}"
+        );
+    }
+}
+
+/// `a = []; a.push(a); a.join()` recursed until the host's stack
+/// overflowed. JS reads the cycle as empty.
+#[test]
+fn an_array_inside_itself_does_not_crash_the_host() {
+    let out = run_guest(&program("host-hog.wasm"), &[], &["cycle"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "join: \"-7\"\n");
+}

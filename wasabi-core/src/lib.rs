@@ -18,7 +18,6 @@ mod module;
 mod output;
 mod runtime;
 pub mod seal;
-mod size;
 pub mod supervisor;
 
 pub use engine::EPOCH_TICK;
@@ -27,8 +26,8 @@ pub use manifest::{ManifestError, load_manifest};
 pub use module::{GoModule, LoadError, ModuleOrigin, PrecompiledCode};
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
 pub use runtime::{InstanceStats, Runtime, RuntimeConfig, TenantData, TenantError};
-pub use size::{SizeError, format_size, parse_size};
 pub use supervisor::{
     RestartPolicy, StartError, Supervisor, TenantSpec, TenantState, TenantStatus,
 };
 pub use wasabi_gojs;
+pub use wasabi_gojs::size::{SizeError, format_size, parse_size};

@@ -5,8 +5,10 @@ use wasmtime::ResourceLimiter;
 /// The limits one tenant runs under.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TenantLimits {
-    /// Largest linear memory the guest may grow to, in bytes. `None` leaves
-    /// only wasm's own 4 GiB bound.
+    /// Most memory the tenant may use, in bytes: its linear memory and the
+    /// host memory held for it (JS objects, typed arrays, strings) together.
+    /// `None` leaves only wasm's own 4 GiB bound on linear memory (and the
+    /// object budget on host memory).
     pub max_memory: Option<u64>,
     /// Host bytes the guest's JS objects may occupy.
     pub max_object_bytes: usize,
@@ -30,28 +32,16 @@ impl Default for TenantLimits {
     }
 }
 
-/// The guest asked for more memory than its limit allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "memory limit exceeded: the guest tried to grow its memory to {} but its limit is {} (--max-memory)",
-    crate::size::format_size(*.desired),
-    crate::size::format_size(*.limit)
-)]
-pub struct MemoryLimitExceeded {
-    /// The limit in bytes.
-    pub limit: u64,
-    /// The size the guest asked for, in bytes.
-    pub desired: u64,
-}
+pub use wasabi_gojs::memory::MemoryLimitExceeded;
+use wasabi_gojs::memory::MemoryMeter;
 
 use crate::engine::MAX_TABLE_ELEMENTS;
 
-/// The resource limiter of one tenant.
+/// The resource limiter of one tenant: linear memory may grow only as far
+/// as the tenant's meter allows beside the host memory held for it.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    pub(crate) limits: TenantLimits,
-    /// Where the current memory size is published.
-    pub(crate) stats: std::sync::Arc<crate::runtime::InstanceStats>,
+    pub(crate) memory: std::sync::Arc<MemoryMeter>,
 }
 
 impl ResourceLimiter for Limiter {
@@ -61,18 +51,10 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        match self.limits.max_memory {
-            Some(limit) if desired as u64 > limit => {
-                Err(wasmtime::Error::new(MemoryLimitExceeded {
-                    limit,
-                    desired: desired as u64,
-                }))
-            }
-            _ => {
-                self.stats.record_memory(desired as u64);
-                Ok(true)
-            }
-        }
+        self.memory
+            .grow_linear(desired as u64)
+            .map(|()| true)
+            .map_err(wasmtime::Error::new)
     }
 
     fn table_growing(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use wasabi_gojs::memory::MemoryMeter;
 use wasabi_gojs::{Abi, GoHost, GoHostBuilder, GoView, NetStats, Outcome, RunError};
 use wasmtime::{Engine, Linker, Store};
 
@@ -42,7 +43,7 @@ pub struct TenantData {
 /// runs (a supervisor's `/tenants` and `/metrics`).
 #[derive(Debug, Default)]
 pub struct InstanceStats {
-    memory_bytes: AtomicU64,
+    memory: Mutex<Option<Arc<MemoryMeter>>>,
     cpu_nanos: Arc<AtomicU64>,
     net: Mutex<Option<Arc<NetStats>>>,
 }
@@ -62,13 +63,14 @@ impl InstanceStats {
         self.cpu_nanos.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn record_memory(&self, bytes: u64) {
-        self.memory_bytes.store(bytes, Ordering::Relaxed);
-    }
-
-    /// Linear memory the guest has grown to, in bytes.
+    /// Memory the tenant uses, in bytes: its linear memory and the host
+    /// memory held for it (JS objects, typed arrays, strings).
     pub fn memory_bytes(&self) -> u64 {
-        self.memory_bytes.load(Ordering::Relaxed)
+        self.memory
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().map(|m| m.total()))
+            .unwrap_or(0)
     }
 
     /// Connections the guest holds open (0 once it has ended).
@@ -269,46 +271,50 @@ impl Runtime {
         limits: TenantLimits,
         stats: &Arc<InstanceStats>,
     ) -> Result<Outcome, TenantError> {
+        // One meter for linear memory and the host memory held for the
+        // guest: the limiter and the JS world both count in it.
+        let memory = Arc::new(MemoryMeter::new(limits.max_memory));
         let go = host
             .object_budget(limits.max_object_bytes)
+            .memory(Arc::clone(&memory))
             .max_sockets(limits.max_sockets)
             .build()
             .map_err(|e| TenantError::Setup(e.to_string()))?;
         if let Ok(mut net) = stats.net.lock() {
             *net = Some(go.net_stats());
         }
+        if let Ok(mut m) = stats.memory.lock() {
+            *m = Some(Arc::clone(&memory));
+        }
         let mut store = Store::new(
             &self.engine,
             TenantData {
                 go,
-                limiter: Limiter {
-                    limits,
-                    stats: Arc::clone(stats),
-                },
+                limiter: Limiter { memory },
             },
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        let instance = match &module.pre {
-            Some(pre) => pre.instantiate_async(&mut store).await,
-            None => {
-                self.linker(module.abi())
-                    .instantiate_async(&mut store, &module.module)
-                    .await
+        // Instantiation runs the module's `start` function, which is guest
+        // code like any other: it is metered and held to the CPU budget too.
+        let tenant = async {
+            let instance = match &module.pre {
+                Some(pre) => pre.instantiate_async(&mut store).await,
+                None => {
+                    self.linker(module.abi())
+                        .instantiate_async(&mut store, &module.module)
+                        .await
+                }
             }
-        }
-        .map_err(|e| match e.downcast_ref::<MemoryLimitExceeded>() {
-            Some(limit) => TenantError::MemoryLimit(*limit),
-            None => TenantError::Instantiate(e),
-        })?;
-        let run = async {
+            .map_err(|e| match e.downcast_ref::<MemoryLimitExceeded>() {
+                Some(limit) => TenantError::MemoryLimit(*limit),
+                None => TenantError::Instantiate(e),
+            })?;
             let outcome = wasabi_gojs::run(&mut store, &instance).await;
             store.data_mut().go().flush();
-            outcome
+            outcome.map_err(TenantError::from_run)
         };
-        Metered::new(run, Arc::clone(&stats.cpu_nanos), limits.max_cpu)
-            .await
-            .map_err(TenantError::from_run)
+        Metered::new(tenant, Arc::clone(&stats.cpu_nanos), limits.max_cpu).await
     }
 }

@@ -293,7 +293,10 @@ mod tests {
         assert!(ours.open(&longer).is_err());
         assert!(ours.open(&sealed[1..]).is_err());
         // No seal, and files too short to hold one.
-        assert!(matches!(ours.open(b"machine code"), Err(SealError::Unsealed)));
+        assert!(matches!(
+            ours.open(b"machine code"),
+            Err(SealError::Unsealed)
+        ));
         assert!(matches!(ours.open(TRAILER), Err(SealError::Unsealed)));
         assert!(matches!(ours.open(b""), Err(SealError::Unsealed)));
         std::fs::remove_dir_all(&dir).unwrap();

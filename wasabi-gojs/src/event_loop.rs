@@ -266,14 +266,18 @@ pub(crate) async fn invoke<T: GoView>(
                 return Ok(Err(host.type_error(&format!("{what} is not a function"))));
             }
             Some(Callable::Native(native)) => {
-                match natives::call(
+                let completion = natives::call(
                     host,
                     &mut GuestMemory::new(bytes),
                     native,
                     &this,
                     &args,
                     construct,
-                ) {
+                );
+                if let Some(limit) = host.memory_trap.take() {
+                    return Err(wasmtime::Error::new(limit));
+                }
+                match completion {
                     Completion::Return(v) => return Ok(Ok(v)),
                     Completion::Throw(e) => return Ok(Err(e)),
                     Completion::TailCall {

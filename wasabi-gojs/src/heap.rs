@@ -10,8 +10,11 @@
 //! guest that asks for `new Uint8Array(1 << 31)` must not get around its
 //! memory limit by making the host allocate for it.
 
+use std::sync::Arc;
+
 use slab::Slab;
 
+use crate::memory::{MemoryLimitExceeded, MemoryMeter};
 use crate::natives::Native;
 use crate::value::{JsString, Value};
 
@@ -192,6 +195,13 @@ pub enum HeapError {
     /// An array index too large for the dense arrays this heap keeps.
     #[error("Invalid array length")]
     ArrayLength,
+    /// A string longer than a JS engine allows (V8's limit).
+    #[error("Invalid string length")]
+    StringLength,
+    /// The tenant's memory limit (linear and host memory together) is
+    /// reached.
+    #[error(transparent)]
+    Memory(#[from] MemoryLimitExceeded),
 }
 
 fn gerund(action: &str) -> &'static str {
@@ -221,6 +231,8 @@ const MAX_ARRAY_GAP: usize = 1 << 20;
 #[derive(Debug)]
 pub struct Heap {
     objects: Slab<Object>,
+    /// The tenant's memory, which every byte charged here also counts in.
+    meter: Arc<MemoryMeter>,
     bytes_in_use: usize,
     byte_budget: usize,
     allocated_since_gc: usize,
@@ -228,10 +240,18 @@ pub struct Heap {
 }
 
 impl Heap {
-    /// An empty heap that may hold up to `byte_budget` bytes of objects.
+    /// An empty heap that may hold up to `byte_budget` bytes of objects, of
+    /// a tenant with no memory limit.
     pub fn new(byte_budget: usize) -> Heap {
+        Heap::with_meter(byte_budget, Arc::new(MemoryMeter::new(None)))
+    }
+
+    /// An empty heap that may hold up to `byte_budget` bytes of objects,
+    /// each also counted in the tenant's `meter`.
+    pub fn with_meter(byte_budget: usize, meter: Arc<MemoryMeter>) -> Heap {
         Heap {
             objects: Slab::new(),
+            meter,
             bytes_in_use: 0,
             byte_budget,
             allocated_since_gc: 0,
@@ -254,8 +274,16 @@ impl Heap {
         self.bytes_in_use
     }
 
-    /// Checks that `bytes` more fit in the budget, without taking them.
-    fn fits(&self, bytes: usize) -> Result<(), HeapError> {
+    /// The tenant's memory meter.
+    pub fn meter(&self) -> &Arc<MemoryMeter> {
+        &self.meter
+    }
+
+    /// Checks that `bytes` more fit in the budget and the tenant's memory
+    /// limit, without taking them.
+    pub fn fits(&self, bytes: usize) -> Result<(), HeapError> {
+        // The tenant's limit first: it is the one its owner set.
+        self.meter.fits_host(bytes as u64)?;
         if self.bytes_in_use.saturating_add(bytes) > self.byte_budget {
             return Err(HeapError::Budget {
                 limit: self.byte_budget,
@@ -266,9 +294,10 @@ impl Heap {
     }
 
     /// Counts `bytes` more of host memory (a new object, or an object that
-    /// grew), refusing them past the budget.
+    /// grew), refusing them past the budget or the tenant's memory limit.
     pub fn charge(&mut self, bytes: usize) -> Result<(), HeapError> {
         self.fits(bytes)?;
+        self.meter.charge_host(bytes as u64)?;
         self.bytes_in_use += bytes;
         Ok(())
     }
@@ -519,10 +548,18 @@ impl Heap {
         for index in &dead {
             self.objects.remove(*index);
         }
+        self.meter
+            .release_host(self.bytes_in_use.saturating_sub(live_bytes) as u64);
         self.bytes_in_use = live_bytes;
         self.allocated_since_gc = 0;
         self.collect_after = (self.objects.len()).max(4096);
         dead.len()
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        self.meter.release_host(self.bytes_in_use as u64);
     }
 }
 

@@ -11,6 +11,7 @@ use wasabi_fs::Sandbox;
 use wasabi_net::{DEFAULT_MAX_SOCKETS, FetchId, HttpClient, NetContext, NetPolicy};
 
 use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
+use crate::memory::MemoryMeter;
 use crate::realm::Realm;
 use crate::table::RefTable;
 use crate::timers::Timers;
@@ -127,6 +128,9 @@ pub struct GoHost {
     pub(crate) pinned: Vec<Value>,
     /// The code passed to `runtime.wasmExit`, once the guest has exited.
     pub(crate) exit_code: Option<i32>,
+    /// Set when a host allocation broke the tenant's memory limit; the call
+    /// into the host that did it traps with it.
+    pub(crate) memory_trap: Option<crate::memory::MemoryLimitExceeded>,
     /// How many Go calls are on the stack right now.
     pub(crate) depth: u32,
     /// How many times Go has been entered; a handler re-reads `sp` when this
@@ -170,6 +174,7 @@ pub struct GoHostBuilder {
     stdout: OutputSink,
     stderr: OutputSink,
     object_budget: usize,
+    memory: std::sync::Arc<MemoryMeter>,
     max_refs: usize,
     max_timers: usize,
     zoneinfo: std::path::PathBuf,
@@ -194,6 +199,7 @@ impl GoHostBuilder {
             stdout: Box::new(std::io::stdout()),
             stderr: Box::new(std::io::stderr()),
             object_budget: DEFAULT_OBJECT_BUDGET,
+            memory: std::sync::Arc::new(MemoryMeter::new(None)),
             max_refs: DEFAULT_MAX_REFS,
             max_timers: DEFAULT_MAX_TIMERS,
             zoneinfo: "/usr/share/zoneinfo".into(),
@@ -243,6 +249,15 @@ impl GoHostBuilder {
         self
     }
 
+    /// The tenant's memory meter: everything the JS world allocates for the
+    /// guest (objects, typed arrays, strings Go holds) is counted in it,
+    /// beside linear memory, against its limit. The embedder's resource
+    /// limiter shares the same meter. Default: a meter with no limit.
+    pub fn memory(mut self, meter: std::sync::Arc<MemoryMeter>) -> Self {
+        self.memory = meter;
+        self
+    }
+
     /// Where zone names in `TZ` are looked up.
     pub fn zoneinfo(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.zoneinfo = dir.into();
@@ -278,9 +293,9 @@ impl GoHostBuilder {
     /// Builds the host. Fails only if the realm does not fit in the object
     /// budget.
     pub fn build(self) -> Result<GoHost, HeapError> {
-        let mut heap = Heap::new(self.object_budget);
+        let mut heap = Heap::with_meter(self.object_budget, std::sync::Arc::clone(&self.memory));
         let realm = Realm::new(&mut heap)?;
-        let table = RefTable::new(realm.global, realm.go, self.max_refs);
+        let table = RefTable::new(realm.global, realm.go, self.max_refs, self.memory);
         let timezone = self
             .env
             .iter()
@@ -314,6 +329,7 @@ impl GoHostBuilder {
             exports: None,
             pinned: Vec::new(),
             exit_code: None,
+            memory_trap: None,
             depth: 0,
             entries: 0,
         })
@@ -452,11 +468,19 @@ impl GoHost {
         err
     }
 
-    /// The thrown value for a failed heap operation.
+    /// The thrown value for a failed heap operation. A broken memory limit
+    /// is also kept in `memory_trap`: the call that caused it ends the
+    /// tenant, as linear memory growing past the limit does.
     pub(crate) fn heap_error(&mut self, err: HeapError) -> Value {
+        if let HeapError::Memory(limit) = &err {
+            self.memory_trap = Some(*limit);
+        }
         match err {
             HeapError::NotAnObject { .. } => self.type_error(&err.to_string()),
-            HeapError::Budget { .. } | HeapError::ArrayLength => self.range_error(&err.to_string()),
+            HeapError::Budget { .. }
+            | HeapError::ArrayLength
+            | HeapError::StringLength
+            | HeapError::Memory(_) => self.range_error(&err.to_string()),
         }
     }
 }

@@ -8,7 +8,8 @@ use crate::event_loop::{ValueCallKind, value_call};
 use crate::guest_memory::{Frame, GuestMemory, MemoryError};
 use crate::heap::{Callable, HeapError, Key, ObjectKind};
 use crate::host::GoHost;
-use crate::natives::to_js_string;
+use crate::memory::MemoryLimitExceeded;
+use crate::natives::js_string;
 use crate::table::TableError;
 use crate::timers::{TimerId, TooManyTimers};
 use crate::value::{Ref, Value};
@@ -77,7 +78,10 @@ pub enum HostError {
     Memory(#[from] MemoryError),
     /// A reference the table does not hold, or too many references.
     #[error(transparent)]
-    Table(#[from] TableError),
+    Table(TableError),
+    /// The tenant's memory limit would be broken.
+    #[error(transparent)]
+    MemoryLimit(#[from] MemoryLimitExceeded),
     /// Too many timers.
     #[error(transparent)]
     Timers(#[from] TooManyTimers),
@@ -90,8 +94,20 @@ pub enum HostError {
     NotStarted,
 }
 
+impl From<TableError> for HostError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Memory(m) => HostError::MemoryLimit(m),
+            e => HostError::Table(e),
+        }
+    }
+}
+
 impl From<HeapError> for HostError {
     fn from(e: HeapError) -> Self {
+        if let HeapError::Memory(m) = e {
+            return HostError::MemoryLimit(m);
+        }
         HostError::Uncaught(match e {
             HeapError::NotAnObject { .. } => format!("TypeError: {e}"),
             _ => format!("RangeError: {e}"),
@@ -119,6 +135,12 @@ fn with_memory<T: GoView>(
 }
 
 pub(crate) fn import_error(import: &'static str, kind: HostError) -> wasmtime::Error {
+    // A broken memory limit ends the tenant the same way whether linear
+    // memory or host memory went over: as the limit error itself, which
+    // the embedder recognises.
+    if let HostError::MemoryLimit(limit) = kind {
+        return wasmtime::Error::new(limit);
+    }
     wasmtime::Error::new(ImportError { import, kind })
 }
 
@@ -287,7 +309,10 @@ fn finalize_ref(
 }
 
 fn string_val(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
-    let s = Value::string(frame.string(mem, 8)?);
+    let text = frame.string(mem, 8)?;
+    // Check the tenant's memory before copying the text into the host.
+    host.heap.meter().fits_host(text.len() as u64)?;
+    let s = Value::string(text);
     store(host, mem, frame, 24, &s)
 }
 
@@ -362,7 +387,7 @@ fn value_prepare_string(
     // UTF-8 bytes, so no intermediate byte array is allocated.
     let s = match v {
         Value::String(s) => s,
-        other => to_js_string(host, &other).into(),
+        other => js_string(host, &other)?.into(),
     };
     let len = s.len() as u64;
     store(host, mem, frame, 16, &Value::String(s))?;

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::guest_memory::GuestMemory;
-use crate::heap::{Callable, Key, ObjectKind, to_number};
+use crate::heap::{Callable, HeapError, Key, ObjectId, ObjectKind, to_number};
 use crate::host::GoHost;
 use crate::timers::TimerId;
 use crate::value::Value;
@@ -227,27 +227,20 @@ fn call_inner(
         }
         Native::ArrayJoin => {
             let sep = match arg(args, 0) {
-                Value::Undefined => ",".to_string(),
-                v => to_js_string(host, &v),
+                Value::Undefined => Ok(",".to_string()),
+                v => js_string(host, &v),
             };
-            let items = match this {
+            let joined = sep.and_then(|sep| match this {
                 Value::Object(id) => match &host.heap.get(*id).kind {
-                    ObjectKind::Array(items) => items.clone(),
-                    _ => Vec::new(),
+                    ObjectKind::Array(items) => js_join(host, Some(*id), items, &sep),
+                    _ => Ok(String::new()),
                 },
-                _ => Vec::new(),
-            };
-            let parts: Vec<String> = items
-                .iter()
-                .map(|v| {
-                    if v.is_nullish() {
-                        String::new()
-                    } else {
-                        to_js_string(host, v)
-                    }
-                })
-                .collect();
-            ret(Value::string(parts.join(&sep)))
+                _ => Ok(String::new()),
+            });
+            match joined {
+                Ok(text) => ret(Value::string(text)),
+                Err(e) => Err(alloc_err(host, e)),
+            }
         }
         Native::BytesCtor => {
             if !construct {
@@ -326,7 +319,10 @@ fn call_inner(
             };
             ret(host.new_error(proto, &message))
         }
-        Native::ErrorToString => ret(Value::string(to_js_string(host, this))),
+        Native::ErrorToString => match js_string(host, this) {
+            Ok(text) => ret(Value::string(text)),
+            Err(e) => Err(alloc_err(host, e)),
+        },
         Native::DateCtor => {
             let ms = match args.first() {
                 Some(v) => to_number(v),
@@ -485,31 +481,122 @@ pub fn is_callable(host: &GoHost, v: &Value) -> bool {
     matches!(v, Value::Object(id) if matches!(host.heap.get(*id).kind, ObjectKind::Function(_)))
 }
 
-/// JS `String(v)`.
+/// The longest string the JS world makes: V8's limit on 64-bit hosts.
+/// Past it, JS throws `RangeError: Invalid string length`.
+pub const MAX_STRING_LEN: usize = (1 << 29) - 24;
+
+/// How deeply arrays nested in arrays are turned into text.
+const MAX_NESTING: usize = 64;
+
+/// JS `String(v)`, for messages: never longer than [`MAX_STRING_LEN`] (the
+/// text is cut there), and safe on arrays that contain themselves.
 pub fn to_js_string(host: &GoHost, v: &Value) -> String {
-    match v {
+    let mut out = String::new();
+    let _ = write_js_string(host, v, &mut out, &mut Vec::new(), MAX_STRING_LEN);
+    out
+}
+
+/// JS `String(v)` for a value the guest receives: the text is built only
+/// while it fits in [`MAX_STRING_LEN`] and in the tenant's memory, and a
+/// longer one is a `RangeError`, as in JS. An array inside itself reads as
+/// empty, as `Array.prototype.join` does.
+pub fn js_string(host: &GoHost, v: &Value) -> Result<String, HeapError> {
+    let mut out = String::new();
+    write_js_string(host, v, &mut out, &mut Vec::new(), string_room(host))?;
+    Ok(out)
+}
+
+/// `items` joined by `sep` as `Array.prototype.join` does, under the same
+/// bounds as [`js_string`]; `array` is the array itself, if any (so an
+/// element that is the array reads as empty).
+fn js_join(
+    host: &GoHost,
+    array: Option<ObjectId>,
+    items: &[Value],
+    sep: &str,
+) -> Result<String, HeapError> {
+    let mut out = String::new();
+    let mut open: Vec<ObjectId> = array.into_iter().collect();
+    write_items(host, items, sep, &mut out, &mut open, string_room(host))?;
+    Ok(out)
+}
+
+/// Bytes a new string may take: the JS limit, or less if the tenant's
+/// memory has less room.
+fn string_room(host: &GoHost) -> usize {
+    let meter = host.heap.meter();
+    let room = meter
+        .limit()
+        .map_or(u64::MAX, |limit| limit.saturating_sub(meter.total()));
+    MAX_STRING_LEN.min(usize::try_from(room).unwrap_or(usize::MAX))
+}
+
+fn push_bounded(out: &mut String, text: &str, cap: usize) -> Result<(), HeapError> {
+    if out.len().saturating_add(text.len()) > cap {
+        return Err(HeapError::StringLength);
+    }
+    out.push_str(text);
+    Ok(())
+}
+
+fn write_items(
+    host: &GoHost,
+    items: &[Value],
+    sep: &str,
+    out: &mut String,
+    open: &mut Vec<ObjectId>,
+    cap: usize,
+) -> Result<(), HeapError> {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            push_bounded(out, sep, cap)?;
+        }
+        if !item.is_nullish() {
+            write_js_string(host, item, out, open, cap)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends `String(v)` to `out`, failing once `out` would pass `cap`.
+/// `open` holds the arrays being written, outermost first.
+fn write_js_string(
+    host: &GoHost,
+    v: &Value,
+    out: &mut String,
+    open: &mut Vec<ObjectId>,
+    cap: usize,
+) -> Result<(), HeapError> {
+    let text: std::borrow::Cow<'_, str> = match v {
         Value::Undefined => "undefined".into(),
         Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => number_to_string(*n),
-        Value::String(s) => s.to_string(),
+        Value::Bool(b) => b.to_string().into(),
+        Value::Number(n) => number_to_string(*n).into(),
+        Value::String(s) => (&**s).into(),
         Value::Object(id) => {
             let object = host.heap.get(*id);
             match &object.kind {
-                ObjectKind::Array(items) => items
-                    .iter()
-                    .map(|v| {
-                        if v.is_nullish() {
-                            String::new()
-                        } else {
-                            to_js_string(host, v)
+                ObjectKind::Array(items) => {
+                    // A cycle, or nesting past any sane depth, reads as empty.
+                    if open.contains(id) || open.len() >= MAX_NESTING {
+                        return Ok(());
+                    }
+                    open.push(*id);
+                    let written = write_items(host, items, ",", out, open, cap);
+                    open.pop();
+                    return written;
+                }
+                ObjectKind::Bytes(b) => {
+                    for (i, byte) in b.iter().enumerate() {
+                        if i > 0 {
+                            push_bounded(out, ",", cap)?;
                         }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-                ObjectKind::Bytes(b) => b.iter().map(u8::to_string).collect::<Vec<_>>().join(","),
+                        push_bounded(out, &byte.to_string(), cap)?;
+                    }
+                    return Ok(());
+                }
                 ObjectKind::Function(_) => "function () { [native code] }".into(),
-                ObjectKind::Date(ms) => iso_string(*ms),
+                ObjectKind::Date(ms) => iso_string(*ms).into(),
                 ObjectKind::Error => {
                     let get = |k| {
                         host.heap
@@ -525,9 +612,9 @@ pub fn to_js_string(host: &GoHost, v: &Value) -> String {
                         _ => String::new(),
                     };
                     if message.is_empty() {
-                        name
+                        name.into()
                     } else {
-                        format!("{name}: {message}")
+                        format!("{name}: {message}").into()
                     }
                 }
                 ObjectKind::Promise(_) => "[object Promise]".into(),
@@ -537,7 +624,8 @@ pub fn to_js_string(host: &GoHost, v: &Value) -> String {
                 }
             }
         }
-    }
+    };
+    push_bounded(out, &text, cap)
 }
 
 /// JS `Number.prototype.toString()` for the shapes that matter: integers
@@ -657,6 +745,85 @@ mod tests {
             Completion::Return(v) => v,
             other => panic!("expected a return, got {other:?}"),
         }
+    }
+
+    /// `a = []; a.push(a); String(a)` recursed until the host's stack
+    /// overflowed. JS reads the cycle as empty.
+    #[test]
+    fn an_array_inside_itself_reads_as_empty() {
+        let (mut host, _) = host_with_stdout();
+        let id = host.new_array(Vec::new()).unwrap();
+        let a = Value::Object(id);
+        host.heap
+            .set_property(&a, Key::Index(0), a.clone())
+            .unwrap();
+        host.heap
+            .set_property(&a, Key::Index(1), 7.0.into())
+            .unwrap();
+        assert_eq!(to_js_string(&host, &a), ",7");
+        assert_eq!(js_string(&host, &a).unwrap(), ",7");
+        let joined = returned(call(
+            &mut host,
+            &mut GuestMemory::new(&mut []),
+            Native::ArrayJoin,
+            &a,
+            &["-".into()],
+            false,
+        ));
+        assert_eq!(joined, Value::from("-7"));
+    }
+
+    /// One large string repeated a million times in an array would have
+    /// joined into terabytes of host memory.
+    #[test]
+    fn a_join_past_the_string_limit_throws_before_allocating() {
+        let (mut host, _) = host_with_stdout();
+        let big = Value::string("x".repeat(1 << 20));
+        let id = host.new_array(vec![big; 1024]).unwrap();
+        let thrown = match call(
+            &mut host,
+            &mut GuestMemory::new(&mut []),
+            Native::ArrayJoin,
+            &Value::Object(id),
+            &[],
+            false,
+        ) {
+            Completion::Throw(e) => to_js_string(&host, &e),
+            c => panic!("a 1 GiB join succeeded: {c:?}"),
+        };
+        assert!(thrown.contains("Invalid string length"), "{thrown}");
+    }
+
+    /// Strings Go holds count against the tenant's memory, and are given
+    /// back when Go lets them go.
+    #[test]
+    fn strings_go_holds_count_in_the_tenants_memory() {
+        let meter = Arc::new(crate::memory::MemoryMeter::new(Some(64 << 20)));
+        let mut host = GoHostBuilder::new()
+            .memory(Arc::clone(&meter))
+            .build()
+            .unwrap();
+        let before = meter.host();
+        let mut kept = Vec::new();
+        let mut refused = None;
+        for i in 0..16 {
+            let s = Value::string(format!("{i:08}").repeat(1 << 20));
+            match host.table.store(&host.heap, &s) {
+                Ok(r) => kept.push(r),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(kept.len(), 7, "seven 8 MiB strings fit in 64 MiB");
+        let err = refused.expect("the eighth is refused").to_string();
+        assert!(err.contains("memory limit exceeded"), "{err}");
+        assert!(meter.host() >= before + 7 * (8 << 20));
+        for r in kept {
+            assert!(host.table.finalize(r.0 as u32));
+        }
+        assert_eq!(meter.host(), before);
     }
 
     #[test]

@@ -8,10 +8,12 @@
 //! their reference word (`js.Value.Equal`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use slab::Slab;
 
 use crate::heap::{Heap, ObjectId, ObjectKind};
+use crate::memory::{MemoryLimitExceeded, MemoryMeter};
 use crate::value::{Decoded, JsString, Ref, TypeFlag, Value};
 
 /// Ids 0..=6 are fixed by Go's `syscall/js`: NaN, 0, null, true, false, the
@@ -43,6 +45,17 @@ pub enum TableError {
     /// The guest holds more references than an instance may.
     #[error("too many live JS value references (limit {0})")]
     Full(usize),
+    /// A string Go would hold does not fit in the tenant's memory limit.
+    #[error(transparent)]
+    Memory(#[from] MemoryLimitExceeded),
+}
+
+/// Host bytes a string held by the table costs besides its text (the
+/// shared allocation's header, the entry and the identity map's slot).
+const STRING_OVERHEAD: u64 = 64;
+
+fn string_cost(s: &str) -> u64 {
+    s.len() as u64 + STRING_OVERHEAD
 }
 
 /// The table of JS values referenced from Go.
@@ -51,16 +64,20 @@ pub struct RefTable {
     entries: Slab<Entry>,
     ids: HashMap<Identity, u32>,
     limit: usize,
+    /// Strings Go holds are host memory of the tenant: counted here.
+    meter: Arc<MemoryMeter>,
 }
 
 impl RefTable {
     /// A table holding the predefined values, with `global` and `go` as ids 5
-    /// and 6, and room for at most `limit` live references.
-    pub fn new(global: ObjectId, go: ObjectId, limit: usize) -> RefTable {
+    /// and 6, and room for at most `limit` live references. The strings it
+    /// holds are counted in `meter`.
+    pub fn new(global: ObjectId, go: ObjectId, limit: usize, meter: Arc<MemoryMeter>) -> RefTable {
         let mut table = RefTable {
             entries: Slab::new(),
             ids: HashMap::new(),
             limit,
+            meter,
         };
         let predefined = [
             Value::Number(f64::NAN),
@@ -128,6 +145,9 @@ impl RefTable {
         if self.entries.len() >= self.limit {
             return Err(TableError::Full(self.limit));
         }
+        if let Value::String(s) = value {
+            self.meter.charge_host(string_cost(s))?;
+        }
         let id = self.entries.insert(Entry {
             value: value.clone(),
             count: 1,
@@ -149,7 +169,10 @@ impl RefTable {
         if entry.count == 0 {
             let entry = self.entries.remove(id as usize);
             let identity = match entry.value {
-                Value::String(s) => Identity::String(s),
+                Value::String(s) => {
+                    self.meter.release_host(string_cost(&s));
+                    Identity::String(s)
+                }
                 Value::Object(o) => Identity::Object(o),
                 _ => return true,
             };
@@ -164,6 +187,16 @@ impl RefTable {
     }
 }
 
+impl Drop for RefTable {
+    fn drop(&mut self) {
+        for (_, entry) in &self.entries {
+            if let Value::String(s) = &entry.value {
+                self.meter.release_host(string_cost(s));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,7 +206,7 @@ mod tests {
         let mut heap = Heap::new(1 << 20);
         let global = heap.alloc(Object::new(ObjectKind::Ordinary, None)).unwrap();
         let go = heap.alloc(Object::new(ObjectKind::Ordinary, None)).unwrap();
-        let table = RefTable::new(global, go, 100);
+        let table = RefTable::new(global, go, 100, Arc::clone(heap.meter()));
         (heap, table, global)
     }
 

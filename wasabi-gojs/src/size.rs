@@ -12,9 +12,9 @@ pub struct SizeError {
 /// `MiB`, `GiB`, or `K`/`M`/`G` and `KB`/`MB`/`GB`, all powers of 1024).
 ///
 /// ```
-/// assert_eq!(wasabi_core::parse_size("256MiB"), Ok(256 << 20));
-/// assert_eq!(wasabi_core::parse_size("4096"), Ok(4096));
-/// assert!(wasabi_core::parse_size("lots").is_err());
+/// assert_eq!(wasabi_gojs::size::parse_size("256MiB"), Ok(256 << 20));
+/// assert_eq!(wasabi_gojs::size::parse_size("4096"), Ok(4096));
+/// assert!(wasabi_gojs::size::parse_size("lots").is_err());
 /// ```
 pub fn parse_size(input: &str) -> Result<u64, SizeError> {
     let err = |reason| SizeError {
