@@ -306,15 +306,17 @@ impl GoHostBuilder {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        // One cap for sockets and fetch requests together.
+        let sockets = wasabi_net::SocketQuota::new(self.max_sockets);
         Ok(GoHost {
             heap,
             table,
             realm,
             timers: Timers::new(self.max_timers),
-            http: HttpClient::new(self.net_policy.clone(), self.max_sockets),
+            http: HttpClient::new(self.net_policy.clone(), std::sync::Arc::clone(&sockets)),
             fetches: std::collections::HashMap::new(),
             jobs: std::collections::VecDeque::new(),
-            net: NetContext::new(self.net_policy, self.max_sockets),
+            net: NetContext::new(self.net_policy, sockets),
             fs: self.fs.unwrap_or_else(Sandbox::empty),
             net_notify: None,
             drain: self.drain,

@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::address::{Endpoint, Family, Host};
-use crate::{NetError, NetPolicy};
+use crate::{NetError, NetPolicy, QuotaSlot, SocketQuota};
 
 /// The id of a socket within one instance.
 pub type SocketId = u32;
@@ -88,6 +88,8 @@ struct Entry {
     /// replaced or when the socket closes.
     read_task: Option<AbortHandle>,
     write_task: Option<AbortHandle>,
+    /// Its place under the tenant's socket cap, given back with the entry.
+    _slot: QuotaSlot,
 }
 
 impl Drop for Entry {
@@ -140,7 +142,7 @@ impl NetStats {
 /// runtime, so they must be called from within one.
 pub struct NetContext {
     policy: NetPolicy,
-    max_sockets: usize,
+    quota: Arc<SocketQuota>,
     sockets: Slab<Entry>,
     tasks: JoinSet<TaskOutput>,
     next_serial: u64,
@@ -167,17 +169,18 @@ impl std::fmt::Debug for NetContext {
 impl Default for NetContext {
     /// No network at all, and the default socket cap.
     fn default() -> NetContext {
-        NetContext::new(NetPolicy::deny_all(), DEFAULT_MAX_SOCKETS)
+        NetContext::new(NetPolicy::deny_all(), SocketQuota::new(DEFAULT_MAX_SOCKETS))
     }
 }
 
 impl NetContext {
-    /// An instance's network under `policy`, holding at most `max_sockets`
-    /// sockets at once.
-    pub fn new(policy: NetPolicy, max_sockets: usize) -> NetContext {
+    /// An instance's network under `policy`, holding at most as many
+    /// sockets at once as `quota` (shared with the instance's HTTP client)
+    /// allows.
+    pub fn new(policy: NetPolicy, quota: Arc<SocketQuota>) -> NetContext {
         NetContext {
             policy,
-            max_sockets,
+            quota,
             sockets: Slab::new(),
             tasks: JoinSet::new(),
             next_serial: 0,
@@ -243,28 +246,26 @@ impl NetContext {
     /// Fails when the instance holds as many sockets as it may: checked
     /// before binding or accepting, so nothing is opened only to be dropped.
     fn check_room(&self) -> Result<(), NetError> {
-        if self.sockets.len() >= self.max_sockets {
-            return Err(self.too_many());
-        }
-        Ok(())
+        self.quota.check()
     }
 
     fn too_many(&self) -> NetError {
         NetError::TooManySockets {
-            limit: self.max_sockets,
+            limit: self.quota.limit(),
         }
     }
 
     fn insert(&mut self, socket: Socket) -> Result<SocketId, NetError> {
-        self.check_room()?;
+        let slot = self.quota.take()?;
         let key = self.sockets.insert(Entry {
             socket,
             guest_local: None,
             read_task: None,
             write_task: None,
+            _slot: slot,
         });
         self.recount();
-        // The slab never holds more than `max_sockets` entries; ids past
+        // The slab never holds more entries than the quota allows; ids past
         // `u32::MAX` would need a cap no one sets.
         SocketId::try_from(key).map_err(|_| {
             self.sockets.remove(key);
@@ -613,7 +614,7 @@ mod tests {
 
     #[tokio::test]
     async fn listen_accept_read_write_close() {
-        let mut net = NetContext::new(loopback_policy(), 8);
+        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(8));
         let l = net.listen("tcp", "127.0.0.1:0").unwrap();
         let addr = net.local_addr(l).unwrap();
         assert_eq!(net.accept(l).unwrap(), None);
@@ -657,7 +658,7 @@ mod tests {
             .unwrap();
         let mut policy = NetPolicy::deny_all();
         policy.map_listen("127.0.0.1:8080".parse().unwrap(), host_port);
-        let mut net = NetContext::new(policy, 8);
+        let mut net = NetContext::new(policy, SocketQuota::new(8));
         let l = net.listen("tcp", "127.0.0.1:8080").unwrap();
         assert_eq!(net.local_addr(l).unwrap().to_string(), "127.0.0.1:8080");
         let peer = StdStream::connect(host_port).unwrap();
@@ -684,7 +685,7 @@ mod tests {
     async fn dial_completes_through_an_event() {
         let server = StdListener::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap().to_string();
-        let mut net = NetContext::new(loopback_policy(), 8);
+        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(8));
         let id = net.dial("tcp", &addr, 42).unwrap();
         let event = next(&mut net).await;
         assert_eq!(event.token, 42);
@@ -701,13 +702,13 @@ mod tests {
 
     #[tokio::test]
     async fn policy_and_caps_are_enforced() {
-        let mut net = NetContext::new(NetPolicy::deny_all(), 1);
+        let mut net = NetContext::new(NetPolicy::deny_all(), SocketQuota::new(1));
         let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
         assert_eq!(err.code(), "EACCES");
         assert!(err.to_string().contains("--allow-listen=127.0.0.1:0"));
         let err = net.dial("tcp", "127.0.0.1:1", 1).unwrap_err();
         assert!(err.to_string().contains("--allow-connect=127.0.0.1:1"));
-        let mut net = NetContext::new(loopback_policy(), 1);
+        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(1));
         net.listen("tcp", "127.0.0.1:0").unwrap();
         let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
         assert_eq!(err.code(), "EMFILE");
@@ -717,7 +718,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_cancels_waits_and_dropping_closes_everything() {
-        let mut net = NetContext::new(loopback_policy(), 8);
+        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(8));
         let l = net.listen("tcp", "127.0.0.1:0").unwrap();
         let addr = net.local_addr(l).unwrap();
         net.wait(l, Interest::Read, 1).unwrap();

@@ -92,12 +92,29 @@ struct InFlight {
     /// `true` while the guest waits for an event (the head, or a chunk).
     awaited: bool,
     task: tokio::task::AbortHandle,
+    /// Its place under the tenant's socket cap: a request holds a
+    /// connection.
+    _slot: crate::QuotaSlot,
+}
+
+/// The port an `http:` URL names, 80 by default. A port that is not a
+/// number from 0 to 65535 (`:99999`) is an error, never quietly 80.
+fn url_port(authority: &hyper::http::uri::Authority, url: &str) -> Result<u16, NetError> {
+    let text = authority.as_str();
+    let port = match text.rsplit_once(':') {
+        // `[::1]` has colons but no port; `[::1]:8080` and `host:8080` do.
+        Some((host, port)) if !text.ends_with(']') && !host.is_empty() && !port.is_empty() => port,
+        // No port, or an empty one (`host:`), is the default, as URLs say.
+        _ => return Ok(80),
+    };
+    port.parse()
+        .map_err(|_| NetError::Http(format!("invalid URL `{url}`: bad port `{port}`")))
 }
 
 /// One instance's HTTP requests.
 pub struct HttpClient {
     policy: NetPolicy,
-    max_requests: usize,
+    quota: std::sync::Arc<crate::SocketQuota>,
     next_id: FetchId,
     requests: HashMap<FetchId, InFlight>,
     tasks: JoinSet<()>,
@@ -114,13 +131,14 @@ impl std::fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
-    /// A client that may reach what `policy` allows to connect to, with at
-    /// most `max_requests` requests in flight at once.
-    pub fn new(policy: NetPolicy, max_requests: usize) -> HttpClient {
+    /// A client that may reach what `policy` allows to connect to. Each
+    /// request in flight holds a connection, so it takes a place in `quota`,
+    /// the tenant's socket cap shared with its sockets.
+    pub fn new(policy: NetPolicy, quota: std::sync::Arc<crate::SocketQuota>) -> HttpClient {
         let (events_tx, events) = mpsc::unbounded_channel();
         HttpClient {
             policy,
-            max_requests,
+            quota,
             next_id: 1,
             requests: HashMap::new(),
             tasks: JoinSet::new(),
@@ -175,14 +193,10 @@ impl HttpClient {
                 Ok(ip) => Host::Ip(ip),
                 Err(_) => Host::Name(host.to_ascii_lowercase()),
             },
-            port: authority.port_u16().unwrap_or(80),
+            port: url_port(&authority, &request.url)?,
         };
         self.policy.check_connect(&endpoint)?;
-        if self.requests.len() >= self.max_requests {
-            return Err(NetError::TooManySockets {
-                limit: self.max_requests,
-            });
-        }
+        let slot = self.quota.take()?;
         let method = hyper::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| NetError::Http(format!("invalid method `{}`", request.method)))?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
@@ -211,6 +225,7 @@ impl HttpClient {
                 demand,
                 awaited: true,
                 task,
+                _slot: slot,
             },
         );
         tracing::debug!(id, url = %request.url, "fetch started");
@@ -357,7 +372,7 @@ mod tests {
                 .unwrap();
             head
         });
-        let mut client = HttpClient::new(loopback(), 4);
+        let mut client = HttpClient::new(loopback(), crate::SocketQuota::new(4));
         let id = client
             .start(HttpRequest {
                 method: "POST".into(),
@@ -391,7 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_urls_and_denied_addresses_fail_at_once() {
-        let mut client = HttpClient::new(loopback(), 1);
+        let mut client = HttpClient::new(loopback(), crate::SocketQuota::new(1));
         let req = |url: &str| HttpRequest {
             method: "GET".into(),
             url: url.into(),
@@ -408,10 +423,42 @@ mod tests {
         assert!(client.start(req("http://127.0.0.1:1/")).is_ok());
         let err = client.start(req("http://127.0.0.1:1/")).unwrap_err();
         assert_eq!(err.code(), "EMFILE");
+        let err = client.start(req("http://127.0.0.1:99999/")).unwrap_err();
+        assert!(err.to_string().contains("invalid URL"), "{err}");
         // The first one is refused by the kernel, as an event.
         let FetchEvent::Failed { error, .. } = client.next_event().await else {
             panic!("expected a failure");
         };
         assert_eq!(error.code(), "ECONNREFUSED");
+    }
+
+    /// A `fetch` holds a connection, so it counts in the same cap as the
+    /// tenant's sockets: with a cap of 2, a listener and a request leave no
+    /// room for a second request or a second listener.
+    #[tokio::test]
+    async fn requests_and_sockets_share_one_cap() {
+        let quota = crate::SocketQuota::new(2);
+        let mut policy = loopback();
+        policy.allow_listen("127.0.0.1".parse::<AddressRule>().unwrap());
+        let mut net = crate::NetContext::new(policy.clone(), std::sync::Arc::clone(&quota));
+        let mut client = HttpClient::new(policy, std::sync::Arc::clone(&quota));
+        let listener = net.listen("tcp", "127.0.0.1:0").unwrap();
+        let req = HttpRequest {
+            method: "GET".into(),
+            url: "http://127.0.0.1:1/".into(),
+            ..HttpRequest::default()
+        };
+        let id = client.start(req.clone()).unwrap();
+        assert_eq!(quota.held(), 2);
+        assert_eq!(client.start(req.clone()).unwrap_err().code(), "EMFILE");
+        assert_eq!(
+            net.listen("tcp", "127.0.0.1:0").unwrap_err().code(),
+            "EMFILE"
+        );
+        // Ending either gives its place back.
+        client.cancel(id);
+        assert_eq!(quota.held(), 1);
+        net.close(listener).unwrap();
+        assert_eq!(quota.held(), 0);
     }
 }

@@ -6,8 +6,9 @@
 //!   and connecting, and a denial names the flag that would grant it.
 //! * [`NetContext`] — one instance's sockets: readiness-based `listen`,
 //!   `accept`, `dial`, `read`, `write`, `close_write`, `close`, with waits
-//!   delivered as [`Event`]s, a cap on open sockets, and everything closed
-//!   when the context is dropped.
+//!   delivered as [`Event`]s, a cap on open sockets ([`SocketQuota`], shared
+//!   with the HTTP client), and everything closed when the context is
+//!   dropped.
 //!
 //! This crate knows nothing of JavaScript or Go; `wasabi-gojs` exposes it to
 //! guests.
@@ -15,11 +16,11 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), wasabi_net::NetError> {
-//! use wasabi_net::{AddressRule, Interest, NetContext, NetPolicy};
+//! use wasabi_net::{AddressRule, Interest, NetContext, NetPolicy, SocketQuota};
 //!
 //! let mut policy = NetPolicy::deny_all();
 //! policy.allow_listen("127.0.0.1".parse::<AddressRule>().expect("a valid rule"));
-//! let mut net = NetContext::new(policy, 16);
+//! let mut net = NetContext::new(policy, SocketQuota::new(16));
 //! let listener = net.listen("tcp", "127.0.0.1:0")?;
 //! assert_eq!(net.accept(listener)?, None); // nobody has connected yet
 //! net.wait(listener, Interest::Read, 1)?; // an Event with token 1 comes when someone does
@@ -35,9 +36,11 @@ mod context;
 mod error;
 mod http;
 mod policy;
+mod quota;
 
 pub use address::{Endpoint, Family, Host};
 pub use context::{DEFAULT_MAX_SOCKETS, Event, Interest, NetContext, NetStats, SocketId};
 pub use error::NetError;
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
 pub use policy::{AddressRule, GrantHint, NetPolicy, RuleParseError};
+pub use quota::{QuotaSlot, SocketQuota};
