@@ -556,7 +556,10 @@ fn go_exec(args: GoExecArgs) -> anyhow::Result<ExitCode> {
         guest: Some("/tmp".into()),
         read_only: false,
     });
-    if let Some(goroot) = goroot().filter(|g| *g != here) {
+    // A GOROOT inside the current directory is already visible (read-write,
+    // at its own path) through that mount; a read-only mount inside a
+    // writable one would be refused.
+    if let Some(goroot) = goroot().filter(|g| !g.starts_with(&here)) {
         fs.mounts.push(MountSpec {
             guest: goroot.to_str().map(str::to_string),
             host: goroot,

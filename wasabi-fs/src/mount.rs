@@ -111,6 +111,17 @@ pub enum MountError {
     /// The working directory is not inside the guest's tree.
     #[error("the working directory {0} is neither mounted nor above a mount")]
     BadCwd(String),
+    /// A read-only mount lies inside a read-write one on the host, so the
+    /// guest could change its files through the other.
+    #[error(
+        "{read_only} is mounted read-only, but its host directory is inside the read-write mount at {writable}, through which the guest could change it: mount a directory outside it, or make {writable} read-only"
+    )]
+    ReadOnlyInsideWritable {
+        /// The read-only mount's guest path.
+        read_only: String,
+        /// The read-write mount's guest path.
+        writable: String,
+    },
 }
 
 /// An opened mount: a handle on the host directory, held for the tenant's

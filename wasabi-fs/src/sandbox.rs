@@ -206,6 +206,7 @@ impl Sandbox {
                 return Err(MountError::Duplicate(pair[0].guest.clone()));
             }
         }
+        refuse_read_only_inside_writable(&sorted)?;
         let mut sandbox = Sandbox {
             mounts: sorted,
             cwd: default_cwd,
@@ -467,7 +468,9 @@ impl Sandbox {
     }
 
     /// Runs `call` on the parents and names of two writable places in one
-    /// mount (`rename`, `link`).
+    /// mount (`rename`, `link`). A symbolic link that climbs (a host-made
+    /// one: the guest cannot make such links) is not moved or linked
+    /// elsewhere, where it could lead out.
     fn between(
         &self,
         a: &str,
@@ -484,15 +487,31 @@ impl Sandbox {
         }
         let (pa, na) = parent_of(ma, &ra, &ga)?.ok_or_else(|| busy(&ga))?;
         let (pb, nb) = parent_of(mb, &rb, &gb)?.ok_or_else(|| busy(&gb))?;
+        if let Ok(target) = rustix::fs::readlinkat(&pa, na, Vec::new()) {
+            let target = target.to_string_lossy();
+            if !leads_down(&target) {
+                return Err(FsError::new(
+                    "EPERM",
+                    format!(
+                        "{ga} -> {gb}: {ga} is a symbolic link to {target}, which climbs out of its directory; moved, it could lead outside the mount"
+                    ),
+                ));
+            }
+        }
         call(&pa, na, &pb, nb).map_err(|e| FsError::os(e.into(), &format!("{ga} -> {gb}")))
     }
 
-    /// Creates the symbolic link `link` pointing at `target`. The target
-    /// must stay inside the link's mount, so a link the guest makes can
-    /// never lead a host program outside the directory it was given. An
-    /// absolute target is stored relative to the link (the host's view of
-    /// the mount differs from the guest's), so `readlink` then returns the
-    /// relative form.
+    /// Creates the symbolic link `link` pointing at `target`.
+    ///
+    /// A link the guest makes may only lead *down* from its own directory:
+    /// a relative target with no `..` (an absolute target beneath the
+    /// link's directory is stored that way, so `readlink` returns the
+    /// relative form). Such a link resolves inside the directory it is in
+    /// wherever it is moved, and a chain of them cannot climb, so no
+    /// sequence of guest operations leaves a link on the host that leads out
+    /// of the mount. (A target that is only checked when the link is made
+    /// could climb out later, after a rename, or through a chain of `..`
+    /// links resolved physically by whoever reads them.)
     pub fn symlink(&self, target: &str, link: &str) -> Result<(), FsError> {
         let (guest, mount, rel) = self.locate_writable(link)?;
         if target.is_empty() || target.contains('\0') {
@@ -515,6 +534,14 @@ impl Sandbox {
         } else {
             target.to_string()
         };
+        if !leads_down(&stored) {
+            return Err(FsError::new(
+                "EPERM",
+                format!(
+                    "{guest} -> {target}: a symbolic link may only lead down from its own directory (no `..`), so that no move can make it lead outside the mount"
+                ),
+            ));
+        }
         let (parent, name) = parent_of(mount, &rel, &guest)?
             .ok_or_else(|| FsError::new("EEXIST", format!("{guest}: file exists")))?;
         rustix::fs::symlinkat(stored.as_str(), &parent, name)
@@ -787,6 +814,70 @@ fn relative_to(from: &str, to: &str) -> String {
     } else {
         parts.join("/")
     }
+}
+
+/// Refuses a read-only mount whose host directory is a read-write mount's
+/// directory or lies inside it: a `:ro` there would be a promise the
+/// sandbox cannot keep, since the guest reaches the same files read-write
+/// through the other mount (by name, by a link it makes, or by a hard
+/// link). The check follows the host directories' real parents (by device
+/// and inode, with `..` from the opened handles), so symbolic links in the
+/// host paths do not hide an overlap.
+fn refuse_read_only_inside_writable(mounts: &[Mount]) -> Result<(), MountError> {
+    let identity = |fd: &OwnedFd| rustix::fs::fstat(fd).map(|st| (st.st_dev, st.st_ino));
+    let os = |host: &std::path::Path, e: rustix::io::Errno| MountError::Open {
+        host: host.to_path_buf(),
+        source: e.into(),
+    };
+    let writable: Vec<((u64, u64), &Mount)> = mounts
+        .iter()
+        .filter(|m| !m.read_only)
+        .map(|m| {
+            identity(&m.dir)
+                .map(|id| (id, m))
+                .map_err(|e| os(&m.host, e))
+        })
+        .collect::<Result<_, _>>()?;
+    if writable.is_empty() {
+        return Ok(());
+    }
+    for ro in mounts.iter().filter(|m| m.read_only) {
+        let mut dir = rustix::fs::openat(
+            &*ro.dir,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| os(&ro.host, e))?;
+        // Walk up to the host's root (whose parent is itself).
+        for _ in 0..4096 {
+            let here = identity(&dir).map_err(|e| os(&ro.host, e))?;
+            if let Some((_, rw)) = writable.iter().find(|(id, _)| *id == here) {
+                return Err(MountError::ReadOnlyInsideWritable {
+                    read_only: ro.guest.clone(),
+                    writable: rw.guest.clone(),
+                });
+            }
+            let parent = rustix::fs::openat(
+                &dir,
+                "..",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| os(&ro.host, e))?;
+            if identity(&parent).map_err(|e| os(&ro.host, e))? == here {
+                break;
+            }
+            dir = parent;
+        }
+    }
+    Ok(())
+}
+
+/// `true` for a link target that leads only down from the link's
+/// directory: relative, with no `..` component.
+fn leads_down(target: &str) -> bool {
+    !target.starts_with('/') && target.split('/').all(|c| c != "..")
 }
 
 /// The first component of a relative path.

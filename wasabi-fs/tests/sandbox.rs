@@ -82,10 +82,16 @@ fn escapes_fail_with_clear_errors() {
     // The guest cannot make new links that lead out either.
     assert_eq!(code(fs.symlink("/etc/passwd", "/data/p")), "EPERM");
     assert_eq!(code(fs.symlink("../../secret/key", "/data/sub/k")), "EPERM");
-    // An absolute target inside the mount is stored relative to the link.
-    fs.symlink("/data/file.txt", "/data/sub/abs-in").unwrap();
-    assert_eq!(fs.readlink("/data/sub/abs-in").unwrap(), "../file.txt");
+    // An absolute target beneath the link's directory is stored relative
+    // to the link; one that would need `..` is refused.
+    std::fs::write(_s.0.join("data/sub/f.txt"), "f").unwrap();
+    fs.symlink("/data/sub/f.txt", "/data/sub/abs-in").unwrap();
+    assert_eq!(fs.readlink("/data/sub/abs-in").unwrap(), "f.txt");
     assert!(fs.stat("/data/sub/abs-in").unwrap().is_file());
+    assert_eq!(
+        code(fs.symlink("/data/file.txt", "/data/sub/abs-up")),
+        "EPERM"
+    );
     // Links that stay inside work. Inside a mount, `..` after a link is
     // resolved as POSIX does, from where the link leads.
     fs.open("/data/inner/../file.txt", flags::O_RDONLY, 0)
@@ -103,11 +109,15 @@ fn escapes_fail_with_clear_errors() {
     }
     fs.mkdir("/data/made/", 0o755).unwrap();
     assert!(fs.stat("/data/made/.").unwrap().is_dir());
-    fs.symlink("../file.txt", "/data/sub/up").unwrap();
-    let fd = fs.open("/data/sub/up", flags::O_RDONLY, 0).unwrap();
+    fs.symlink("../file.txt", "/data/sub/up")
+        .expect_err("a link that climbs");
+    fs.symlink("sub/../file.txt", "/data/down-up")
+        .expect_err("a link that climbs after going down");
+    fs.symlink("sub/here.txt", "/data/down").unwrap();
+    let fd = fs.open("/data/down", flags::O_RDONLY, 0).unwrap();
     let mut buf = [0u8; 16];
-    assert_eq!(fs.read(fd, &mut buf, None).unwrap(), 5);
-    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(fs.read(fd, &mut buf, None).unwrap(), 4);
+    assert_eq!(&buf[..4], b"here");
     // Nothing outside was touched.
     assert!(!_s.0.join("p").exists());
 }
@@ -247,4 +257,114 @@ fn open_files_are_capped() {
     fs.close(a).unwrap();
     fs.open("f", 0, 0).unwrap();
     assert_eq!(fs.open_files(), 2);
+}
+
+/// Every symbolic link under `dir` on the host, resolved by the host (as
+/// any host program reading the directory would), stays inside `root`.
+fn assert_no_link_leads_out(root: &Path, dir: &Path) {
+    let root = std::fs::canonicalize(root).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.file_type().is_symlink() {
+            if let Ok(resolved) = std::fs::canonicalize(&path) {
+                assert!(
+                    resolved.starts_with(&root),
+                    "{} -> {} leads outside {}",
+                    path.display(),
+                    resolved.display(),
+                    root.display()
+                );
+            }
+        } else if meta.is_dir() {
+            assert_no_link_leads_out(&root, &path);
+        }
+    }
+}
+
+/// The probe's findings: a link checked only when made led out after a
+/// rename (or a hard link) to a shallower directory, and a chain of `..`
+/// links through new directories reached the host's `/`.
+#[test]
+fn no_sequence_of_guest_operations_leaves_a_link_that_leads_out() {
+    let s = Scratch::new("links-move");
+    let data = s.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let fs = Sandbox::new(vec![mount(&data, ":/data")], None).unwrap();
+    // Made in /data/sub, then moved up: refused at birth.
+    fs.mkdir("/data/sub", 0o755).unwrap();
+    assert_eq!(code(fs.symlink("../x", "/data/sub/l")), "EPERM");
+    // The chain: each link one level up, through new directories.
+    fs.mkdir("/data/a", 0o755).unwrap();
+    fs.mkdir("/data/a/b", 0o755).unwrap();
+    assert_eq!(code(fs.symlink("..", "/data/a/b/up")), "EPERM");
+    assert_eq!(code(fs.symlink("../..", "/data/a/b/up2")), "EPERM");
+    assert_eq!(code(fs.symlink("./../b", "/data/a/b/up3")), "EPERM");
+    // Links that lead down stay inside wherever they go.
+    fs.mkdir("/data/a/b/c", 0o755).unwrap();
+    fs.symlink("c", "/data/a/b/down").unwrap();
+    fs.symlink("down/../../..", "/data/a/b/trick")
+        .expect_err("climbing after a link");
+    fs.rename("/data/a/b/down", "/data/down").unwrap();
+    fs.link("/data/down", "/data/a/down-again").unwrap();
+    fs.rename("/data/a/b", "/data/b").unwrap();
+    fs.symlink("/data/b/c", "/data/abs").unwrap();
+    assert_eq!(fs.readlink("/data/abs").unwrap(), "b/c");
+    fs.rename("/data/abs", "/data/b/c/abs").unwrap();
+    assert_no_link_leads_out(&data, &data);
+    // A link the host made that climbs is not moved or linked elsewhere.
+    std::fs::create_dir_all(data.join("deep/er")).unwrap();
+    symlink("../../x", data.join("deep/er/host-made")).unwrap();
+    assert_eq!(
+        code(fs.rename("/data/deep/er/host-made", "/data/h")),
+        "EPERM"
+    );
+    assert_eq!(code(fs.link("/data/deep/er/host-made", "/data/h")), "EPERM");
+    assert!(!data.join("h").exists());
+}
+
+/// `--dir box:/data --dir box/conf:/data/conf:ro`: the guest linked
+/// `/data/alias -> conf` and wrote through it into the read-only
+/// directory. A read-only mount inside a read-write one is refused when the
+/// sandbox is made, however the host paths are spelt.
+#[test]
+fn a_read_only_mount_inside_a_writable_one_is_refused() {
+    let s = Scratch::new("ro-nested");
+    let boxed = s.0.join("box");
+    std::fs::create_dir_all(boxed.join("conf/deeper")).unwrap();
+    std::fs::create_dir_all(s.0.join("elsewhere")).unwrap();
+    symlink(&boxed, s.0.join("alias")).unwrap();
+    let refused = |mounts: Vec<Mount>| match Sandbox::new(mounts, None) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("accepted"),
+    };
+    for inner in ["box/conf", "box/conf/deeper", "box", "alias/conf"] {
+        let err = refused(vec![
+            mount(&boxed, ":/data"),
+            mount(&s.0.join(inner), ":/data/conf:ro"),
+        ]);
+        assert!(
+            err.contains("/data/conf is mounted read-only"),
+            "{inner}: {err}"
+        );
+        assert!(err.contains("read-write mount at /data"), "{inner}: {err}");
+    }
+    // Disjoint directories, and a writable mount inside a read-only one,
+    // are fine: the read-only one cannot be changed through the other.
+    Sandbox::new(
+        vec![
+            mount(&boxed, ":/data"),
+            mount(&s.0.join("elsewhere"), ":/data/conf:ro"),
+        ],
+        None,
+    )
+    .unwrap();
+    Sandbox::new(
+        vec![
+            mount(&boxed, ":/data:ro"),
+            mount(&boxed.join("conf"), ":/data/conf"),
+        ],
+        None,
+    )
+    .unwrap();
 }
