@@ -102,8 +102,10 @@ Use it as the runner of Go's js/wasm tests:
 or put it on PATH as go_js_wasm_exec (a symbolic link to wasabi), and `go test` \
 finds it with no -exec at all.
 
-The program sees: its arguments; the whole environment (as under Go's Node.js \
-runner), with TMPDIR=/tmp; the current directory (the package's, under go test) at its \
+The program sees what Go's own Node.js runner gives it: its arguments; the whole \
+environment, with TMPDIR=/tmp; net/http's client on Go's in-process network, where \
+httptest servers listen (to reach a real server, use wasabi.dev/go's RoundTripper \
+with --allow-connect); the current directory (the package's, under go test) at its \
 own path, as the working directory, read-write; a private, empty /tmp, removed \
 afterwards; and GOROOT read-only. Nothing else, unless granted with the flags above. \
 The exit status is the program's.";
@@ -461,7 +463,7 @@ fn guest_env(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let env = guest_env(&args.program.env)?;
     let fs = args.program.files.spec();
-    run_program(&args.program, &args.file, args.args, env, fs)
+    run_program(&args.program, &args.file, args.args, env, fs, false)
 }
 
 /// Runs one program with the world `program` describes, plus `env` and
@@ -472,6 +474,7 @@ fn run_program(
     args: Vec<String>,
     env: Vec<(String, String)>,
     fs: SandboxSpec,
+    go_test_runner: bool,
 ) -> anyhow::Result<ExitCode> {
     init_logging(program.cache.verbose);
     let here = std::env::current_dir().context("cannot read the current directory")?;
@@ -496,7 +499,8 @@ fn run_program(
         .arg(file.to_string_lossy())
         .args(args)
         .net_policy(program.net.policy())
-        .filesystem(fs);
+        .filesystem(fs)
+        .go_test_runner(go_test_runner);
     for (k, v) in env {
         host = host.env(k, v);
     }
@@ -567,7 +571,7 @@ fn go_exec(args: GoExecArgs) -> anyhow::Result<ExitCode> {
         });
     }
     fs.cwd = fs.cwd.or(Some(here_text));
-    run_program(&args.program, &args.file, args.args, env, fs)
+    run_program(&args.program, &args.file, args.args, env, fs, true)
 }
 
 /// The Go toolchain's root: `$GOROOT`, or what `go env GOROOT` says.

@@ -182,6 +182,7 @@ pub struct GoHostBuilder {
     max_sockets: usize,
     drain: DrainSignal,
     fs: Option<Sandbox>,
+    go_test_runner: bool,
 }
 
 impl Default for GoHostBuilder {
@@ -207,6 +208,7 @@ impl GoHostBuilder {
             max_sockets: DEFAULT_MAX_SOCKETS,
             drain: DrainSignal::new(),
             fs: None,
+            go_test_runner: false,
         }
     }
 
@@ -284,6 +286,17 @@ impl GoHostBuilder {
         self
     }
 
+    /// Present the guest as Go's own Node.js runner (`go_js_wasm_exec`)
+    /// does, where Go's standard library looks: `process.argv0` is `node`.
+    /// Go's `net/http` client then talks over Go's in-process network,
+    /// where `httptest` servers listen, instead of calling `fetch` (as it
+    /// does under Node.js, go.dev/issue/57613). For running Go's tests; by
+    /// default (`false`) `argv0` is `wasabi` and `http.Get` uses `fetch`.
+    pub fn go_test_runner(mut self, on: bool) -> Self {
+        self.go_test_runner = on;
+        self
+    }
+
     /// The signal that asks this instance to drain.
     pub fn drain_signal(mut self, drain: DrainSignal) -> Self {
         self.drain = drain;
@@ -295,6 +308,9 @@ impl GoHostBuilder {
     pub fn build(self) -> Result<GoHost, HeapError> {
         let mut heap = Heap::with_meter(self.object_budget, std::sync::Arc::clone(&self.memory));
         let realm = Realm::new(&mut heap)?;
+        let process = heap.get_property(&Value::Object(realm.global), crate::heap::Key::Name("process"))?;
+        let argv0 = if self.go_test_runner { "node" } else { "wasabi" };
+        heap.set_property(&process, crate::heap::Key::Name("argv0"), argv0.into())?;
         let table = RefTable::new(realm.global, realm.go, self.max_refs, self.memory);
         let timezone = self
             .env
