@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fs-probe escape|rw|ro|cwd [dir]")
+		fmt.Fprintln(os.Stderr, "usage: fs-probe escape|rw|ro|busy|cwd [dir]")
 		os.Exit(2)
 	}
 	dir := "."
@@ -28,6 +31,8 @@ func main() {
 		readWrite(dir)
 	case "ro":
 		readOnly(dir)
+	case "busy":
+		busy(dir)
 	case "cwd":
 		wd, err := os.Getwd()
 		fmt.Println("cwd:", wd, err)
@@ -37,6 +42,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "unknown subcommand", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// busy runs two goroutines that loop on file calls while the main one
+// sleeps: every goroutine must get its turn, as under Node.js.
+func busy(dir string) {
+	var done atomic.Bool
+	var counts [2]atomic.Int64
+	var wg sync.WaitGroup
+	for i := range counts {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for !done.Load() {
+				if _, err := os.Stat(dir); err != nil {
+					fmt.Println("stat:", err)
+					return
+				}
+				counts[i].Add(1)
+			}
+		}(i)
+	}
+	time.Sleep(100 * time.Millisecond)
+	done.Store(true)
+	wg.Wait()
+	fmt.Println("both looped:", counts[0].Load() > 0 && counts[1].Load() > 0)
 }
 
 func names(entries []fs.DirEntry) string {

@@ -232,3 +232,21 @@ fn the_companion_module_s_tests_pass_under_go_test_exec() {
     );
     assert!(!text.contains("--- FAIL"), "{text}");
 }
+
+/// Two goroutines looping on file calls once starved every other goroutine
+/// (file callbacks completed inside the call, so neither ever blocked): the
+/// sleeping main goroutine never woke. Callbacks now come in a later turn,
+/// as under Node.js, and the program ends as it does natively.
+#[test]
+fn goroutines_looping_on_file_calls_do_not_starve_the_others() {
+    let root = scratch("fs-busy");
+    let out = run_guest(
+        &program("fs-probe.wasm"),
+        &[&dir_flag(&root, "/data")],
+        &["busy", "/data"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let native = run_native("fs-probe", &[], &["busy", root.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "both looped: true\n");
+    assert_eq!(stdout(&out), stdout(&native));
+}

@@ -32,7 +32,7 @@ mod error;
 pub mod guest_path;
 mod mount;
 mod sandbox;
-mod stat;
+pub mod stat;
 
 pub use error::FsError;
 pub use mount::{Mount, MountError, MountSpec};

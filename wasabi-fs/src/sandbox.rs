@@ -180,6 +180,9 @@ pub struct Sandbox {
     cwd: String,
     files: Slab<OpenFile>,
     max_files: usize,
+    /// The key that hides host device and inode numbers (see
+    /// [`FileStat::from_host`]).
+    ids: std::hash::RandomState,
 }
 
 impl Sandbox {
@@ -190,6 +193,7 @@ impl Sandbox {
             cwd: "/".into(),
             files: Slab::new(),
             max_files: DEFAULT_MAX_FILES,
+            ids: std::hash::RandomState::new(),
         }
     }
 
@@ -360,6 +364,11 @@ impl Sandbox {
         Ok(FIRST_FD + key as u32)
     }
 
+    /// What the guest sees of a host file's status.
+    fn host_stat(&self, st: &rustix::fs::Stat) -> FileStat {
+        FileStat::from_host(st, &self.ids)
+    }
+
     /// Status of `path`, following a final symbolic link.
     pub fn stat(&self, path: &str) -> Result<FileStat, FsError> {
         match self.locate(path)? {
@@ -367,7 +376,7 @@ impl Sandbox {
             (_, Place::Builtin(b)) => Ok(b.stat()),
             (guest, Place::Mounted { mount, rel }) => {
                 let fd = beneath(mount, &rel, OFlags::PATH, Mode::empty(), &guest)?;
-                Ok(rustix::fs::fstat(&fd)?.into())
+                Ok(self.host_stat(&rustix::fs::fstat(&fd)?))
             }
         }
     }
@@ -379,16 +388,17 @@ impl Sandbox {
             (_, Place::Builtin(b)) => Ok(b.stat()),
             (guest, Place::Mounted { mount, rel }) => {
                 let Some((parent, name)) = parent_of(mount, &rel, &guest)? else {
-                    return Ok(rustix::fs::fstat(&*mount.dir)?.into());
+                    return Ok(self.host_stat(&rustix::fs::fstat(&*mount.dir)?));
                 };
                 rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .map(FileStat::from)
+                    .map(|st| self.host_stat(&st))
                     .map_err(|e| FsError::os(e.into(), &guest))
             }
         }
     }
 
-    /// The names in directory `path` (without `.` and `..`), in the host's order.
+    /// The names in directory `path` (without `.` and `..`), in the host's
+    /// order. Names that are not UTF-8 are left out.
     pub fn readdir(&self, path: &str) -> Result<Vec<String>, FsError> {
         let (guest, place) = self.locate(path)?;
         let (mount, rel) = match place {
@@ -409,9 +419,15 @@ impl Sandbox {
         let mut names = Vec::new();
         for entry in dir {
             let entry = entry.map_err(|e| FsError::os(e.into(), &guest))?;
-            let name = entry.file_name().to_string_lossy();
+            // A name that is not UTF-8 has no faithful JS string: made lossy,
+            // two such names would read alike and the guest would open the
+            // wrong one (or none). Such names are not listed.
+            let Ok(name) = entry.file_name().to_str() else {
+                tracing::debug!(dir = %guest, "a name that is not UTF-8 is not listed");
+                continue;
+            };
             if name != "." && name != ".." {
-                names.push(name.into_owned());
+                names.push(name.to_string());
             }
         }
         // A mount inside a mounted directory shows up in it.
@@ -662,7 +678,7 @@ impl Sandbox {
     /// Status of the open file `fd`.
     pub fn fstat(&self, fd: u32) -> Result<FileStat, FsError> {
         match self.file(fd)? {
-            OpenFile::Host { file, .. } => Ok(rustix::fs::fstat(file)?.into()),
+            OpenFile::Host { file, .. } => Ok(self.host_stat(&rustix::fs::fstat(file)?)),
             OpenFile::Virtual { guest } => Ok(FileStat::virtual_dir(guest)),
             OpenFile::Builtin { builtin, .. } => Ok(builtin.stat()),
         }

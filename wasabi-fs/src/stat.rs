@@ -1,5 +1,13 @@
 //! [`FileStat`]: what `stat` reports, in the shape Node.js's `fs.Stats` has.
 
+/// The user id the guest runs as, and owns its files as: a fixed value, so
+/// the host's real ids do not show through.
+pub const GUEST_UID: u32 = 1000;
+/// The group id the guest runs as.
+pub const GUEST_GID: u32 = 1000;
+/// The owner shown for a file some other host user owns (`nobody`).
+pub const OTHER_ID: u32 = 65534;
+
 /// File type bits of `mode`.
 const S_IFMT: u32 = 0o170_000;
 const S_IFDIR: u32 = 0o040_000;
@@ -79,19 +87,29 @@ impl FileStat {
     }
 }
 
-// The field types of `struct stat` differ between architectures.
-#[allow(clippy::unnecessary_cast)]
-impl From<rustix::fs::Stat> for FileStat {
-    fn from(s: rustix::fs::Stat) -> FileStat {
+impl FileStat {
+    /// What the guest sees of a host file's status. The owner is the guest
+    /// ([`GUEST_UID`], [`GUEST_GID`]) when it is the host process's, and
+    /// [`OTHER_ID`] otherwise; the device and inode numbers are a keyed hash
+    /// of the real ones (`ids` holds this sandbox's random key): stable and
+    /// distinct, so `os.SameFile` and hard links work, but they say nothing
+    /// of the host's devices and inodes.
+    // The field types of `struct stat` differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    pub(crate) fn from_host(s: &rustix::fs::Stat, ids: &std::hash::RandomState) -> FileStat {
+        use std::hash::BuildHasher;
         let ms = |sec: i64, nsec: u64| sec as f64 * 1000.0 + nsec as f64 / 1e6;
+        let dev = s.st_dev as u64;
+        let owner = |id: u32, host: u32, guest: u32| if id == host { guest } else { OTHER_ID };
         FileStat {
-            dev: s.st_dev as u64,
-            ino: s.st_ino as u64,
+            // Small, like device numbers; JS numbers hold 53 bits exactly.
+            dev: 1 + (ids.hash_one(("dev", dev)) & 0xffff),
+            ino: ids.hash_one(("ino", dev, s.st_ino as u64)) >> 11,
             mode: s.st_mode as u32,
             nlink: s.st_nlink as u64,
-            uid: s.st_uid,
-            gid: s.st_gid,
-            rdev: s.st_rdev as u64,
+            uid: owner(s.st_uid, rustix::process::geteuid().as_raw(), GUEST_UID),
+            gid: owner(s.st_gid, rustix::process::getegid().as_raw(), GUEST_GID),
+            rdev: 0,
             size: s.st_size as i64,
             blksize: s.st_blksize as i64,
             blocks: s.st_blocks as i64,

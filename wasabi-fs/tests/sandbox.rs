@@ -368,3 +368,50 @@ fn a_read_only_mount_inside_a_writable_one_is_refused() {
     )
     .unwrap();
 }
+
+/// The guest saw the host's real uid, gid, device and inode numbers. It
+/// sees fixed ids and keyed hashes instead: stable and distinct, so
+/// `os.SameFile` and hard links still work.
+#[test]
+fn stat_shows_fixed_ids_and_hides_host_inodes() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("ids");
+    std::fs::write(s.0.join("a"), "a").unwrap();
+    std::fs::write(s.0.join("b"), "b").unwrap();
+    std::fs::hard_link(s.0.join("a"), s.0.join("a2")).unwrap();
+    let mut fs = Sandbox::new(vec![mount(&s.0, ":/d")], None).unwrap();
+    let host = std::fs::metadata(s.0.join("a")).unwrap();
+    let a = fs.stat("/d/a").unwrap();
+    assert_eq!(
+        (a.uid, a.gid),
+        (wasabi_fs::stat::GUEST_UID, wasabi_fs::stat::GUEST_GID)
+    );
+    assert_ne!(a.ino, host.ino());
+    assert_ne!(a.dev, host.dev());
+    assert!(a.ino < 1 << 53, "an inode number a JS number holds exactly");
+    assert_eq!(fs.stat("/d/a").unwrap().ino, a.ino, "stable");
+    assert_eq!(
+        fs.lstat("/d/a2").unwrap().ino,
+        a.ino,
+        "a hard link is the same file"
+    );
+    assert_ne!(fs.stat("/d/b").unwrap().ino, a.ino, "another file differs");
+    let fd = fs.open("/d/a", flags::O_RDONLY, 0).unwrap();
+    assert_eq!(fs.fstat(fd).unwrap().ino, a.ino);
+    // Another sandbox (another tenant) sees other numbers.
+    let other = Sandbox::new(vec![mount(&s.0, ":/d")], None).unwrap();
+    assert_ne!(other.stat("/d/a").unwrap().ino, a.ino);
+}
+
+/// Two names that are not UTF-8 read alike once made lossy, and the guest
+/// would open the wrong one. They are not listed.
+#[test]
+fn names_that_are_not_utf8_are_not_listed() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = Scratch::new("utf8");
+    for raw in [&b"bad-\xff"[..], &b"bad-\xfe"[..], &b"good"[..]] {
+        std::fs::write(s.0.join(std::ffi::OsStr::from_bytes(raw)), "x").unwrap();
+    }
+    let fs = Sandbox::new(vec![mount(&s.0, ":/d")], None).unwrap();
+    assert_eq!(fs.readdir("/d").unwrap(), ["good"]);
+}

@@ -455,7 +455,8 @@ pub async fn run<T: GoView>(
             }
         }
         let deadline = host.timers.next_deadline();
-        let waiting = host.net.has_pending() || host.http.has_pending();
+        let completed = !host.completions.is_empty();
+        let waiting = host.net.has_pending() || host.http.has_pending() || completed;
         if deadline.is_none() && !waiting && !host.drain.draining() {
             if told_deadlock {
                 return Err(RunError::Deadlock);
@@ -488,11 +489,17 @@ pub async fn run<T: GoView>(
                     net, drain, http, ..
                 } = host;
                 let draining = drain.draining();
+                // In this order: a completed fs call is always ready, so it
+                // goes last, and a goroutine looping on file calls cannot
+                // starve timers, sockets or requests (nor, since it waits for
+                // each callback, the other goroutines).
                 tokio::select! {
+                    biased;
                     () = timer => Wake::Timer,
                     event = net.next_event() => Wake::Net(event),
                     event = http.next_event() => Wake::Fetch(event),
                     () = drain.requested(), if !draining => continue,
+                    () = std::future::ready(()), if completed => Wake::Completion,
                 }
             }
         };
@@ -511,6 +518,13 @@ pub async fn run<T: GoView>(
                         call_back(store, func, args, "a timer callback").await?
                     }
                 }
+            }
+            Wake::Completion => {
+                let host = store.data_mut().go();
+                let Some((func, args)) = host.completions.pop_front() else {
+                    continue;
+                };
+                call_back(store, func, args, "an fs callback").await?
             }
             Wake::Fetch(event) => {
                 // Settling queues the reactions; the next turn runs them.
@@ -555,6 +569,8 @@ enum Wake {
     Net(wasabi_net::Event),
     /// An HTTP request progressed.
     Fetch(wasabi_net::FetchEvent),
+    /// An `fs` call completed; its callback is queued.
+    Completion,
 }
 
 /// Calls a JS callback from the event loop. A value it throws that nothing

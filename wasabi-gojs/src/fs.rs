@@ -103,11 +103,13 @@ pub(crate) fn call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult 
             vec![fs_error(host, &e)]
         }
     };
-    Ok(Completion::TailCall {
-        func: callback,
-        this: Value::Undefined,
-        args,
-    })
+    // The callback runs in a later turn of the event loop, as Node.js runs
+    // it, not inside this call: the goroutine that asked waits for it, so
+    // every other runnable goroutine gets its turn first. (Called back at
+    // once, a goroutine looping on file calls never blocked, and starved
+    // the others.)
+    host.completions.push_back((callback, args));
+    Ok(Completion::Return(Value::Undefined))
 }
 
 /// Runs one method: `Err` is a thrown argument error, `Ok(Err)` a failed call.
@@ -454,7 +456,8 @@ mod tests {
     /// The error a call passes to its callback.
     fn called_back_code(host: &mut GoHost, op: FsOp, args: &[Value]) -> Value {
         match call(host, op, args) {
-            Ok(Completion::TailCall { args, .. }) => {
+            Ok(Completion::Return(Value::Undefined)) => {
+                let (_, args) = host.completions.pop_back().expect("a queued callback");
                 host.heap.get_property(&args[0], Key::Name("code")).unwrap()
             }
             other => panic!("{op:?} should call back, got {other:?}"),

@@ -109,6 +109,10 @@ pub struct GoHost {
     pub(crate) fetches: std::collections::HashMap<FetchId, crate::fetch::FetchRecord>,
     /// Promise reactions to run once the current call into Go returns.
     pub(crate) jobs: std::collections::VecDeque<(Value, Vec<Value>)>,
+    /// Completions of `fs` calls to call back, in order, each in its own
+    /// turn of the event loop after due timers and ready network events, as
+    /// Node.js delivers I/O callbacks.
+    pub(crate) completions: std::collections::VecDeque<(Value, Vec<Value>)>,
     /// The instance's files: its mounts, working directory and open files.
     pub(crate) fs: Sandbox,
     /// The guest's callback for network events (`wasabi.net.setNotify`).
@@ -308,8 +312,15 @@ impl GoHostBuilder {
     pub fn build(self) -> Result<GoHost, HeapError> {
         let mut heap = Heap::with_meter(self.object_budget, std::sync::Arc::clone(&self.memory));
         let realm = Realm::new(&mut heap)?;
-        let process = heap.get_property(&Value::Object(realm.global), crate::heap::Key::Name("process"))?;
-        let argv0 = if self.go_test_runner { "node" } else { "wasabi" };
+        let process = heap.get_property(
+            &Value::Object(realm.global),
+            crate::heap::Key::Name("process"),
+        )?;
+        let argv0 = if self.go_test_runner {
+            "node"
+        } else {
+            "wasabi"
+        };
         heap.set_property(&process, crate::heap::Key::Name("argv0"), argv0.into())?;
         let table = RefTable::new(realm.global, realm.go, self.max_refs, self.memory);
         let timezone = self
@@ -332,6 +343,7 @@ impl GoHostBuilder {
             http: HttpClient::new(self.net_policy.clone(), std::sync::Arc::clone(&sockets)),
             fetches: std::collections::HashMap::new(),
             jobs: std::collections::VecDeque::new(),
+            completions: std::collections::VecDeque::new(),
             net: NetContext::new(self.net_policy, sockets),
             fs: self.fs.unwrap_or_else(Sandbox::empty),
             net_notify: None,
