@@ -19,7 +19,7 @@
 
 use wasabi_net::{FetchEvent, FetchId, HttpRequest, NetError};
 
-use crate::heap::{HeapError, Key, ObjectId, ObjectKind, PromiseState};
+use crate::heap::{Custody, HeapError, Key, ObjectId, ObjectKind, PromiseState};
 use crate::host::GoHost;
 use crate::natives::{NativeResult, arg, is_callable, ret, to_js_string};
 use crate::value::Value;
@@ -327,7 +327,11 @@ pub(crate) fn deliver(host: &mut GoHost, event: FetchEvent) {
                 if let ObjectKind::Bytes(b) = &mut host.heap.get_mut(chunk).kind {
                     b.copy_from_slice(&bytes);
                 }
-                iter_result(host, Some(Value::Object(chunk)))
+                let result = iter_result(host, Some(Value::Object(chunk)));
+                // Go copies the chunk out once and drops it: its bytes are
+                // released then (see `Custody`).
+                host.heap.get_mut(chunk).custody = Custody::FilledForGo;
+                result
             });
             (promise, result.map_err(|e| host.heap_error(e)))
         }
@@ -519,6 +523,8 @@ pub(crate) fn settle(host: &mut GoHost, promise: &Value, outcome: Result<Value, 
         Ok(v) => PromiseState::Fulfilled(v.clone()),
         Err(v) => PromiseState::Rejected(v.clone()),
     };
+    let (Ok(v) | Err(v)) = &outcome;
+    host.heap.share(v);
     for (on_ok, on_err) in reactions {
         queue_reaction(host, on_ok, on_err, &outcome);
     }

@@ -16,7 +16,7 @@ use std::io::Write;
 
 use wasabi_fs::{FIRST_FD, FileStat, FsError};
 
-use crate::heap::{ObjectKind, to_number};
+use crate::heap::{Custody, ObjectKind, to_number};
 use crate::host::GoHost;
 use crate::natives::{Completion, NativeResult, arg};
 use crate::value::Value;
@@ -266,21 +266,32 @@ fn write(
     } else {
         0..bytes.len()
     };
+    let whole = range == (0..bytes.len());
     let slice = &bytes[range];
-    let sink = match fd {
-        1 => stdout,
-        2 => stderr,
+    let written = match fd {
+        1 | 2 => {
+            let sink = if fd == 1 { stdout } else { stderr };
+            sink.write_all(slice)
+                .and_then(|()| sink.flush())
+                .map(|()| slice.len())
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => FsError::new("EPIPE", "broken pipe"),
+                    _ => FsError::new("EIO", e.to_string()),
+                })
+        }
         0 => return Ok(Err(FsError::new("EBADF", "standard input is not writable"))),
-        fd => return Ok(fs.write(fd, slice, position)),
+        fd => fs.write(fd, slice, position),
     };
-    Ok(sink
-        .write_all(slice)
-        .and_then(|()| sink.flush())
-        .map(|()| slice.len())
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe => FsError::new("EPIPE", "broken pipe"),
-            _ => FsError::new("EIO", e.to_string()),
-        }))
+    // A buffer only Go holds, written whole, has gone where it was going
+    // (see `Custody`): its bytes are released now, not at Go's next
+    // collection.
+    if let Value::Object(id) = buffer
+        && whole
+        && heap.get(id).custody != Custody::Shared
+    {
+        heap.release_bytes(id);
+    }
+    Ok(written)
 }
 
 /// `fs.read(fd, buffer, offset, length, position, cb)`: into the heap's
@@ -306,7 +317,14 @@ fn read(host: &mut GoHost, args: &[Value]) -> Result<Result<usize, FsError>, Val
             _ => Err(FsError::new("EBADF", "standard output is not readable")),
         });
     }
-    Ok(fs.read(fd, &mut bytes[range], position))
+    let read = fs.read(fd, &mut bytes[range], position);
+    // Filled for Go to copy out: released once it has (see `Custody`).
+    if let Value::Object(id) = buffer
+        && heap.get(id).custody == Custody::GoOnly
+    {
+        heap.get_mut(id).custody = Custody::FilledForGo;
+    }
+    Ok(read)
 }
 
 /// The `offset`/`length` window of a buffer of `len` bytes (`undefined`

@@ -75,6 +75,30 @@ pub enum PromiseState {
     Rejected(Value),
 }
 
+/// Who may still read a `Uint8Array`'s bytes, which decides whether the
+/// host may let them go before Go's collector finalizes the reference.
+///
+/// Go's `syscall` makes a fresh `Uint8Array` for every file read and write
+/// (and reads every fetch chunk out of one), uses it once, and drops it.
+/// Go's collector cannot see host memory, so it finalizes those references
+/// only when its own heap grows: a program streaming a gigabyte in 32 KiB
+/// writes would hold all of it in the host, past any memory limit. A
+/// buffer only Go holds (made by `new Uint8Array(n)`, never stored in any
+/// object since) is therefore released once its bytes have gone where they
+/// were going: written by `fs.write`, or copied into Go after the host
+/// filled it. It is then empty (length 0), as a transferred buffer is in
+/// JS. Go's standard library never reads such a buffer again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Custody {
+    /// Anyone may read it: never released early.
+    #[default]
+    Shared,
+    /// Only Go holds it, and it has not been filled for Go.
+    GoOnly,
+    /// Only Go holds it, and the host filled it for Go to copy out.
+    FilledForGo,
+}
+
 /// One object: a prototype link, an internal kind and own properties in
 /// insertion order (objects here are small, so a vector beats a map).
 #[derive(Debug, Clone)]
@@ -83,6 +107,8 @@ pub struct Object {
     pub proto: Option<ObjectId>,
     /// What the object is.
     pub kind: ObjectKind,
+    /// For a `Uint8Array`: whether its bytes may be released early.
+    pub custody: Custody,
     props: Vec<(JsString, Value)>,
     marked: bool,
 }
@@ -93,6 +119,7 @@ impl Object {
         Object {
             proto,
             kind,
+            custody: Custody::Shared,
             props: Vec::new(),
             marked: false,
         }
@@ -302,9 +329,21 @@ impl Heap {
         Ok(())
     }
 
-    /// Allocates an object, charging it to the budget.
+    /// Allocates an object, charging it to the budget. Objects it holds
+    /// are shared from now on.
     pub fn alloc(&mut self, object: Object) -> Result<ObjectId, HeapError> {
         self.charge(object.footprint())?;
+        match &object.kind {
+            ObjectKind::Array(items) | ObjectKind::Iterator { items, .. } => {
+                for item in items {
+                    self.share(item);
+                }
+            }
+            ObjectKind::Promise(PromiseState::Fulfilled(v) | PromiseState::Rejected(v)) => {
+                self.share(v)
+            }
+            _ => {}
+        }
         self.allocated_since_gc += 1;
         let id = self.objects.insert(object);
         Ok(ObjectId(
@@ -317,6 +356,27 @@ impl Heap {
     pub fn alloc_bytes(&mut self, len: usize, proto: ObjectId) -> Result<ObjectId, HeapError> {
         self.fits(len)?;
         self.alloc(Object::new(ObjectKind::Bytes(vec![0; len]), Some(proto)))
+    }
+
+    /// Marks `value`, if it is an object, as reachable from somewhere other
+    /// than Go's references: its bytes are never released early.
+    pub fn share(&mut self, value: &Value) {
+        if let Value::Object(id) = value {
+            self.get_mut(*id).custody = Custody::Shared;
+        }
+    }
+
+    /// Releases the bytes of the `Uint8Array` `id`, which becomes empty
+    /// (see [`Custody`]); other objects are left alone.
+    pub fn release_bytes(&mut self, id: ObjectId) {
+        let object = self.get_mut(id);
+        object.custody = Custody::Shared;
+        if let ObjectKind::Bytes(bytes) = &mut object.kind {
+            let freed = bytes.capacity();
+            *bytes = Vec::new();
+            self.bytes_in_use = self.bytes_in_use.saturating_sub(freed);
+            self.meter.release_host(freed as u64);
+        }
     }
 
     /// The object behind `id`.
@@ -419,6 +479,7 @@ impl Heap {
         };
         let index = key.index();
         let is_length = matches!(key, Key::Name("length"));
+        self.share(&value);
         let object = self.get_mut(id);
         match &mut object.kind {
             ObjectKind::Array(items) if index.is_some() || is_length => {
@@ -478,6 +539,7 @@ impl Heap {
 
     /// Sets an own property directly (for building the realm and results).
     pub fn define(&mut self, id: ObjectId, key: &str, value: Value) {
+        self.share(&value);
         self.get_mut(id).set_own(key, value);
     }
 

@@ -6,7 +6,7 @@ use wasmtime::{AsContextMut, Caller, Linker, Module};
 use crate::GoView;
 use crate::event_loop::{ValueCallKind, value_call};
 use crate::guest_memory::{Frame, GuestMemory, MemoryError};
-use crate::heap::{Callable, HeapError, Key, ObjectKind};
+use crate::heap::{Callable, Custody, HeapError, Key, ObjectKind};
 use crate::host::GoHost;
 use crate::memory::MemoryLimitExceeded;
 use crate::natives::js_string;
@@ -462,6 +462,12 @@ fn copy_bytes_to_go(
     let n = bytes.len().min(len as usize);
     mem.slice_mut(addr, n as u64)?.copy_from_slice(&bytes[..n]);
     frame.set_u64(mem, 40, n as u64)?;
+    // A buffer the host filled for Go alone has now reached Go.
+    if let Some(id) = src.as_object()
+        && host.heap.get(id).custody == Custody::FilledForGo
+    {
+        host.heap.release_bytes(id);
+    }
     Ok(frame.set_bool(mem, 48, true)?)
 }
 

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::guest_memory::GuestMemory;
-use crate::heap::{Callable, HeapError, Key, ObjectId, ObjectKind, to_number};
+use crate::heap::{Callable, Custody, HeapError, Key, ObjectId, ObjectKind, to_number};
 use crate::host::GoHost;
 use crate::timers::TimerId;
 use crate::value::Value;
@@ -257,6 +257,8 @@ fn call_inner(
                         .heap
                         .alloc_bytes(*n as usize, realm.bytes_proto)
                         .map_err(|e| alloc_err(host, e))?;
+                    // Only Go holds it, until it is stored somewhere.
+                    host.heap.get_mut(id).custody = Custody::GoOnly;
                     return ret(Value::Object(id));
                 }
                 Value::Object(id) => match &host.heap.get(*id).kind {
@@ -824,6 +826,46 @@ mod tests {
             assert!(host.table.finalize(r.0 as u32));
         }
         assert_eq!(meter.host(), before);
+    }
+
+    /// A `Uint8Array` only Go holds is released once written; one stored
+    /// in an object is not (see `Custody`).
+    #[test]
+    fn a_buffer_only_go_holds_is_released_once_written() {
+        let (mut host, out) = host_with_stdout();
+        let new_bytes = |host: &mut GoHost| {
+            returned(call(
+                host,
+                &mut GuestMemory::new(&mut []),
+                Native::BytesCtor,
+                &Value::Undefined,
+                &[4096.0.into()],
+                true,
+            ))
+        };
+        let private = new_bytes(&mut host);
+        let kept = new_bytes(&mut host);
+        let holder = Value::Object(host.new_object().unwrap());
+        host.heap
+            .set_property(&holder, Key::Name("buf"), kept.clone())
+            .unwrap();
+        let before = host.heap.bytes_in_use();
+        for buf in [&private, &kept] {
+            call(
+                &mut host,
+                &mut GuestMemory::new(&mut []),
+                Native::Fs(FsOp::WriteSync),
+                &Value::Undefined,
+                &[1.0.into(), buf.clone()],
+                false,
+            );
+        }
+        assert_eq!(out.0.lock().unwrap().len(), 8192, "both were written");
+        let len =
+            |host: &GoHost, v: &Value| host.heap.get_property(v, Key::Name("length")).unwrap();
+        assert_eq!(len(&host, &private), Value::Number(0.0), "released");
+        assert_eq!(len(&host, &kept), Value::Number(4096.0), "still readable");
+        assert_eq!(host.heap.bytes_in_use(), before - 4096);
     }
 
     #[test]
