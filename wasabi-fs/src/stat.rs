@@ -1,12 +1,34 @@
 //! [`FileStat`]: what `stat` reports, in the shape Node.js's `fs.Stats` has.
 
-/// The user id the guest runs as, and owns its files as: a fixed value, so
-/// the host's real ids do not show through.
+/// The user id the guest runs as, and owns its files as, when Wasabi does
+/// not run as root: a fixed value, so the host's real ids do not show
+/// through.
 pub const GUEST_UID: u32 = 1000;
-/// The group id the guest runs as.
+/// The group id the guest runs as, likewise.
 pub const GUEST_GID: u32 = 1000;
 /// The owner shown for a file some other host user owns (`nobody`).
 pub const OTHER_ID: u32 = 65534;
+
+/// The uid the guest sees: [`GUEST_UID`], or 0 when Wasabi runs as root.
+/// Root's file permission checks always pass, and programs (Go's own tests
+/// among them) ask `os.Getuid() == 0` to know whether they will: a fixed
+/// non-zero id would tell them wrong.
+pub fn guest_uid() -> u32 {
+    if rustix::process::geteuid().is_root() {
+        0
+    } else {
+        GUEST_UID
+    }
+}
+
+/// The gid the guest sees: [`GUEST_GID`], or 0 when Wasabi runs as root.
+pub fn guest_gid() -> u32 {
+    if rustix::process::geteuid().is_root() {
+        0
+    } else {
+        GUEST_GID
+    }
+}
 
 /// File type bits of `mode`.
 const S_IFMT: u32 = 0o170_000;
@@ -89,7 +111,7 @@ impl FileStat {
 
 impl FileStat {
     /// What the guest sees of a host file's status. The owner is the guest
-    /// ([`GUEST_UID`], [`GUEST_GID`]) when it is the host process's, and
+    /// ([`guest_uid`], [`guest_gid`]) when it is the host process's, and
     /// [`OTHER_ID`] otherwise; the device and inode numbers are a keyed hash
     /// of the real ones (`ids` holds this sandbox's random key): stable and
     /// distinct, so `os.SameFile` and hard links work, but they say nothing
@@ -107,8 +129,8 @@ impl FileStat {
             ino: ids.hash_one(("ino", dev, s.st_ino as u64)) >> 11,
             mode: s.st_mode as u32,
             nlink: s.st_nlink as u64,
-            uid: owner(s.st_uid, rustix::process::geteuid().as_raw(), GUEST_UID),
-            gid: owner(s.st_gid, rustix::process::getegid().as_raw(), GUEST_GID),
+            uid: owner(s.st_uid, rustix::process::geteuid().as_raw(), guest_uid()),
+            gid: owner(s.st_gid, rustix::process::getegid().as_raw(), guest_gid()),
             rdev: 0,
             size: s.st_size as i64,
             blksize: s.st_blksize as i64,

@@ -433,8 +433,8 @@ fn call_inner(
             }
             ret(Value::Undefined)
         }
-        Native::ProcessUid => ret(f64::from(wasabi_fs::stat::GUEST_UID)),
-        Native::ProcessGid => ret(f64::from(wasabi_fs::stat::GUEST_GID)),
+        Native::ProcessUid => ret(f64::from(wasabi_fs::stat::guest_uid())),
+        Native::ProcessGid => ret(f64::from(wasabi_fs::stat::guest_gid())),
         Native::ProcessGetgroups => Err(host.system_error("ENOSYS", "not implemented")),
         Native::ProcessUmask => {
             let old = host.umask;

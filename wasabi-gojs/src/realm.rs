@@ -178,7 +178,7 @@ impl Realm {
         b.heap.define(process, "ppid", Value::Number(0.0));
         b.heap.define(process, "title", "wasabi".into());
         b.heap.define(process, "platform", "wasabi".into());
-        // Fixed ids (wasabi_fs::stat::GUEST_UID/GID), which also own the
+        // Fixed ids (wasabi_fs::stat::guest_uid/gid), which also own the
         // guest's files: the host's real ids do not show through.
         for (name, native) in [
             ("getuid", Native::ProcessUid),

@@ -94,14 +94,6 @@ pub const PACKAGES: &[&str] = &[
 /// Every entry is a deliberate difference, explained.
 pub const REASONS: &[(&str, &str)] = &[
     (
-        "encoding/json",
-        "By design: TestHTTPDecoding serves with httptest on Go's in-process fake network \
-         and calls http.Get on it. Go's transport skips fetch when it detects Node.js, so \
-         there the request stays in the process; everywhere else (browsers, Wasabi) it uses \
-         fetch, which goes to a real socket, where nothing listens (and which the policy \
-         denies).",
-    ),
-    (
         "os",
         "By design: (1) the sandbox shows no host system files, and TestStat, TestFstat, \
          TestLstat, TestRead0, TestReadClosed, TestDoubleCloseError, TestFileReadDir, \

@@ -1,10 +1,11 @@
-//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance`.
+//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance | fuzz`.
 //!
 //! Everything a fresh machine needs beyond Rust and Go is installed from
 //! here, idempotently, so `cargo xtask ci` is the whole of CI.
 
 mod bench;
 mod conformance;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,6 +51,18 @@ enum Task {
         #[arg(value_name = "PACKAGE")]
         packages: Vec<String>,
     },
+    /// Fuzz Wasabi's hostile-input surfaces (the gojs imports of a real
+    /// instance, the manifest, the address and mount parsers, guest paths,
+    /// module loading), each target for a set time; crashes are kept in
+    /// fuzz/crashes/ and replayed by the tests.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Only these targets (default: all; `cargo run -p wasabi-fuzz -- list`).
+        #[arg(value_name = "TARGET")]
+        targets: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         Task::Conformance { publish, packages } => {
             conformance::conformance(&root, packages, publish)
         }
+        Task::Fuzz { seconds, targets } => fuzz::fuzz(&root, seconds, targets),
     }
 }
 
@@ -522,6 +536,8 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--doc"])
         .current_dir(root))?;
+    step("cargo xtask fuzz --seconds 15 (every target, briefly)");
+    fuzz::fuzz(root, 15, Vec::new())?;
     step("cargo xtask bench --quick (the comparison harness, as a smoke test)");
     bench::bench(root, true, false)?;
     println!("\nci: all checks passed");
