@@ -425,8 +425,10 @@ impl GoHost {
             .values()
             .flat_map(|r| r.values())
             .chain(
+                // Queued callbacks and their arguments wait for a later turn.
                 self.jobs
                     .iter()
+                    .chain(self.completions.iter())
                     .flat_map(|(f, args)| std::iter::once(f).chain(args).cloned()),
             )
             .collect();

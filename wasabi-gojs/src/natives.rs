@@ -915,6 +915,33 @@ mod tests {
         }
     }
 
+    /// A queued fs callback's arguments are roots: the error object must
+    /// survive a collection before its turn comes (it did not, and Go
+    /// panicked on an object with no `code`).
+    #[test]
+    fn a_queued_callback_keeps_its_arguments_alive() {
+        let (mut host, _) = host_with_stdout();
+        let args = [Value::from("/nope"), 0.0.into(), 0.0.into(), callable(&host)];
+        call(
+            &mut host,
+            &mut GuestMemory::new(&mut []),
+            Native::Fs(FsOp::Open),
+            &Value::Undefined,
+            &args,
+            false,
+        );
+        for _ in 0..5000 {
+            host.new_object().unwrap();
+        }
+        host.maybe_collect();
+        for _ in 0..100 {
+            host.new_object().unwrap();
+        }
+        let (_, args) = host.completions.pop_front().expect("a queued callback");
+        let code = host.heap.get_property(&args[0], Key::Name("code")).unwrap();
+        assert_eq!(code, Value::from("ENOENT"));
+    }
+
     #[test]
     fn without_mounts_no_file_exists() {
         let (mut host, _) = host_with_stdout();

@@ -95,21 +95,21 @@ pub const PACKAGES: &[&str] = &[
 pub const REASONS: &[(&str, &str)] = &[
     (
         "os",
-        "By design: (1) the sandbox shows no host system files, and TestStat, TestFstat, \
-         TestLstat, TestRead0, TestReadClosed, TestDoubleCloseError, TestFileReadDir, \
-         TestFileReaddir, TestFileReaddirnames, TestReaddirnamesOneAtATime and \
-         TestChdirAndGetwd open /etc/group or /usr/bin; (2) chown is refused (TestChown, \
-         TestFileChown, TestLchown, TestRoot*Chown); (3) an absolute symlink target is stored \
-         relative to the link (and one outside the mount is refused), so readlink differs and \
-         os.Root's absolute-link cases differ (TestDirFSReadLink, TestRootOpen_*, TestRootCreate, \
-         TestRootChmod, TestRootChtimes, TestRootOpenRoot, TestRootStat, the `srb` cases of \
-         TestRootMulti*): Go's own tests skip these cases on wasip1 for the same reason.",
+        "By design: (1) the sandbox shows no host system files, and TestChdirAndGetwd (and \
+         others that open /etc/group or /usr/bin) need them; (2) chown is refused and \
+         getgroups is not provided (TestChown, TestFileChown, TestLchown, TestRoot*Chown); \
+         (3) a symbolic link the guest makes may only lead down from its own directory (no \
+         `..`; an absolute target only beneath the link's directory), so that no rename, hard \
+         link or chain of links can leave a link on the host that leads out of the mount: \
+         TestDirFSReadLink, TestCopyFSWithSymlinks, TestOpenInRoot, TestRootSymlinkToRoot and \
+         the os.Root tests (TestRoot*, TestRootMulti*) make `..` or absolute links in every \
+         case table. Go's own tests skip the absolute-link cases on wasip1 for a like reason.",
     ),
     (
         "path/filepath",
         "By design: TestEvalSymlinks and TestRelativeSymlinkToAbsolute make symbolic links with \
-         absolute targets (`/`, and a temporary directory) and read them back; Wasabi refuses \
-         a target outside the mount and stores one inside relative to the link.",
+         `..` and absolute targets (`/`, and a temporary directory); a link the guest makes may \
+         only lead down from its own directory (see `os`).",
     ),
 ];
 
