@@ -251,6 +251,15 @@ fn not_an_object(action: &'static str, target: &Value, key: Key<'_>) -> HeapErro
     }
 }
 
+/// What a freed id reads as (see [`Heap::get`]).
+static TOMBSTONE: Object = Object {
+    proto: None,
+    kind: ObjectKind::Ordinary,
+    custody: Custody::Shared,
+    props: Vec::new(),
+    marked: false,
+};
+
 /// Dense arrays may grow by at most this many holes in one assignment.
 const MAX_ARRAY_GAP: usize = 1 << 20;
 
@@ -258,6 +267,8 @@ const MAX_ARRAY_GAP: usize = 1 << 20;
 #[derive(Debug)]
 pub struct Heap {
     objects: Slab<Object>,
+    /// What [`Heap::get_mut`] hands out for an id that is no longer live.
+    scratch: Object,
     /// The tenant's memory, which every byte charged here also counts in.
     meter: Arc<MemoryMeter>,
     bytes_in_use: usize,
@@ -278,6 +289,7 @@ impl Heap {
     pub fn with_meter(byte_budget: usize, meter: Arc<MemoryMeter>) -> Heap {
         Heap {
             objects: Slab::new(),
+            scratch: Object::new(ObjectKind::Ordinary, None),
             meter,
             bytes_in_use: 0,
             byte_budget,
@@ -380,12 +392,31 @@ impl Heap {
     }
 
     /// The object behind `id`.
+    ///
+    /// An id the collector freed can only come from a root someone forgot
+    /// to report, a bug: rather than panic the host, it reads as an empty
+    /// object (and is logged).
     pub fn get(&self, id: ObjectId) -> &Object {
-        &self.objects[id.0 as usize]
+        match self.objects.get(id.0 as usize) {
+            Some(object) => object,
+            None => {
+                tracing::error!(id = id.0, "a freed JS object was used; it reads as empty");
+                &TOMBSTONE
+            }
+        }
     }
 
-    /// The object behind `id`, mutably.
+    /// The object behind `id`, mutably. A freed id (see [`Heap::get`])
+    /// gives a scratch object whose changes go nowhere.
     pub fn get_mut(&mut self, id: ObjectId) -> &mut Object {
+        if !self.objects.contains(id.0 as usize) {
+            tracing::error!(
+                id = id.0,
+                "a freed JS object was changed; the change is lost"
+            );
+            self.scratch = Object::new(ObjectKind::Ordinary, None);
+            return &mut self.scratch;
+        }
         &mut self.objects[id.0 as usize]
     }
 
@@ -574,7 +605,9 @@ impl Heap {
     pub fn collect<'a>(&mut self, roots: impl IntoIterator<Item = &'a Value>) -> usize {
         let mut stack: Vec<ObjectId> = roots.into_iter().filter_map(Value::as_object).collect();
         while let Some(id) = stack.pop() {
-            let object = &mut self.objects[id.0 as usize];
+            let Some(object) = self.objects.get_mut(id.0 as usize) else {
+                continue;
+            };
             if object.marked {
                 continue;
             }
@@ -778,5 +811,23 @@ mod tests {
         let err = h.alloc_bytes(usize::MAX / 2, proto).unwrap_err();
         assert!(matches!(err, HeapError::Budget { limit: 1024, .. }));
         assert!(h.alloc_bytes(100, proto).is_ok());
+    }
+
+    /// A freed id (a root someone forgot) reads as an empty object instead
+    /// of panicking the host.
+    #[test]
+    fn a_freed_id_reads_as_empty_instead_of_panicking() {
+        let mut h = Heap::new(1 << 20);
+        let id = h.alloc(Object::new(ObjectKind::Ordinary, None)).unwrap();
+        h.define(id, "code", Value::from("ENOENT"));
+        h.collect(std::iter::empty());
+        assert!(!h.contains(id));
+        let v = Value::Object(id);
+        assert_eq!(
+            h.get_property(&v, Key::Name("code")).unwrap(),
+            Value::Undefined
+        );
+        h.set_property(&v, Key::Name("x"), 1.0.into()).unwrap();
+        h.collect([&v]);
     }
 }

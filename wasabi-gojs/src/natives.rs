@@ -921,7 +921,12 @@ mod tests {
     #[test]
     fn a_queued_callback_keeps_its_arguments_alive() {
         let (mut host, _) = host_with_stdout();
-        let args = [Value::from("/nope"), 0.0.into(), 0.0.into(), callable(&host)];
+        let args = [
+            Value::from("/nope"),
+            0.0.into(),
+            0.0.into(),
+            callable(&host),
+        ];
         call(
             &mut host,
             &mut GuestMemory::new(&mut []),
