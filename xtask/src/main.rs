@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance | fuzz`.
+//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance | fuzz | soak`.
 //!
 //! Everything a fresh machine needs beyond Rust and Go is installed from
 //! here, idempotently, so `cargo xtask ci` is the whole of CI.
@@ -6,6 +6,7 @@
 mod bench;
 mod conformance;
 mod fuzz;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,6 +64,22 @@ enum Task {
         #[arg(value_name = "TARGET")]
         targets: Vec<String>,
     },
+    /// Soak Wasabi under load and faults: 100 tenants under `wasabi serve`
+    /// (some crashing, some over their memory limit) taking requests from wrk
+    /// while clients reset connections, then 10,000 tenant start/stop
+    /// cycles; reports lost requests, panics, descriptors and memory
+    /// (target/soak/results.md). Takes minutes; not part of CI.
+    Soak {
+        /// Requests to send the healthy tenants in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        requests: u64,
+        /// Tenant start/stop cycles.
+        #[arg(long, default_value_t = 10_000)]
+        cycles: u64,
+        /// Also write the figures into docs/reliability.md.
+        #[arg(long)]
+        publish: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,6 +93,11 @@ fn main() -> anyhow::Result<()> {
             conformance::conformance(&root, packages, publish)
         }
         Task::Fuzz { seconds, targets } => fuzz::fuzz(&root, seconds, targets),
+        Task::Soak {
+            requests,
+            cycles,
+            publish,
+        } => soak::soak(&root, requests, cycles, publish),
     }
 }
 
@@ -441,6 +463,26 @@ fn demo(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs the Debian package `package` with apt-get (through sudo when
+/// not root).
+fn apt_install(package: &str) -> anyhow::Result<()> {
+    let sudo = if output(Command::new("id").arg("-u"))?.trim() == "0" {
+        vec![]
+    } else {
+        vec!["sudo"]
+    };
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let mut all: Vec<&str> = sudo.clone();
+        all.push("apt-get");
+        all.extend_from_slice(args);
+        run(Command::new(all[0])
+            .args(&all[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    apt(&["update", "-q"])?;
+    apt(&["install", "-y", "-q", package])
+}
+
 /// Installs what CI needs and is missing; safe to run again.
 fn ensure_tools(root: &Path) -> anyhow::Result<()> {
     go_version("go")?;
@@ -448,21 +490,7 @@ fn ensure_tools(root: &Path) -> anyhow::Result<()> {
         step(&format!(
             "installing {LEGACY_GO_PACKAGE} (Go 1.19, for the legacy-ABI test)"
         ));
-        let sudo = if output(Command::new("id").arg("-u"))?.trim() == "0" {
-            vec![]
-        } else {
-            vec!["sudo"]
-        };
-        let apt = |args: &[&str]| -> anyhow::Result<()> {
-            let mut all: Vec<&str> = sudo.clone();
-            all.push("apt-get");
-            all.extend_from_slice(args);
-            run(Command::new(all[0])
-                .args(&all[1..])
-                .env("DEBIAN_FRONTEND", "noninteractive"))
-        };
-        apt(&["update", "-q"])?;
-        apt(&["install", "-y", "-q", LEGACY_GO_PACKAGE])?;
+        apt_install(LEGACY_GO_PACKAGE)?;
     }
     for component in ["rustfmt", "clippy"] {
         let have = Command::new("rustup")

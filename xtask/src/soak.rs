@@ -1,0 +1,358 @@
+//! `cargo xtask soak`: Wasabi under load and faults for minutes, judged
+//! from outside (not in CI; figures in docs/reliability.md with --publish).
+//!
+//! 1. `wasabi serve` (release build) runs 100 tenants: 90 healthy HTTP
+//!    servers (hello-server), 5 that crash every second (crash-loop, restart
+//!    always) and 5 that grow past their memory limit (mem-hog, restart
+//!    always). wrk, an outside load generator, sends the healthy tenants the
+//!    requested number of requests in rounds, while a thread of clients
+//!    resets connections mid-request (RST with a request half sent, or sent
+//!    and still being answered). Counted: requests, lost requests on the
+//!    healthy tenants (wrk's socket errors, timeouts and non-2xx answers),
+//!    host panics (in wasabi's stderr), and the serve process's descriptors
+//!    and resident memory before the load and after it.
+//! 2. Tenant churn: 10,000 tenant start/stop cycles through the supervisor
+//!    (`wasabi-benches`' `churn`), with the same before/after figures.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::{apt_install, build_examples, cargo, output, run, step};
+
+const HEALTHY: usize = 90;
+const CRASHING: usize = 5;
+const HOGS: usize = 5;
+
+/// What one wrk run reported.
+#[derive(Debug, Default, Clone, Copy)]
+struct Wrk {
+    requests: u64,
+    errors: u64,
+    non_2xx: u64,
+}
+
+fn parse_wrk(text: &str) -> Wrk {
+    let mut w = Wrk::default();
+    for line in text.lines().map(str::trim) {
+        if line.contains(" requests in ") {
+            w.requests = line
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        } else if let Some(rest) = line.strip_prefix("Socket errors:") {
+            // "connect 0, read 0, write 0, timeout 0"
+            w.errors = rest
+                .split(',')
+                .filter_map(|part| part.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum();
+        } else if let Some(rest) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            w.non_2xx = rest.trim().parse().unwrap_or(0);
+        }
+    }
+    w
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// One HTTP GET with a fresh connection; the status code.
+fn get(port: u16) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    Ok(reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
+fn proc_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+fn proc_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Clients that reset connections mid-request until `stop`.
+fn resetter(ports: Vec<u16>, stop: Arc<AtomicBool>, resets: Arc<AtomicU64>) {
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let port = ports[i % ports.len()];
+        let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+            continue;
+        };
+        let sock = socket2::SockRef::from(&s);
+        let _ = sock.set_linger(Some(Duration::ZERO));
+        let mut s = s;
+        // Half a request, or a whole one still being answered.
+        let _ = if i % 2 == 0 {
+            s.write_all(b"GET /?delay=20ms HTT")
+        } else {
+            s.write_all(b"GET /?delay=20ms HTTP/1.1\r\nHost: soak\r\n\r\n")
+        };
+        std::thread::sleep(Duration::from_millis(2));
+        drop(s); // linger 0: RST
+        resets.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+/// Runs the soak: `requests` in total over the healthy tenants.
+pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::Result<()> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        step("installing wrk (the outside load generator)");
+        apt_install("wrk")?;
+    }
+    build_examples(root)?;
+    step("building wasabi (release)");
+    run(cargo()
+        .args(["build", "--release", "-q", "-p", "wasabi-cli", "-p", "wasabi-benches"])
+        .current_dir(root))?;
+    let dir = root.join("target/soak");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let programs = root.join("target/programs");
+    let mut manifest = String::from("[defaults]\nmax-memory = \"64MiB\"\n\n");
+    let mut ports = Vec::new();
+    for i in 0..HEALTHY {
+        let port = free_port()?;
+        ports.push(port);
+        manifest += &format!(
+            "[[tenant]]\nname = \"web{i}\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"127.0.0.1:{port}\" }}\nenv = {{ GREETING = \"hi from {i}\" }}\nrestart = \"on-failure\"\n\n",
+            programs.join("hello-server.wasm").display()
+        );
+    }
+    for i in 0..CRASHING {
+        manifest += &format!(
+            "[[tenant]]\nname = \"crash{i}\"\nmodule = \"{}\"\nrestart = \"always\"\n\n",
+            programs.join("crash-loop.wasm").display()
+        );
+    }
+    for i in 0..HOGS {
+        manifest += &format!(
+            "[[tenant]]\nname = \"hog{i}\"\nmodule = \"{}\"\nmax-memory = \"48MiB\"\nrestart = \"always\"\n\n",
+            programs.join("mem-hog.wasm").display()
+        );
+    }
+    std::fs::write(dir.join("manifest.toml"), manifest)?;
+    let admin = format!("127.0.0.1:{}", free_port()?);
+    step(&format!(
+        "wasabi serve: {HEALTHY} healthy tenants, {CRASHING} crashing, {HOGS} over their memory limit"
+    ));
+    let mut serve = Command::new(root.join("target/release/wasabi"))
+        .args(["serve", "--admin", &admin, "--max-instances", "200", "--cache-dir"])
+        .arg(dir.join("cache"))
+        .arg(dir.join("manifest.toml"))
+        .env("WASABI_HOME", dir.join("home"))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("serve.stdout"))?)
+        .stderr(std::fs::File::create(dir.join("serve.stderr"))?)
+        .spawn()
+        .context("could not start wasabi serve")?;
+    let pid = serve.id();
+    let result = (|| -> anyhow::Result<String> {
+        let ready = Instant::now();
+        for &port in &ports {
+            while get(port).ok() != Some(200) {
+                if ready.elapsed() > Duration::from_secs(120) {
+                    bail!("tenant on port {port} did not answer within 120 s");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        println!("all {HEALTHY} healthy tenants answer ({:.1} s)", ready.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_secs(2));
+        let (fds_before, rss_before) = (proc_fds(pid), proc_rss_kib(pid));
+        let stop = Arc::new(AtomicBool::new(false));
+        let resets = Arc::new(AtomicU64::new(0));
+        let resetting = {
+            let (ports, stop, resets) = (ports.clone(), Arc::clone(&stop), Arc::clone(&resets));
+            std::thread::spawn(move || resetter(ports, stop, resets))
+        };
+        step(&format!("load: {requests} requests with wrk, connections reset mid-request"));
+        let started = Instant::now();
+        let mut total = Wrk::default();
+        let mut next = 0usize;
+        let mut rss_peak = rss_before;
+        while total.requests < requests {
+            // Four tenants at a time, one wrk each (wrk aims at one address).
+            let round: Vec<u16> = (0..4).map(|k| ports[(next + k) % ports.len()]).collect();
+            next += 4;
+            let runs: Vec<_> = round
+                .iter()
+                .map(|port| {
+                    Command::new("wrk")
+                        .args(["-t1", "-c8", "-d4s", "--timeout", "2s"])
+                        .arg(format!("http://127.0.0.1:{port}/"))
+                        .stdout(Stdio::piped())
+                        .spawn()
+                })
+                .collect::<Result<_, _>>()?;
+            for child in runs {
+                let out = child.wait_with_output()?;
+                let w = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+                total.requests += w.requests;
+                total.errors += w.errors;
+                total.non_2xx += w.non_2xx;
+            }
+            rss_peak = rss_peak.max(proc_rss_kib(pid));
+            print!("\r{} requests, {} lost", total.requests, total.errors + total.non_2xx);
+            std::io::stdout().flush()?;
+        }
+        println!();
+        let secs = started.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        let _ = resetting.join();
+        // Idle again: connections closed, restarting tenants mid-cycle.
+        std::thread::sleep(Duration::from_secs(5));
+        let (fds_after, rss_after) = (proc_fds(pid), proc_rss_kib(pid));
+        let status = output(Command::new("curl").args(["-s", &format!("http://{admin}/tenants")]))
+            .unwrap_or_default();
+        let restarts = |prefix: &str| -> u64 {
+            serde_json::from_str::<serde_json::Value>(&status)
+                .ok()
+                .and_then(|v| v["tenants"].as_array().cloned())
+                .map(|ts| {
+                    ts.iter()
+                        .filter(|t| t["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+                        .map(|t| t["restarts"].as_u64().unwrap_or(0))
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        let alive = serve_alive(pid);
+        let stderr = std::fs::read_to_string(dir.join("serve.stderr")).unwrap_or_default();
+        let panics = stderr.matches("panicked at").count();
+        Ok(format!(
+            "| what | figure |\n|---|---|\n\
+             | tenants | {HEALTHY} healthy, {CRASHING} crashing every second, {HOGS} growing past a 48 MiB limit (all under one `wasabi serve`) |\n\
+             | requests to healthy tenants (wrk) | {} in {secs:.0} s ({:.0}/s) |\n\
+             | lost requests on healthy tenants (socket errors, timeouts, non-2xx) | {} |\n\
+             | connections reset mid-request | {} |\n\
+             | restarts of the crashing / memory-hog tenants | {} / {} |\n\
+             | host panics (wasabi's stderr) | {panics} |\n\
+             | serve still running afterwards | {} |\n\
+             | open descriptors before load / after | {fds_before} / {fds_after} |\n\
+             | resident memory before load / peak / after | {} / {} / {} MiB |\n",
+            total.requests,
+            total.requests as f64 / secs,
+            total.errors + total.non_2xx,
+            resets.load(Ordering::Relaxed),
+            restarts("crash"),
+            restarts("hog"),
+            if alive { "yes" } else { "no" },
+            rss_before / 1024,
+            rss_peak / 1024,
+            rss_after / 1024,
+        ))
+    })();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let serve_table = result?;
+    step(&format!("churn: {cycles} tenant start/stop cycles"));
+    let churn = output(
+        Command::new(root.join("target/release/churn"))
+            .arg(programs.join("hello-server.wasm"))
+            .arg(cycles.to_string())
+            .current_dir(root),
+    )?;
+    let churn: serde_json::Value = serde_json::from_str(churn.trim()).context("churn's JSON")?;
+    let churn_table = format!(
+        "| what | figure |\n|---|---|\n\
+         | start/stop cycles (each tenant answers one request before it stops) | {} in {} s |\n\
+         | open descriptors before / after | {} / {} |\n\
+         | resident memory before / after | {} / {} MiB |\n",
+        churn["cycles"],
+        churn["seconds"],
+        churn["fds_before"],
+        churn["fds_after"],
+        churn["rss_kib_before"].as_u64().unwrap_or(0) / 1024,
+        churn["rss_kib_after"].as_u64().unwrap_or(0) / 1024,
+    );
+    let machine = format!(
+        "{} cores; {}; wrk {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        output(Command::new("uname").arg("-sr")).unwrap_or_default().trim(),
+        String::from_utf8_lossy(&Command::new("wrk").arg("--version").output()?.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("?")
+    );
+    let report = format!(
+        "## Load and faults\n\n{serve_table}\n## Tenant churn\n\n{churn_table}\nMachine: {machine}.\n"
+    );
+    std::fs::write(dir.join("results.md"), &report)?;
+    println!("\n{report}");
+    if publish {
+        let doc = root.join("docs/reliability.md");
+        std::fs::write(&doc, reliability_page(&report))?;
+        println!("wrote {}", doc.display());
+    }
+    Ok(())
+}
+
+fn serve_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn reliability_page(report: &str) -> String {
+    format!(
+        "# Reliability: soak and faults\n\n\
+         `cargo xtask soak` (not part of CI: it takes minutes) runs Wasabi under load and \
+         faults and judges it from outside: an outside load generator (wrk) for the requests, \
+         `/proc` for the serve process's descriptors and memory, its stderr for panics. \
+         Reproduce: `cargo xtask soak --publish` (release build; options: `--requests`, \
+         `--cycles`).\n\n\
+         What runs: one `wasabi serve` with 100 tenants. 90 are healthy HTTP servers \
+         (`programs/hello-server`, each on its own host port); 5 panic every second and are \
+         restarted with backoff (`crash-loop`, `restart = \"always\"`); 5 grow their memory \
+         until their 48 MiB limit ends them, and are restarted (`mem-hog`). wrk loads the \
+         healthy tenants four at a time (one wrk each, 8 connections, 4 s rounds) until the \
+         requested total, while a client thread resets connections mid-request (RST after \
+         half a request, or while a delayed answer is pending). A request is lost if wrk \
+         saw a socket error, a timeout or a non-2xx answer. Then the churn binary starts and \
+         stops tenants of hello-server through the supervisor API, 50 at a time, each \
+         answering one request before it stops.\n\n\
+         Descriptors and resident memory are read when the process is idle again. The serve \
+         figures include the restarting tenants, which are mid-cycle at any moment: a few \
+         descriptors and megabytes come and go with them.\n\n{report}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_output_is_read() {
+        let text = "Running 4s test @ http://127.0.0.1:1/\n  1 threads and 8 connections\n\
+                    \x20 52000 requests in 4.00s, 5.12MB read\n\
+                    \x20 Socket errors: connect 0, read 2, write 0, timeout 1\n\
+                    \x20 Non-2xx or 3xx responses: 4\nRequests/sec:  13000.00\n";
+        let w = parse_wrk(text);
+        assert_eq!((w.requests, w.errors, w.non_2xx), (52000, 3, 4));
+    }
+}
