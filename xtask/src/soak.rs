@@ -129,13 +129,22 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
     build_examples(root)?;
     step("building wasabi (release)");
     run(cargo()
-        .args(["build", "--release", "-q", "-p", "wasabi-cli", "-p", "wasabi-benches"])
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "wasabi-cli",
+            "-p",
+            "wasabi-benches",
+        ])
         .current_dir(root))?;
     let dir = root.join("target/soak");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let programs = root.join("target/programs");
     let mut manifest = String::from("[defaults]\nmax-memory = \"64MiB\"\n\n");
+    let mut faults = String::new();
     let mut ports = Vec::new();
     for i in 0..HEALTHY {
         let port = free_port()?;
@@ -146,24 +155,35 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
         );
     }
     for i in 0..CRASHING {
-        manifest += &format!(
+        faults += &format!(
             "[[tenant]]\nname = \"crash{i}\"\nmodule = \"{}\"\nrestart = \"always\"\n\n",
             programs.join("crash-loop.wasm").display()
         );
     }
     for i in 0..HOGS {
-        manifest += &format!(
+        faults += &format!(
             "[[tenant]]\nname = \"hog{i}\"\nmodule = \"{}\"\nmax-memory = \"48MiB\"\nrestart = \"always\"\n\n",
             programs.join("mem-hog.wasm").display()
         );
     }
-    std::fs::write(dir.join("manifest.toml"), manifest)?;
+    // The healthy tenants alone first (the baseline), then the faulty ones
+    // join for the load (SIGHUP), then leave again before the last figures.
+    let healthy_only = manifest.clone();
+    let with_faults = manifest + &faults;
+    std::fs::write(dir.join("manifest.toml"), &healthy_only)?;
     let admin = format!("127.0.0.1:{}", free_port()?);
     step(&format!(
         "wasabi serve: {HEALTHY} healthy tenants, {CRASHING} crashing, {HOGS} over their memory limit"
     ));
     let mut serve = Command::new(root.join("target/release/wasabi"))
-        .args(["serve", "--admin", &admin, "--max-instances", "200", "--cache-dir"])
+        .args([
+            "serve",
+            "--admin",
+            &admin,
+            "--max-instances",
+            "200",
+            "--cache-dir",
+        ])
         .arg(dir.join("cache"))
         .arg(dir.join("manifest.toml"))
         .env("WASABI_HOME", dir.join("home"))
@@ -183,16 +203,23 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        println!("all {HEALTHY} healthy tenants answer ({:.1} s)", ready.elapsed().as_secs_f64());
+        println!(
+            "all {HEALTHY} healthy tenants answer ({:.1} s)",
+            ready.elapsed().as_secs_f64()
+        );
         std::thread::sleep(Duration::from_secs(2));
         let (fds_before, rss_before) = (proc_fds(pid), proc_rss_kib(pid));
+        std::fs::write(dir.join("manifest.toml"), &with_faults)?;
+        run(Command::new("kill").args(["-HUP", &pid.to_string()]))?;
         let stop = Arc::new(AtomicBool::new(false));
         let resets = Arc::new(AtomicU64::new(0));
         let resetting = {
             let (ports, stop, resets) = (ports.clone(), Arc::clone(&stop), Arc::clone(&resets));
             std::thread::spawn(move || resetter(ports, stop, resets))
         };
-        step(&format!("load: {requests} requests with wrk, connections reset mid-request"));
+        step(&format!(
+            "load: {requests} requests with wrk, connections reset mid-request"
+        ));
         let started = Instant::now();
         let mut total = Wrk::default();
         let mut next = 0usize;
@@ -219,18 +246,24 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
                 total.non_2xx += w.non_2xx;
             }
             rss_peak = rss_peak.max(proc_rss_kib(pid));
-            print!("\r{} requests, {} lost", total.requests, total.errors + total.non_2xx);
+            print!(
+                "\r{} requests, {} lost",
+                total.requests,
+                total.errors + total.non_2xx
+            );
             std::io::stdout().flush()?;
         }
         println!();
         let secs = started.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);
         let _ = resetting.join();
-        // Idle again: connections closed, restarting tenants mid-cycle.
-        std::thread::sleep(Duration::from_secs(5));
-        let (fds_after, rss_after) = (proc_fds(pid), proc_rss_kib(pid));
         let status = output(Command::new("curl").args(["-s", &format!("http://{admin}/tenants")]))
             .unwrap_or_default();
+        // The faulty tenants leave; idle again, the same tenants as before.
+        std::fs::write(dir.join("manifest.toml"), &healthy_only)?;
+        run(Command::new("kill").args(["-HUP", &pid.to_string()]))?;
+        std::thread::sleep(Duration::from_secs(5));
+        let (fds_after, rss_after) = (proc_fds(pid), proc_rss_kib(pid));
         let restarts = |prefix: &str| -> u64 {
             serde_json::from_str::<serde_json::Value>(&status)
                 .ok()
@@ -255,8 +288,8 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
              | restarts of the crashing / memory-hog tenants | {} / {} |\n\
              | host panics (wasabi's stderr) | {panics} |\n\
              | serve still running afterwards | {} |\n\
-             | open descriptors before load / after | {fds_before} / {fds_after} |\n\
-             | resident memory before load / peak / after | {} / {} / {} MiB |\n",
+             | open descriptors, healthy tenants alone, before / after | {fds_before} / {fds_after} |\n\
+             | resident memory, healthy tenants alone, before / peak (under load and faults) / after | {} / {} / {} MiB |\n",
             total.requests,
             total.requests as f64 / secs,
             total.errors + total.non_2xx,
@@ -295,7 +328,9 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
     let machine = format!(
         "{} cores; {}; wrk {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        output(Command::new("uname").arg("-sr")).unwrap_or_default().trim(),
+        output(Command::new("uname").arg("-sr"))
+            .unwrap_or_default()
+            .trim(),
         String::from_utf8_lossy(&Command::new("wrk").arg("--version").output()?.stdout)
             .split_whitespace()
             .nth(1)
@@ -336,9 +371,9 @@ fn reliability_page(report: &str) -> String {
          saw a socket error, a timeout or a non-2xx answer. Then the churn binary starts and \
          stops tenants of hello-server through the supervisor API, 50 at a time, each \
          answering one request before it stops.\n\n\
-         Descriptors and resident memory are read when the process is idle again. The serve \
-         figures include the restarting tenants, which are mid-cycle at any moment: a few \
-         descriptors and megabytes come and go with them.\n\n{report}"
+         Descriptors and resident memory are read with the healthy tenants alone and idle: \
+         before the faulty tenants join (SIGHUP with the full manifest) and after they leave \
+         (SIGHUP with the healthy tenants only) and the load has ended.\n\n{report}"
     )
 }
 

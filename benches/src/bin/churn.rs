@@ -19,7 +19,10 @@ const BATCH: usize = 50;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let module = PathBuf::from(args.next().ok_or("usage: churn HELLO_SERVER_WASM [CYCLES]")?);
+    let module = PathBuf::from(
+        args.next()
+            .ok_or("usage: churn HELLO_SERVER_WASM [CYCLES]")?,
+    );
     let cycles: usize = args.next().map_or(Ok(10_000), |n| n.parse())?;
     let cache = std::env::temp_dir().join("wasabi-bench-churn-cache");
     let runtime = Runtime::new(RuntimeConfig {
@@ -67,6 +70,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if !reply.starts_with(b"HTTP/1.") {
                     return Err("a tenant did not answer".into());
                 }
+                // Close with a reset: tens of thousands of cycles must not
+                // use up the ephemeral ports in TIME_WAIT.
+                s.set_zero_linger()?;
             }
             for name in names {
                 supervisor.stop(&name, Duration::from_secs(1)).await;
@@ -127,6 +133,13 @@ async fn wait_accepting(addr: std::net::SocketAddr) -> std::io::Result<tokio::ne
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match tokio::net::TcpStream::connect(addr).await {
+            // Before the tenant listens, the kernel may pick `addr` itself as
+            // the source port and connect the socket to itself (TCP
+            // simultaneous open): that is no tenant.
+            Ok(s) if s.local_addr().ok() == Some(addr) => {
+                drop(s);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             Ok(s) => return Ok(s),
             Err(e) if Instant::now() > deadline => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,

@@ -70,6 +70,13 @@ async fn wait_accepting(addr: std::net::SocketAddr) -> std::io::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match tokio::net::TcpStream::connect(addr).await {
+            // Before the tenant listens, the kernel may pick `addr` itself as
+            // the source port and connect the socket to itself (TCP
+            // simultaneous open): that is no tenant.
+            Ok(s) if s.local_addr().ok() == Some(addr) => {
+                drop(s);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() > deadline => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,
