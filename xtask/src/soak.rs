@@ -108,7 +108,7 @@ fn resetter(ports: Vec<u16>, stop: Arc<AtomicBool>, resets: Arc<AtomicU64>) {
         let _ = sock.set_linger(Some(Duration::ZERO));
         let mut s = s;
         // Half a request, or a whole one still being answered.
-        let _ = if i % 2 == 0 {
+        let _ = if i.is_multiple_of(2) {
             s.write_all(b"GET /?delay=20ms HTT")
         } else {
             s.write_all(b"GET /?delay=20ms HTTP/1.1\r\nHost: soak\r\n\r\n")
