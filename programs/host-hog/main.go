@@ -6,6 +6,7 @@
 //	host-hog strings   keeps 64 MiB strings alive through js.ValueOf
 //	host-hog arrays    keeps 16 MiB Uint8Arrays alive
 //	host-hog cycle     joins an array that contains itself
+//	host-hog hold      keeps four 16 MiB strings alive and waits
 package main
 
 import (
@@ -17,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: host-hog strings|arrays|cycle")
+		fmt.Fprintln(os.Stderr, "usage: host-hog strings|arrays|cycle|hold")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -37,6 +38,13 @@ func main() {
 			fmt.Printf("holding %d arrays of 16 MiB\n", i)
 		}
 		fmt.Println("kept", len(kept))
+	case "hold":
+		var kept []js.Value
+		for i := 0; i < 4; i++ {
+			kept = append(kept, js.ValueOf(strings.Repeat("h", 16<<20)))
+		}
+		fmt.Println("holding", len(kept), "strings of 16 MiB")
+		select {}
 	case "cycle":
 		a := js.Global().Get("Array").New()
 		a.Call("push", a)

@@ -73,6 +73,16 @@ impl InstanceStats {
             .unwrap_or(0)
     }
 
+    /// Of [`InstanceStats::memory_bytes`], the host memory held for the
+    /// guest.
+    pub fn host_memory_bytes(&self) -> u64 {
+        self.memory
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().map(|m| m.host()))
+            .unwrap_or(0)
+    }
+
     /// Connections the guest holds open (0 once it has ended).
     pub fn open_connections(&self) -> usize {
         self.net

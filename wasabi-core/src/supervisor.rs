@@ -131,8 +131,12 @@ pub struct TenantStatus {
     pub module: String,
     /// How many times it was restarted.
     pub restarts: u64,
-    /// Linear memory of its current instance, in bytes.
+    /// Memory of its current instance, in bytes: linear memory and the host
+    /// memory held for it, together (what its memory limit bounds).
     pub memory_bytes: u64,
+    /// Of that, the host memory held for it: JS objects, typed arrays and
+    /// the strings Go holds references to.
+    pub host_memory_bytes: u64,
     /// Connections its current instance holds open.
     pub open_connections: usize,
     /// CPU time it used, over all its runs, in seconds.
@@ -177,6 +181,7 @@ impl Record {
             module: self.spec.module.display().to_string(),
             restarts: self.restarts.load(Ordering::Relaxed),
             memory_bytes: stats.memory_bytes(),
+            host_memory_bytes: stats.host_memory_bytes(),
             open_connections: stats.open_connections(),
             cpu_seconds: Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed)).as_secs_f64(),
             last_exit_ok: last.as_ref().map(|(_, ok)| *ok),
@@ -605,7 +610,7 @@ type Metric = (
 /// Renders tenant snapshots in the Prometheus text exposition format.
 pub fn prometheus_metrics(tenants: &[TenantStatus]) -> String {
     let mut out = String::new();
-    let metrics: [Metric; 5] = [
+    let metrics: [Metric; 6] = [
         (
             "wasabi_tenant_up",
             "gauge",
@@ -621,8 +626,14 @@ pub fn prometheus_metrics(tenants: &[TenantStatus]) -> String {
         (
             "wasabi_tenant_memory_bytes",
             "gauge",
-            "linear memory of the tenant's instance",
+            "memory of the tenant's instance: linear memory and host memory held for it",
             |t| t.memory_bytes as f64,
+        ),
+        (
+            "wasabi_tenant_host_memory_bytes",
+            "gauge",
+            "host memory held for the tenant's instance (JS objects, typed arrays, strings)",
+            |t| t.host_memory_bytes as f64,
         ),
         (
             "wasabi_tenant_open_connections",
