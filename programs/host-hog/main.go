@@ -14,7 +14,12 @@ import (
 	"os"
 	"strings"
 	"syscall/js"
+	"time"
 )
+
+// held stays reachable while the program waits, so Go's collector never
+// finalizes its references.
+var held []js.Value
 
 func main() {
 	if len(os.Args) < 2 {
@@ -39,12 +44,12 @@ func main() {
 		}
 		fmt.Println("kept", len(kept))
 	case "hold":
-		var kept []js.Value
 		for i := 0; i < 4; i++ {
-			kept = append(kept, js.ValueOf(strings.Repeat("h", 16<<20)))
+			// Distinct texts: the host keeps one copy of equal strings.
+			held = append(held, js.ValueOf(strings.Repeat(string(rune('h'+i)), 16<<20)))
 		}
-		fmt.Println("holding", len(kept), "strings of 16 MiB")
-		select {}
+		fmt.Println("holding", len(held), "strings of 16 MiB")
+		time.Sleep(time.Hour)
 	case "cycle":
 		a := js.Global().Get("Array").New()
 		a.Call("push", a)

@@ -419,7 +419,7 @@ args = ["-v"]
 env = { GREETING = "hi" }
 listen = { "127.0.0.1:8080" = "127.0.0.1:9001" }
 allow-connect = ["127.0.0.1:5432", "10.0.0.0/8"]
-dirs = [".:/srv/code:ro", "."]
+dirs = ["..:/srv/code:ro", "."]
 cwd = "/srv"
 max-memory = "64MiB"
 max-connections = 256
