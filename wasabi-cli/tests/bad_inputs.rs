@@ -239,9 +239,8 @@ fn run_precompiled(path: &Path) -> std::process::Output {
     finish(cmd)
 }
 
-#[test]
-fn compile_writes_a_sealed_module_that_run_accepts_when_allowed() {
-    let dir = scratch("aot");
+/// `wasabi compile hello.wasm -o DIR/hello.cwasm`; the output's path.
+fn compile_hello(dir: &Path) -> std::path::PathBuf {
     let cwasm = dir.join("hello.cwasm");
     let mut cmd = wasabi();
     cmd.arg("compile")
@@ -250,6 +249,13 @@ fn compile_writes_a_sealed_module_that_run_accepts_when_allowed() {
         .arg(&cwasm);
     let out = finish(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    cwasm
+}
+
+#[test]
+fn compile_writes_a_sealed_module_that_run_accepts_when_allowed() {
+    let dir = scratch("aot");
+    let cwasm = compile_hello(&dir);
     let out = run_precompiled(&cwasm);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Hello from Go, running inside Wasabi!\n");
@@ -291,13 +297,7 @@ fn compile_writes_a_sealed_module_that_run_accepts_when_allowed() {
 #[test]
 fn precompiled_code_from_elsewhere_never_runs() {
     let dir = scratch("aot-hostile");
-    let cwasm = dir.join("hello.cwasm");
-    let mut cmd = wasabi();
-    cmd.arg("compile")
-        .arg(program("hello.wasm"))
-        .arg("-o")
-        .arg(&cwasm);
-    assert_eq!(finish(cmd).status.code(), Some(0));
+    let cwasm = compile_hello(&dir);
     let sealed = std::fs::read(&cwasm).unwrap();
 
     // Machine code under an innocent name is not WebAssembly.

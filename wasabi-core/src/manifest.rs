@@ -139,23 +139,25 @@ impl<'de> Deserialize<'de> for RestartPolicy {
     }
 }
 
-/// Reads and checks the manifest at `path`.
-pub fn load_manifest(path: &Path) -> Result<Vec<TenantSpec>, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+/// An error about the whole manifest file (no line).
+fn file_error(path: &Path, message: String) -> ManifestError {
+    ManifestError {
         path: path.to_path_buf(),
         line: 0,
         column: 0,
-        message: format!("cannot read the manifest: {e}"),
-    })?;
+        message,
+    }
+}
+
+/// Reads and checks the manifest at `path`.
+pub fn load_manifest(path: &Path) -> Result<Vec<TenantSpec>, ManifestError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| file_error(path, format!("cannot read the manifest: {e}")))?;
     // Every path in the manifest is relative to the manifest's own folder,
     // made absolute here: a bare `m.toml` has the parent "", which must
     // never let a relative mount be opened against `/` or anywhere else.
-    let absolute = std::path::absolute(path).map_err(|e| ManifestError {
-        path: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        message: format!("cannot locate the manifest's folder: {e}"),
-    })?;
+    let absolute = std::path::absolute(path)
+        .map_err(|e| file_error(path, format!("cannot locate the manifest's folder: {e}")))?;
     let base = absolute.parent().unwrap_or(Path::new("/"));
     parse_manifest(&text, path, base)
 }
@@ -168,12 +170,8 @@ pub fn parse_manifest(
     path: &Path,
     base: &Path,
 ) -> Result<Vec<TenantSpec>, ManifestError> {
-    let base = &std::path::absolute(base).map_err(|e| ManifestError {
-        path: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        message: format!("cannot locate the manifest's folder: {e}"),
-    })?;
+    let base = &std::path::absolute(base)
+        .map_err(|e| file_error(path, format!("cannot locate the manifest's folder: {e}")))?;
     let at = |span: Range<usize>, message: String| {
         let (line, column) = line_column(text, span.start);
         ManifestError {

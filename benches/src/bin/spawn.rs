@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use wasabi_core::wasabi_gojs::NetPolicy;
-use wasabi_core::{LogFormat, Runtime, RuntimeConfig, Supervisor, TenantSpec};
+use wasabi_benches::{free_port, quiet_supervisor, server_spec, wait_accepting};
+use wasabi_core::{Runtime, RuntimeConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,17 +23,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         instance_slots: Some(64),
         ..RuntimeConfig::default()
     })?;
-    let sink: wasabi_core::SharedWriter =
-        std::sync::Arc::new(std::sync::Mutex::new(Box::new(std::io::sink())));
-    let supervisor = Supervisor::with_output(runtime, LogFormat::Text, sink.clone(), sink);
-    let guest = "127.0.0.1:8080".parse()?;
-    let spec = |i: usize, host| {
-        let mut spec = TenantSpec::new(format!("t{i}"), &module);
-        let mut net = NetPolicy::deny_all();
-        net.map_listen(guest, host);
-        spec.net = net;
-        spec
-    };
+    let supervisor = quiet_supervisor(runtime);
+    let spec = |i: usize, host| server_spec(&module, i, host);
     // Warm-up: compile (or load from the cache) and link once.
     let host = free_port()?;
     supervisor.start(spec(0, host)).await?;
@@ -59,27 +50,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rounded.join(", ")
     );
     Ok(())
-}
-
-fn free_port() -> std::io::Result<std::net::SocketAddr> {
-    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
-/// Polls until something accepts on `addr`.
-async fn wait_accepting(addr: std::net::SocketAddr) -> std::io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match tokio::net::TcpStream::connect(addr).await {
-            // Before the tenant listens, the kernel may pick `addr` itself as
-            // the source port and connect the socket to itself (TCP
-            // simultaneous open): that is no tenant.
-            Ok(s) if s.local_addr().ok() == Some(addr) => {
-                drop(s);
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            Ok(_) => return Ok(()),
-            Err(e) if Instant::now() > deadline => return Err(e),
-            Err(_) => tokio::time::sleep(Duration::from_micros(200)).await,
-        }
-    }
 }
