@@ -29,6 +29,8 @@ use crate::{apt_install, build_examples, cargo, output, run, step};
 const HEALTHY: usize = 90;
 const CRASHING: usize = 5;
 const HOGS: usize = 5;
+/// The load comes in this many rounds, each measured when idle after it.
+const ROUNDS: u64 = 3;
 
 /// What one wrk run reported.
 #[derive(Debug, Default, Clone, Copy)]
@@ -218,8 +220,8 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
         std::thread::sleep(Duration::from_secs(2));
         let (fds_before, rss_before) = (proc_fds(pid), proc_rss_kib(pid));
         let tenants_before = tenant_memory_kib(&admin);
-        // Two rounds of half the requests each: what the host keeps after the
-        // first is its warm state; the second must end where the first did.
+        // Rounds of an equal share of the requests: what the host keeps after
+        // the first is its warm state; the later ones must end where it did.
         let mut total = Wrk::default();
         let mut rss_peak = rss_before;
         let mut resets_done = 0;
@@ -227,7 +229,7 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
         let mut after = Vec::new();
         let mut status = String::new();
         let mut next;
-        for round in 1..=2u64 {
+        for round in 1..=ROUNDS {
             std::fs::write(dir.join("manifest.toml"), &with_faults)?;
             run(Command::new("kill").args(["-HUP", &pid.to_string()]))?;
             let stop = Arc::new(AtomicBool::new(false));
@@ -237,11 +239,11 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
                 std::thread::spawn(move || resetter(ports, stop, resets))
             };
             step(&format!(
-                "load, round {round} of 2: {} requests with wrk, connections reset mid-request",
-                requests / 2
+                "load, round {round} of {ROUNDS}: {} requests with wrk, connections reset mid-request",
+                requests / ROUNDS
             ));
             let started = Instant::now();
-            let goal = requests * round / 2;
+            let goal = requests * round / ROUNDS;
             // Each round loads the same tenants, in the same order.
             next = 0;
             while total.requests < goal {
@@ -286,8 +288,12 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
             std::thread::sleep(Duration::from_secs(5));
             after.push((proc_fds(pid), proc_rss_kib(pid), tenant_memory_kib(&admin)));
         }
-        let (fds_after, rss_after, tenants_after) = after[1];
-        let (fds_first, rss_first, tenants_first) = after[0];
+        let list = |f: &dyn Fn(&(usize, u64, u64)) -> String| {
+            after.iter().map(f).collect::<Vec<_>>().join(" / ")
+        };
+        let fds_rounds = list(&|a| a.0.to_string());
+        let rss_rounds = list(&|a| (a.1 / 1024).to_string());
+        let tenant_rounds = list(&|a| (a.2 / 1024).to_string());
         let restarts = |prefix: &str| -> u64 {
             serde_json::from_str::<serde_json::Value>(&status)
                 .ok()
@@ -312,9 +318,9 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
              | restarts of the crashing / memory-hog tenants | {} / {} |\n\
              | host panics (wasabi's stderr) | {panics} |\n\
              | serve still running afterwards | {} |\n\
-             | open descriptors, healthy tenants alone: before / after round 1 / after round 2 | {fds_before} / {fds_first} / {fds_after} |\n\
-             | resident memory, healthy tenants alone: before / after round 1 / after round 2 (peak under load and faults) | {} / {} / {} MiB ({} MiB) |\n\
-             | the healthy tenants' own memory (linear and host, as `/tenants` reports it): before / after round 1 / after round 2 | {} / {} / {} MiB |\n",
+             | open descriptors, healthy tenants alone: before / after each round | {fds_before} / {fds_rounds} |\n\
+             | resident memory, healthy tenants alone: before / after each round (peak under load and faults) | {} / {rss_rounds} MiB ({} MiB) |\n\
+             | the healthy tenants' own memory (linear and host, as `/tenants` reports it): before / after each round | {} / {tenant_rounds} MiB |\n",
             total.requests,
             total.requests as f64 / secs,
             total.errors + total.non_2xx,
@@ -323,12 +329,8 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
             restarts("hog"),
             if alive { "yes" } else { "no" },
             rss_before / 1024,
-            rss_first / 1024,
-            rss_after / 1024,
             rss_peak / 1024,
             tenants_before / 1024,
-            tenants_first / 1024,
-            tenants_after / 1024,
         ))
     })();
     let _ = serve.kill();
@@ -421,9 +423,12 @@ fn reliability_page(report: &str) -> String {
          (SIGHUP with the healthy tenants only) and the load has ended. A wasm instance's \
          linear memory grows and never shrinks (WebAssembly has no way to give it back), so a \
          tenant whose Go heap grew under load keeps that memory: it is the tenant's own, \
-         counted against its limit and shown in `/tenants`. So the load runs in two rounds of \
-         half the requests: the first warms every tenant and the host up, and the second must \
-         end where the first did; growth from round to round would be a leak.\n\n{report}"
+         counted against its limit and shown in `/tenants`. So the load runs in three rounds of \
+         a third of the requests each, each measured idle afterwards: the first warms every \
+         tenant and the host up, and the later ones must end where it did; steady growth \
+         from round to round would be a leak. Read the two memory rows together: what the \
+         host itself keeps from one round to the next is the growth of resident memory less \
+         the growth of the tenants' own memory.\n\n{report}"
     )
 }
 
