@@ -415,3 +415,39 @@ fn names_that_are_not_utf8_are_not_listed() {
     let fs = Sandbox::new(vec![mount(&s.0, ":/d")], None).unwrap();
     assert_eq!(fs.readdir("/d").unwrap(), ["good"]);
 }
+
+/// A stranger's link targets: dot tricks, names that only look like `..`,
+/// empty components. Only those that climb are refused.
+#[test]
+fn odd_link_targets_are_judged_by_their_components() {
+    let s = Scratch::new("link-odd");
+    std::fs::create_dir_all(s.0.join("d/sub")).unwrap();
+    let fs = Sandbox::new(vec![mount(&s.0.join("d"), ":/d")], None).unwrap();
+    for (i, target) in ["...", "..a", "sub//x", "./sub", "sub/.", "."]
+        .iter()
+        .enumerate()
+    {
+        fs.symlink(target, &format!("/d/ok{i}"))
+            .unwrap_or_else(|e| panic!("{target:?}: {e}"));
+    }
+    for (i, target) in [
+        "..",
+        "sub/..",
+        "sub/../..",
+        "./..",
+        "sub/./../..",
+        "/d/../x",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(
+            code(fs.symlink(target, &format!("/d/sub/bad{i}"))),
+            "EPERM",
+            "{target:?}"
+        );
+    }
+    assert_eq!(code(fs.symlink("", "/d/empty")), "EINVAL");
+    assert_eq!(code(fs.symlink("a\0b", "/d/nul")), "EINVAL");
+    assert_no_link_leads_out(&s.0.join("d"), &s.0.join("d"));
+}
