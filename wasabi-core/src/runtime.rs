@@ -6,15 +6,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wasabi_gojs::memory::MemoryMeter;
-use wasabi_gojs::{Abi, GoHost, GoHostBuilder, GoView, NetStats, Outcome, RunError};
+use wasabi_gojs::{Abi, GoHost, GoView, NetStats, Outcome, RunError};
+use wasabi_limits::{Advice, Cap};
 use wasmtime::{Engine, Linker, Store};
 
 use crate::cache::ModuleCache;
 use crate::cpu::Metered;
 use crate::engine::{build_engine, start_epoch_ticker};
-use crate::limits::{Limiter, MemoryLimitExceeded, TenantLimits};
+use crate::limits::{Limiter, MemoryLimitExceeded};
 use crate::module::{self, GoModule, Inspected, LoadError, PrecompiledCode};
 use crate::seal::{InstallKey, SealError, default_key_path};
+use crate::tenant::{TenantIo, TenantSpec, go_world};
 
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +120,16 @@ pub enum TenantError {
 }
 
 impl TenantError {
+    /// The message, followed by how to raise the limit it broke, as
+    /// `advice` words it for whoever configured the tenant.
+    pub fn advised(&self, advice: &dyn Advice) -> String {
+        let hint = match self {
+            TenantError::MemoryLimit(_) => advice.raise(Cap::Memory),
+            _ => None,
+        };
+        wasabi_limits::advised(self, hint)
+    }
+
     fn from_run(e: RunError) -> TenantError {
         if let RunError::Trap(trap) = &e
             && let Some(limit) = trap.downcast_ref::<MemoryLimitExceeded>()
@@ -133,14 +145,12 @@ impl TenantError {
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use wasabi_core::{Runtime, RuntimeConfig, TenantLimits};
-/// use wasabi_gojs::GoHostBuilder;
+/// use wasabi_core::{Runtime, RuntimeConfig, TenantIo, TenantSpec};
 ///
 /// let runtime = Runtime::new(RuntimeConfig::default())?;
-/// let module = runtime.load("hello.wasm".as_ref(), Default::default())?;
-/// let outcome = runtime
-///     .run(&module, GoHostBuilder::new().arg("hello"), TenantLimits::default())
-///     .await?;
+/// let spec = TenantSpec::new("hello", "hello.wasm");
+/// let module = runtime.load(&spec.module, spec.precompiled)?;
+/// let outcome = runtime.run(&module, &spec, TenantIo::default()).await?;
 /// std::process::exit(outcome.code());
 /// # }
 /// ```
@@ -261,35 +271,31 @@ impl Runtime {
         crate::cache::write_atomically(output, &key.seal(&artifact)).map_err(write_error)
     }
 
-    /// Runs one tenant of `module` to its end, with the JS world `host`
-    /// configures and under `limits`.
+    /// Runs one tenant of `module` to its end: the world `spec` describes,
+    /// attached to `io`, within `spec.limits`.
     pub async fn run(
         &self,
         module: &GoModule,
-        host: GoHostBuilder,
-        limits: TenantLimits,
+        spec: &TenantSpec,
+        io: TenantIo,
     ) -> Result<Outcome, TenantError> {
-        self.run_observed(module, host, limits, &Arc::default())
-            .await
+        self.run_observed(module, spec, io, &Arc::default()).await
     }
 
     /// [`Runtime::run`], publishing the instance's live figures in `stats`.
     pub async fn run_observed(
         &self,
         module: &GoModule,
-        host: GoHostBuilder,
-        limits: TenantLimits,
+        spec: &TenantSpec,
+        io: TenantIo,
         stats: &Arc<InstanceStats>,
     ) -> Result<Outcome, TenantError> {
-        // One meter for linear memory and the host memory held for the
-        // guest: the limiter and the JS world both count in it.
-        let memory = Arc::new(MemoryMeter::new(limits.max_memory));
-        let go = host
-            .object_budget(limits.max_object_bytes)
-            .memory(Arc::clone(&memory))
-            .max_sockets(limits.max_sockets)
+        let go = go_world(spec, io)?
             .build()
             .map_err(|e| TenantError::Setup(e.to_string()))?;
+        // One meter for linear memory and the host memory held for the
+        // guest: the limiter and the JS world both count in it.
+        let memory = go.memory_meter();
         if let Ok(mut net) = stats.net.lock() {
             *net = Some(go.net_stats());
         }
@@ -325,6 +331,6 @@ impl Runtime {
             store.data_mut().go().flush();
             outcome.map_err(TenantError::from_run)
         };
-        Metered::new(tenant, Arc::clone(&stats.cpu_nanos), limits.max_cpu).await
+        Metered::new(tenant, Arc::clone(&stats.cpu_nanos), spec.limits.max_cpu).await
     }
 }

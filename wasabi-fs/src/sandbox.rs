@@ -39,9 +39,6 @@ use crate::guest_path::{components, fold, normalize, split_last, strip};
 use crate::mount::{Mount, MountError};
 use crate::stat::FileStat;
 
-/// Default cap on files one tenant may hold open.
-pub const DEFAULT_MAX_FILES: usize = 1024;
-
 /// The first descriptor number the sandbox hands out (0, 1 and 2 are the
 /// standard streams, which the embedder serves).
 pub const FIRST_FD: u32 = 3;
@@ -192,7 +189,7 @@ impl Sandbox {
             mounts: Vec::new(),
             cwd: "/".into(),
             files: Slab::new(),
-            max_files: DEFAULT_MAX_FILES,
+            max_files: wasabi_limits::DEFAULT_MAX_OPEN_FILES,
             ids: std::hash::RandomState::new(),
         }
     }

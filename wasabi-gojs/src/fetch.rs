@@ -560,7 +560,8 @@ fn queue_reaction(host: &mut GoHost, on_ok: Value, on_err: Value, outcome: &Resu
 /// reports a failed request (Go prints both).
 fn fetch_failed(host: &mut GoHost, error: &NetError) -> Value {
     let err = host.type_error("fetch failed");
-    let cause = host.system_error(error.code(), &error.to_string());
+    let message = host.network_message(error);
+    let cause = host.system_error(error.code(), &message);
     if let Value::Object(id) = err {
         host.heap.define(id, "cause", cause);
     }
@@ -601,7 +602,13 @@ mod tests {
     use crate::natives::Completion;
 
     fn host() -> GoHost {
-        GoHostBuilder::new().object_budget(1 << 16).build().unwrap()
+        GoHostBuilder::new()
+            .limits(wasabi_limits::TenantLimits {
+                max_object_bytes: 1 << 16,
+                ..Default::default()
+            })
+            .build()
+            .unwrap()
     }
 
     fn state(host: &GoHost, promise: &Value) -> PromiseState {

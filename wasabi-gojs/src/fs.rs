@@ -454,7 +454,13 @@ mod tests {
     use crate::heap::Key;
 
     fn host() -> GoHost {
-        GoHostBuilder::new().object_budget(1 << 20).build().unwrap()
+        GoHostBuilder::new()
+            .limits(wasabi_limits::TenantLimits {
+                max_object_bytes: 1 << 20,
+                ..Default::default()
+            })
+            .build()
+            .unwrap()
     }
 
     fn callback(host: &GoHost) -> Value {

@@ -8,7 +8,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmtime::{Memory, TypedFunc};
 
 use wasabi_fs::Sandbox;
-use wasabi_net::{DEFAULT_MAX_SOCKETS, FetchId, HttpClient, NetContext, NetPolicy};
+use wasabi_limits::{TenantLimits, NoAdvice, SharedAdvice};
+use wasabi_net::{FetchId, HttpClient, NetContext, NetError, NetPolicy};
 
 use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
 use crate::memory::MemoryMeter;
@@ -73,12 +74,6 @@ impl DrainSignal {
 /// Where a guest's standard output or error goes.
 pub type OutputSink = Box<dyn Write + Send>;
 
-/// Default budget of host memory for one instance's JS objects.
-pub const DEFAULT_OBJECT_BUDGET: usize = 256 << 20;
-/// Default cap on live references Go may hold.
-pub const DEFAULT_MAX_REFS: usize = 1 << 22;
-/// Default cap on pending timers.
-pub const DEFAULT_MAX_TIMERS: usize = 1 << 16;
 /// How deeply JS and Go may call each other re-entrantly.
 pub const MAX_REENTRY_DEPTH: u32 = 64;
 
@@ -140,6 +135,10 @@ pub struct GoHost {
     /// How many times Go has been entered; a handler re-reads `sp` when this
     /// moved during its operation.
     pub(crate) entries: u64,
+    /// The tenant's memory meter (linear and host memory, one limit).
+    pub(crate) memory: std::sync::Arc<MemoryMeter>,
+    /// How the guest's errors tell its owner to change what was refused.
+    pub(crate) advice: SharedAdvice,
 }
 
 impl std::fmt::Debug for GoHost {
@@ -177,16 +176,13 @@ pub struct GoHostBuilder {
     env: Vec<(String, String)>,
     stdout: OutputSink,
     stderr: OutputSink,
-    object_budget: usize,
-    memory: std::sync::Arc<MemoryMeter>,
-    max_refs: usize,
-    max_timers: usize,
+    limits: TenantLimits,
     zoneinfo: std::path::PathBuf,
     net_policy: NetPolicy,
-    max_sockets: usize,
     drain: DrainSignal,
     fs: Option<Sandbox>,
     go_test_runner: bool,
+    advice: SharedAdvice,
 }
 
 impl Default for GoHostBuilder {
@@ -203,16 +199,13 @@ impl GoHostBuilder {
             env: Vec::new(),
             stdout: Box::new(std::io::stdout()),
             stderr: Box::new(std::io::stderr()),
-            object_budget: DEFAULT_OBJECT_BUDGET,
-            memory: std::sync::Arc::new(MemoryMeter::new(None)),
-            max_refs: DEFAULT_MAX_REFS,
-            max_timers: DEFAULT_MAX_TIMERS,
+            limits: TenantLimits::default(),
             zoneinfo: "/usr/share/zoneinfo".into(),
             net_policy: NetPolicy::deny_all(),
-            max_sockets: DEFAULT_MAX_SOCKETS,
             drain: DrainSignal::new(),
             fs: None,
             go_test_runner: false,
+            advice: std::sync::Arc::new(NoAdvice),
         }
     }
 
@@ -248,19 +241,19 @@ impl GoHostBuilder {
         self
     }
 
-    /// Host bytes the instance's JS objects may occupy (for example the
-    /// `Uint8Array`s it asks for).
-    pub fn object_budget(mut self, bytes: usize) -> Self {
-        self.object_budget = bytes;
+    /// The caps the instance runs under (all of [`TenantLimits`]: memory, JS
+    /// objects, references, timers, sockets, open files). Default:
+    /// [`TenantLimits::default`].
+    pub fn limits(mut self, limits: TenantLimits) -> Self {
+        self.limits = limits;
         self
     }
 
-    /// The tenant's memory meter: everything the JS world allocates for the
-    /// guest (objects, typed arrays, strings Go holds) is counted in it,
-    /// beside linear memory, against its limit. The embedder's resource
-    /// limiter shares the same meter. Default: a meter with no limit.
-    pub fn memory(mut self, meter: std::sync::Arc<MemoryMeter>) -> Self {
-        self.memory = meter;
+    /// How the guest's errors tell the tenant's owner to grant what was
+    /// denied or raise a cap (the guest sees the words, e.g. in a
+    /// `net.OpError`). Default: no advice, only what happened.
+    pub fn advice(mut self, advice: SharedAdvice) -> Self {
+        self.advice = advice;
         self
     }
 
@@ -273,13 +266,6 @@ impl GoHostBuilder {
     /// What the guest may reach on the network (nothing, by default).
     pub fn net_policy(mut self, policy: NetPolicy) -> Self {
         self.net_policy = policy;
-        self
-    }
-
-    /// How many sockets (listeners, connections, dials in progress) the
-    /// guest may hold open at once.
-    pub fn max_sockets(mut self, max: usize) -> Self {
-        self.max_sockets = max;
         self
     }
 
@@ -310,7 +296,12 @@ impl GoHostBuilder {
     /// Builds the host. Fails only if the realm does not fit in the object
     /// budget.
     pub fn build(self) -> Result<GoHost, HeapError> {
-        let mut heap = Heap::with_meter(self.object_budget, std::sync::Arc::clone(&self.memory));
+        let limits = self.limits;
+        // One meter for linear memory and the host memory held for the
+        // guest: the embedder's resource limiter counts in it too
+        // ([`GoHost::memory_meter`]).
+        let memory = std::sync::Arc::new(MemoryMeter::new(limits.max_memory));
+        let mut heap = Heap::with_meter(limits.max_object_bytes, std::sync::Arc::clone(&memory));
         let realm = Realm::new(&mut heap)?;
         let process = heap.get_property(
             &Value::Object(realm.global),
@@ -322,7 +313,12 @@ impl GoHostBuilder {
             "wasabi"
         };
         heap.set_property(&process, crate::heap::Key::Name("argv0"), argv0.into())?;
-        let table = RefTable::new(realm.global, realm.go, self.max_refs, self.memory);
+        let table = RefTable::new(
+            realm.global,
+            realm.go,
+            limits.max_references,
+            std::sync::Arc::clone(&memory),
+        );
         let timezone = self
             .env
             .iter()
@@ -334,18 +330,21 @@ impl GoHostBuilder {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         // One cap for sockets and fetch requests together.
-        let sockets = wasabi_net::SocketQuota::new(self.max_sockets);
+        let sockets = wasabi_net::SocketQuota::new(limits.max_sockets);
         Ok(GoHost {
             heap,
             table,
             realm,
-            timers: Timers::new(self.max_timers),
+            timers: Timers::new(limits.max_timers),
             http: HttpClient::new(self.net_policy.clone(), std::sync::Arc::clone(&sockets)),
             fetches: std::collections::HashMap::new(),
             jobs: std::collections::VecDeque::new(),
             completions: std::collections::VecDeque::new(),
             net: NetContext::new(self.net_policy, sockets),
-            fs: self.fs.unwrap_or_else(Sandbox::empty),
+            fs: self
+                .fs
+                .unwrap_or_else(Sandbox::empty)
+                .with_max_files(limits.max_open_files),
             net_notify: None,
             drain: self.drain,
             stdout: self.stdout,
@@ -362,6 +361,8 @@ impl GoHostBuilder {
             memory_trap: None,
             depth: 0,
             entries: 0,
+            memory,
+            advice: self.advice,
         })
     }
 }
@@ -386,6 +387,19 @@ impl GoHost {
     /// after the instance ends.
     pub fn net_stats(&self) -> std::sync::Arc<wasabi_net::NetStats> {
         self.net.stats()
+    }
+
+    /// The instance's memory meter: its linear memory and the host memory
+    /// held for it, under one limit. The embedder's wasmtime resource
+    /// limiter must count linear memory growth in it.
+    pub fn memory_meter(&self) -> std::sync::Arc<MemoryMeter> {
+        std::sync::Arc::clone(&self.memory)
+    }
+
+    /// The text of a network error as the guest sees it: what happened,
+    /// then the tenant owner's advice.
+    pub(crate) fn network_message(&self, error: &NetError) -> String {
+        error.advised(&*self.advice)
     }
 
     /// Number of references Go holds.

@@ -64,10 +64,10 @@ pub mod timezone;
 pub mod value;
 
 pub use event_loop::{Outcome, RunError, run};
-pub use host::{DEFAULT_OBJECT_BUDGET, DrainSignal, GoHost, GoHostBuilder, OutputSink};
+pub use host::{DrainSignal, GoHost, GoHostBuilder, OutputSink};
 pub use imports::{Abi, GuestExit, ImportError, add_to_linker};
 pub use wasabi_fs::{FsError, Mount, MountError, MountSpec, Sandbox, SandboxSpec};
-pub use wasabi_net::{AddressRule, DEFAULT_MAX_SOCKETS, GrantHint, NetPolicy, NetStats};
+pub use wasabi_net::{AddressRule, NetPolicy, NetStats};
 
 /// Access to the [`GoHost`] inside a store's data, the way `wasmtime-wasi`'s
 /// `WasiView` gives access to a WASI context.

@@ -720,7 +720,10 @@ mod tests {
         let host = GoHostBuilder::new()
             .stdout(Box::new(out.clone()))
             .env("TZ", "UTC+2")
-            .object_budget(1 << 20)
+            .limits(wasabi_limits::TenantLimits {
+                max_object_bytes: 1 << 20,
+                ..Default::default()
+            })
             .build()
             .unwrap();
         (host, out)

@@ -168,7 +168,8 @@ fn id_value(id: SocketId) -> Value {
 
 /// A JS `Error` for a failed operation, with the POSIX `code`.
 pub(crate) fn net_error(host: &mut GoHost, e: &NetError) -> Value {
-    host.system_error(e.code(), &e.to_string())
+    let message = host.network_message(e);
+    host.system_error(e.code(), &message)
 }
 
 fn integer(host: &mut GoHost, op: NetOp, what: &str, v: &Value) -> Result<u64, Value> {
@@ -221,7 +222,21 @@ mod tests {
         let mut policy = NetPolicy::deny_all();
         let rule: AddressRule = "127.0.0.1".parse().unwrap();
         policy.allow_listen(rule.clone()).allow_connect(rule);
-        GoHostBuilder::new().net_policy(policy).build().unwrap()
+        GoHostBuilder::new()
+            .net_policy(policy)
+            .advice(std::sync::Arc::new(AskFor))
+            .build()
+            .unwrap()
+    }
+
+    /// An embedder's advice, to see that it reaches the guest's errors.
+    #[derive(Debug)]
+    struct AskFor;
+
+    impl wasabi_limits::Advice for AskFor {
+        fn grant(&self, grant: &wasabi_limits::Grant<'_>) -> Option<String> {
+            Some(format!("ask for {grant}"))
+        }
     }
 
     /// Calls `op` with `args` against `mem`; `Ok` is the returned value,
@@ -311,11 +326,15 @@ mod tests {
         let args = [c.clone(), "sideways".into(), 1.0.into()];
         assert!(net_call(&mut host, &mut mem, NetOp::Wait, &args).is_err());
         assert!(net_call(&mut host, &mut mem, NetOp::SetNotify, &[1.0.into()]).is_err());
-        // Denied by the policy: EACCES, with the flag in the message.
+        // Denied by the policy: EACCES, with the embedder's advice in the
+        // message.
         let args = ["tcp".into(), "10.0.0.1:80".into(), 2.0.into()];
         let thrown = net_call(&mut host, &mut mem, NetOp::Dial, &args).unwrap_err();
         assert_eq!(code(&host, &thrown), "EACCES");
-        assert!(to_js_string(&host, &thrown).contains("--allow-connect=10.0.0.1:80"));
+        assert!(
+            to_js_string(&host, &thrown)
+                .ends_with("connecting to 10.0.0.1:80 is not allowed: ask for connecting to 10.0.0.1:80")
+        );
         // Closing twice: the second is EBADF.
         net_call(&mut host, &mut mem, NetOp::Close, std::slice::from_ref(&c)).unwrap();
         let thrown = net_call(&mut host, &mut mem, NetOp::Close, &[c]).unwrap_err();

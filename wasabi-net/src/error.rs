@@ -3,23 +3,21 @@
 
 use std::io;
 
+use wasabi_limits::{Advice, Cap, Grant};
+
 /// Why a network operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// The network policy does not grant the operation.
-    #[error("{action} {endpoint} is not allowed: {how_to_grant}")]
+    #[error("{} is not allowed", .what.grant(.endpoint))]
     Denied {
-        /// `"listening on"` or `"connecting to"`.
-        action: &'static str,
+        /// What the tenant tried.
+        what: NetUse,
         /// The address, as the guest gave it.
         endpoint: String,
-        /// What grants it: a flag, or a manifest field.
-        how_to_grant: String,
     },
     /// The instance holds as many sockets as it may.
-    #[error(
-        "too many open sockets: this program may hold {limit} at once (raise it with --max-connections)"
-    )]
+    #[error("too many open sockets: this program may hold {limit} at once")]
     TooManySockets {
         /// The cap.
         limit: usize,
@@ -63,7 +61,37 @@ pub enum NetError {
     Http(String),
 }
 
+/// What a tenant used the network for, in a [`NetError::Denied`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetUse {
+    /// Listening on a local address.
+    Listen,
+    /// Connecting to a host and port.
+    Connect,
+}
+
+impl NetUse {
+    /// The grant this use of `endpoint` needs.
+    pub fn grant(self, endpoint: &str) -> Grant<'_> {
+        match self {
+            NetUse::Listen => Grant::Listen { endpoint },
+            NetUse::Connect => Grant::Connect { endpoint },
+        }
+    }
+}
+
 impl NetError {
+    /// The message, followed by how to change what was refused, as
+    /// `advice` words it for the tenant's owner (the guest sees this text).
+    pub fn advised(&self, advice: &dyn Advice) -> String {
+        let hint = match self {
+            NetError::Denied { what, endpoint } => advice.grant(&what.grant(endpoint)),
+            NetError::TooManySockets { .. } => advice.raise(Cap::Sockets),
+            _ => None,
+        };
+        wasabi_limits::advised(self, hint)
+    }
+
     /// The POSIX error name that best describes this error (`ECONNREFUSED`,
     /// `EACCES`, ...), as Node.js reports it in an error's `code`.
     pub fn code(&self) -> &'static str {
@@ -135,10 +163,32 @@ mod tests {
         assert_eq!(e.code(), "ECONNRESET");
         assert_eq!(e.to_string(), "connection reset by peer");
         assert_eq!(NetError::TooManySockets { limit: 3 }.code(), "EMFILE");
-        assert!(
-            NetError::TooManySockets { limit: 3 }
-                .to_string()
-                .contains("--max-connections")
+    }
+
+    #[test]
+    fn refusals_say_what_happened_and_the_edge_says_what_to_do() {
+        #[derive(Debug)]
+        struct Flags;
+        impl Advice for Flags {
+            fn grant(&self, grant: &Grant<'_>) -> Option<String> {
+                Some(format!("grant {grant}"))
+            }
+            fn raise(&self, cap: Cap) -> Option<String> {
+                Some(format!("raise {cap}"))
+            }
+        }
+        let denied = NetError::Denied {
+            what: NetUse::Connect,
+            endpoint: "10.0.0.1:80".into(),
+        };
+        assert_eq!(denied.to_string(), "connecting to 10.0.0.1:80 is not allowed");
+        assert_eq!(
+            denied.advised(&Flags),
+            "connecting to 10.0.0.1:80 is not allowed: grant connecting to 10.0.0.1:80"
         );
+        let full = NetError::TooManySockets { limit: 3 };
+        assert_eq!(full.to_string(), "too many open sockets: this program may hold 3 at once");
+        assert!(full.advised(&Flags).ends_with(": raise sockets"));
+        assert_eq!(full.advised(&wasabi_limits::NoAdvice), full.to_string());
     }
 }

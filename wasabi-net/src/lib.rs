@@ -39,8 +39,8 @@ mod policy;
 mod quota;
 
 pub use address::{Endpoint, Family, Host};
-pub use context::{DEFAULT_MAX_SOCKETS, Event, Interest, NetContext, NetStats, SocketId};
-pub use error::NetError;
+pub use context::{Event, Interest, NetContext, NetStats, SocketId};
+pub use error::{NetError, NetUse};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
-pub use policy::{AddressRule, GrantHint, NetPolicy, RuleParseError};
+pub use policy::{AddressRule, NetPolicy, RuleParseError};
 pub use quota::{QuotaSlot, SocketQuota};

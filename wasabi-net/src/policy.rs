@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
 use crate::NetError;
+use crate::error::NetUse;
 use crate::address::{Endpoint, Host};
 
 /// What a rule says about the host part of an address.
@@ -209,17 +210,6 @@ impl Direction {
     }
 }
 
-/// Where a denial tells the user to grant what was denied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum GrantHint {
-    /// `wasabi run` flags: `--allow-listen=...`, `--allow-connect=...`.
-    #[default]
-    Flags,
-    /// A `wasabi serve` manifest: the tenant's `listen` table and
-    /// `allow-connect` list.
-    Manifest,
-}
-
 /// The network a tenant may use. [`NetPolicy::deny_all`] (the default) grants
 /// nothing; each `allow_*` or `map_listen` call widens it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -228,7 +218,6 @@ pub struct NetPolicy {
     connect: Direction,
     /// Guest listen addresses bound on other host addresses.
     listen_map: Vec<(SocketAddr, SocketAddr)>,
-    hint: GrantHint,
 }
 
 impl NetPolicy {
@@ -284,12 +273,6 @@ impl NetPolicy {
         &self.listen_map
     }
 
-    /// Says how a denial tells the user to grant it (flags by default).
-    pub fn grant_hint(&mut self, hint: GrantHint) -> &mut Self {
-        self.hint = hint;
-        self
-    }
-
     /// `true` when nothing at all is granted.
     pub fn is_deny_all(&self) -> bool {
         self.listen.grant == Grant::Rules
@@ -299,7 +282,7 @@ impl NetPolicy {
             && self.listen_map.is_empty()
     }
 
-    /// Checks a listen on `endpoint`; the error says how to grant it.
+    /// Checks a listen on `endpoint`.
     pub fn check_listen(&self, endpoint: &Endpoint) -> Result<(), NetError> {
         self.listen_target(endpoint).map(|_| ())
     }
@@ -316,16 +299,9 @@ impl NetPolicy {
         if self.listen.allows(endpoint) {
             return Ok(None);
         }
-        let how_to_grant = match self.hint {
-            GrantHint::Flags => format!("grant it with --allow-listen={endpoint}"),
-            GrantHint::Manifest => format!(
-                "map it in the tenant's listen table, e.g. listen = {{ \"{endpoint}\" = \"127.0.0.1:PORT\" }}"
-            ),
-        };
         Err(NetError::Denied {
-            action: "listening on",
+            what: NetUse::Listen,
             endpoint: endpoint.to_string(),
-            how_to_grant,
         })
     }
 
@@ -335,16 +311,9 @@ impl NetPolicy {
         if self.connect.allows(endpoint) {
             return Ok(());
         }
-        let how_to_grant = match self.hint {
-            GrantHint::Flags => format!("grant it with --allow-connect={endpoint}"),
-            GrantHint::Manifest => format!(
-                "grant it in the tenant's allow-connect list, e.g. allow-connect = [\"{endpoint}\"]"
-            ),
-        };
         Err(NetError::Denied {
-            action: "connecting to",
+            what: NetUse::Connect,
             endpoint: endpoint.to_string(),
-            how_to_grant,
         })
     }
 }
@@ -417,25 +386,18 @@ mod tests {
     }
 
     #[test]
-    fn the_default_denies_and_names_the_flag() {
+    fn the_default_denies_and_says_what() {
         let policy = NetPolicy::deny_all();
         let err = policy.check_listen(&ep("127.0.0.1:8080")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "listening on 127.0.0.1:8080 is not allowed: grant it with --allow-listen=127.0.0.1:8080"
-        );
+        assert_eq!(err.to_string(), "listening on 127.0.0.1:8080 is not allowed");
         let err = policy.check_connect(&ep("[::1]:443")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "connecting to [::1]:443 is not allowed: grant it with --allow-connect=[::1]:443"
-        );
+        assert_eq!(err.to_string(), "connecting to [::1]:443 is not allowed");
         assert!(policy.is_deny_all());
     }
 
     #[test]
     fn mapped_listens_bind_elsewhere_and_others_are_denied() {
         let mut policy = NetPolicy::deny_all();
-        policy.grant_hint(GrantHint::Manifest);
         policy.map_listen(
             "127.0.0.1:8080".parse().unwrap(),
             "127.0.0.1:9001".parse().unwrap(),
@@ -446,16 +408,11 @@ mod tests {
             Some("127.0.0.1:9001".parse().unwrap())
         );
         let err = policy.listen_target(&ep("127.0.0.1:8081")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "listening on 127.0.0.1:8081 is not allowed: map it in the tenant's listen table, \
-             e.g. listen = { \"127.0.0.1:8081\" = \"127.0.0.1:PORT\" }"
-        );
-        let err = policy.check_connect(&ep("10.0.0.1:5432")).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("allow-connect = [\"10.0.0.1:5432\"]")
-        );
+        assert!(matches!(
+            err,
+            NetError::Denied { what: NetUse::Listen, ref endpoint } if endpoint == "127.0.0.1:8081"
+        ));
+        assert!(policy.check_connect(&ep("10.0.0.1:5432")).is_err());
     }
 
     #[test]

@@ -1,0 +1,177 @@
+//! The one description of a tenant, [`TenantSpec`], and the one path that
+//! turns it into a guest world, whatever edge made it: `wasabi run`,
+//! `wasabi go-exec`, a `wasabi serve` manifest or an embedder.
+//!
+//! [`Runtime::run`](crate::Runtime::run) takes a loaded module and a spec;
+//! the module's kind (a Go js/wasm program today) decides which world is
+//! built from the spec, here, so a second kind of guest plugs in beside the
+//! first rather than beside every caller.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, OutputSink, SandboxSpec};
+use wasabi_limits::{NoAdvice, SharedAdvice, TenantLimits};
+
+use crate::PrecompiledCode;
+use crate::runtime::TenantError;
+
+/// When a tenant that ended is started again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never: it ends for good.
+    #[default]
+    Never,
+    /// When it fails: a non-zero exit, a trap, a broken limit.
+    OnFailure,
+    /// Whenever it ends.
+    Always,
+}
+
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RestartPolicy::Never => "never",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        })
+    }
+}
+
+/// Everything that defines one tenant: what runs, what it sees, and within
+/// which limits.
+///
+/// ```
+/// use wasabi_core::{TenantLimits, TenantSpec};
+///
+/// let mut spec = TenantSpec::new("blog", "/srv/blog.wasm");
+/// spec.env.push(("GREETING".into(), "hi".into()));
+/// spec.limits = TenantLimits { max_memory: Some(64 << 20), ..TenantLimits::default() };
+/// assert_eq!(spec.argv0(), "blog.wasm");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSpec {
+    /// Unique name; tags its output, logs and metrics.
+    pub name: String,
+    /// The `.wasm` it runs (or a `.cwasm`, if `precompiled` allows it).
+    pub module: PathBuf,
+    /// Whether `module` may be precompiled code this installation sealed.
+    pub precompiled: PrecompiledCode,
+    /// What the program sees as its own name (`os.Args[0]`); `None`: the
+    /// module's file name.
+    pub program_name: Option<String>,
+    /// Its arguments after its own name.
+    pub args: Vec<String>,
+    /// Its environment: exactly these variables.
+    pub env: Vec<(String, String)>,
+    /// What it may reach on the network.
+    pub net: NetPolicy,
+    /// Which host directories it sees (host paths absolute), and its
+    /// working directory. Nothing, by default.
+    pub fs: SandboxSpec,
+    /// Every cap it runs under.
+    pub limits: TenantLimits,
+    /// When it is started again after it ends.
+    pub restart: RestartPolicy,
+    /// Present the program as Go's own Node.js test runner does (see
+    /// [`GoHostBuilder::go_test_runner`]): for `go test -exec`.
+    pub go_test_runner: bool,
+}
+
+impl TenantSpec {
+    /// A tenant running `module` with no arguments, no environment, no
+    /// network, no files, default limits and no restarts.
+    pub fn new(name: impl Into<String>, module: impl Into<PathBuf>) -> TenantSpec {
+        TenantSpec {
+            name: name.into(),
+            module: module.into(),
+            precompiled: PrecompiledCode::Refused,
+            program_name: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            net: NetPolicy::deny_all(),
+            fs: SandboxSpec::default(),
+            limits: TenantLimits::default(),
+            restart: RestartPolicy::Never,
+            go_test_runner: false,
+        }
+    }
+
+    /// The program's own name, `os.Args[0]`.
+    pub fn argv0(&self) -> String {
+        self.program_name.clone().unwrap_or_else(|| {
+            self.module
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| self.name.clone())
+        })
+    }
+}
+
+/// What one run of a tenant is attached to: where its output goes, the
+/// signal that asks it to drain, and how its refusals are worded for the
+/// person who configured it.
+pub struct TenantIo {
+    /// Its standard output.
+    pub stdout: OutputSink,
+    /// Its standard error.
+    pub stderr: OutputSink,
+    /// Asks it to stop accepting and finish its connections.
+    pub drain: DrainSignal,
+    /// How a denial or a reached cap tells its owner what to change.
+    pub advice: SharedAdvice,
+}
+
+impl Default for TenantIo {
+    /// The process's stdout and stderr, a drain signal nobody gives, no
+    /// advice.
+    fn default() -> Self {
+        TenantIo {
+            stdout: Box::new(std::io::stdout()),
+            stderr: Box::new(std::io::stderr()),
+            drain: DrainSignal::new(),
+            advice: Arc::new(NoAdvice),
+        }
+    }
+}
+
+impl std::fmt::Debug for TenantIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantIo")
+            .field("advice", &self.advice)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The JS world of a Go js/wasm tenant, as `spec` describes it. Mounts
+/// must name absolute host directories: every edge makes them so (against
+/// the current directory, or the manifest's folder), and a relative one is
+/// refused rather than opened against some folder nobody chose.
+pub(crate) fn go_world(spec: &TenantSpec, io: TenantIo) -> Result<GoHostBuilder, TenantError> {
+    if let Some(m) = spec.fs.mounts.iter().find(|m| m.host.is_relative()) {
+        return Err(TenantError::Setup(format!(
+            "the mount of {} names a relative host directory; give an absolute path",
+            m.host.display()
+        )));
+    }
+    let fs = spec
+        .fs
+        .open(Path::new("/"))
+        .map_err(|e| TenantError::Setup(e.to_string()))?;
+    let mut host = GoHostBuilder::new();
+    for (key, value) in &spec.env {
+        host = host.env(key.clone(), value.clone());
+    }
+    Ok(host
+        .arg(spec.argv0())
+        .args(spec.args.iter().cloned())
+        .stdout(io.stdout)
+        .stderr(io.stderr)
+        .net_policy(spec.net.clone())
+        .filesystem(fs)
+        .limits(spec.limits)
+        .advice(io.advice)
+        .drain_signal(io.drain)
+        .go_test_runner(spec.go_test_runner))
+}

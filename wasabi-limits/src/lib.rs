@@ -1,0 +1,225 @@
+//! What a tenant may use, in one object, and how its owner is told when it
+//! reaches the edge of it.
+//!
+//! [`TenantLimits`] holds every cap a tenant has, each with its documented
+//! default. Each cap is enforced in exactly one place, by the crate that
+//! owns the resource, which is handed only its own number:
+//!
+//! | cap | enforced in |
+//! |---|---|
+//! | [`TenantLimits::max_memory`] | `wasabi-gojs`'s `MemoryMeter`, shared by wasmtime's resource limiter and the JS heap |
+//! | [`TenantLimits::max_cpu`] | `wasabi-core`'s CPU meter around every call into the guest |
+//! | [`TenantLimits::max_sockets`] | `wasabi-net`'s `SocketQuota`: listeners, connections, dials and `fetch` requests |
+//! | [`TenantLimits::max_object_bytes`] | `wasabi-gojs`'s object heap |
+//! | [`TenantLimits::max_open_files`] | `wasabi-fs`'s `Sandbox` |
+//! | [`TenantLimits::max_references`] | `wasabi-gojs`'s reference table |
+//! | [`TenantLimits::max_timers`] | `wasabi-gojs`'s timers |
+//!
+//! Below the edge nothing knows a flag's name. A crate that refuses
+//! something says what it refused — a [`Cap`] reached, a [`Grant`] missing —
+//! and the edge that configured the tenant (the CLI, the manifest, an
+//! embedder) says how to change that, in its own user's words, through an
+//! [`Advice`]:
+//!
+//! ```
+//! use wasabi_limits::{Advice, Cap, Grant};
+//!
+//! /// The words of a hypothetical admin console.
+//! #[derive(Debug)]
+//! struct Console;
+//!
+//! impl Advice for Console {
+//!     fn grant(&self, grant: &Grant<'_>) -> Option<String> {
+//!         Some(format!("ask an admin to allow {grant}"))
+//!     }
+//!     fn raise(&self, cap: Cap) -> Option<String> {
+//!         Some(format!("ask an admin for more {cap}"))
+//!     }
+//! }
+//!
+//! let denied = Grant::Connect { endpoint: "10.0.0.1:80" };
+//! assert_eq!(Console.grant(&denied).unwrap(), "ask an admin to allow connecting to 10.0.0.1:80");
+//! assert_eq!(Console.raise(Cap::Memory).unwrap(), "ask an admin for more memory");
+//! ```
+
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Default [`TenantLimits::max_sockets`].
+pub const DEFAULT_MAX_SOCKETS: usize = 1024;
+/// Default [`TenantLimits::max_object_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_OBJECT_BYTES: usize = 256 << 20;
+/// Default [`TenantLimits::max_open_files`].
+pub const DEFAULT_MAX_OPEN_FILES: usize = 1024;
+/// Default [`TenantLimits::max_references`].
+pub const DEFAULT_MAX_REFERENCES: usize = 1 << 22;
+/// Default [`TenantLimits::max_timers`].
+pub const DEFAULT_MAX_TIMERS: usize = 1 << 16;
+
+/// Every cap one tenant runs under.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TenantLimits {
+    /// Most memory the tenant may use, in bytes: its linear memory and the
+    /// host memory held for it (JS objects, typed arrays, strings)
+    /// together. `None` (the default) leaves wasm's own 4 GiB bound on
+    /// linear memory, and [`TenantLimits::max_object_bytes`] on host memory.
+    pub max_memory: Option<u64>,
+    /// Most CPU the tenant may use, as a fraction of one core (`0.5` = half
+    /// a core). `None` (the default): no budget; it still shares the
+    /// machine fairly, preempted every epoch tick.
+    pub max_cpu: Option<f64>,
+    /// Sockets the tenant may hold open at once: listeners, connections,
+    /// dials in progress and outbound HTTP requests, counted together.
+    /// Default [`DEFAULT_MAX_SOCKETS`].
+    pub max_sockets: usize,
+    /// Host bytes a Go js/wasm tenant's JS objects may occupy (typed
+    /// arrays, objects, the strings Go holds). Default
+    /// [`DEFAULT_MAX_OBJECT_BYTES`].
+    pub max_object_bytes: usize,
+    /// Files and directories the tenant may hold open at once. Default
+    /// [`DEFAULT_MAX_OPEN_FILES`].
+    pub max_open_files: usize,
+    /// Live references to JS values a Go js/wasm tenant may hold. Default
+    /// [`DEFAULT_MAX_REFERENCES`].
+    pub max_references: usize,
+    /// Timers a tenant may have pending at once. Default
+    /// [`DEFAULT_MAX_TIMERS`].
+    pub max_timers: usize,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        TenantLimits {
+            max_memory: None,
+            max_cpu: None,
+            max_sockets: DEFAULT_MAX_SOCKETS,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
+            max_references: DEFAULT_MAX_REFERENCES,
+            max_timers: DEFAULT_MAX_TIMERS,
+        }
+    }
+}
+
+/// One of the caps of [`TenantLimits`], named in refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cap {
+    /// [`TenantLimits::max_memory`].
+    Memory,
+    /// [`TenantLimits::max_cpu`].
+    Cpu,
+    /// [`TenantLimits::max_sockets`].
+    Sockets,
+    /// [`TenantLimits::max_object_bytes`].
+    ObjectBytes,
+    /// [`TenantLimits::max_open_files`].
+    OpenFiles,
+    /// [`TenantLimits::max_references`].
+    References,
+    /// [`TenantLimits::max_timers`].
+    Timers,
+}
+
+impl fmt::Display for Cap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cap::Memory => "memory",
+            Cap::Cpu => "CPU",
+            Cap::Sockets => "sockets",
+            Cap::ObjectBytes => "memory for JS objects",
+            Cap::OpenFiles => "open files",
+            Cap::References => "JS references",
+            Cap::Timers => "timers",
+        })
+    }
+}
+
+/// A network grant a tenant lacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant<'a> {
+    /// Listening on a local address.
+    Listen {
+        /// The address, as the guest gave it.
+        endpoint: &'a str,
+    },
+    /// Connecting to a host and port.
+    Connect {
+        /// The host and port, as the guest gave them.
+        endpoint: &'a str,
+    },
+}
+
+impl fmt::Display for Grant<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Grant::Listen { endpoint } => write!(f, "listening on {endpoint}"),
+            Grant::Connect { endpoint } => write!(f, "connecting to {endpoint}"),
+        }
+    }
+}
+
+/// How the edge that configured a tenant tells its user to change what
+/// the tenant was refused: a flag under `wasabi run`, a manifest field
+/// under `wasabi serve`, nothing for an embedder that says nothing.
+pub trait Advice: fmt::Debug + Send + Sync {
+    /// How to grant what was denied, e.g. `grant it with
+    /// --allow-connect=10.0.0.1:80`.
+    fn grant(&self, grant: &Grant<'_>) -> Option<String> {
+        let _ = grant;
+        None
+    }
+
+    /// How to raise a cap the tenant reached, e.g. `raise it with
+    /// --max-memory`.
+    fn raise(&self, cap: Cap) -> Option<String> {
+        let _ = cap;
+        None
+    }
+}
+
+/// Advice that says nothing: refusals state what happened, and no more.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAdvice;
+
+impl Advice for NoAdvice {}
+
+/// An [`Advice`] shared by everything that words a tenant's refusals.
+pub type SharedAdvice = Arc<dyn Advice>;
+
+/// `message`, followed by `: advice` when there is advice.
+pub fn advised(message: impl fmt::Display, advice: Option<String>) -> String {
+    match advice {
+        Some(advice) => format!("{message}: {advice}"),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_advice_leaves_the_message_as_it_is() {
+        let grant = Grant::Listen {
+            endpoint: "127.0.0.1:8080",
+        };
+        assert_eq!(
+            advised(format!("{grant} is not allowed"), NoAdvice.grant(&grant)),
+            "listening on 127.0.0.1:8080 is not allowed"
+        );
+        assert_eq!(advised("x", Some("y".into())), "x: y");
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let l = TenantLimits::default();
+        assert_eq!((l.max_memory, l.max_cpu), (None, None));
+        assert_eq!(l.max_sockets, 1024);
+        assert_eq!(l.max_object_bytes, 256 << 20);
+        assert_eq!(l.max_open_files, 1024);
+        assert_eq!(l.max_references, 1 << 22);
+        assert_eq!(l.max_timers, 1 << 16);
+    }
+}
