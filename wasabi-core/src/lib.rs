@@ -16,6 +16,7 @@ mod limits;
 pub mod manifest;
 mod module;
 mod output;
+mod release;
 mod runtime;
 pub mod seal;
 pub mod supervisor;

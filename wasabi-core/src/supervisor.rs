@@ -446,6 +446,7 @@ async fn stop_tenant(tenant: Tenant, grace: Duration) {
         let _ = task.await;
         let mut last = record.last_exit.lock().unwrap_or_else(|e| e.into_inner());
         *last = Some((reason, true));
+        crate::release::return_freed_memory();
     }
     record.set_state(TenantState::Ended);
 }
@@ -543,6 +544,8 @@ impl TenantRun {
                 }
                 Err(e) => Err(e),
             };
+            // The instance and everything it held are gone by now.
+            crate::release::return_freed_memory();
             let (text, ok) = describe(&result);
             self.say(&text);
             if let Ok(mut last) = self.record.last_exit.lock() {

@@ -205,21 +205,16 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
     let pid = serve.id();
     let result = (|| -> anyhow::Result<String> {
         let ready = Instant::now();
-        for &port in &ports {
-            while get(port).ok() != Some(200) {
-                if ready.elapsed() > Duration::from_secs(120) {
-                    bail!("tenant on port {port} did not answer within 120 s");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        wait_until_answering(&ports)?;
         println!(
             "all {HEALTHY} healthy tenants answer ({:.1} s)",
             ready.elapsed().as_secs_f64()
         );
         std::thread::sleep(Duration::from_secs(2));
         let (fds_before, rss_before) = (proc_fds(pid), proc_rss_kib(pid));
+        keep_smaps(pid, &dir, "before");
         let tenants_before = tenant_memory_kib(&admin);
+        let split_before = memory_split(pid);
         // Rounds of an equal share of the requests: what the host keeps after
         // the first is its warm state; the later ones must end where it did.
         let mut total = Wrk::default();
@@ -227,6 +222,7 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
         let mut resets_done = 0;
         let mut secs = 0.0;
         let mut after = Vec::new();
+        let mut splits = Vec::new();
         let mut status = String::new();
         let mut next;
         for round in 1..=ROUNDS {
@@ -287,13 +283,34 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
             run(Command::new("kill").args(["-HUP", &pid.to_string()]))?;
             std::thread::sleep(Duration::from_secs(5));
             after.push((proc_fds(pid), proc_rss_kib(pid), tenant_memory_kib(&admin)));
+            splits.push(memory_split(pid));
+            keep_smaps(pid, &dir, &format!("round{round}"));
         }
+        // Every healthy tenant restarted fresh (a changed environment makes
+        // the supervisor replace it): the tenants' grown memories are gone,
+        // so what remains above the first baseline is the host's own.
+        std::fs::write(
+            dir.join("manifest.toml"),
+            healthy_only.replace("GREETING = \"hi from", "GREETING = \"hi again from"),
+        )?;
+        run(Command::new("kill").args(["-HUP", &pid.to_string()]))?;
+        wait_until_answering(&ports)?;
+        std::thread::sleep(Duration::from_secs(2));
+        let fresh = (proc_fds(pid), proc_rss_kib(pid), tenant_memory_kib(&admin));
+        let split_fresh = memory_split(pid);
+        keep_smaps(pid, &dir, "fresh");
         let list = |f: &dyn Fn(&(usize, u64, u64)) -> String| {
             after.iter().map(f).collect::<Vec<_>>().join(" / ")
         };
         let fds_rounds = list(&|a| a.0.to_string());
         let rss_rounds = list(&|a| (a.1 / 1024).to_string());
         let tenant_rounds = list(&|a| (a.2 / 1024).to_string());
+        let split = |(pool, host): (u64, u64)| format!("{} + {}", pool / 1024, host / 1024);
+        let split_rounds = splits
+            .iter()
+            .map(|s| split(*s))
+            .collect::<Vec<_>>()
+            .join(" / ");
         let restarts = |prefix: &str| -> u64 {
             serde_json::from_str::<serde_json::Value>(&status)
                 .ok()
@@ -320,7 +337,9 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
              | serve still running afterwards | {} |\n\
              | open descriptors, healthy tenants alone: before / after each round | {fds_before} / {fds_rounds} |\n\
              | resident memory, healthy tenants alone: before / after each round (peak under load and faults) | {} / {rss_rounds} MiB ({} MiB) |\n\
-             | the healthy tenants' own memory (linear and host, as `/tenants` reports it): before / after each round | {} / {tenant_rounds} MiB |\n",
+             | the healthy tenants' own memory (linear and host, as `/tenants` reports it): before / after each round | {} / {tenant_rounds} MiB |\n\
+             | every healthy tenant then restarted fresh: descriptors / resident memory / tenants' own memory | {} / {} / {} MiB |\n\
+             | resident memory as the instance pool (linear memories) + the rest of the host: before / after each round / fresh | {} / {split_rounds} / {} MiB |\n",
             total.requests,
             total.requests as f64 / secs,
             total.errors + total.non_2xx,
@@ -331,6 +350,11 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
             rss_before / 1024,
             rss_peak / 1024,
             tenants_before / 1024,
+            fresh.0,
+            fresh.1 / 1024,
+            fresh.2 / 1024,
+            split(split_before),
+            split(split_fresh),
         ))
     })();
     let _ = serve.kill();
@@ -348,13 +372,22 @@ pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::R
         "| what | figure |\n|---|---|\n\
          | start/stop cycles (each tenant answers one request before it stops) | {} in {} s |\n\
          | open descriptors before / after | {} / {} |\n\
-         | resident memory before / after | {} / {} MiB |\n",
+         | resident memory before / after | {} / {} MiB |\n\
+         | resident memory every 1,000 cycles | {} MiB |\n",
         churn["cycles"],
         churn["seconds"],
         churn["fds_before"],
         churn["fds_after"],
         churn["rss_kib_before"].as_u64().unwrap_or(0) / 1024,
         churn["rss_kib_after"].as_u64().unwrap_or(0) / 1024,
+        churn["samples"]
+            .as_array()
+            .map(|samples| samples
+                .iter()
+                .map(|s| (s["rss_kib"].as_u64().unwrap_or(0) / 1024).to_string())
+                .collect::<Vec<_>>()
+                .join(" / "))
+            .unwrap_or_default(),
     );
     let machine = format!(
         "{} cores; {}; wrk {}",
@@ -396,6 +429,67 @@ fn tenant_memory_kib(admin: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Resident memory in KiB, split as (wasmtime's instance pool, the rest):
+/// the pool is the address range of the huge reservation in which the
+/// pooling allocator places every linear memory (`mprotect` cuts it into
+/// many mappings; each slot's inaccessible tail is one of several GiB),
+/// read from `/proc/PID/smaps`.
+fn memory_split(pid: u32) -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return (0, 0);
+    };
+    let mut maps: Vec<(u64, u64, u64)> = Vec::new(); // start, end, rss
+    for line in text.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+        {
+            maps.push((a, b, 0));
+        } else if let Some(rest) = line.strip_prefix("Rss:")
+            && let Some(last) = maps.last_mut()
+        {
+            last.2 = rest
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    let huge = maps.iter().filter(|(a, b, _)| b - a >= 2 << 30);
+    let (lo, hi) = huge.fold((u64::MAX, 0), |(lo, hi), (a, b, _)| {
+        (lo.min(*a), hi.max(*b))
+    });
+    maps.iter().fold((0, 0), |(pool, rest), (a, _, rss)| {
+        if (lo..hi).contains(a) {
+            (pool + rss, rest)
+        } else {
+            (pool, rest + rss)
+        }
+    })
+}
+
+/// Waits (up to 120 s) until the tenant behind every port answers 200.
+fn wait_until_answering(ports: &[u16]) -> anyhow::Result<()> {
+    let ready = Instant::now();
+    for &port in ports {
+        while get(port).ok() != Some(200) {
+            if ready.elapsed() > Duration::from_secs(120) {
+                bail!("tenant on port {port} did not answer within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a copy of the process's memory map (`/proc/PID/smaps`) in the soak
+/// folder, to see afterwards where resident memory went.
+fn keep_smaps(pid: u32, dir: &Path, label: &str) {
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) {
+        let _ = std::fs::write(dir.join(format!("smaps-{label}.txt")), text);
+    }
+}
+
 fn serve_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -428,7 +522,19 @@ fn reliability_page(report: &str) -> String {
          tenant and the host up, and the later ones must end where it did; steady growth \
          from round to round would be a leak. Read the two memory rows together: what the \
          host itself keeps from one round to the next is the growth of resident memory less \
-         the growth of the tenants' own memory.\n\n{report}"
+         the growth of the tenants' own memory. Resident memory also counts the pages a \
+         tenant touched inside its linear memory without growing it, which `/tenants` cannot \
+         see; so, last, every healthy tenant is restarted fresh (SIGHUP with a changed \
+         environment) and answers one request, as before the load: their grown memories are \
+         released, and what resident memory keeps above the first figure is what the host \
+         itself kept. The last row splits resident memory into wasmtime's instance pool, where \
+         every linear memory lives, and the rest of the host (read from `/proc/PID/smaps`). \
+         The host's part falls back because, after a tenant ends, the supervisor hands the C \
+         allocator's free memory back to the system (`wasabi-core/src/release.rs`); without \
+         that, glibc kept its high-water mark and the fresh figure stayed above the first. The process's memory map at each of these points is kept in \
+         `target/soak/smaps-*.txt`. In the churn, memory is read after a first batch of 50 \
+         cycles and then every 1,000: the allocator and the instance pool warm up over the \
+         first thousand, and a leak would show as growth after that.\n\n{report}"
     )
 }
 
