@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wasabi_core::wasabi_gojs::{GoHostBuilder, Outcome};
-use wasabi_core::{GoModule, Runtime, RuntimeConfig, TenantLimits};
+use wasabi_core::{GoModule, Outcome, Runtime, RuntimeConfig, TenantIo, TenantSpec};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -68,11 +67,13 @@ fn startup(c: &mut Criterion) {
 /// Instantiates `module` (from its `InstancePre`, in a pooled slot) and runs
 /// it to its exit, output discarded.
 fn run_hello(tokio: &tokio::runtime::Runtime, runtime: &Runtime, module: &GoModule) -> Outcome {
-    let host = GoHostBuilder::new()
-        .arg("hello")
-        .stdout(Box::new(std::io::sink()));
+    let spec = TenantSpec::new("hello", "hello.wasm");
+    let io = TenantIo {
+        stdout: Box::new(std::io::sink()),
+        ..TenantIo::default()
+    };
     tokio
-        .block_on(runtime.run(module, host, TenantLimits::default()))
+        .block_on(runtime.run(module, &spec, io))
         .expect("hello runs")
 }
 

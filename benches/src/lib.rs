@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasabi_core::wasabi_gojs::NetPolicy;
+use wasabi_core::NetPolicy;
 use wasabi_core::{LogFormat, Runtime, Supervisor, TenantSpec};
 
 /// A supervisor over `runtime` whose tenants' output goes nowhere.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fs-probe escape|rw|ro|busy|cwd [dir]")
+		fmt.Fprintln(os.Stderr, "usage: fs-probe escape|rw|ro|busy|cwd [dir] | open-many dir n")
 		os.Exit(2)
 	}
 	dir := "."
@@ -33,6 +34,8 @@ func main() {
 		readOnly(dir)
 	case "busy":
 		busy(dir)
+	case "open-many":
+		openMany(dir, os.Args[3])
 	case "cwd":
 		wd, err := os.Getwd()
 		fmt.Println("cwd:", wd, err)
@@ -42,6 +45,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "unknown subcommand", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// openMany opens dir n times and holds every file open: the open-files
+// cap decides how far it gets.
+func openMany(dir, count string) {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open-many: bad count", count)
+		os.Exit(2)
+	}
+	var held []*os.File
+	for i := 1; i <= n; i++ {
+		f, err := os.Open(dir)
+		if err != nil {
+			fmt.Printf("open %d: %v\n", i, err)
+			os.Exit(1)
+		}
+		held = append(held, f)
+	}
+	fmt.Printf("%d open\n", len(held))
 }
 
 // busy runs two goroutines that loop on file calls while the main one

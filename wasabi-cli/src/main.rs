@@ -10,14 +10,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+mod advice;
+
 use wasabi_core::admin::serve_admin;
-use wasabi_core::wasabi_gojs::{
-    AddressRule, DEFAULT_MAX_SOCKETS, GoHostBuilder, MountSpec, NetPolicy, RunError, SandboxSpec,
-};
+use wasabi_core::manifest::ManifestAdvice;
 use wasabi_core::{
-    LoadError, LogFormat, PrecompiledCode, Runtime, RuntimeConfig, StartError, Supervisor,
-    TenantError, TenantLimits, load_manifest, parse_size,
+    AddressRule, LoadError, LogFormat, MountSpec, NetPolicy, PrecompiledCode, RunError, Runtime,
+    RuntimeConfig, SandboxSpec, StartError, Supervisor, TenantError, TenantIo, TenantLimits,
+    TenantSpec, fields, load_manifest,
 };
+
+use crate::advice::FlagAdvice;
 
 /// Exit code when the guest traps or breaks a limit (like an abort).
 const EXIT_TRAP: u8 = 134;
@@ -153,12 +156,33 @@ struct ProgramArgs {
     env: Vec<String>,
 
     /// Largest memory the program may grow to, e.g. 256MiB or 1GiB [default: 4GiB, wasm's limit].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = fields::size)]
     max_memory: Option<u64>,
 
     /// Most CPU the program may use, as a fraction of one core (0.5 = half a core).
-    #[arg(long, value_name = "FRACTION", value_parser = parse_cpu)]
+    #[arg(long, value_name = "FRACTION", value_parser = fields::cpu_share)]
     max_cpu: Option<f64>,
+
+    /// Most host memory the program's JS objects may take (typed arrays,
+    /// objects, the strings Go holds), e.g. 64MiB; it counts within
+    /// --max-memory too [default: 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = fields::size)]
+    max_js_heap: Option<u64>,
+
+    /// Most files and directories the program may hold open at once.
+    #[arg(long, value_name = "N", value_parser = fields::count,
+          default_value_t = TenantLimits::default().max_open_files)]
+    max_open_files: usize,
+
+    /// Most references to JS values the program may hold at once.
+    #[arg(long, value_name = "N", value_parser = fields::count,
+          default_value_t = TenantLimits::default().max_references)]
+    max_js_refs: usize,
+
+    /// Most timers the program may have pending at once.
+    #[arg(long, value_name = "N", value_parser = fields::count,
+          default_value_t = TenantLimits::default().max_timers)]
+    max_timers: usize,
 
     /// Accept FILE as precompiled machine code (a .cwasm), if `wasabi compile`
     /// made it with this installation's key. Without it, only WebAssembly runs.
@@ -173,6 +197,24 @@ struct ProgramArgs {
 
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+impl ProgramArgs {
+    /// Every cap, from the flags; what no flag sets keeps its default.
+    fn limits(&self) -> TenantLimits {
+        let d = TenantLimits::default();
+        TenantLimits {
+            max_memory: self.max_memory,
+            max_cpu: self.max_cpu,
+            max_sockets: self.net.max_connections,
+            max_object_bytes: self.max_js_heap.map_or(d.max_object_bytes, |b| {
+                usize::try_from(b).unwrap_or(usize::MAX)
+            }),
+            max_open_files: self.max_open_files,
+            max_references: self.max_js_refs,
+            max_timers: self.max_timers,
+        }
+    }
 }
 
 /// The filesystem flags. Nothing is visible unless mounted here.
@@ -230,11 +272,16 @@ struct NetArgs {
     /// Let the program listen on GUEST, bound on the host at HOST instead
     /// (both IP:PORT); the program sees GUEST. Repeatable.
     /// Example: --map-listen 127.0.0.1:8080=127.0.0.1:9001
-    #[arg(long, value_name = "GUEST=HOST", value_parser = parse_mapping)]
+    #[arg(long, value_name = "GUEST=HOST", value_parser = fields::listen_mapping_text)]
     map_listen: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
 
     /// Most sockets (listeners and connections) the program may hold open at once.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SOCKETS)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = TenantLimits::default().max_sockets,
+        value_parser = fields::count
+    )]
     max_connections: usize,
 }
 
@@ -286,6 +333,10 @@ The manifest (TOML) lists the tenants:
   max-memory = \"64MiB\"
   max-connections = 256
   max-cpu = 0.5                   # a fraction of one core
+  max-js-heap = \"64MiB\"           # host memory for JS objects (within max-memory)
+  max-open-files = 1024
+  max-js-refs = 4194304           # references to JS values held at once
+  max-timers = 65536              # timers pending at once
   restart = \"on-failure\"          # never | on-failure | always (with backoff)
 
 Signals: SIGTERM or SIGINT stops accepting, lets open connections finish within \
@@ -326,28 +377,6 @@ struct ServeArgs {
 enum LogFormatArg {
     Text,
     Json,
-}
-
-/// Parses a CPU fraction: more than 0, e.g. 0.25.
-fn parse_cpu(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!(
-            "`{text}` is not a fraction of a core more than 0, such as 0.5"
-        )),
-    }
-}
-
-/// Parses `GUEST=HOST`, two IP:PORT addresses.
-fn parse_mapping(text: &str) -> Result<(std::net::SocketAddr, std::net::SocketAddr), String> {
-    let (guest, host) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not GUEST=HOST"))?;
-    let parse = |a: &str| {
-        a.parse::<std::net::SocketAddr>()
-            .map_err(|_| format!("`{a}` is not an IP:PORT address"))
-    };
-    Ok((parse(guest)?, parse(host)?))
 }
 
 /// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
@@ -452,9 +481,9 @@ fn guest_env(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
                 (flag.clone(), v)
             }
         };
-        if key.is_empty() {
-            bail!("--env {flag}: the variable name is empty");
-        }
+        fields::env_name(&key)
+            .and_then(|()| fields::env_value(&key, &value))
+            .map_err(|e| anyhow::anyhow!("--env {flag}: {e}"))?;
         env.push((key, value));
     }
     Ok(env)
@@ -473,48 +502,56 @@ fn run_program(
     file: &std::path::Path,
     args: Vec<String>,
     env: Vec<(String, String)>,
-    fs: SandboxSpec,
+    mut fs: SandboxSpec,
     go_test_runner: bool,
 ) -> anyhow::Result<ExitCode> {
     init_logging(program.cache.verbose);
+    // Mounts are named relative to where wasabi was started; the tenant
+    // description holds absolute paths only.
     let here = std::env::current_dir().context("cannot read the current directory")?;
-    let fs = fs.open(&here)?;
+    for mount in &mut fs.mounts {
+        mount.host = std::path::absolute(here.join(&mount.host))
+            .with_context(|| format!("--dir {}", mount.host.display()))?;
+    }
+    // Opened once now so a bad mount is reported before anything compiles.
+    fs.open(std::path::Path::new("/"))?;
+    let spec = TenantSpec {
+        program_name: Some(file.to_string_lossy().into_owned()),
+        precompiled: if program.allow_precompiled {
+            PrecompiledCode::Allowed
+        } else {
+            PrecompiledCode::Refused
+        },
+        args,
+        env,
+        net: program.net.policy(),
+        fs,
+        limits: program.limits(),
+        go_test_runner,
+        ..TenantSpec::new("main", file)
+    };
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: cache_dir(&program.cache),
         ..RuntimeConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
-    let precompiled = if program.allow_precompiled {
-        PrecompiledCode::Allowed
-    } else {
-        PrecompiledCode::Refused
-    };
-    let module = runtime.load(file, precompiled).map_err(|e| match e {
-        LoadError::PrecompiledRefused { .. } => anyhow::anyhow!(
-            "{e}; if `wasabi compile` made it here, run it with --allow-precompiled"
-        ),
-        e => e.into(),
-    })?;
-    let mut host = GoHostBuilder::new()
-        .arg(file.to_string_lossy())
-        .args(args)
-        .net_policy(program.net.policy())
-        .filesystem(fs)
-        .go_test_runner(go_test_runner);
-    for (k, v) in env {
-        host = host.env(k, v);
-    }
-    let limits = TenantLimits {
-        max_memory: program.max_memory,
-        max_sockets: program.net.max_connections,
-        max_cpu: program.max_cpu,
-        ..TenantLimits::default()
+    let module = runtime
+        .load(&spec.module, spec.precompiled)
+        .map_err(|e| match e {
+            LoadError::PrecompiledRefused { .. } => anyhow::anyhow!(
+                "{e}; if `wasabi compile` made it here, run it with --allow-precompiled"
+            ),
+            e => e.into(),
+        })?;
+    let io = TenantIo {
+        advice: Arc::new(FlagAdvice),
+        ..TenantIo::default()
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    match tokio.block_on(runtime.run(&module, host, limits)) {
+    match tokio.block_on(runtime.run(&module, &spec, io)) {
         Ok(outcome) => Ok(ExitCode::from(outcome.code() as u8)),
         Err(e) => {
             report(&e);
@@ -628,12 +665,12 @@ impl Drop for PrivateTemp {
 fn report(e: &TenantError) {
     match e {
         TenantError::Run(run @ RunError::Trap(_)) => {
-            eprintln!("wasabi: {run}");
+            eprintln!("wasabi: {}", e.advised(&FlagAdvice));
             if let Some(backtrace) = run.guest_backtrace() {
                 eprintln!("guest backtrace:\n{backtrace}");
             }
         }
-        other => eprintln!("wasabi: {other}"),
+        other => eprintln!("wasabi: {}", other.advised(&FlagAdvice)),
     }
 }
 
@@ -656,12 +693,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("could not start the async runtime")?;
     tokio.block_on(async move {
-        let supervisor = Arc::new(Supervisor::with_output(
-            runtime,
-            format,
-            Arc::new(Mutex::new(Box::new(std::io::stdout()))),
-            Arc::new(Mutex::new(Box::new(std::io::stderr()))),
-        ));
+        let supervisor = Arc::new(
+            Supervisor::with_output(
+                runtime,
+                format,
+                Arc::new(Mutex::new(Box::new(std::io::stdout()))),
+                Arc::new(Mutex::new(Box::new(std::io::stderr()))),
+            )
+            .with_advice(Arc::new(ManifestAdvice)),
+        );
         supervisor.start_all(specs).await.map_err(|e| match e {
             StartError::Load {
                 source: LoadError::PrecompiledRefused { .. },

@@ -354,7 +354,10 @@ fn the_memory_limit_stops_a_growing_guest() {
     assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("memory limit exceeded"), "{err}");
-    assert!(err.contains("its limit is 32 MiB"), "{err}");
+    assert!(
+        err.contains("its limit is 32 MiB: raise it with --max-memory"),
+        "{err}"
+    );
     // The same program runs to completion with room to spare.
     let out = run_guest(&program("cpu-bound.wasm"), &["--max-memory", "1GiB"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

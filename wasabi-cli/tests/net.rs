@@ -464,7 +464,7 @@ fn the_socket_cap_is_enforced_with_a_clear_error() {
         stderr(&out),
         format!(
             "net-probe: connection 4: dial tcp {addr}: too many open sockets: this program may \
-             hold 3 at once (raise it with --max-connections)\n"
+             hold 3 at once: raise it with --max-connections\n"
         )
     );
 }

@@ -250,7 +250,10 @@ fn a_memory_hog_ends_at_its_limit_and_restarts_with_backoff() {
     assert!(
         err.contains(
             "hog | wasabi: memory limit exceeded: the guest needed 64.5 MiB (64.5 MiB of linear memory, "
-        ) && err.contains("of host objects and strings) but its limit is 64 MiB"),
+        ) && err.contains(
+            "of host objects and strings) but its limit is 64 MiB: raise the tenant's max-memory \
+             in the manifest"
+        ),
         "{err}"
     );
     assert!(err.contains("hog | wasabi: restarting in 100ms (restart = \"on-failure\")"));
@@ -601,5 +604,63 @@ fn host_memory_shows_in_tenants_and_metrics() {
     assert!(
         metrics.contains("wasabi_tenant_host_memory_bytes{tenant=\"hold\"}"),
         "{metrics}"
+    );
+}
+
+/// Under `serve`, a refusal names the manifest field that would grant or
+/// raise it, never a flag; `/tenants` and `/metrics` show every limit.
+#[test]
+fn refusals_name_the_manifest_field_and_every_limit_is_shown() {
+    let manifest = format!(
+        "[[tenant]]\nname = \"dialer\"\nmodule = \"{probe}\"\nargs = [\"read\", \"127.0.0.1:1\"]\n\
+         max-open-files = 7\nmax-timers = 9\n\n\
+         [[tenant]]\nname = \"listener\"\nmodule = \"{probe}\"\nargs = [\"listen\", \"127.0.0.1:7000\"]\n\
+         max-js-heap = \"32MiB\"\nmax-js-refs = 5000\nmax-connections = 4\nmax-cpu = 0.5\n",
+        probe = module("net-probe.wasm")
+    );
+    let serve = Serve::start("serve-words", &manifest, &[]);
+    eventually("both tenants to end", || {
+        serve.tenant("dialer")["state"] == "ended" && serve.tenant("listener")["state"] == "ended"
+    });
+    let err = serve.stderr();
+    assert!(
+        err.contains(
+            "dialer | net-probe: dial tcp 127.0.0.1:1: connecting to 127.0.0.1:1 is not allowed: \
+             grant it in the tenant's allow-connect list, e.g. allow-connect = [\"127.0.0.1:1\"]"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "listener | net-probe: listen tcp 127.0.0.1:7000: listening on 127.0.0.1:7000 is not \
+             allowed: map it in the tenant's listen table, e.g. listen = { \"127.0.0.1:7000\" = \
+             \"127.0.0.1:PORT\" }"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("--allow") && !err.contains("--max"), "{err}");
+    let limits = |name: &str| serve.tenant(name)["limits"].clone();
+    let dialer = limits("dialer");
+    assert_eq!(dialer["open_files"], 7.0);
+    assert_eq!(dialer["timers"], 9.0);
+    assert_eq!(dialer["memory_bytes"], serde_json::Value::Null);
+    assert_eq!(dialer["sockets"], 1024.0, "the default");
+    let listener = limits("listener");
+    assert_eq!(listener["js_heap_bytes"], f64::from(32u32 << 20));
+    assert_eq!(listener["js_references"], 5000.0);
+    assert_eq!(listener["sockets"], 4.0);
+    assert_eq!(listener["cpu_cores"], 0.5);
+    let (_, metrics) = get(&serve.admin, "/metrics");
+    assert!(
+        metrics.contains("wasabi_tenant_limit{tenant=\"dialer\",limit=\"open_files\"} 7\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wasabi_tenant_limit{tenant=\"listener\",limit=\"cpu_cores\"} 0.5\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("limit=\"memory_bytes\""),
+        "not capped, not shown"
     );
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wasabi_core::wasabi_gojs::NetPolicy;
+use wasabi_core::NetPolicy;
 use wasabi_core::{Runtime, RuntimeConfig, Supervisor, TenantSpec};
 
 #[tokio::main]

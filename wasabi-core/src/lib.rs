@@ -3,8 +3,12 @@
 //!
 //! A [`Runtime`] holds what every tenant of a process shares; [`Runtime::load`]
 //! turns a file into a [`GoModule`]; [`Runtime::run`] runs one tenant of it
-//! with the JS world a [`wasabi_gojs::GoHostBuilder`] describes and the
-//! [`TenantLimits`] it must stay within.
+//! as a [`TenantSpec`] describes it — the one description every edge
+//! (`wasabi run`, `go-exec`, the manifest, an embedder) produces — within
+//! its [`TenantLimits`]. [`fields`] checks each field people write, for
+//! flags and manifest alike. Configuration types an embedder needs are
+//! exported here: the limits and the [`Advice`] that words refusals come
+//! from `wasabi-limits`, policies and mounts from [`wasabi_gojs`].
 
 #![deny(missing_docs)]
 
@@ -12,6 +16,7 @@ pub mod admin;
 pub mod cache;
 mod cpu;
 mod engine;
+pub mod fields;
 mod limits;
 pub mod manifest;
 mod module;
@@ -19,16 +24,25 @@ mod output;
 mod release;
 mod runtime;
 pub mod seal;
+mod store;
 pub mod supervisor;
+mod tenant;
 
 pub use engine::EPOCH_TICK;
-pub use limits::{MemoryLimitExceeded, TenantLimits};
+pub use limits::MemoryLimitExceeded;
 pub use manifest::{ManifestError, load_manifest};
 pub use module::{GoModule, LoadError, ModuleOrigin, PrecompiledCode};
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
-pub use runtime::{InstanceStats, Runtime, RuntimeConfig, TenantData, TenantError};
-pub use supervisor::{
-    RestartPolicy, StartError, Supervisor, TenantSpec, TenantState, TenantStatus,
-};
+pub use runtime::{InstanceStats, Runtime, RuntimeConfig};
+pub use store::TenantData;
+pub use supervisor::{StartError, Supervisor, TenantState, TenantStatus};
+pub use tenant::{RestartPolicy, TenantError, TenantIo, TenantSpec};
+/// The guest world of Go js/wasm programs, for embedders that assemble one
+/// themselves; [`Runtime::run`] does it from a [`TenantSpec`].
 pub use wasabi_gojs;
+pub use wasabi_limits::{Advice, Cap, Grant, NoAdvice, SharedAdvice, TenantLimits, advised};
+// What a tenant description is made of, from its one documented place.
 pub use wasabi_gojs::size::{SizeError, format_size, parse_size};
+pub use wasabi_gojs::{
+    AddressRule, DrainSignal, MountSpec, NetPolicy, Outcome, OutputSink, RunError, SandboxSpec,
+};

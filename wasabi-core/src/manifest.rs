@@ -19,6 +19,10 @@
 //! max-memory = "64MiB"
 //! max-connections = 256
 //! max-cpu = 0.5                   # a fraction of one core
+//! max-js-heap = "64MiB"           # host memory for JS objects (within max-memory)
+//! max-open-files = 1024
+//! max-js-refs = 4194304           # references to JS values held at once
+//! max-timers = 65536              # timers pending at once
 //! restart = "on-failure"          # never | on-failure | always
 //! ```
 
@@ -30,10 +34,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
-use wasabi_gojs::{AddressRule, GrantHint, MountSpec, NetPolicy, SandboxSpec};
+use wasabi_gojs::{AddressRule, MountSpec, NetPolicy, SandboxSpec};
+use wasabi_limits::{Advice, Cap, Grant};
 
-use crate::supervisor::{RestartPolicy, TenantSpec};
-use crate::{PrecompiledCode, TenantLimits, parse_size};
+use crate::fields;
+use crate::module::PrecompiledCode;
+use crate::tenant::{RestartPolicy, TenantSpec};
+use wasabi_limits::TenantLimits;
 
 /// A manifest error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +104,10 @@ struct RawTenant {
     max_memory: Option<Spanned<RawSize>>,
     max_connections: Option<Spanned<usize>>,
     max_cpu: Option<Spanned<f64>>,
+    max_js_heap: Option<Spanned<RawSize>>,
+    max_open_files: Option<Spanned<usize>>,
+    max_js_refs: Option<Spanned<usize>>,
+    max_timers: Option<Spanned<usize>>,
     restart: Option<Spanned<RestartPolicy>>,
 }
 
@@ -120,6 +131,12 @@ impl RawTenant {
                 .max_connections
                 .or_else(|| defaults.max_connections.clone()),
             max_cpu: self.max_cpu.or_else(|| defaults.max_cpu.clone()),
+            max_js_heap: self.max_js_heap.or_else(|| defaults.max_js_heap.clone()),
+            max_open_files: self
+                .max_open_files
+                .or_else(|| defaults.max_open_files.clone()),
+            max_js_refs: self.max_js_refs.or_else(|| defaults.max_js_refs.clone()),
+            max_timers: self.max_timers.or_else(|| defaults.max_timers.clone()),
             restart: self.restart.or_else(|| defaults.restart.clone()),
         }
     }
@@ -217,19 +234,7 @@ pub fn parse_manifest(
         };
         let name_span = name.span();
         let name = name.into_inner();
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(at(
-                name_span,
-                format!(
-                    "invalid tenant name `{name}`: use letters, digits, `.`, `_` and `-`, at most 64"
-                ),
-            ));
-        }
+        fields::tenant_name(&name).map_err(|e| at(name_span.clone(), e))?;
         let (line, _) = line_column(text, name_span.start);
         if let Some(first) = names.insert(name.clone(), line) {
             return Err(at(
@@ -252,29 +257,10 @@ pub fn parse_manifest(
             ));
         }
         let mut net = NetPolicy::deny_all();
-        net.grant_hint(GrantHint::Manifest);
         if let Some(listen) = &tenant.listen {
             for (guest, host) in listen.get_ref() {
-                let guest: SocketAddr = guest.parse().map_err(|_| {
-                    at(
-                        listen.span(),
-                        format!("tenant `{name}`: listen: `{guest}` is not an IP:PORT address"),
-                    )
-                })?;
-                let host: SocketAddr = host.parse().map_err(|_| {
-                    at(
-                        listen.span(),
-                        format!("tenant `{name}`: listen: `{host}` is not an IP:PORT address"),
-                    )
-                })?;
-                if host.port() == 0 {
-                    return Err(at(
-                        listen.span(),
-                        format!(
-                            "tenant `{name}`: listen: the host port of `{guest}` must be fixed, not 0"
-                        ),
-                    ));
-                }
+                let (guest, host) = fields::listen_mapping(guest, host)
+                    .map_err(|e| at(listen.span(), format!("tenant `{name}`: listen: {e}")))?;
                 let (line, _) = line_column(text, listen.span().start);
                 if let Some((_, other, other_line)) =
                     host_ports.iter().find(|(h, _, _)| ports_clash(*h, host))
@@ -325,37 +311,46 @@ pub fn parse_manifest(
         fs.open(base)
             .map_err(|e| at(tenant_span.clone(), format!("tenant `{name}`: {e}")))?;
         let mut limits = TenantLimits::default();
-        if let Some(size) = &tenant.max_memory {
-            limits.max_memory = Some(match size.get_ref() {
-                RawSize::Bytes(n) => *n,
-                RawSize::Text(t) => parse_size(t)
-                    .map_err(|e| at(size.span(), format!("tenant `{name}`: max-memory: {e}")))?,
-            });
-        }
-        if let Some(n) = &tenant.max_connections {
-            if *n.get_ref() == 0 {
-                return Err(at(
-                    n.span(),
-                    format!("tenant `{name}`: max-connections must be at least 1"),
-                ));
-            }
-            limits.max_sockets = *n.get_ref();
-        }
-        limits.max_cpu = match &tenant.max_cpu {
-            Some(cpu) => {
-                let v = *cpu.get_ref();
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(at(
-                        cpu.span(),
-                        format!(
-                            "tenant `{name}`: max-cpu is a fraction of one core, more than 0 (0.5 = half a core)"
-                        ),
-                    ));
-                }
-                Some(v)
-            }
-            None => None,
+        let size = |field: &str, raw: &Spanned<RawSize>| match raw.get_ref() {
+            RawSize::Bytes(n) => Ok(*n),
+            RawSize::Text(t) => fields::size(t)
+                .map_err(|e| at(raw.span(), format!("tenant `{name}`: {field}: {e}"))),
         };
+        let count = |field: &str, raw: &Spanned<usize>| {
+            fields::check_count(*raw.get_ref())
+                .map_err(|e| at(raw.span(), format!("tenant `{name}`: {field} {e}")))
+        };
+        if let Some(raw) = &tenant.max_memory {
+            limits.max_memory = Some(size("max-memory", raw)?);
+        }
+        if let Some(cpu) = &tenant.max_cpu {
+            limits.max_cpu = Some(
+                fields::check_cpu_share(*cpu.get_ref())
+                    .map_err(|e| at(cpu.span(), format!("tenant `{name}`: max-cpu: {e}")))?,
+            );
+        }
+        if let Some(raw) = &tenant.max_connections {
+            limits.max_sockets = count("max-connections", raw)?;
+        }
+        if let Some(raw) = &tenant.max_js_heap {
+            limits.max_object_bytes =
+                usize::try_from(size("max-js-heap", raw)?).unwrap_or(usize::MAX);
+        }
+        if let Some(raw) = &tenant.max_open_files {
+            limits.max_open_files = count("max-open-files", raw)?;
+        }
+        if let Some(raw) = &tenant.max_js_refs {
+            limits.max_references = count("max-js-refs", raw)?;
+        }
+        if let Some(raw) = &tenant.max_timers {
+            limits.max_timers = count("max-timers", raw)?;
+        }
+        let env = tenant.env.unwrap_or_default();
+        for (key, value) in &env {
+            fields::env_name(key)
+                .and_then(|()| fields::env_value(key, value))
+                .map_err(|e| at(tenant_span.clone(), format!("tenant `{name}`: env: {e}")))?;
+        }
         specs.push(TenantSpec {
             name,
             module: module_path,
@@ -363,15 +358,48 @@ pub fn parse_manifest(
                 Some(true) => PrecompiledCode::Allowed,
                 _ => PrecompiledCode::Refused,
             },
+            program_name: None,
             args: tenant.args.unwrap_or_default(),
-            env: tenant.env.unwrap_or_default().into_iter().collect(),
+            env: env.into_iter().collect(),
             net,
             fs,
             limits,
             restart: tenant.restart.map(Spanned::into_inner).unwrap_or_default(),
+            go_test_runner: false,
         });
     }
     Ok(specs)
+}
+
+/// How a tenant of a manifest is told to change what it was refused: by
+/// the manifest field that grants or raises it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ManifestAdvice;
+
+impl Advice for ManifestAdvice {
+    fn grant(&self, grant: &Grant<'_>) -> Option<String> {
+        Some(match grant {
+            Grant::Listen { endpoint } => format!(
+                "map it in the tenant's listen table, e.g. listen = {{ \"{endpoint}\" = \"127.0.0.1:PORT\" }}"
+            ),
+            Grant::Connect { endpoint } => format!(
+                "grant it in the tenant's allow-connect list, e.g. allow-connect = [\"{endpoint}\"]"
+            ),
+        })
+    }
+
+    fn raise(&self, cap: Cap) -> Option<String> {
+        let field = match cap {
+            Cap::Memory => "max-memory",
+            Cap::Cpu => "max-cpu",
+            Cap::Sockets => "max-connections",
+            Cap::ObjectBytes => "max-js-heap",
+            Cap::OpenFiles => "max-open-files",
+            Cap::References => "max-js-refs",
+            Cap::Timers => "max-timers",
+        };
+        Some(format!("raise the tenant's {field} in the manifest"))
+    }
 }
 
 /// Two host addresses that cannot both be bound: the same port on the same
@@ -422,6 +450,10 @@ cwd = "/srv"
 max-memory = "64MiB"
 max-connections = 256
 max-cpu = 0.5
+max-js-heap = "32MiB"
+max-open-files = 10
+max-js-refs = 1000
+max-timers = 20
 
 [[tenant]]
 name = "shop"
@@ -438,6 +470,15 @@ restart = "never"
         assert_eq!(blog.limits.max_memory, Some(64 << 20));
         assert_eq!(blog.limits.max_sockets, 256);
         assert_eq!(blog.limits.max_cpu, Some(0.5));
+        assert_eq!(
+            (
+                blog.limits.max_object_bytes,
+                blog.limits.max_open_files,
+                blog.limits.max_references,
+                blog.limits.max_timers
+            ),
+            (32 << 20, 10, 1000, 20)
+        );
         assert_eq!(blog.restart, RestartPolicy::OnFailure);
         assert_eq!(
             blog.net.listen_map(),
@@ -518,6 +559,22 @@ restart = "never"
             (
                 "[defaults]\nname = \"x\"\n",
                 "m.toml:2:8: `name` cannot have a default",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-open-files = 0\n",
+                "m.toml:4:18: tenant `a`: max-open-files must be at least 1",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-js-heap = \"lots\"\n",
+                "m.toml:4:15: tenant `a`: max-js-heap:",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-cpu = 0.0\n",
+                "m.toml:4:11: tenant `a`: max-cpu: `0` is not a fraction of a core more than 0",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nenv = { \"A=B\" = \"x\" }\n",
+                "m.toml:1:1: tenant `a`: env: `A=B` cannot be a variable name",
             ),
             ("", "m.toml:1:1: the manifest has no tenants"),
             ("[[tenant]\n", "m.toml:1:"),

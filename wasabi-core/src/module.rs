@@ -46,7 +46,7 @@ pub struct GoModule {
     /// The module with its imports resolved, set by
     /// [`Runtime::load`](crate::Runtime::load): every tenant of the module
     /// instantiates from it without linking again.
-    pub(crate) pre: Option<wasmtime::InstancePre<crate::runtime::TenantData>>,
+    pub(crate) pre: Option<wasmtime::InstancePre<crate::store::TenantData>>,
 }
 
 impl std::fmt::Debug for GoModule {

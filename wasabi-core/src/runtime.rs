@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wasabi_gojs::memory::MemoryMeter;
-use wasabi_gojs::{Abi, GoHost, GoView, NetStats, Outcome, RunError};
-use wasabi_limits::{Advice, Cap};
+use wasabi_gojs::{Abi, GoView, NetStats, Outcome};
 use wasmtime::{Engine, Linker, Store};
 
 use crate::cache::ModuleCache;
@@ -16,7 +15,8 @@ use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limits::{Limiter, MemoryLimitExceeded};
 use crate::module::{self, GoModule, Inspected, LoadError, PrecompiledCode};
 use crate::seal::{InstallKey, SealError, default_key_path};
-use crate::tenant::{TenantIo, TenantSpec, go_world};
+use crate::store::TenantData;
+use crate::tenant::{TenantError, TenantIo, TenantSpec, go_world};
 
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone, Default)]
@@ -33,12 +33,6 @@ pub struct RuntimeConfig {
     /// [`crate::seal`]. `None`: [`default_key_path`]. It is read, or created,
     /// on first need.
     pub key_file: Option<PathBuf>,
-}
-
-/// The store data of one tenant: its JS world and its limiter.
-pub struct TenantData {
-    go: GoHost,
-    limiter: Limiter,
 }
 
 /// Live figures of one running instance, readable from outside while it
@@ -92,51 +86,6 @@ impl InstanceStats {
             .ok()
             .and_then(|n| n.as_ref().map(|n| n.open_connections()))
             .unwrap_or(0)
-    }
-}
-
-impl GoView for TenantData {
-    fn go(&mut self) -> &mut GoHost {
-        &mut self.go
-    }
-}
-
-/// Why a tenant did not run to its exit.
-#[derive(Debug, thiserror::Error)]
-pub enum TenantError {
-    /// The guest grew its memory past its limit.
-    #[error(transparent)]
-    MemoryLimit(MemoryLimitExceeded),
-    /// The instance could not be created (for example, its initial memory
-    /// is already over the limit).
-    #[error("could not instantiate the module: {0:#}")]
-    Instantiate(wasmtime::Error),
-    /// The program failed to run: a trap, an uncaught JS exception, a deadlock.
-    #[error(transparent)]
-    Run(RunError),
-    /// The tenant's JS world could not be set up.
-    #[error("could not set up the JS world: {0}")]
-    Setup(String),
-}
-
-impl TenantError {
-    /// The message, followed by how to raise the limit it broke, as
-    /// `advice` words it for whoever configured the tenant.
-    pub fn advised(&self, advice: &dyn Advice) -> String {
-        let hint = match self {
-            TenantError::MemoryLimit(_) => advice.raise(Cap::Memory),
-            _ => None,
-        };
-        wasabi_limits::advised(self, hint)
-    }
-
-    fn from_run(e: RunError) -> TenantError {
-        if let RunError::Trap(trap) = &e
-            && let Some(limit) = trap.downcast_ref::<MemoryLimitExceeded>()
-        {
-            return TenantError::MemoryLimit(*limit);
-        }
-        TenantError::Run(e)
     }
 }
 

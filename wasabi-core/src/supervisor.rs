@@ -28,34 +28,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, SandboxSpec};
+use wasabi_gojs::DrainSignal;
+use wasabi_limits::{Cap, NoAdvice, SharedAdvice};
 
+use crate::module::{GoModule, LoadError, PrecompiledCode};
 use crate::output::{LogFormat, SharedWriter, Stream, TenantOutput};
-use crate::runtime::{InstanceStats, Runtime, TenantError};
-use crate::{GoModule, LoadError, PrecompiledCode, TenantLimits};
-
-/// When a tenant that ended is started again.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestartPolicy {
-    /// Never: it ends for good.
-    #[default]
-    Never,
-    /// When it fails: a non-zero exit, a trap, a broken limit.
-    OnFailure,
-    /// Whenever it ends.
-    Always,
-}
-
-impl std::fmt::Display for RestartPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RestartPolicy::Never => "never",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::Always => "always",
-        })
-    }
-}
+use crate::runtime::{InstanceStats, Runtime};
+use crate::tenant::{RestartPolicy, TenantError, TenantIo, TenantSpec};
 
 /// First delay before a restart; it doubles with each failure in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -63,48 +42,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A run at least this long resets the backoff.
 const STABLE_RUN: Duration = Duration::from_secs(10);
-
-/// Everything that defines one tenant: what runs and within which limits.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TenantSpec {
-    /// Unique name; tags its output, logs and metrics.
-    pub name: String,
-    /// The `.wasm` it runs (or a `.cwasm`, if `precompiled` allows it).
-    pub module: PathBuf,
-    /// Whether `module` may be precompiled code this installation sealed.
-    pub precompiled: PrecompiledCode,
-    /// Its arguments after `os.Args[0]` (which is the module's file name).
-    pub args: Vec<String>,
-    /// Its environment: exactly these variables.
-    pub env: Vec<(String, String)>,
-    /// What it may reach on the network.
-    pub net: NetPolicy,
-    /// Which host directories it sees, and its working directory (host
-    /// paths absolute). Nothing, by default.
-    pub fs: SandboxSpec,
-    /// Memory, CPU, socket and object limits.
-    pub limits: TenantLimits,
-    /// When it is started again after it ends.
-    pub restart: RestartPolicy,
-}
-
-impl TenantSpec {
-    /// A tenant running `module` with no arguments, no environment, no
-    /// network, default limits and no restarts.
-    pub fn new(name: impl Into<String>, module: impl Into<PathBuf>) -> TenantSpec {
-        TenantSpec {
-            name: name.into(),
-            module: module.into(),
-            precompiled: PrecompiledCode::Refused,
-            args: Vec::new(),
-            env: Vec::new(),
-            net: NetPolicy::deny_all(),
-            fs: SandboxSpec::default(),
-            limits: TenantLimits::default(),
-            restart: RestartPolicy::Never,
-        }
-    }
-}
 
 /// Where a tenant is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,6 +82,9 @@ pub struct TenantStatus {
     pub last_exit: Option<String>,
     /// Whether its last run ended well (exit code 0, or drained).
     pub last_exit_ok: Option<bool>,
+    /// Every cap it runs under, by [`Cap::key`](wasabi_limits::Cap::key)
+    /// (`null`: not capped).
+    pub limits: BTreeMap<&'static str, Option<f64>>,
 }
 
 /// What the supervisor keeps about a tenant while it lives.
@@ -186,6 +126,10 @@ impl Record {
             cpu_seconds: Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed)).as_secs_f64(),
             last_exit_ok: last.as_ref().map(|(_, ok)| *ok),
             last_exit: last.map(|(text, _)| text),
+            limits: Cap::ALL
+                .iter()
+                .map(|&cap| (cap.key(), self.spec.limits.get(cap)))
+                .collect(),
         }
     }
 }
@@ -219,6 +163,7 @@ pub struct Supervisor {
     format: LogFormat,
     stdout: SharedWriter,
     stderr: SharedWriter,
+    advice: SharedAdvice,
 }
 
 impl Supervisor {
@@ -248,7 +193,16 @@ impl Supervisor {
             format,
             stdout,
             stderr,
+            advice: Arc::new(NoAdvice),
         }
+    }
+
+    /// Words the tenants' refusals (a denied address, a broken limit) with
+    /// `advice`: `wasabi serve` names the manifest's fields. Default: no
+    /// advice, only what happened.
+    pub fn with_advice(mut self, advice: SharedAdvice) -> Supervisor {
+        self.advice = advice;
+        self
     }
 
     /// Loads (or reuses) the module at `path`: a module several tenants run
@@ -310,6 +264,7 @@ impl Supervisor {
             format: self.format,
             stdout: Arc::clone(&self.stdout),
             stderr: Arc::clone(&self.stderr),
+            advice: Arc::clone(&self.advice),
         };
         let task = tokio::spawn(run.supervise());
         tenants.insert(spec.name, Tenant { record, task });
@@ -459,6 +414,7 @@ struct TenantRun {
     format: LogFormat,
     stdout: SharedWriter,
     stderr: SharedWriter,
+    advice: SharedAdvice,
 }
 
 impl TenantRun {
@@ -482,38 +438,15 @@ impl TenantRun {
             .line(format!("wasabi: {message}").as_bytes());
     }
 
-    /// The tenant's JS world for one run; fails when a mount cannot be opened.
-    fn host(&self, drain: DrainSignal) -> Result<GoHostBuilder, TenantError> {
-        let spec = &self.record.spec;
-        // A spec's host paths are absolute (the manifest makes them so);
-        // a relative one must not be quietly opened against some folder.
-        if let Some(m) = spec.fs.mounts.iter().find(|m| m.host.is_relative()) {
-            return Err(TenantError::Setup(format!(
-                "the mount of {} names a relative host directory; give an absolute path",
-                m.host.display()
-            )));
+    /// What one run is attached to: the tagged output streams, its drain
+    /// signal, the supervisor's advice.
+    fn io(&self, drain: DrainSignal) -> TenantIo {
+        TenantIo {
+            stdout: Box::new(self.output(Stream::Stdout)),
+            stderr: Box::new(self.output(Stream::Stderr)),
+            drain,
+            advice: Arc::clone(&self.advice),
         }
-        let fs = spec
-            .fs
-            .open(std::path::Path::new("/"))
-            .map_err(|e| TenantError::Setup(e.to_string()))?;
-        let file_name = spec
-            .module
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| spec.name.clone());
-        let mut host = GoHostBuilder::new()
-            .arg(file_name)
-            .args(spec.args.iter().cloned())
-            .stdout(Box::new(self.output(Stream::Stdout)))
-            .stderr(Box::new(self.output(Stream::Stderr)))
-            .net_policy(spec.net.clone())
-            .filesystem(fs)
-            .drain_signal(drain);
-        for (k, v) in &spec.env {
-            host = host.env(k.clone(), v.clone());
-        }
-        Ok(host)
     }
 
     async fn supervise(self) {
@@ -536,17 +469,13 @@ impl TenantRun {
             }
             self.record.set_state(TenantState::Running);
             let started = Instant::now();
-            let result = match self.host(drain) {
-                Ok(host) => {
-                    self.runtime
-                        .run_observed(&self.module, host, spec.limits, &stats)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
+            let result = self
+                .runtime
+                .run_observed(&self.module, spec, self.io(drain), &stats)
+                .await;
             // The instance and everything it held are gone by now.
             crate::release::return_freed_memory();
-            let (text, ok) = describe(&result);
+            let (text, ok) = describe(&result, &*self.advice);
             self.say(&text);
             if let Ok(mut last) = self.record.last_exit.lock() {
                 *last = Some((text, ok));
@@ -582,7 +511,10 @@ impl TenantRun {
 }
 
 /// How a run ended, in words, and whether that counts as success.
-fn describe(result: &Result<wasabi_gojs::Outcome, TenantError>) -> (String, bool) {
+fn describe(
+    result: &Result<wasabi_gojs::Outcome, TenantError>,
+    advice: &dyn wasabi_limits::Advice,
+) -> (String, bool) {
     match result {
         Ok(wasabi_gojs::Outcome::Exited(0)) => ("exited with status 0".into(), true),
         Ok(wasabi_gojs::Outcome::Exited(code)) => (format!("exited with status {code}"), false),
@@ -590,7 +522,7 @@ fn describe(result: &Result<wasabi_gojs::Outcome, TenantError>) -> (String, bool
             "drained: stopped accepting and finished its connections".into(),
             true,
         ),
-        Err(e) => (e.to_string(), false),
+        Err(e) => (e.advised(advice), false),
     }
 }
 
@@ -651,11 +583,25 @@ pub fn prometheus_metrics(tenants: &[TenantStatus]) -> String {
             |t| t.cpu_seconds,
         ),
     ];
+    let label = |t: &TenantStatus| t.name.replace('\\', "\\\\").replace('"', "\\\"");
     for (name, kind, help, value) in metrics {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
         for t in tenants {
-            let label = t.name.replace('\\', "\\\\").replace('"', "\\\"");
-            out.push_str(&format!("{name}{{tenant=\"{label}\"}} {}\n", value(t)));
+            out.push_str(&format!("{name}{{tenant=\"{}\"}} {}\n", label(t), value(t)));
+        }
+    }
+    let name = "wasabi_tenant_limit";
+    out.push_str(&format!(
+        "# HELP {name} each cap the tenant runs under, in the unit its name ends with (absent: not capped)\n# TYPE {name} gauge\n"
+    ));
+    for t in tenants {
+        for (key, value) in &t.limits {
+            if let Some(value) = value {
+                out.push_str(&format!(
+                    "{name}{{tenant=\"{}\",limit=\"{key}\"}} {value}\n",
+                    label(t)
+                ));
+            }
         }
     }
     out

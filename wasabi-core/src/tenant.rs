@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, OutputSink, SandboxSpec};
-use wasabi_limits::{NoAdvice, SharedAdvice, TenantLimits};
+use wasabi_gojs::{DrainSignal, GoHostBuilder, NetPolicy, OutputSink, RunError, SandboxSpec};
+use wasabi_limits::{Advice, Cap, NoAdvice, SharedAdvice, TenantLimits};
 
-use crate::PrecompiledCode;
-use crate::runtime::TenantError;
+use crate::limits::MemoryLimitExceeded;
+use crate::module::PrecompiledCode;
 
 /// When a tenant that ended is started again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -141,6 +141,46 @@ impl std::fmt::Debug for TenantIo {
         f.debug_struct("TenantIo")
             .field("advice", &self.advice)
             .finish_non_exhaustive()
+    }
+}
+
+/// Why a tenant did not run to its exit.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// The guest grew its memory past its limit.
+    #[error(transparent)]
+    MemoryLimit(MemoryLimitExceeded),
+    /// The instance could not be created (for example, its initial memory
+    /// is already over the limit).
+    #[error("could not instantiate the module: {0:#}")]
+    Instantiate(wasmtime::Error),
+    /// The program failed to run: a trap, an uncaught JS exception, a deadlock.
+    #[error(transparent)]
+    Run(RunError),
+    /// The tenant's JS world could not be set up.
+    #[error("could not set up the JS world: {0}")]
+    Setup(String),
+}
+
+impl TenantError {
+    /// The message, followed by how to raise the limit it broke, as
+    /// `advice` words it for whoever configured the tenant.
+    pub fn advised(&self, advice: &dyn Advice) -> String {
+        let hint = match self {
+            TenantError::MemoryLimit(_) => advice.raise(Cap::Memory),
+            TenantError::Run(run) => run.cap_reached().and_then(|cap| advice.raise(cap)),
+            _ => None,
+        };
+        wasabi_limits::advised(self, hint)
+    }
+
+    pub(crate) fn from_run(e: RunError) -> TenantError {
+        if let RunError::Trap(trap) = &e
+            && let Some(limit) = trap.downcast_ref::<MemoryLimitExceeded>()
+        {
+            return TenantError::MemoryLimit(*limit);
+        }
+        TenantError::Run(e)
     }
 }
 

@@ -81,6 +81,26 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// The cap of the tenant's limits the guest ran into, when that is what
+    /// ended it: the edge words how to raise it.
+    pub fn cap_reached(&self) -> Option<wasabi_limits::Cap> {
+        use wasabi_limits::Cap;
+        let RunError::Trap(e) = self else {
+            return None;
+        };
+        if e.downcast_ref::<crate::memory::MemoryLimitExceeded>()
+            .is_some()
+        {
+            return Some(Cap::Memory);
+        }
+        match &e.downcast_ref::<crate::ImportError>()?.kind {
+            HostError::MemoryLimit(_) => Some(Cap::Memory),
+            HostError::Timers(_) => Some(Cap::Timers),
+            HostError::Table(crate::table::TableError::Full(_)) => Some(Cap::References),
+            _ => None,
+        }
+    }
+
     /// The guest's wasm call stack at the trap, one frame a line, innermost
     /// first, when there is one.
     pub fn guest_backtrace(&self) -> Option<String> {

@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmtime::{Memory, TypedFunc};
 
 use wasabi_fs::Sandbox;
-use wasabi_limits::{TenantLimits, NoAdvice, SharedAdvice};
-use wasabi_net::{FetchId, HttpClient, NetContext, NetError, NetPolicy};
+use wasabi_limits::{Cap, NoAdvice, SharedAdvice, TenantLimits};
+use wasabi_net::{FetchId, HttpClient, NetError, NetPolicy, Sockets};
 
 use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
 use crate::memory::MemoryMeter;
@@ -97,7 +97,7 @@ pub struct GoHost {
     pub(crate) realm: Realm,
     pub(crate) timers: Timers,
     /// The instance's sockets and network policy.
-    pub(crate) net: NetContext,
+    pub(crate) net: Sockets,
     /// The instance's HTTP requests (`fetch`), under the same policy.
     pub(crate) http: HttpClient,
     /// What Go may still wait on, per request.
@@ -340,7 +340,7 @@ impl GoHostBuilder {
             fetches: std::collections::HashMap::new(),
             jobs: std::collections::VecDeque::new(),
             completions: std::collections::VecDeque::new(),
-            net: NetContext::new(self.net_policy, sockets),
+            net: Sockets::new(self.net_policy, sockets),
             fs: self
                 .fs
                 .unwrap_or_else(Sandbox::empty)
@@ -523,10 +523,13 @@ impl GoHost {
         }
         match err {
             HeapError::NotAnObject { .. } => self.type_error(&err.to_string()),
-            HeapError::Budget { .. }
-            | HeapError::ArrayLength
-            | HeapError::StringLength
-            | HeapError::Memory(_) => self.range_error(&err.to_string()),
+            HeapError::Budget { .. } => {
+                let message = wasabi_limits::advised(&err, self.advice.raise(Cap::ObjectBytes));
+                self.range_error(&message)
+            }
+            HeapError::ArrayLength | HeapError::StringLength | HeapError::Memory(_) => {
+                self.range_error(&err.to_string())
+            }
         }
     }
 }

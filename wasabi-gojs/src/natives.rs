@@ -803,11 +803,14 @@ mod tests {
     /// back when Go lets them go.
     #[test]
     fn strings_go_holds_count_in_the_tenants_memory() {
-        let meter = Arc::new(crate::memory::MemoryMeter::new(Some(64 << 20)));
         let mut host = GoHostBuilder::new()
-            .memory(Arc::clone(&meter))
+            .limits(wasabi_limits::TenantLimits {
+                max_memory: Some(64 << 20),
+                ..Default::default()
+            })
             .build()
             .unwrap();
+        let meter = host.memory_meter();
         let before = meter.host();
         let mut kept = Vec::new();
         let mut refused = None;

@@ -1,4 +1,4 @@
-//! `globalThis.wasabi.net`: the instance's [`NetContext`] as JS functions,
+//! `globalThis.wasabi.net`: the instance's [`Sockets`] as JS functions,
 //! the host side of the Go companion module (`wasabi.dev/go`).
 //!
 //! The interface is readiness-based and never blocks:
@@ -331,10 +331,9 @@ mod tests {
         let args = ["tcp".into(), "10.0.0.1:80".into(), 2.0.into()];
         let thrown = net_call(&mut host, &mut mem, NetOp::Dial, &args).unwrap_err();
         assert_eq!(code(&host, &thrown), "EACCES");
-        assert!(
-            to_js_string(&host, &thrown)
-                .ends_with("connecting to 10.0.0.1:80 is not allowed: ask for connecting to 10.0.0.1:80")
-        );
+        assert!(to_js_string(&host, &thrown).ends_with(
+            "connecting to 10.0.0.1:80 is not allowed: ask for connecting to 10.0.0.1:80"
+        ));
         // Closing twice: the second is EBADF.
         net_call(&mut host, &mut mem, NetOp::Close, std::slice::from_ref(&c)).unwrap();
         let thrown = net_call(&mut host, &mut mem, NetOp::Close, &[c]).unwrap_err();

@@ -122,6 +122,49 @@ pub enum Cap {
     Timers,
 }
 
+impl Cap {
+    /// Every cap, in the order [`TenantLimits`] lists them.
+    pub const ALL: [Cap; 7] = [
+        Cap::Memory,
+        Cap::Cpu,
+        Cap::Sockets,
+        Cap::ObjectBytes,
+        Cap::OpenFiles,
+        Cap::References,
+        Cap::Timers,
+    ];
+
+    /// A stable name with its unit, for machines: `/tenants`' `limits`
+    /// keys and `/metrics`' `limit` label.
+    pub fn key(self) -> &'static str {
+        match self {
+            Cap::Memory => "memory_bytes",
+            Cap::Cpu => "cpu_cores",
+            Cap::Sockets => "sockets",
+            Cap::ObjectBytes => "js_heap_bytes",
+            Cap::OpenFiles => "open_files",
+            Cap::References => "js_references",
+            Cap::Timers => "timers",
+        }
+    }
+}
+
+impl TenantLimits {
+    /// The value of one cap, as a number in the unit [`Cap::key`] names;
+    /// `None` when it is not capped.
+    pub fn get(&self, cap: Cap) -> Option<f64> {
+        match cap {
+            Cap::Memory => self.max_memory.map(|b| b as f64),
+            Cap::Cpu => self.max_cpu,
+            Cap::Sockets => Some(self.max_sockets as f64),
+            Cap::ObjectBytes => Some(self.max_object_bytes as f64),
+            Cap::OpenFiles => Some(self.max_open_files as f64),
+            Cap::References => Some(self.max_references as f64),
+            Cap::Timers => Some(self.max_timers as f64),
+        }
+    }
+}
+
 impl fmt::Display for Cap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -210,6 +253,21 @@ mod tests {
             "listening on 127.0.0.1:8080 is not allowed"
         );
         assert_eq!(advised("x", Some("y".into())), "x: y");
+    }
+
+    #[test]
+    fn every_cap_has_a_distinct_key_and_a_value() {
+        let keys: std::collections::BTreeSet<_> = Cap::ALL.iter().map(|c| c.key()).collect();
+        assert_eq!(keys.len(), Cap::ALL.len());
+        let limits = TenantLimits {
+            max_memory: Some(64 << 20),
+            max_cpu: Some(0.5),
+            ..TenantLimits::default()
+        };
+        assert_eq!(limits.get(Cap::Memory), Some(f64::from(64u32 << 20)));
+        assert_eq!(limits.get(Cap::Cpu), Some(0.5));
+        assert_eq!(TenantLimits::default().get(Cap::Memory), None);
+        assert_eq!(limits.get(Cap::Timers), Some(65536.0));
     }
 
     #[test]

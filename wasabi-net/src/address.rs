@@ -7,7 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
 use crate::NetError;
-use crate::policy::is_host_name;
 
 /// The host part of an [`Endpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +120,15 @@ impl Family {
             Family::V6 => addr.is_ipv6(),
         }
     }
+}
+
+/// `true` for a plausible DNS name: letters, digits, `-` and `.`.
+pub(crate) fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !s.starts_with(['-', '.'])
 }
 
 #[cfg(test)]

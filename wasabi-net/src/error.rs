@@ -181,13 +181,19 @@ mod tests {
             what: NetUse::Connect,
             endpoint: "10.0.0.1:80".into(),
         };
-        assert_eq!(denied.to_string(), "connecting to 10.0.0.1:80 is not allowed");
+        assert_eq!(
+            denied.to_string(),
+            "connecting to 10.0.0.1:80 is not allowed"
+        );
         assert_eq!(
             denied.advised(&Flags),
             "connecting to 10.0.0.1:80 is not allowed: grant connecting to 10.0.0.1:80"
         );
         let full = NetError::TooManySockets { limit: 3 };
-        assert_eq!(full.to_string(), "too many open sockets: this program may hold 3 at once");
+        assert_eq!(
+            full.to_string(),
+            "too many open sockets: this program may hold 3 at once"
+        );
         assert!(full.advised(&Flags).ends_with(": raise sockets"));
         assert_eq!(full.advised(&wasabi_limits::NoAdvice), full.to_string());
     }

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::address::{Endpoint, Family, Host};
-use crate::context::connect;
 use crate::error::NetError;
 use crate::policy::NetPolicy;
+use crate::sockets::connect;
 
 /// Identifies one request for the life of its client (never reused).
 pub type FetchId = u64;
@@ -437,7 +437,7 @@ mod tests {
         let quota = crate::SocketQuota::new(2);
         let mut policy = loopback();
         policy.allow_listen("127.0.0.1".parse::<AddressRule>().unwrap());
-        let mut net = crate::NetContext::new(policy.clone(), std::sync::Arc::clone(&quota));
+        let mut net = crate::Sockets::new(policy.clone(), std::sync::Arc::clone(&quota));
         let mut client = HttpClient::new(policy, std::sync::Arc::clone(&quota));
         let listener = net.listen("tcp", "127.0.0.1:0").unwrap();
         let req = HttpRequest {

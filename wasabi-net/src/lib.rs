@@ -3,11 +3,12 @@
 //!
 //! * [`NetPolicy`] — nothing is reachable by default; [`AddressRule`]s
 //!   (`127.0.0.1:8080`, `10.0.0.0/8:5432`, `example.com:443`) grant listening
-//!   and connecting, and a denial names the flag that would grant it.
-//! * [`NetContext`] — one instance's sockets: readiness-based `listen`,
+//!   and connecting; a denial says what was denied ([`NetError::Denied`]),
+//!   and the tenant owner's [`wasabi_limits::Advice`] says how to grant it.
+//! * [`Sockets`] — one instance's sockets: readiness-based `listen`,
 //!   `accept`, `dial`, `read`, `write`, `close_write`, `close`, with waits
 //!   delivered as [`Event`]s, a cap on open sockets ([`SocketQuota`], shared
-//!   with the HTTP client), and everything closed when the context is
+//!   with the HTTP client), and everything closed when it is
 //!   dropped.
 //!
 //! This crate knows nothing of JavaScript or Go; `wasabi-gojs` exposes it to
@@ -16,11 +17,11 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), wasabi_net::NetError> {
-//! use wasabi_net::{AddressRule, Interest, NetContext, NetPolicy, SocketQuota};
+//! use wasabi_net::{AddressRule, Interest, Sockets, NetPolicy, SocketQuota};
 //!
 //! let mut policy = NetPolicy::deny_all();
 //! policy.allow_listen("127.0.0.1".parse::<AddressRule>().expect("a valid rule"));
-//! let mut net = NetContext::new(policy, SocketQuota::new(16));
+//! let mut net = Sockets::new(policy, SocketQuota::new(16));
 //! let listener = net.listen("tcp", "127.0.0.1:0")?;
 //! assert_eq!(net.accept(listener)?, None); // nobody has connected yet
 //! net.wait(listener, Interest::Read, 1)?; // an Event with token 1 comes when someone does
@@ -32,15 +33,15 @@
 #![deny(missing_docs)]
 
 mod address;
-mod context;
 mod error;
 mod http;
 mod policy;
 mod quota;
+mod sockets;
 
 pub use address::{Endpoint, Family, Host};
-pub use context::{Event, Interest, NetContext, NetStats, SocketId};
 pub use error::{NetError, NetUse};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
 pub use policy::{AddressRule, NetPolicy, RuleParseError};
 pub use quota::{QuotaSlot, SocketQuota};
+pub use sockets::{Event, Interest, NetStats, SocketId, Sockets};

@@ -22,8 +22,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
 use crate::NetError;
+use crate::address::{Endpoint, Host, is_host_name};
 use crate::error::NetUse;
-use crate::address::{Endpoint, Host};
 
 /// What a rule says about the host part of an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,15 +131,6 @@ fn split_host_port(text: &str) -> Option<(&str, Option<&str>)> {
         1 => text.split_once(':').map(|(h, p)| (h, Some(p))),
         _ => Some((text, None)),
     }
-}
-
-/// `true` for a plausible DNS name: letters, digits, `-` and `.`.
-pub(crate) fn is_host_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !s.starts_with(['-', '.'])
 }
 
 impl AddressRule {
@@ -389,7 +380,10 @@ mod tests {
     fn the_default_denies_and_says_what() {
         let policy = NetPolicy::deny_all();
         let err = policy.check_listen(&ep("127.0.0.1:8080")).unwrap_err();
-        assert_eq!(err.to_string(), "listening on 127.0.0.1:8080 is not allowed");
+        assert_eq!(
+            err.to_string(),
+            "listening on 127.0.0.1:8080 is not allowed"
+        );
         let err = policy.check_connect(&ep("[::1]:443")).unwrap_err();
         assert_eq!(err.to_string(), "connecting to [::1]:443 is not allowed");
         assert!(policy.is_deny_all());

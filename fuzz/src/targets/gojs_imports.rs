@@ -124,7 +124,10 @@ fn run(input: &[u8]) {
         .arg("fuzz")
         .stdout(Box::new(std::io::sink()))
         .stderr(Box::new(std::io::sink()))
-        .object_budget(8 << 20)
+        .limits(wasabi_core::TenantLimits {
+            max_object_bytes: 8 << 20,
+            ..Default::default()
+        })
         .build()
         .expect("a JS world");
     let mut store = Store::new(&h.engine, host);

@@ -1,15 +1,15 @@
-//! [`NetContext`]: the sockets of one instance, its policy and its pending
+//! [`Sockets`]: the sockets of one instance, its policy and its pending
 //! waits.
 //!
 //! The interface is readiness-based, like Go's own network poller: `read`,
 //! `write` and `accept` never block — they return `None` when they would —
 //! and `wait` arms a one-shot notification for when the socket is ready,
-//! delivered later through [`NetContext::next_event`]. This keeps every
+//! delivered later through [`Sockets::next_event`]. This keeps every
 //! data copy synchronous and direct (kernel buffer to the caller's slice, for
 //! Wasabi the guest's linear memory) and every wait cheap: a small tokio task
 //! that owns nothing but a reference to its socket.
 //!
-//! Everything an instance holds is released when its `NetContext` is dropped:
+//! Everything an instance holds is released when its `Sockets` is dropped:
 //! every socket closes (peers see the connection end) and every pending task
 //! is aborted.
 
@@ -41,7 +41,7 @@ pub enum Interest {
 /// A completed wait or dial.
 #[derive(Debug)]
 pub struct Event {
-    /// The token the caller gave to [`NetContext::wait`] or [`NetContext::dial`].
+    /// The token the caller gave to [`Sockets::wait`] or [`Sockets::dial`].
     pub token: u64,
     /// For a dial, the connected socket; for a wait, `None`.
     pub result: Result<Option<SocketId>, NetError>,
@@ -136,7 +136,7 @@ impl NetStats {
 ///
 /// Operations that start a wait or a dial spawn a task on the current tokio
 /// runtime, so they must be called from within one.
-pub struct NetContext {
+pub struct Sockets {
     policy: NetPolicy,
     quota: Arc<SocketQuota>,
     sockets: Slab<Entry>,
@@ -145,16 +145,16 @@ pub struct NetContext {
     stats: Arc<NetStats>,
 }
 
-impl Drop for NetContext {
+impl Drop for Sockets {
     fn drop(&mut self) {
         self.sockets.clear();
         self.recount();
     }
 }
 
-impl std::fmt::Debug for NetContext {
+impl std::fmt::Debug for Sockets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NetContext")
+        f.debug_struct("Sockets")
             .field("policy", &self.policy)
             .field("open_sockets", &self.sockets.len())
             .field("pending", &self.tasks.len())
@@ -162,19 +162,22 @@ impl std::fmt::Debug for NetContext {
     }
 }
 
-impl Default for NetContext {
+impl Default for Sockets {
     /// No network at all, and the default socket cap.
-    fn default() -> NetContext {
-        NetContext::new(NetPolicy::deny_all(), SocketQuota::new(wasabi_limits::DEFAULT_MAX_SOCKETS))
+    fn default() -> Sockets {
+        Sockets::new(
+            NetPolicy::deny_all(),
+            SocketQuota::new(wasabi_limits::DEFAULT_MAX_SOCKETS),
+        )
     }
 }
 
-impl NetContext {
+impl Sockets {
     /// An instance's network under `policy`, holding at most as many
     /// sockets at once as `quota` (shared with the instance's HTTP client)
     /// allows.
-    pub fn new(policy: NetPolicy, quota: Arc<SocketQuota>) -> NetContext {
-        NetContext {
+    pub fn new(policy: NetPolicy, quota: Arc<SocketQuota>) -> Sockets {
+        Sockets {
             policy,
             quota,
             sockets: Slab::new(),
@@ -602,7 +605,7 @@ mod tests {
         policy
     }
 
-    async fn next(net: &mut NetContext) -> Event {
+    async fn next(net: &mut Sockets) -> Event {
         tokio::time::timeout(std::time::Duration::from_secs(10), net.next_event())
             .await
             .expect("an event within 10 s")
@@ -610,7 +613,7 @@ mod tests {
 
     #[tokio::test]
     async fn listen_accept_read_write_close() {
-        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(8));
+        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
         let l = net.listen("tcp", "127.0.0.1:0").unwrap();
         let addr = net.local_addr(l).unwrap();
         assert_eq!(net.accept(l).unwrap(), None);
@@ -654,7 +657,7 @@ mod tests {
             .unwrap();
         let mut policy = NetPolicy::deny_all();
         policy.map_listen("127.0.0.1:8080".parse().unwrap(), host_port);
-        let mut net = NetContext::new(policy, SocketQuota::new(8));
+        let mut net = Sockets::new(policy, SocketQuota::new(8));
         let l = net.listen("tcp", "127.0.0.1:8080").unwrap();
         assert_eq!(net.local_addr(l).unwrap().to_string(), "127.0.0.1:8080");
         let peer = StdStream::connect(host_port).unwrap();
@@ -681,7 +684,7 @@ mod tests {
     async fn dial_completes_through_an_event() {
         let server = StdListener::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap().to_string();
-        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(8));
+        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
         let id = net.dial("tcp", &addr, 42).unwrap();
         let event = next(&mut net).await;
         assert_eq!(event.token, 42);
@@ -698,13 +701,13 @@ mod tests {
 
     #[tokio::test]
     async fn policy_and_caps_are_enforced() {
-        let mut net = NetContext::new(NetPolicy::deny_all(), SocketQuota::new(1));
+        let mut net = Sockets::new(NetPolicy::deny_all(), SocketQuota::new(1));
         let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
         assert_eq!(err.code(), "EACCES");
         assert_eq!(err.to_string(), "listening on 127.0.0.1:0 is not allowed");
         let err = net.dial("tcp", "127.0.0.1:1", 1).unwrap_err();
         assert_eq!(err.to_string(), "connecting to 127.0.0.1:1 is not allowed");
-        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(1));
+        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(1));
         net.listen("tcp", "127.0.0.1:0").unwrap();
         let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
         assert_eq!(err.code(), "EMFILE");
@@ -714,7 +717,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_cancels_waits_and_dropping_closes_everything() {
-        let mut net = NetContext::new(loopback_policy(), SocketQuota::new(8));
+        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
         let l = net.listen("tcp", "127.0.0.1:0").unwrap();
         let addr = net.local_addr(l).unwrap();
         net.wait(l, Interest::Read, 1).unwrap();
