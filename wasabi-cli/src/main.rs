@@ -558,6 +558,7 @@ fn run_program(
             Ok(ExitCode::from(match e {
                 TenantError::Instantiate(_)
                 | TenantError::Setup(_)
+                | TenantError::WorldTooBig(_)
                 | TenantError::Run(RunError::MissingExport(_) | RunError::ArgsTooLong(_)) => {
                     EXIT_ERROR
                 }

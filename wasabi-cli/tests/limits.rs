@@ -38,6 +38,18 @@ fn the_js_heap_cap_is_a_range_error_that_names_its_flag() {
 }
 
 #[test]
+fn a_js_heap_cap_too_small_for_the_js_world_itself_names_its_flag() {
+    let out = run_guest(&program("hello.wasm"), &["--max-js-heap", "1KiB"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not set up the JS world: out of memory for JS objects")
+            && stderr(&out).contains(": raise it with --max-js-heap"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn the_open_file_cap_is_emfile() {
     let dir = scratch("limits-open-files");
     let mount = format!("{}:/d", dir.display());

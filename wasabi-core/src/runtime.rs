@@ -241,7 +241,7 @@ impl Runtime {
     ) -> Result<Outcome, TenantError> {
         let go = go_world(spec, io)?
             .build()
-            .map_err(|e| TenantError::Setup(e.to_string()))?;
+            .map_err(TenantError::WorldTooBig)?;
         // One meter for linear memory and the host memory held for the
         // guest: the limiter and the JS world both count in it.
         let memory = go.memory_meter();

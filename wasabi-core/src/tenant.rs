@@ -157,9 +157,12 @@ pub enum TenantError {
     /// The program failed to run: a trap, an uncaught JS exception, a deadlock.
     #[error(transparent)]
     Run(RunError),
-    /// The tenant's JS world could not be set up.
+    /// The tenant's world could not be set up (a mount cannot be opened).
     #[error("could not set up the JS world: {0}")]
     Setup(String),
+    /// The JS world's own objects do not fit in the tenant's limits.
+    #[error("could not set up the JS world: {0}")]
+    WorldTooBig(wasabi_gojs::heap::HeapError),
 }
 
 impl TenantError {
@@ -169,6 +172,10 @@ impl TenantError {
         let hint = match self {
             TenantError::MemoryLimit(_) => advice.raise(Cap::Memory),
             TenantError::Run(run) => run.cap_reached().and_then(|cap| advice.raise(cap)),
+            TenantError::WorldTooBig(wasabi_gojs::heap::HeapError::Memory(_)) => {
+                advice.raise(Cap::Memory)
+            }
+            TenantError::WorldTooBig(_) => advice.raise(Cap::ObjectBytes),
             _ => None,
         };
         wasabi_limits::advised(self, hint)
