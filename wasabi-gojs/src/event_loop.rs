@@ -285,11 +285,11 @@ pub(crate) async fn invoke<T: GoView>(
                 let what = describe(host, &func);
                 return Ok(Err(host.type_error(&format!("{what} is not a function"))));
             }
-            Some(Callable::Native(native)) => {
+            Some(Callable::Host(f)) => {
                 let completion = natives::call(
                     host,
                     &mut GuestMemory::new(bytes),
-                    native,
+                    f,
                     &this,
                     &args,
                     construct,

@@ -19,10 +19,10 @@
 
 use wasabi_net::{FetchEvent, FetchId, HttpRequest, NetError};
 
-use crate::heap::{Custody, HeapError, Key, ObjectId, ObjectKind, PromiseState};
+use crate::heap::{Custody, HeapError, Key, ObjectKind, PromiseState};
 use crate::host::GoHost;
 use crate::natives::{NativeResult, arg, is_callable, ret, to_js_string};
-use crate::value::Value;
+use crate::value::{ObjectId, Value};
 
 /// A function of the fetch world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

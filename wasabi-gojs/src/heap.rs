@@ -15,20 +15,21 @@ use std::sync::Arc;
 use slab::Slab;
 
 use crate::memory::{MemoryLimitExceeded, MemoryMeter};
-use crate::natives::Native;
-use crate::value::{JsString, Value};
+use crate::value::{JsString, ObjectId, Value};
 
-/// The id of an object in the [`Heap`]. Only the heap hands these out, and
-/// only reachable objects keep theirs, so an id held by the host is valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectId(u32);
+/// A function the host implements, as the heap knows it: by number. The
+/// realm that bound it keeps what each number stands for
+/// ([`crate::natives::Native`]), so the heap — plain data — knows nothing
+/// of the globals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostFn(pub(crate) u32);
 
 /// What can be called: a host function, or a Go function that `js.FuncOf`
 /// wrapped (by its id in Go's `funcs` table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callable {
     /// A function implemented by the host.
-    Native(Native),
+    Host(HostFn),
     /// A Go function exported through `js.FuncOf`; calling it resumes Go.
     Go(u32),
 }

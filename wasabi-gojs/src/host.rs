@@ -11,13 +11,13 @@ use wasabi_fs::Sandbox;
 use wasabi_limits::{Cap, NoAdvice, SharedAdvice, TenantLimits};
 use wasabi_net::{FetchId, HttpClient, NetError, NetPolicy, Sockets};
 
-use crate::heap::{Heap, HeapError, Object, ObjectId, ObjectKind};
+use crate::heap::{Heap, HeapError, Object, ObjectKind};
 use crate::memory::MemoryMeter;
 use crate::realm::Realm;
 use crate::table::RefTable;
 use crate::timers::Timers;
 use crate::timezone::TimeZone;
-use crate::value::Value;
+use crate::value::{ObjectId, Value};
 
 /// Asks a running instance to drain: stop accepting connections, let the
 /// open ones finish, then end with [`Outcome::Drained`](crate::Outcome).
@@ -139,6 +139,8 @@ pub struct GoHost {
     pub(crate) memory: std::sync::Arc<MemoryMeter>,
     /// How the guest's errors tell its owner to change what was refused.
     pub(crate) advice: SharedAdvice,
+    /// What each host function number of the heap stands for.
+    pub(crate) natives: Vec<crate::natives::Native>,
 }
 
 impl std::fmt::Debug for GoHost {
@@ -302,7 +304,7 @@ impl GoHostBuilder {
         // ([`GoHost::memory_meter`]).
         let memory = std::sync::Arc::new(MemoryMeter::new(limits.max_memory));
         let mut heap = Heap::with_meter(limits.max_object_bytes, std::sync::Arc::clone(&memory));
-        let realm = Realm::new(&mut heap)?;
+        let (realm, natives) = Realm::new(&mut heap)?;
         let process = heap.get_property(
             &Value::Object(realm.global),
             crate::heap::Key::Name("process"),
@@ -363,6 +365,7 @@ impl GoHostBuilder {
             entries: 0,
             memory,
             advice: self.advice,
+            natives,
         })
     }
 }

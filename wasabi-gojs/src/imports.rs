@@ -436,7 +436,7 @@ fn value_instance_of(
         Value::Object(id)
             if matches!(
                 host.heap.get(*id).kind,
-                ObjectKind::Function(Callable::Native(_))
+                ObjectKind::Function(Callable::Host(_))
             ) =>
         {
             match host.heap.get_property(&t, Key::Name("prototype"))? {

@@ -11,10 +11,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::guest_memory::GuestMemory;
-use crate::heap::{Callable, Custody, HeapError, Key, ObjectId, ObjectKind, to_number};
+use crate::heap::{Callable, Custody, HeapError, HostFn, Key, ObjectKind, to_number};
 use crate::host::GoHost;
 use crate::timers::TimerId;
-use crate::value::Value;
+use crate::value::{ObjectId, Value};
 use wasabi_fs::guest_path::normalize;
 
 /// Every host function of the JS world.
@@ -89,10 +89,28 @@ pub(crate) fn arg(args: &[Value], i: usize) -> Value {
 /// The largest `getRandomValues` request, as in browsers.
 const MAX_RANDOM_BYTES: usize = 65536;
 
-/// Calls a native. `construct` is true for `new F(...)`. `mem` is the
+/// Calls the host function numbered `f` (a function object's
+/// [`Callable::Host`]). `construct` is true for `new F(...)`. `mem` is the
 /// guest's linear memory, for the natives that move bytes straight to or
 /// from it.
 pub fn call(
+    host: &mut GoHost,
+    mem: &mut GuestMemory<'_>,
+    f: HostFn,
+    this: &Value,
+    args: &[Value],
+    construct: bool,
+) -> Completion {
+    let Some(&native) = usize::try_from(f.0).ok().and_then(|i| host.natives.get(i)) else {
+        // Only the realm numbers host functions; a number it did not hand
+        // out cannot be in the heap, but would still only be a JS error.
+        return Completion::Throw(host.type_error("not a function"));
+    };
+    call_native(host, mem, native, this, args, construct)
+}
+
+/// Calls `native` itself (what [`call`] does once it knows which).
+pub(crate) fn call_native(
     host: &mut GoHost,
     mem: &mut GuestMemory<'_>,
     native: Native,
@@ -767,7 +785,7 @@ mod tests {
             .unwrap();
         assert_eq!(to_js_string(&host, &a), ",7");
         assert_eq!(js_string(&host, &a).unwrap(), ",7");
-        let joined = returned(call(
+        let joined = returned(call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::ArrayJoin,
@@ -785,7 +803,7 @@ mod tests {
         let (mut host, _) = host_with_stdout();
         let big = Value::string("x".repeat(1 << 20));
         let id = host.new_array(vec![big; 1024]).unwrap();
-        let thrown = match call(
+        let thrown = match call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::ArrayJoin,
@@ -840,7 +858,7 @@ mod tests {
     fn a_buffer_only_go_holds_is_released_once_written() {
         let (mut host, out) = host_with_stdout();
         let new_bytes = |host: &mut GoHost| {
-            returned(call(
+            returned(call_native(
                 host,
                 &mut GuestMemory::new(&mut []),
                 Native::BytesCtor,
@@ -857,7 +875,7 @@ mod tests {
             .unwrap();
         let before = host.heap.bytes_in_use();
         for buf in [&private, &kept] {
-            call(
+            call_native(
                 &mut host,
                 &mut GuestMemory::new(&mut []),
                 Native::Fs(FsOp::WriteSync),
@@ -878,7 +896,7 @@ mod tests {
     fn write_sync_writes_to_stdout_and_returns_the_length() {
         let (mut host, out) = host_with_stdout();
         let buf = bytes(&mut host, b"hi\n");
-        let n = returned(call(
+        let n = returned(call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::WriteSync),
@@ -903,7 +921,7 @@ mod tests {
             Value::Null,
             cb.clone(),
         ];
-        match call(
+        match call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::Write),
@@ -933,7 +951,7 @@ mod tests {
             0.0.into(),
             callable(&host),
         ];
-        call(
+        call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::Open),
@@ -962,7 +980,7 @@ mod tests {
             0.0.into(),
             callable(&host),
         ];
-        let Completion::Return(Value::Undefined) = call(
+        let Completion::Return(Value::Undefined) = call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::Open),
@@ -980,7 +998,7 @@ mod tests {
     #[test]
     fn huge_typed_arrays_throw_instead_of_allocating() {
         let (mut host, _) = host_with_stdout();
-        let c = call(
+        let c = call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::BytesCtor,
@@ -992,7 +1010,7 @@ mod tests {
             panic!("expected a RangeError, got {c:?}");
         };
         assert!(to_js_string(&host, &err).starts_with("RangeError: out of memory for JS objects"));
-        let c = call(
+        let c = call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::BytesCtor,
@@ -1006,7 +1024,7 @@ mod tests {
     #[test]
     fn dates_use_the_tenant_time_zone() {
         let (mut host, _) = host_with_stdout();
-        let date = returned(call(
+        let date = returned(call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::DateCtor,
@@ -1014,7 +1032,7 @@ mod tests {
             &[0.0.into()],
             true,
         ));
-        let offset = returned(call(
+        let offset = returned(call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::DateGetTimezoneOffset,
@@ -1023,7 +1041,7 @@ mod tests {
             false,
         ));
         assert_eq!(offset, Value::Number(-120.0));
-        let c = call(
+        let c = call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::DateGetTime,
@@ -1037,7 +1055,7 @@ mod tests {
     #[test]
     fn set_timeout_needs_a_function_and_clear_timeout_cancels() {
         let (mut host, _) = host_with_stdout();
-        let c = call(
+        let c = call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::SetTimeout,
@@ -1050,7 +1068,7 @@ mod tests {
             .heap
             .get_property(&Value::Object(host.realm.global), Key::Name("setTimeout"))
             .unwrap();
-        let id = returned(call(
+        let id = returned(call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::SetTimeout,
@@ -1059,7 +1077,7 @@ mod tests {
             false,
         ));
         assert_eq!(host.timers.len(), 1);
-        call(
+        call_native(
             &mut host,
             &mut GuestMemory::new(&mut []),
             Native::ClearTimeout,

@@ -13,10 +13,10 @@
 
 use crate::fetch::FetchOp;
 use crate::fs::FsOp;
-use crate::heap::{Callable, Heap, HeapError, Object, ObjectId, ObjectKind};
+use crate::heap::{Callable, Heap, HeapError, HostFn, Object, ObjectKind};
 use crate::natives::Native;
 use crate::net::NetOp;
-use crate::value::Value;
+use crate::value::{ObjectId, Value};
 
 /// The well-known objects of one instance's JS world.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +60,8 @@ pub struct Realm {
 struct Builder<'h> {
     heap: &'h mut Heap,
     function_proto: ObjectId,
+    /// What each [`HostFn`] number stands for, in the order bound.
+    natives: Vec<Native>,
 }
 
 impl Builder<'_> {
@@ -68,8 +70,10 @@ impl Builder<'_> {
     }
 
     fn function(&mut self, native: Native) -> Result<ObjectId, HeapError> {
+        let number = u32::try_from(self.natives.len()).unwrap_or(u32::MAX);
+        self.natives.push(native);
         self.heap.alloc(Object::new(
-            ObjectKind::Function(Callable::Native(native)),
+            ObjectKind::Function(Callable::Host(HostFn(number))),
             Some(self.function_proto),
         ))
     }
@@ -97,13 +101,15 @@ impl Builder<'_> {
 }
 
 impl Realm {
-    /// Builds the realm in `heap`.
-    pub fn new(heap: &mut Heap) -> Result<Realm, HeapError> {
+    /// Builds the realm in `heap`. The functions it binds are numbered
+    /// ([`HostFn`]); the list says what each number stands for.
+    pub fn new(heap: &mut Heap) -> Result<(Realm, Vec<Native>), HeapError> {
         let object_proto = heap.alloc(Object::new(ObjectKind::Ordinary, None))?;
         let function_proto = heap.alloc(Object::new(ObjectKind::Ordinary, Some(object_proto)))?;
         let mut b = Builder {
             heap,
             function_proto,
+            natives: Vec::new(),
         };
         let global = b.object(Some(object_proto))?;
         b.heap.define(global, "globalThis", Value::Object(global));
@@ -277,7 +283,7 @@ impl Realm {
         b.heap.define(go, "_pendingEvent", Value::Null);
         b.method(go, "_makeFuncWrapper", Native::MakeFuncWrapper)?;
 
-        Ok(Realm {
+        let realm = Realm {
             global,
             go,
             object_proto,
@@ -295,7 +301,8 @@ impl Realm {
             stream_proto,
             reader_proto,
             abort_proto,
-        })
+        };
+        Ok((realm, b.natives))
     }
 
     /// The objects the realm keeps alive regardless of Go.

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use slab::Slab;
 
-use crate::heap::{Heap, ObjectId, ObjectKind};
+use crate::heap::{Heap, ObjectKind};
 use crate::memory::{MemoryLimitExceeded, MemoryMeter};
-use crate::value::{Decoded, JsString, Ref, TypeFlag, Value};
+use crate::value::{Decoded, JsString, ObjectId, Ref, TypeFlag, Value};
 
 /// Ids 0..=6 are fixed by Go's `syscall/js`: NaN, 0, null, true, false, the
 /// global object and the Go object. They are never counted or freed.

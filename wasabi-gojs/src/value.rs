@@ -8,7 +8,11 @@
 
 use std::sync::Arc;
 
-use crate::heap::ObjectId;
+/// The id of an object in the object heap ([`crate::heap::Heap`]). Only the
+/// heap hands these out, and only reachable objects keep theirs, so an id
+/// held by the host is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub(crate) u32);
 
 /// A JS string. Shared and immutable, as in JS; cheap to clone.
 pub type JsString = Arc<str>;

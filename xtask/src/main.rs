@@ -6,6 +6,8 @@
 mod bench;
 mod conformance;
 mod fuzz;
+#[cfg(test)]
+mod layers;
 mod soak;
 
 use std::path::{Path, PathBuf};
