@@ -23,12 +23,13 @@ use std::time::Instant;
 use wasmtime::{AsContextMut, Caller, Instance, Store};
 
 use crate::GoView;
+use crate::globals::net;
+use crate::globals::{self, Completion};
 use crate::guest_memory::{Frame, GuestMemory};
 use crate::heap::{Callable, Key, ObjectKind};
 use crate::host::{GoHost, GuestExports, MAX_REENTRY_DEPTH};
 use crate::imports::{GuestExit, HostError, import_error, store};
-use crate::natives::{self, Completion, to_js_string};
-use crate::net;
+use crate::strings::to_js_string;
 use crate::timers::TimerAction;
 use crate::value::{Ref, Value};
 
@@ -216,7 +217,7 @@ fn read_call(
         ValueCallKind::Method => {
             let name = frame.string(mem, 16)?;
             match host.heap.get_property(&target, Key::Name(&name)) {
-                Ok(f) if natives::is_callable(host, &f) => Ok(f),
+                Ok(f) if globals::is_callable(host, &f) => Ok(f),
                 Ok(_) => {
                     let what = describe(host, &target);
                     Err(host.type_error(&format!("{what}.{name} is not a function")))
@@ -255,65 +256,56 @@ fn exports_of<T: GoView>(
 }
 
 /// Calls `func` with `this` and `args` (as `new func(...args)` when
-/// `construct`), following native tail calls, and entering Go when the
+/// `construct`), entering Go when the
 /// function is a Go function. `Ok(Err(v))` is a thrown JS value; `Err` is a
 /// trap or the program's exit, which unwinds everything.
 pub(crate) async fn invoke<T: GoView>(
     ctx: &mut impl AsContextMut<Data = T>,
-    mut func: Value,
-    mut this: Value,
-    mut args: Vec<Value>,
-    mut construct: bool,
+    func: Value,
+    this: Value,
+    args: Vec<Value>,
+    construct: bool,
 ) -> wasmtime::Result<Result<Value, Value>> {
-    loop {
-        let mut store = ctx.as_context_mut();
-        let memory = store.data_mut().go().exports.as_ref().map(|e| e.memory);
-        let (bytes, data): (&mut [u8], &mut T) = match memory {
-            Some(memory) => memory.data_and_store_mut(&mut store),
-            None => (&mut [], store.data_mut()),
-        };
-        let host = data.go();
-        let callable = match &func {
-            Value::Object(id) => match host.heap.get(*id).kind {
-                ObjectKind::Function(c) => Some(c),
-                _ => None,
-            },
+    let mut store = ctx.as_context_mut();
+    let memory = store.data_mut().go().exports.as_ref().map(|e| e.memory);
+    let (bytes, data): (&mut [u8], &mut T) = match memory {
+        Some(memory) => memory.data_and_store_mut(&mut store),
+        None => (&mut [], store.data_mut()),
+    };
+    let host = data.go();
+    let callable = match &func {
+        Value::Object(id) => match host.heap.get(*id).kind {
+            ObjectKind::Function(c) => Some(c),
             _ => None,
-        };
-        match callable {
-            None => {
-                let what = describe(host, &func);
-                return Ok(Err(host.type_error(&format!("{what} is not a function"))));
-            }
-            Some(Callable::Host(f)) => {
-                let completion = natives::call(
-                    host,
-                    &mut GuestMemory::new(bytes),
-                    f,
-                    &this,
-                    &args,
-                    construct,
-                );
-                if let Some(limit) = host.memory_trap.take() {
-                    return Err(wasmtime::Error::new(limit));
-                }
-                match completion {
-                    Completion::Return(v) => return Ok(Ok(v)),
-                    Completion::Throw(e) => return Ok(Err(e)),
-                    Completion::TailCall {
-                        func: f,
-                        this: t,
-                        args: a,
-                    } => {
-                        (func, this, args, construct) = (f, t, a, false);
-                    }
-                }
-            }
-            Some(Callable::Go(_)) if construct => {
-                return Ok(Err(host.type_error("a Go function is not a constructor")));
-            }
-            Some(Callable::Go(id)) => return call_go(ctx, id, this, args).await,
+        },
+        _ => None,
+    };
+    match callable {
+        None => {
+            let what = describe(host, &func);
+            Ok(Err(host.type_error(&format!("{what} is not a function"))))
         }
+        Some(Callable::Host(f)) => {
+            let completion = globals::call(
+                host,
+                &mut GuestMemory::new(bytes),
+                f,
+                &this,
+                &args,
+                construct,
+            );
+            if let Some(limit) = host.memory_trap.take() {
+                return Err(wasmtime::Error::new(limit));
+            }
+            match completion {
+                Completion::Return(v) => Ok(Ok(v)),
+                Completion::Throw(e) => Ok(Err(e)),
+            }
+        }
+        Some(Callable::Go(_)) if construct => {
+            Ok(Err(host.type_error("a Go function is not a constructor")))
+        }
+        Some(Callable::Go(id)) => return call_go(ctx, id, this, args).await,
     }
 }
 
@@ -548,7 +540,7 @@ pub async fn run<T: GoView>(
             }
             Wake::Fetch(event) => {
                 // Settling queues the reactions; the next turn runs them.
-                crate::fetch::deliver(store.data_mut().go(), event);
+                crate::globals::fetch::deliver(store.data_mut().go(), event);
                 continue;
             }
             Wake::Net(first) => {

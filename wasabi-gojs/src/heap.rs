@@ -19,7 +19,7 @@ use crate::value::{JsString, ObjectId, Value};
 
 /// A function the host implements, as the heap knows it: by number. The
 /// realm that bound it keeps what each number stands for
-/// ([`crate::natives::Native`]), so the heap — plain data — knows nothing
+/// ([`crate::globals::Native`]), so the heap — plain data — knows nothing
 /// of the globals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HostFn(pub(crate) u32);

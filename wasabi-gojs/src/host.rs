@@ -101,7 +101,7 @@ pub struct GoHost {
     /// The instance's HTTP requests (`fetch`), under the same policy.
     pub(crate) http: HttpClient,
     /// What Go may still wait on, per request.
-    pub(crate) fetches: std::collections::HashMap<FetchId, crate::fetch::FetchRecord>,
+    pub(crate) fetches: std::collections::HashMap<FetchId, crate::globals::fetch::FetchRecord>,
     /// Promise reactions to run once the current call into Go returns.
     pub(crate) jobs: std::collections::VecDeque<(Value, Vec<Value>)>,
     /// Completions of `fs` calls to call back, in order, each in its own
@@ -140,7 +140,7 @@ pub struct GoHost {
     /// How the guest's errors tell its owner to change what was refused.
     pub(crate) advice: SharedAdvice,
     /// What each host function number of the heap stands for.
-    pub(crate) natives: Vec<crate::natives::Native>,
+    pub(crate) natives: Vec<crate::globals::Native>,
 }
 
 impl std::fmt::Debug for GoHost {
@@ -304,7 +304,7 @@ impl GoHostBuilder {
         // ([`GoHost::memory_meter`]).
         let memory = std::sync::Arc::new(MemoryMeter::new(limits.max_memory));
         let mut heap = Heap::with_meter(limits.max_object_bytes, std::sync::Arc::clone(&memory));
-        let (realm, natives) = Realm::new(&mut heap)?;
+        let (realm, natives) = crate::globals::install(&mut heap)?;
         let process = heap.get_property(
             &Value::Object(realm.global),
             crate::heap::Key::Name("process"),

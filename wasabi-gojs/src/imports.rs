@@ -9,7 +9,7 @@ use crate::guest_memory::{Frame, GuestMemory, MemoryError};
 use crate::heap::{Callable, Custody, HeapError, Key, ObjectKind};
 use crate::host::GoHost;
 use crate::memory::MemoryLimitExceeded;
-use crate::natives::js_string;
+use crate::strings::js_string;
 use crate::table::TableError;
 use crate::timers::{TimerId, TooManyTimers};
 use crate::value::{Ref, Value};

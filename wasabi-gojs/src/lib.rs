@@ -47,20 +47,18 @@
 #![deny(missing_docs)]
 
 mod event_loop;
-pub mod fetch;
-pub mod fs;
+mod globals;
 pub mod guest_memory;
 pub mod heap;
 mod host;
 mod imports;
 pub mod memory;
-pub mod natives;
-pub mod net;
-pub mod realm;
+mod realm;
 pub mod size;
-pub mod table;
-pub mod timers;
-pub mod timezone;
+mod strings;
+mod table;
+mod timers;
+mod timezone;
 pub mod value;
 
 pub use event_loop::{Outcome, RunError, run};

@@ -134,6 +134,7 @@ impl Timers {
     }
 
     /// `true` when no timer is pending.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

@@ -16,9 +16,9 @@ use std::io::Write;
 
 use wasabi_fs::{FIRST_FD, FileStat, FsError};
 
+use super::{Completion, NativeResult, arg};
 use crate::heap::{Custody, ObjectKind, to_number};
 use crate::host::GoHost;
-use crate::natives::{Completion, NativeResult, arg};
 use crate::value::Value;
 
 /// An `fs` method.
@@ -85,6 +85,37 @@ impl FsOp {
 }
 
 /// Calls an `fs` method.
+/// Binds `fs` (its methods and `constants`) in the realm, and makes the
+/// prototype of the `fs.Stats` objects it returns (`isDirectory`, ...).
+pub(crate) fn install(
+    b: &mut super::Binder<'_>,
+) -> Result<crate::value::ObjectId, crate::heap::HeapError> {
+    use super::Native;
+    let fs = b.plain()?;
+    let constants = b.plain()?;
+    for (name, v) in wasabi_fs::flags::ALL {
+        b.heap.define(constants, name, Value::Number(f64::from(v)));
+    }
+    b.heap.define(fs, "constants", Value::Object(constants));
+    for (name, op) in FsOp::ALL {
+        b.method(fs, name, Native::Fs(op))?;
+    }
+    let stats_proto = b.plain()?;
+    for (name, mask) in [
+        ("isDirectory", 0o040_000),
+        ("isFile", 0o100_000),
+        ("isSymbolicLink", 0o120_000),
+        ("isCharacterDevice", 0o020_000),
+        ("isFIFO", 0o010_000),
+        ("isSocket", 0o140_000),
+        ("isBlockDevice", 0o060_000),
+    ] {
+        b.method(stats_proto, name, Native::StatsIs(mask))?;
+    }
+    b.heap.define(b.global, "fs", Value::Object(fs));
+    Ok(stats_proto)
+}
+
 pub(crate) fn call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
     if op == FsOp::WriteSync {
         return match write(host, args, false)? {
@@ -93,7 +124,7 @@ pub(crate) fn call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult 
         };
     }
     let callback = args.last().cloned().unwrap_or(Value::Undefined);
-    if !crate::natives::is_callable(host, &callback) {
+    if !super::is_callable(host, &callback) {
         return Err(host.type_error("The \"cb\" argument must be of type function"));
     }
     let args = match run(host, op, args)? {
@@ -472,7 +503,7 @@ mod tests {
 
     fn thrown(host: &mut GoHost, op: FsOp, args: &[Value]) -> String {
         match call(host, op, args) {
-            Err(e) => crate::natives::to_js_string(host, &e),
+            Err(e) => crate::strings::to_js_string(host, &e),
             Ok(c) => panic!("{op:?} should throw, got {c:?}"),
         }
     }

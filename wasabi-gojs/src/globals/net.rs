@@ -26,10 +26,11 @@
 
 use wasabi_net::{Event, Interest, NetError, SocketId};
 
+use super::{Completion, NativeResult, is_callable};
 use crate::guest_memory::GuestMemory;
 use crate::heap::to_number;
 use crate::host::GoHost;
-use crate::natives::{Completion, NativeResult, is_callable, to_js_string};
+use crate::strings::to_js_string;
 use crate::value::Value;
 
 /// A method of `wasabi.net`.
@@ -74,6 +75,21 @@ impl NetOp {
 }
 
 /// Calls a `wasabi.net` method.
+/// Binds Wasabi's own global, `wasabi` (`version`, and `net`): its presence
+/// tells a guest it runs on Wasabi.
+pub(crate) fn install(b: &mut super::Binder<'_>) -> Result<(), crate::heap::HeapError> {
+    let wasabi = b.plain()?;
+    b.heap
+        .define(wasabi, "version", env!("CARGO_PKG_VERSION").into());
+    let net = b.plain()?;
+    for (name, op) in NetOp::ALL {
+        b.method(net, name, super::Native::Net(op))?;
+    }
+    b.heap.define(wasabi, "net", Value::Object(net));
+    b.heap.define(b.global, "wasabi", Value::Object(wasabi));
+    Ok(())
+}
+
 pub(crate) fn call(
     host: &mut GoHost,
     mem: &mut GuestMemory<'_>,

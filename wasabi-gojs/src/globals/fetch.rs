@@ -19,9 +19,10 @@
 
 use wasabi_net::{FetchEvent, FetchId, HttpRequest, NetError};
 
+use super::{NativeResult, arg, is_callable, ret};
 use crate::heap::{Custody, HeapError, Key, ObjectKind, PromiseState};
 use crate::host::GoHost;
-use crate::natives::{NativeResult, arg, is_callable, ret, to_js_string};
+use crate::strings::to_js_string;
 use crate::value::{ObjectId, Value};
 
 /// A function of the fetch world.
@@ -70,6 +71,66 @@ impl FetchRecord {
 }
 
 /// Calls a function of the fetch world.
+/// The prototypes `fetch` and its companions give the objects they make.
+pub(crate) struct FetchProtos {
+    pub(crate) promise: ObjectId,
+    pub(crate) headers: ObjectId,
+    pub(crate) iterator: ObjectId,
+    pub(crate) stream: ObjectId,
+    pub(crate) reader: ObjectId,
+    pub(crate) abort: ObjectId,
+}
+
+/// Binds `fetch`, `Headers`, `AbortController` and `Promise.prototype.then`,
+/// and makes the prototypes of iterators, body streams and their readers.
+pub(crate) fn install(b: &mut super::Binder<'_>) -> Result<FetchProtos, crate::heap::HeapError> {
+    use super::Native;
+    let promise = b.plain()?;
+    b.method(promise, "then", Native::Fetch(FetchOp::PromiseThen))?;
+    let headers = b.plain()?;
+    for (name, op) in [
+        ("append", FetchOp::HeadersAppend),
+        ("set", FetchOp::HeadersSet),
+        ("get", FetchOp::HeadersGet),
+        ("has", FetchOp::HeadersHas),
+        ("entries", FetchOp::HeadersEntries),
+    ] {
+        b.method(headers, name, Native::Fetch(op))?;
+    }
+    b.class(
+        b.global,
+        "Headers",
+        Native::Fetch(FetchOp::HeadersCtor),
+        headers,
+    )?;
+    let iterator = b.plain()?;
+    b.method(iterator, "next", Native::Fetch(FetchOp::IteratorNext))?;
+    let stream = b.plain()?;
+    b.method(stream, "getReader", Native::Fetch(FetchOp::GetReader))?;
+    b.method(stream, "cancel", Native::Fetch(FetchOp::Cancel))?;
+    let reader = b.plain()?;
+    b.method(reader, "read", Native::Fetch(FetchOp::Read))?;
+    b.method(reader, "cancel", Native::Fetch(FetchOp::Cancel))?;
+    b.method(reader, "releaseLock", Native::Fetch(FetchOp::ReleaseLock))?;
+    let abort = b.plain()?;
+    b.method(abort, "abort", Native::Fetch(FetchOp::Abort))?;
+    b.class(
+        b.global,
+        "AbortController",
+        Native::Fetch(FetchOp::AbortControllerCtor),
+        abort,
+    )?;
+    b.method(b.global, "fetch", Native::Fetch(FetchOp::Fetch))?;
+    Ok(FetchProtos {
+        promise,
+        headers,
+        iterator,
+        stream,
+        reader,
+        abort,
+    })
+}
+
 pub(crate) fn call(
     host: &mut GoHost,
     op: FetchOp,
@@ -599,7 +660,7 @@ fn body_of(host: &GoHost, v: &Value) -> Option<FetchId> {
 mod tests {
     use super::*;
     use crate::GoHostBuilder;
-    use crate::natives::Completion;
+    use crate::globals::Completion;
 
     fn host() -> GoHost {
         GoHostBuilder::new()
