@@ -162,7 +162,7 @@ pub enum TenantError {
     Setup(String),
     /// The JS world's own objects do not fit in the tenant's limits.
     #[error("could not set up the JS world: {0}")]
-    WorldTooBig(wasabi_gojs::heap::HeapError),
+    WorldTooBig(wasabi_gojs::HeapError),
 }
 
 impl TenantError {
@@ -172,7 +172,7 @@ impl TenantError {
         let hint = match self {
             TenantError::MemoryLimit(_) => advice.raise(Cap::Memory),
             TenantError::Run(run) => run.cap_reached().and_then(|cap| advice.raise(cap)),
-            TenantError::WorldTooBig(wasabi_gojs::heap::HeapError::Memory(_)) => {
+            TenantError::WorldTooBig(wasabi_gojs::HeapError::Memory(_)) => {
                 advice.raise(Cap::Memory)
             }
             TenantError::WorldTooBig(_) => advice.raise(Cap::ObjectBytes),

@@ -23,12 +23,12 @@ use std::time::Instant;
 use wasmtime::{AsContextMut, Caller, Instance, Store};
 
 use crate::GoView;
+use crate::calling::{GuestExit, HostError, import_error, store};
 use crate::globals::net;
 use crate::globals::{self, Completion};
 use crate::guest_memory::{Frame, GuestMemory};
 use crate::heap::{Callable, Key, ObjectKind};
 use crate::host::{GoHost, GuestExports, MAX_REENTRY_DEPTH};
-use crate::imports::{GuestExit, HostError, import_error, store};
 use crate::strings::to_js_string;
 use crate::timers::TimerAction;
 use crate::value::{Ref, Value};
@@ -216,13 +216,15 @@ fn read_call(
     let func = match kind {
         ValueCallKind::Method => {
             let name = frame.string(mem, 16)?;
-            match host.heap.get_property(&target, Key::Name(&name)) {
-                Ok(f) if globals::is_callable(host, &f) => Ok(f),
+            match host.js.heap.get_property(&target, Key::Name(&name)) {
+                Ok(f) if globals::is_callable(&host.js.heap, &f) => Ok(f),
                 Ok(_) => {
                     let what = describe(host, &target);
-                    Err(host.type_error(&format!("{what}.{name} is not a function")))
+                    Err(host
+                        .js
+                        .type_error(&format!("{what}.{name} is not a function")))
                 }
-                Err(e) => Err(host.heap_error(e)),
+                Err(e) => Err(host.js.heap_error(e)),
             }
         }
         ValueCallKind::Invoke | ValueCallKind::New => Ok(target.clone()),
@@ -234,12 +236,12 @@ fn read_call(
 fn describe(host: &GoHost, v: &Value) -> String {
     match v {
         Value::String(s) => format!("\"{s}\""),
-        Value::Object(id) => match host.heap.get(*id).kind {
+        Value::Object(id) => match host.js.heap.get(*id).kind {
             ObjectKind::Function(_) => "function".into(),
             ObjectKind::Array(_) => "array".into(),
             _ => "object".into(),
         },
-        other => to_js_string(host, other),
+        other => to_js_string(&host.js.heap, other),
     }
 }
 
@@ -274,7 +276,7 @@ pub(crate) async fn invoke<T: GoView>(
     };
     let host = data.go();
     let callable = match &func {
-        Value::Object(id) => match host.heap.get(*id).kind {
+        Value::Object(id) => match host.js.heap.get(*id).kind {
             ObjectKind::Function(c) => Some(c),
             _ => None,
         },
@@ -283,10 +285,12 @@ pub(crate) async fn invoke<T: GoView>(
     match callable {
         None => {
             let what = describe(host, &func);
-            Ok(Err(host.type_error(&format!("{what} is not a function"))))
+            Ok(Err(host
+                .js
+                .type_error(&format!("{what} is not a function"))))
         }
         Some(Callable::Host(f)) => {
-            let completion = globals::call(
+            let completion = crate::dispatch::call(
                 host,
                 &mut GuestMemory::new(bytes),
                 f,
@@ -294,7 +298,7 @@ pub(crate) async fn invoke<T: GoView>(
                 &args,
                 construct,
             );
-            if let Some(limit) = host.memory_trap.take() {
+            if let Some(limit) = host.js.memory_trap.take() {
                 return Err(wasmtime::Error::new(limit));
             }
             match completion {
@@ -302,9 +306,9 @@ pub(crate) async fn invoke<T: GoView>(
                 Completion::Throw(e) => Ok(Err(e)),
             }
         }
-        Some(Callable::Go(_)) if construct => {
-            Ok(Err(host.type_error("a Go function is not a constructor")))
-        }
+        Some(Callable::Go(_)) if construct => Ok(Err(host
+            .js
+            .type_error("a Go function is not a constructor"))),
         Some(Callable::Go(id)) => return call_go(ctx, id, this, args).await,
     }
 }
@@ -321,17 +325,18 @@ async fn call_go<T: GoView>(
         let mut store = ctx.as_context_mut();
         let host = store.data_mut().go();
         if host.depth >= MAX_REENTRY_DEPTH {
-            return Ok(Err(host.range_error("Maximum call stack size exceeded")));
+            return Ok(Err(host.js.range_error("Maximum call stack size exceeded")));
         }
         let Some(exports) = host.exports.clone() else {
             return Err(import_error("resume", HostError::NotStarted));
         };
         let event = match make_event(host, id, this, args) {
             Ok(event) => event,
-            Err(e) => return Ok(Err(host.heap_error(e))),
+            Err(e) => return Ok(Err(host.js.heap_error(e))),
         };
-        let go = Value::Object(host.realm.go);
-        host.heap
+        let go = Value::Object(host.js.realm.go);
+        host.js
+            .heap
             .set_property(&go, Key::Name("_pendingEvent"), event.clone())
             .map_err(|e| import_error("resume", e.into()))?;
         host.pinned.push(event.clone());
@@ -346,6 +351,7 @@ async fn call_go<T: GoView>(
     host.pinned.pop();
     resumed?;
     let result = host
+        .js
         .heap
         .get_property(&event, Key::Name("result"))
         .unwrap_or(Value::Undefined);
@@ -358,11 +364,13 @@ fn make_event(
     this: Value,
     args: Vec<Value>,
 ) -> Result<Value, crate::heap::HeapError> {
-    let args = host.new_array(args)?;
-    let event = host.new_object()?;
-    host.heap.define(event, "id", Value::Number(f64::from(id)));
-    host.heap.define(event, "this", this);
-    host.heap.define(event, "args", Value::Object(args));
+    let args = host.js.new_array(args)?;
+    let event = host.js.new_object()?;
+    host.js
+        .heap
+        .define(event, "id", Value::Number(f64::from(id)));
+    host.js.heap.define(event, "this", this);
+    host.js.heap.define(event, "args", Value::Object(args));
     Ok(Value::Object(event))
 }
 
@@ -452,7 +460,7 @@ pub async fn run<T: GoView>(
     loop {
         let host = store.data_mut().go();
         // Promise reactions run first, each in its own turn, as JS jobs do.
-        if let Some((func, args)) = host.jobs.pop_front() {
+        if let Some((func, args)) = host.js.jobs.pop_front() {
             let result = call_back(store, func, args, "a promise callback").await?;
             if let Some(outcome) = settle(store, result)? {
                 return Ok(outcome);
@@ -461,26 +469,28 @@ pub async fn run<T: GoView>(
         }
         if host.drain.draining() {
             // Stop accepting; end once the last connection has closed.
-            host.net.stop_listening();
-            if host.net.open_connections() == 0 {
+            host.network.sockets.stop_listening();
+            if host.network.sockets.open_connections() == 0 {
                 return Ok(Outcome::Drained);
             }
         }
         let deadline = host.timers.next_deadline();
-        let completed = !host.completions.is_empty();
-        let waiting = host.net.has_pending() || host.http.has_pending() || completed;
+        let completed = !host.js.completions.is_empty();
+        let waiting =
+            host.network.sockets.has_pending() || host.requests.http.has_pending() || completed;
         if deadline.is_none() && !waiting && !host.drain.draining() {
             if told_deadlock {
                 return Err(RunError::Deadlock);
             }
             told_deadlock = true;
             // Event id 0 tells Go it is deadlocked; it reports and exits.
-            let go = Value::Object(host.realm.go);
-            let event = host.new_object().map_err(|e| RunError::Trap(e.into()))?;
-            host.heap.define(event, "id", Value::Number(0.0));
-            let _ = host
-                .heap
-                .set_property(&go, Key::Name("_pendingEvent"), Value::Object(event));
+            let go = Value::Object(host.js.realm.go);
+            let event = host.js.new_object().map_err(|e| RunError::Trap(e.into()))?;
+            host.js.heap.define(event, "id", Value::Number(0.0));
+            let _ =
+                host.js
+                    .heap
+                    .set_property(&go, Key::Name("_pendingEvent"), Value::Object(event));
             let resumed = resume.call_async(&mut *store, ()).await;
             if let Some(outcome) = settle(store, resumed)? {
                 return Ok(outcome);
@@ -498,7 +508,10 @@ pub async fn run<T: GoView>(
                     }
                 };
                 let GoHost {
-                    net, drain, http, ..
+                    network,
+                    requests,
+                    drain,
+                    ..
                 } = host;
                 let draining = drain.draining();
                 // In this order: a completed fs call is always ready, so it
@@ -508,8 +521,8 @@ pub async fn run<T: GoView>(
                 tokio::select! {
                     biased;
                     () = timer => Wake::Timer,
-                    event = net.next_event() => Wake::Net(event),
-                    event = http.next_event() => Wake::Fetch(event),
+                    event = network.sockets.next_event() => Wake::Net(event),
+                    event = requests.http.next_event() => Wake::Fetch(event),
                     () = drain.requested(), if !draining => continue,
                     () = std::future::ready(()), if completed => Wake::Completion,
                 }
@@ -533,19 +546,19 @@ pub async fn run<T: GoView>(
             }
             Wake::Completion => {
                 let host = store.data_mut().go();
-                let Some((func, args)) = host.completions.pop_front() else {
+                let Some((func, args)) = host.js.completions.pop_front() else {
                     continue;
                 };
                 call_back(store, func, args, "an fs callback").await?
             }
             Wake::Fetch(event) => {
                 // Settling queues the reactions; the next turn runs them.
-                crate::globals::fetch::deliver(store.data_mut().go(), event);
+                crate::globals::fetch::deliver(&mut store.data_mut().go().fetch_host(), event);
                 continue;
             }
             Wake::Net(first) => {
                 let host = store.data_mut().go();
-                let Some(notify) = host.net_notify.clone() else {
+                let Some(notify) = host.network.notify.clone() else {
                     tracing::debug!(
                         token = first.token,
                         "network event without a notify callback"
@@ -554,12 +567,12 @@ pub async fn run<T: GoView>(
                 };
                 // Every event ready now goes in one call: one entry into Go
                 // for a burst of readiness, not one per socket.
-                let mut args = net::notify_args(host, first);
+                let mut args = net::notify_args(&mut host.net_host(), first);
                 while args.len() < 3 * MAX_EVENT_BATCH {
-                    let Some(event) = host.net.try_next_event() else {
+                    let Some(event) = host.network.sockets.try_next_event() else {
                         break;
                     };
-                    args.extend(net::notify_args(host, event));
+                    args.extend(net::notify_args(&mut host.net_host(), event));
                 }
                 call_back(store, notify, args, "the network notify callback").await?
             }
@@ -599,7 +612,7 @@ async fn call_back<T: GoView>(
             let host = store.data_mut().go();
             Err(RunError::Uncaught {
                 what,
-                thrown: to_js_string(host, &thrown),
+                thrown: to_js_string(&host.js.heap, &thrown),
             })
         }
         Err(e) => Ok(Err(e)),

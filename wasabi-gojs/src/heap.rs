@@ -280,7 +280,8 @@ pub struct Heap {
 
 impl Heap {
     /// An empty heap that may hold up to `byte_budget` bytes of objects, of
-    /// a tenant with no memory limit.
+    /// a tenant with no memory limit (for tests).
+    #[cfg(test)]
     pub fn new(byte_budget: usize) -> Heap {
         Heap::with_meter(byte_budget, Arc::new(MemoryMeter::new(None)))
     }
@@ -304,12 +305,8 @@ impl Heap {
         self.objects.len()
     }
 
-    /// `true` when the heap holds no objects.
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
-    }
-
     /// Approximate host bytes held by objects.
+    #[cfg(test)]
     pub fn bytes_in_use(&self) -> usize {
         self.bytes_in_use
     }
@@ -423,6 +420,7 @@ impl Heap {
 
     /// `true` when `id` names a live object. Ids only come from this heap, so
     /// this is for assertions and tests.
+    #[cfg(test)]
     pub fn contains(&self, id: ObjectId) -> bool {
         self.objects.contains(id.0 as usize)
     }

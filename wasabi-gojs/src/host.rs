@@ -1,23 +1,25 @@
 //! [`GoHost`]: everything one Go instance's JS world holds, and
 //! [`GoHostBuilder`], how an embedder configures it.
 
-use std::io::Write;
 use std::path::Path;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Memory, TypedFunc};
 
 use wasabi_fs::Sandbox;
-use wasabi_limits::{Cap, NoAdvice, SharedAdvice, TenantLimits};
-use wasabi_net::{FetchId, HttpClient, NetError, NetPolicy, Sockets};
+use wasabi_limits::{NoAdvice, SharedAdvice, TenantLimits};
+use wasabi_net::{HttpClient, NetPolicy, Sockets};
 
-use crate::heap::{Heap, HeapError, Object, ObjectKind};
+use crate::globals::fetch::Requests;
+use crate::globals::fs::Files;
+use crate::globals::net::Network;
+use crate::heap::{Heap, HeapError};
+use crate::js::{Clock, Js};
 use crate::memory::MemoryMeter;
-use crate::realm::Realm;
+use crate::output::{Output, OutputSink};
 use crate::table::RefTable;
 use crate::timers::Timers;
 use crate::timezone::TimeZone;
-use crate::value::{ObjectId, Value};
+use crate::value::Value;
 
 /// Asks a running instance to drain: stop accepting connections, let the
 /// open ones finish, then end with [`Outcome::Drained`](crate::Outcome).
@@ -31,7 +33,7 @@ use crate::value::{ObjectId, Value};
 /// // ... later, from the supervisor:
 /// drain.start();
 /// assert!(drain.draining());
-/// # Ok::<(), wasabi_gojs::heap::HeapError>(())
+/// # Ok::<(), wasabi_gojs::HeapError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct DrainSignal {
@@ -71,9 +73,6 @@ impl DrainSignal {
     }
 }
 
-/// Where a guest's standard output or error goes.
-pub type OutputSink = Box<dyn Write + Send>;
-
 /// How deeply JS and Go may call each other re-entrantly.
 pub const MAX_REENTRY_DEPTH: u32 = 64;
 
@@ -92,44 +91,27 @@ pub(crate) struct GuestExports {
 /// Embedders make one with [`GoHostBuilder`], put it in their store's data,
 /// and expose it through [`GoView`](crate::GoView).
 pub struct GoHost {
-    pub(crate) heap: Heap,
+    /// The heap, the realm, the queues and the clock every global uses.
+    pub(crate) js: Js,
     pub(crate) table: RefTable,
-    pub(crate) realm: Realm,
     pub(crate) timers: Timers,
-    /// The instance's sockets and network policy.
-    pub(crate) net: Sockets,
+    /// The instance's files: its mounts, working directory, open files.
+    pub(crate) files: Files,
+    /// The instance's sockets, under its network policy.
+    pub(crate) network: Network,
     /// The instance's HTTP requests (`fetch`), under the same policy.
-    pub(crate) http: HttpClient,
-    /// What Go may still wait on, per request.
-    pub(crate) fetches: std::collections::HashMap<FetchId, crate::globals::fetch::FetchRecord>,
-    /// Promise reactions to run once the current call into Go returns.
-    pub(crate) jobs: std::collections::VecDeque<(Value, Vec<Value>)>,
-    /// Completions of `fs` calls to call back, in order, each in its own
-    /// turn of the event loop after due timers and ready network events, as
-    /// Node.js delivers I/O callbacks.
-    pub(crate) completions: std::collections::VecDeque<(Value, Vec<Value>)>,
-    /// The instance's files: its mounts, working directory and open files.
-    pub(crate) fs: Sandbox,
-    /// The guest's callback for network events (`wasabi.net.setNotify`).
-    pub(crate) net_notify: Option<Value>,
+    pub(crate) requests: Requests,
+    /// Its standard output and error.
+    pub(crate) output: Output,
     /// Whether the host asked the instance to drain.
     pub(crate) drain: DrainSignal,
-    pub(crate) stdout: OutputSink,
-    pub(crate) stderr: OutputSink,
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
-    pub(crate) timezone: TimeZone,
-    pub(crate) clock_origin: Instant,
-    pub(crate) clock_origin_unix_ns: u128,
-    pub(crate) umask: u32,
     pub(crate) exports: Option<GuestExports>,
     /// Values the host holds across a call into Go (roots for the collector).
     pub(crate) pinned: Vec<Value>,
     /// The code passed to `runtime.wasmExit`, once the guest has exited.
     pub(crate) exit_code: Option<i32>,
-    /// Set when a host allocation broke the tenant's memory limit; the call
-    /// into the host that did it traps with it.
-    pub(crate) memory_trap: Option<crate::memory::MemoryLimitExceeded>,
     /// How many Go calls are on the stack right now.
     pub(crate) depth: u32,
     /// How many times Go has been entered; a handler re-reads `sp` when this
@@ -137,8 +119,6 @@ pub struct GoHost {
     pub(crate) entries: u64,
     /// The tenant's memory meter (linear and host memory, one limit).
     pub(crate) memory: std::sync::Arc<MemoryMeter>,
-    /// How the guest's errors tell its owner to change what was refused.
-    pub(crate) advice: SharedAdvice,
     /// What each host function number of the heap stands for.
     pub(crate) natives: Vec<crate::globals::Native>,
 }
@@ -147,11 +127,11 @@ impl std::fmt::Debug for GoHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GoHost")
             .field("args", &self.args)
-            .field("objects", &self.heap.len())
+            .field("objects", &self.js.heap.len())
             .field("refs", &self.table.live())
             .field("timers", &self.timers.len())
-            .field("sockets", &self.net.open_sockets())
-            .field("files", &self.fs.open_files())
+            .field("sockets", &self.network.sockets.open_sockets())
+            .field("files", &self.files.sandbox.open_files())
             .field("exit_code", &self.exit_code)
             .finish_non_exhaustive()
     }
@@ -327,44 +307,48 @@ impl GoHostBuilder {
             .find(|(k, _)| k == "TZ")
             .map(|(_, tz)| TimeZone::from_tz(tz, Path::new(&self.zoneinfo)))
             .unwrap_or_default();
-        let unix_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
         // One cap for sockets and fetch requests together.
         let sockets = wasabi_net::SocketQuota::new(limits.max_sockets);
         Ok(GoHost {
-            heap,
+            js: Js {
+                heap,
+                realm,
+                jobs: Default::default(),
+                completions: Default::default(),
+                memory_trap: None,
+                advice: self.advice,
+                clock: Clock::start(timezone),
+            },
             table,
-            realm,
             timers: Timers::new(limits.max_timers),
-            http: HttpClient::new(self.net_policy.clone(), std::sync::Arc::clone(&sockets)),
-            fetches: std::collections::HashMap::new(),
-            jobs: std::collections::VecDeque::new(),
-            completions: std::collections::VecDeque::new(),
-            net: Sockets::new(self.net_policy, sockets),
-            fs: self
-                .fs
-                .unwrap_or_else(Sandbox::empty)
-                .with_max_files(limits.max_open_files),
-            net_notify: None,
+            files: Files {
+                sandbox: self
+                    .fs
+                    .unwrap_or_else(Sandbox::empty)
+                    .with_max_files(limits.max_open_files),
+                umask: 0o022,
+            },
+            network: Network {
+                sockets: Sockets::new(self.net_policy.clone(), std::sync::Arc::clone(&sockets)),
+                notify: None,
+            },
+            requests: Requests {
+                http: HttpClient::new(self.net_policy, sockets),
+                pending: Default::default(),
+            },
+            output: Output {
+                stdout: self.stdout,
+                stderr: self.stderr,
+            },
             drain: self.drain,
-            stdout: self.stdout,
-            stderr: self.stderr,
             args: self.args,
             env: self.env,
-            timezone,
-            clock_origin: Instant::now(),
-            clock_origin_unix_ns: unix_ns,
-            umask: 0o022,
             exports: None,
             pinned: Vec::new(),
             exit_code: None,
-            memory_trap: None,
             depth: 0,
             entries: 0,
             memory,
-            advice: self.advice,
             natives,
         })
     }
@@ -378,18 +362,18 @@ impl GoHost {
 
     /// Number of JS objects alive in the heap.
     pub fn object_count(&self) -> usize {
-        self.heap.len()
+        self.js.heap.len()
     }
 
     /// Number of sockets the guest holds open.
     pub fn open_sockets(&self) -> usize {
-        self.net.open_sockets()
+        self.network.sockets.open_sockets()
     }
 
     /// Live socket counts, shared: they stay readable (and drop to zero)
     /// after the instance ends.
     pub fn net_stats(&self) -> std::sync::Arc<wasabi_net::NetStats> {
-        self.net.stats()
+        self.network.sockets.stats()
     }
 
     /// The instance's memory meter: its linear memory and the host memory
@@ -399,12 +383,6 @@ impl GoHost {
         std::sync::Arc::clone(&self.memory)
     }
 
-    /// The text of a network error as the guest sees it: what happened,
-    /// then the tenant owner's advice.
-    pub(crate) fn network_message(&self, error: &NetError) -> String {
-        error.advised(&*self.advice)
-    }
-
     /// Number of references Go holds.
     pub fn live_refs(&self) -> usize {
         self.table.live()
@@ -412,127 +390,33 @@ impl GoHost {
 
     /// Flushes the guest's output sinks.
     pub fn flush(&mut self) {
-        let _ = self.stdout.flush();
-        let _ = self.stderr.flush();
-    }
-
-    /// Nanoseconds on the monotonic clock, counted from the Unix epoch at
-    /// start (like `performance.timeOrigin + performance.now()`).
-    pub(crate) fn nanotime(&self) -> i64 {
-        let ns = self.clock_origin_unix_ns + self.clock_origin.elapsed().as_nanos();
-        i64::try_from(ns).unwrap_or(i64::MAX)
-    }
-
-    /// Milliseconds since the Unix epoch on the wall clock.
-    pub(crate) fn now_ms(&self) -> f64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as f64)
-            .unwrap_or(0.0)
+        self.output.flush();
     }
 
     /// Runs the collector if enough was allocated since the last run.
     pub(crate) fn maybe_collect(&mut self) {
-        if !self.heap.wants_collection() {
+        if !self.js.heap.wants_collection() {
             return;
         }
-        let roots = self.realm.roots();
+        let roots = self.js.realm.roots();
+        // What requests may still call back, and the queued callbacks and
+        // their arguments, wait for a later turn.
         let pending: Vec<Value> = self
-            .fetches
+            .requests
+            .pending
             .values()
             .flat_map(|r| r.values())
-            .chain(
-                // Queued callbacks and their arguments wait for a later turn.
-                self.jobs
-                    .iter()
-                    .chain(self.completions.iter())
-                    .flat_map(|(f, args)| std::iter::once(f).chain(args).cloned()),
-            )
+            .chain(self.js.queued().cloned())
             .collect();
-        let freed = self.heap.collect(
+        let freed = self.js.heap.collect(
             roots
                 .iter()
                 .chain(self.table.values())
                 .chain(self.timers.values())
                 .chain(self.pinned.iter())
-                .chain(self.net_notify.iter())
+                .chain(self.network.notify.iter())
                 .chain(pending.iter()),
         );
-        tracing::trace!(freed, live = self.heap.len(), "collected JS objects");
-    }
-
-    /// Allocates an object of `kind` with prototype `proto`.
-    pub(crate) fn alloc_object(
-        &mut self,
-        kind: ObjectKind,
-        proto: ObjectId,
-    ) -> Result<ObjectId, HeapError> {
-        self.heap.alloc(Object::new(kind, Some(proto)))
-    }
-
-    /// Allocates an ordinary object with `Object.prototype`.
-    pub(crate) fn new_object(&mut self) -> Result<ObjectId, HeapError> {
-        let proto = self.realm.object_proto;
-        self.alloc_object(ObjectKind::Ordinary, proto)
-    }
-
-    /// Allocates an array.
-    pub(crate) fn new_array(&mut self, items: Vec<Value>) -> Result<ObjectId, HeapError> {
-        let proto = self.realm.array_proto;
-        self.alloc_object(ObjectKind::Array(items), proto)
-    }
-
-    /// Allocates an error object with `proto` and `message`.
-    pub(crate) fn new_error(&mut self, proto: ObjectId, message: &str) -> Value {
-        match self.heap.alloc(Object::new(ObjectKind::Error, Some(proto))) {
-            Ok(id) => {
-                self.heap.define(id, "message", Value::string(message));
-                Value::Object(id)
-            }
-            // Out of object budget: throw the message as a string, as an
-            // engine out of memory would throw something rather than nothing.
-            Err(_) => Value::string(message),
-        }
-    }
-
-    /// A `TypeError` with `message`.
-    pub(crate) fn type_error(&mut self, message: &str) -> Value {
-        let proto = self.realm.type_error_proto;
-        self.new_error(proto, message)
-    }
-
-    /// A `RangeError` with `message`.
-    pub(crate) fn range_error(&mut self, message: &str) -> Value {
-        let proto = self.realm.range_error_proto;
-        self.new_error(proto, message)
-    }
-
-    /// A Node.js-style system error: an `Error` with a `code` such as `ENOSYS`.
-    pub(crate) fn system_error(&mut self, code: &str, message: &str) -> Value {
-        let proto = self.realm.error_proto;
-        let err = self.new_error(proto, message);
-        if let Value::Object(id) = err {
-            self.heap.define(id, "code", Value::string(code));
-        }
-        err
-    }
-
-    /// The thrown value for a failed heap operation. A broken memory limit
-    /// is also kept in `memory_trap`: the call that caused it ends the
-    /// tenant, as linear memory growing past the limit does.
-    pub(crate) fn heap_error(&mut self, err: HeapError) -> Value {
-        if let HeapError::Memory(limit) = &err {
-            self.memory_trap = Some(*limit);
-        }
-        match err {
-            HeapError::NotAnObject { .. } => self.type_error(&err.to_string()),
-            HeapError::Budget { .. } => {
-                let message = wasabi_limits::advised(&err, self.advice.raise(Cap::ObjectBytes));
-                self.range_error(&message)
-            }
-            HeapError::ArrayLength | HeapError::StringLength | HeapError::Memory(_) => {
-                self.range_error(&err.to_string())
-            }
-        }
+        tracing::trace!(freed, live = self.js.heap.len(), "collected JS objects");
     }
 }

@@ -4,15 +4,14 @@
 use wasmtime::{AsContextMut, Caller, Linker, Module};
 
 use crate::GoView;
+use crate::calling::{GuestExit, HostError, import_error, load, store};
 use crate::event_loop::{ValueCallKind, value_call};
-use crate::guest_memory::{Frame, GuestMemory, MemoryError};
-use crate::heap::{Callable, Custody, HeapError, Key, ObjectKind};
+use crate::guest_memory::{Frame, GuestMemory};
+use crate::heap::{Callable, Custody, Key, ObjectKind};
 use crate::host::GoHost;
-use crate::memory::MemoryLimitExceeded;
 use crate::strings::js_string;
-use crate::table::TableError;
-use crate::timers::{TimerId, TooManyTimers};
-use crate::value::{Ref, Value};
+use crate::timers::TimerId;
+use crate::value::Value;
 
 /// Which generation of Go's js/wasm ABI a module was built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,68 +52,6 @@ impl Abi {
     }
 }
 
-/// The guest called `runtime.wasmExit`: the program is over. Carried as the
-/// error that unwinds the guest's stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the program exited with code {0}")]
-pub struct GuestExit(pub i32);
-
-/// A host operation the guest asked for could not be carried out; the guest
-/// traps with this as the reason.
-#[derive(Debug, thiserror::Error)]
-#[error("{import}: {kind}")]
-pub struct ImportError {
-    /// The import that failed, such as `syscall/js.valueGet`.
-    pub import: &'static str,
-    /// What went wrong (shown in the message, so not also a `source`).
-    pub kind: HostError,
-}
-
-/// What can go wrong inside an import.
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    /// A pointer or length outside linear memory.
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-    /// A reference the table does not hold, or too many references.
-    #[error(transparent)]
-    Table(TableError),
-    /// The tenant's memory limit would be broken.
-    #[error(transparent)]
-    MemoryLimit(#[from] MemoryLimitExceeded),
-    /// Too many timers.
-    #[error(transparent)]
-    Timers(#[from] TooManyTimers),
-    /// A JS exception where JS would have thrown out of the import (for
-    /// example reading a property of `undefined`).
-    #[error("uncaught JavaScript exception: {0}")]
-    Uncaught(String),
-    /// The module called an import before the host started it.
-    #[error("the guest called the host before `run`")]
-    NotStarted,
-}
-
-impl From<TableError> for HostError {
-    fn from(e: TableError) -> Self {
-        match e {
-            TableError::Memory(m) => HostError::MemoryLimit(m),
-            e => HostError::Table(e),
-        }
-    }
-}
-
-impl From<HeapError> for HostError {
-    fn from(e: HeapError) -> Self {
-        if let HeapError::Memory(m) = e {
-            return HostError::MemoryLimit(m);
-        }
-        HostError::Uncaught(match e {
-            HeapError::NotAnObject { .. } => format!("TypeError: {e}"),
-            _ => format!("RangeError: {e}"),
-        })
-    }
-}
-
 type Handler = fn(&mut GoHost, &mut GuestMemory<'_>, Frame) -> Result<(), HostError>;
 
 /// Runs a synchronous handler with the host and memory of `caller`.
@@ -132,16 +69,6 @@ fn with_memory<T: GoView>(
     host.maybe_collect();
     let mut mem = GuestMemory::new(bytes);
     f(host, &mut mem).map_err(|kind| import_error(import, kind))
-}
-
-pub(crate) fn import_error(import: &'static str, kind: HostError) -> wasmtime::Error {
-    // A broken memory limit ends the tenant the same way whether linear
-    // memory or host memory went over: as the limit error itself, which
-    // the embedder recognises.
-    if let HostError::MemoryLimit(limit) = kind {
-        return wasmtime::Error::new(limit);
-    }
-    wasmtime::Error::new(ImportError { import, kind })
 }
 
 /// The synchronous imports, by name.
@@ -216,27 +143,6 @@ pub fn add_to_linker<T: GoView>(linker: &mut Linker<T>, abi: Abi) -> wasmtime::R
     Ok(())
 }
 
-fn load(
-    host: &GoHost,
-    mem: &GuestMemory<'_>,
-    frame: Frame,
-    offset: u64,
-) -> Result<Value, HostError> {
-    Ok(host.table.load(Ref(frame.u64(mem, offset)?))?)
-}
-
-pub(crate) fn store(
-    host: &mut GoHost,
-    mem: &mut GuestMemory<'_>,
-    frame: Frame,
-    offset: u64,
-    value: &Value,
-) -> Result<(), HostError> {
-    let r = host.table.store(&host.heap, value)?;
-    frame.set_u64(mem, offset, r.0)?;
-    Ok(())
-}
-
 fn wasm_write(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
     use std::io::Write;
     let fd = frame.i64(mem, 8)?;
@@ -244,8 +150,8 @@ fn wasm_write(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Res
     let len = frame.i32(mem, 24)? as u32;
     let bytes = mem.slice(addr, u64::from(len))?;
     let sink = match fd {
-        1 => &mut host.stdout,
-        2 => &mut host.stderr,
+        1 => &mut host.output.stdout,
+        2 => &mut host.output.stderr,
         _ => return Ok(()),
     };
     let _ = sink.write_all(bytes).and_then(|_| sink.flush());
@@ -253,7 +159,7 @@ fn wasm_write(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Res
 }
 
 fn nanotime(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
-    Ok(frame.set_u64(mem, 8, host.nanotime() as u64)?)
+    Ok(frame.set_u64(mem, 8, host.js.clock.nanotime() as u64)?)
 }
 
 fn walltime(_: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
@@ -311,7 +217,7 @@ fn finalize_ref(
 fn string_val(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
     let text = frame.string(mem, 8)?;
     // Check the tenant's memory before copying the text into the host.
-    host.heap.meter().fits_host(text.len() as u64)?;
+    host.js.heap.meter().fits_host(text.len() as u64)?;
     let s = Value::string(text);
     store(host, mem, frame, 24, &s)
 }
@@ -319,7 +225,7 @@ fn string_val(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Res
 fn value_get(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Result<(), HostError> {
     let target = load(host, mem, frame, 8)?;
     let name = frame.string(mem, 16)?;
-    let v = host.heap.get_property(&target, Key::Name(&name))?;
+    let v = host.js.heap.get_property(&target, Key::Name(&name))?;
     store(host, mem, frame, 32, &v)
 }
 
@@ -327,7 +233,7 @@ fn value_set(host: &mut GoHost, mem: &mut GuestMemory<'_>, frame: Frame) -> Resu
     let target = load(host, mem, frame, 8)?;
     let name = frame.string(mem, 16)?;
     let v = load(host, mem, frame, 32)?;
-    Ok(host.heap.set_property(&target, Key::Name(&name), v)?)
+    Ok(host.js.heap.set_property(&target, Key::Name(&name), v)?)
 }
 
 fn value_delete(
@@ -337,7 +243,7 @@ fn value_delete(
 ) -> Result<(), HostError> {
     let target = load(host, mem, frame, 8)?;
     let name = frame.string(mem, 16)?;
-    Ok(host.heap.delete_property(&target, Key::Name(&name))?)
+    Ok(host.js.heap.delete_property(&target, Key::Name(&name))?)
 }
 
 fn value_index(
@@ -347,7 +253,7 @@ fn value_index(
 ) -> Result<(), HostError> {
     let target = load(host, mem, frame, 8)?;
     let i = frame.i64(mem, 16)?;
-    let v = host.heap.get_property(&target, Key::Index(i))?;
+    let v = host.js.heap.get_property(&target, Key::Index(i))?;
     store(host, mem, frame, 24, &v)
 }
 
@@ -359,7 +265,7 @@ fn value_set_index(
     let target = load(host, mem, frame, 8)?;
     let i = frame.i64(mem, 16)?;
     let v = load(host, mem, frame, 24)?;
-    Ok(host.heap.set_property(&target, Key::Index(i), v)?)
+    Ok(host.js.heap.set_property(&target, Key::Index(i), v)?)
 }
 
 fn value_length(
@@ -368,7 +274,7 @@ fn value_length(
     frame: Frame,
 ) -> Result<(), HostError> {
     let target = load(host, mem, frame, 8)?;
-    let len = host.heap.get_property(&target, Key::Name("length"))?;
+    let len = host.js.heap.get_property(&target, Key::Name("length"))?;
     // `parseInt(v.length)`: anything but a finite number reads as 0.
     let n = match len {
         Value::Number(n) if n.is_finite() => n.trunc() as i64,
@@ -387,7 +293,7 @@ fn value_prepare_string(
     // UTF-8 bytes, so no intermediate byte array is allocated.
     let s = match v {
         Value::String(s) => s,
-        other => js_string(host, &other)?.into(),
+        other => js_string(&host.js.heap, &other)?.into(),
     };
     let len = s.len() as u64;
     store(host, mem, frame, 16, &Value::String(s))?;
@@ -408,7 +314,7 @@ fn value_load_string(
     };
     match &v {
         Value::String(s) => copy(dst, s.as_bytes()),
-        Value::Object(id) => match &host.heap.get(*id).kind {
+        Value::Object(id) => match &host.js.heap.get(*id).kind {
             ObjectKind::Bytes(b) => copy(dst, b),
             _ => {
                 return Err(HostError::Uncaught(
@@ -435,12 +341,12 @@ fn value_instance_of(
     let is = match &t {
         Value::Object(id)
             if matches!(
-                host.heap.get(*id).kind,
+                host.js.heap.get(*id).kind,
                 ObjectKind::Function(Callable::Host(_))
             ) =>
         {
-            match host.heap.get_property(&t, Key::Name("prototype"))? {
-                Value::Object(proto) => host.heap.inherits(&v, proto),
+            match host.js.heap.get_property(&t, Key::Name("prototype"))? {
+                Value::Object(proto) => host.js.heap.inherits(&v, proto),
                 _ => false,
             }
         }
@@ -456,7 +362,8 @@ fn copy_bytes_to_go(
 ) -> Result<(), HostError> {
     let (addr, len) = frame.span(mem, 8)?;
     let src = load(host, mem, frame, 32)?;
-    let Some(ObjectKind::Bytes(bytes)) = src.as_object().map(|id| &host.heap.get(id).kind) else {
+    let Some(ObjectKind::Bytes(bytes)) = src.as_object().map(|id| &host.js.heap.get(id).kind)
+    else {
         return Ok(frame.set_bool(mem, 48, false)?);
     };
     let n = bytes.len().min(len as usize);
@@ -464,9 +371,9 @@ fn copy_bytes_to_go(
     frame.set_u64(mem, 40, n as u64)?;
     // A buffer the host filled for Go alone has now reached Go.
     if let Some(id) = src.as_object()
-        && host.heap.get(id).custody == Custody::FilledForGo
+        && host.js.heap.get(id).custody == Custody::FilledForGo
     {
-        host.heap.release_bytes(id);
+        host.js.heap.release_bytes(id);
     }
     Ok(frame.set_bool(mem, 48, true)?)
 }
@@ -481,7 +388,7 @@ fn copy_bytes_to_js(
     let Some(id) = dst.as_object() else {
         return Ok(frame.set_bool(mem, 48, false)?);
     };
-    let ObjectKind::Bytes(bytes) = &mut host.heap.get_mut(id).kind else {
+    let ObjectKind::Bytes(bytes) = &mut host.js.heap.get_mut(id).kind else {
         return Ok(frame.set_bool(mem, 48, false)?);
     };
     let n = bytes.len().min(len as usize);

@@ -12,6 +12,29 @@
 //! * [`run`] drives a started instance: `run`, then `resume` for every timer
 //!   and callback until the program exits.
 //!
+//! # Layers
+//!
+//! Each module reaches only below itself (a test in `xtask/src/layers.rs`
+//! keeps it so):
+//!
+//! * **Plain data**, knowing nothing of the globals: `value` (JS values and
+//!   the NaN-boxed refs Go sees), `heap` (objects; a host function is only a
+//!   number to it), `table` (Go's references), `memory` (the tenant's
+//!   memory meter), [`guest_memory`] (linear memory and the Go stack frame),
+//!   `timers` (the queue), `timezone`, [`size`].
+//! * **The JS world**: `js` (what every global shares: heap, realm, the
+//!   queues of callbacks, the clock, and how errors are made), `strings`
+//!   (what a value reads as), `output`, `realm` (the well-known objects),
+//!   and `globals/`, one file per global (`console.rs`, `crypto.rs`,
+//!   `fs.rs`, `fetch.rs`, ...), each owning its operations, its bindings
+//!   and its own part of the host (`fs::Files`, `net::Network`,
+//!   `fetch::Requests`).
+//! * **The host and its driver**: `host` ([`GoHost`], the parts together,
+//!   and [`GoHostBuilder`]), `dispatch` (a host function call, handing each
+//!   global only its parts), `calling` (how an import ends badly and reads
+//!   or writes a reference in the frame), `imports` (every `gojs`/`go`
+//!   import) and `event_loop` ([`run`]).
+//!
 //! # Scheduling
 //!
 //! Every call into the guest is an async wasmtime call on the caller's tokio
@@ -46,24 +69,31 @@
 
 #![deny(missing_docs)]
 
+mod calling;
+mod dispatch;
 mod event_loop;
 mod globals;
 pub mod guest_memory;
-pub mod heap;
+mod heap;
 mod host;
 mod imports;
+mod js;
 pub mod memory;
+mod output;
 mod realm;
 pub mod size;
 mod strings;
 mod table;
 mod timers;
 mod timezone;
-pub mod value;
+mod value;
 
+pub use calling::{GuestExit, HostError, ImportError};
 pub use event_loop::{Outcome, RunError, run};
-pub use host::{DrainSignal, GoHost, GoHostBuilder, OutputSink};
-pub use imports::{Abi, GuestExit, ImportError, add_to_linker};
+pub use heap::HeapError;
+pub use host::{DrainSignal, GoHost, GoHostBuilder};
+pub use imports::{Abi, add_to_linker};
+pub use output::OutputSink;
 pub use wasabi_fs::{FsError, Mount, MountError, MountSpec, Sandbox, SandboxSpec};
 pub use wasabi_net::{AddressRule, NetPolicy, NetStats};
 

@@ -2,8 +2,7 @@
 //! values this world has, bounded by JS's own string limit and by the
 //! tenant's memory, and safe on arrays that contain themselves.
 
-use crate::heap::{HeapError, Key, ObjectKind};
-use crate::host::GoHost;
+use crate::heap::{Heap, HeapError, Key, ObjectKind};
 use crate::value::{ObjectId, Value};
 
 /// The longest string the JS world makes: V8's limit on 64-bit hosts.
@@ -15,9 +14,9 @@ const MAX_NESTING: usize = 64;
 
 /// JS `String(v)`, for messages: never longer than [`MAX_STRING_LEN`] (the
 /// text is cut there), and safe on arrays that contain themselves.
-pub(crate) fn to_js_string(host: &GoHost, v: &Value) -> String {
+pub(crate) fn to_js_string(heap: &Heap, v: &Value) -> String {
     let mut out = String::new();
-    let _ = write_js_string(host, v, &mut out, &mut Vec::new(), MAX_STRING_LEN);
+    let _ = write_js_string(heap, v, &mut out, &mut Vec::new(), MAX_STRING_LEN);
     out
 }
 
@@ -25,9 +24,9 @@ pub(crate) fn to_js_string(host: &GoHost, v: &Value) -> String {
 /// while it fits in [`MAX_STRING_LEN`] and in the tenant's memory, and a
 /// longer one is a `RangeError`, as in JS. An array inside itself reads as
 /// empty, as `Array.prototype.join` does.
-pub(crate) fn js_string(host: &GoHost, v: &Value) -> Result<String, HeapError> {
+pub(crate) fn js_string(heap: &Heap, v: &Value) -> Result<String, HeapError> {
     let mut out = String::new();
-    write_js_string(host, v, &mut out, &mut Vec::new(), string_room(host))?;
+    write_js_string(heap, v, &mut out, &mut Vec::new(), string_room(heap))?;
     Ok(out)
 }
 
@@ -35,21 +34,21 @@ pub(crate) fn js_string(host: &GoHost, v: &Value) -> Result<String, HeapError> {
 /// bounds as [`js_string`]; `array` is the array itself, if any (so an
 /// element that is the array reads as empty).
 pub(crate) fn js_join(
-    host: &GoHost,
+    heap: &Heap,
     array: Option<ObjectId>,
     items: &[Value],
     sep: &str,
 ) -> Result<String, HeapError> {
     let mut out = String::new();
     let mut open: Vec<ObjectId> = array.into_iter().collect();
-    write_items(host, items, sep, &mut out, &mut open, string_room(host))?;
+    write_items(heap, items, sep, &mut out, &mut open, string_room(heap))?;
     Ok(out)
 }
 
 /// Bytes a new string may take: the JS limit, or less if the tenant's
 /// memory has less room.
-fn string_room(host: &GoHost) -> usize {
-    let meter = host.heap.meter();
+fn string_room(heap: &Heap) -> usize {
+    let meter = heap.meter();
     let room = meter
         .limit()
         .map_or(u64::MAX, |limit| limit.saturating_sub(meter.total()));
@@ -65,7 +64,7 @@ fn push_bounded(out: &mut String, text: &str, cap: usize) -> Result<(), HeapErro
 }
 
 fn write_items(
-    host: &GoHost,
+    heap: &Heap,
     items: &[Value],
     sep: &str,
     out: &mut String,
@@ -77,7 +76,7 @@ fn write_items(
             push_bounded(out, sep, cap)?;
         }
         if !item.is_nullish() {
-            write_js_string(host, item, out, open, cap)?;
+            write_js_string(heap, item, out, open, cap)?;
         }
     }
     Ok(())
@@ -86,7 +85,7 @@ fn write_items(
 /// Appends `String(v)` to `out`, failing once `out` would pass `cap`.
 /// `open` holds the arrays being written, outermost first.
 fn write_js_string(
-    host: &GoHost,
+    heap: &Heap,
     v: &Value,
     out: &mut String,
     open: &mut Vec<ObjectId>,
@@ -99,7 +98,7 @@ fn write_js_string(
         Value::Number(n) => number_to_string(*n).into(),
         Value::String(s) => (&**s).into(),
         Value::Object(id) => {
-            let object = host.heap.get(*id);
+            let object = heap.get(*id);
             match &object.kind {
                 ObjectKind::Array(items) => {
                     // A cycle, or nesting past any sane depth, reads as empty.
@@ -107,7 +106,7 @@ fn write_js_string(
                         return Ok(());
                     }
                     open.push(*id);
-                    let written = write_items(host, items, ",", out, open, cap);
+                    let written = write_items(heap, items, ",", out, open, cap);
                     open.pop();
                     return written;
                 }
@@ -124,8 +123,7 @@ fn write_js_string(
                 ObjectKind::Date(ms) => iso_string(*ms).into(),
                 ObjectKind::Error => {
                     let get = |k| {
-                        host.heap
-                            .get_property(v, Key::Name(k))
+                        heap.get_property(v, Key::Name(k))
                             .unwrap_or(Value::Undefined)
                     };
                     let name = match get("name") {

@@ -2,7 +2,7 @@
 
 use super::{Binder, Native, NativeResult, arg, ret};
 use crate::heap::{Key, ObjectKind};
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::strings::{js_join, js_string};
 use crate::value::{ObjectId, Value};
 
@@ -25,56 +25,56 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ObjectId, crate::heap::HeapE
     Ok(array_proto)
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, this: &Value, args: &[Value]) -> NativeResult {
-    let alloc_err = |host: &mut GoHost, e| host.heap_error(e);
+pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeResult {
+    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => {
             let items = match args {
                 [Value::Number(n)] => {
                     if *n < 0.0 || n.fract() != 0.0 || *n > 1e7 {
-                        return Err(host.range_error("Invalid array length"));
+                        return Err(js.range_error("Invalid array length"));
                     }
                     vec![Value::Undefined; *n as usize]
                 }
                 _ => args.to_vec(),
             };
-            let arr = host.new_array(items).map_err(|e| alloc_err(host, e))?;
+            let arr = js.new_array(items).map_err(|e| alloc_err(js, e))?;
             ret(Value::Object(arr))
         }
         Op::IsArray => {
-            let is = matches!(arg(args, 0), Value::Object(id) if matches!(host.heap.get(id).kind, ObjectKind::Array(_)));
+            let is = matches!(arg(args, 0), Value::Object(id) if matches!(js.heap.get(id).kind, ObjectKind::Array(_)));
             ret(is)
         }
         Op::Push => {
             let Value::Object(id) = this else {
-                return Err(host.type_error("Array.prototype.push called on non-object"));
+                return Err(js.type_error("Array.prototype.push called on non-object"));
             };
-            let len = match &host.heap.get(*id).kind {
+            let len = match &js.heap.get(*id).kind {
                 ObjectKind::Array(items) => items.len(),
-                _ => return Err(host.type_error("Array.prototype.push called on a non-array")),
+                _ => return Err(js.type_error("Array.prototype.push called on a non-array")),
             };
             for (i, v) in args.iter().enumerate() {
-                host.heap
+                js.heap
                     .set_property(this, Key::Index((len + i) as i64), v.clone())
-                    .map_err(|e| alloc_err(host, e))?;
+                    .map_err(|e| alloc_err(js, e))?;
             }
             ret(Value::Number((len + args.len()) as f64))
         }
         Op::Join => {
             let sep = match arg(args, 0) {
                 Value::Undefined => Ok(",".to_string()),
-                v => js_string(host, &v),
+                v => js_string(&js.heap, &v),
             };
             let joined = sep.and_then(|sep| match this {
-                Value::Object(id) => match &host.heap.get(*id).kind {
-                    ObjectKind::Array(items) => js_join(host, Some(*id), items, &sep),
+                Value::Object(id) => match &js.heap.get(*id).kind {
+                    ObjectKind::Array(items) => js_join(&js.heap, Some(*id), items, &sep),
                     _ => Ok(String::new()),
                 },
                 _ => Ok(String::new()),
             });
             match joined {
                 Ok(text) => ret(Value::string(text)),
-                Err(e) => Err(alloc_err(host, e)),
+                Err(e) => Err(alloc_err(js, e)),
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use super::{Binder, Native, NativeResult, arg, ret};
 use crate::heap::{Custody, ObjectKind, to_number};
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::value::{ObjectId, Value};
 
 /// Uint8Array methods.
@@ -21,35 +21,35 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ObjectId, crate::heap::HeapE
 }
 
 pub(crate) fn call(
-    host: &mut GoHost,
+    js: &mut Js,
     op: Op,
     this: &Value,
     args: &[Value],
     construct: bool,
 ) -> NativeResult {
-    let realm = host.realm;
-    let alloc_err = |host: &mut GoHost, e| host.heap_error(e);
+    let realm = js.realm;
+    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => {
             if !construct {
-                return Err(host.type_error("Constructor Uint8Array requires 'new'"));
+                return Err(js.type_error("Constructor Uint8Array requires 'new'"));
             }
             let source = arg(args, 0);
             let bytes: Vec<u8> = match &source {
                 Value::Undefined => Vec::new(),
                 Value::Number(n) => {
                     if *n < 0.0 || n.fract() != 0.0 || !n.is_finite() {
-                        return Err(host.range_error("Invalid typed array length"));
+                        return Err(js.range_error("Invalid typed array length"));
                     }
-                    let id = host
+                    let id = js
                         .heap
                         .alloc_bytes(*n as usize, realm.bytes_proto)
-                        .map_err(|e| alloc_err(host, e))?;
+                        .map_err(|e| alloc_err(js, e))?;
                     // Only Go holds it, until it is stored somewhere.
-                    host.heap.get_mut(id).custody = Custody::GoOnly;
+                    js.heap.get_mut(id).custody = Custody::GoOnly;
                     return ret(Value::Object(id));
                 }
-                Value::Object(id) => match &host.heap.get(*id).kind {
+                Value::Object(id) => match &js.heap.get(*id).kind {
                     ObjectKind::Bytes(b) => b.clone(),
                     ObjectKind::Array(items) => {
                         items.iter().map(|v| to_number(v) as i64 as u8).collect()
@@ -58,11 +58,11 @@ pub(crate) fn call(
                 },
                 _ => Vec::new(),
             };
-            let id = host
+            let id = js
                 .heap
                 .alloc_bytes(bytes.len(), realm.bytes_proto)
-                .map_err(|e| alloc_err(host, e))?;
-            if let ObjectKind::Bytes(dst) = &mut host.heap.get_mut(id).kind {
+                .map_err(|e| alloc_err(js, e))?;
+            if let ObjectKind::Bytes(dst) = &mut js.heap.get_mut(id).kind {
                 dst.copy_from_slice(&bytes);
             }
             ret(Value::Object(id))
@@ -71,7 +71,7 @@ pub(crate) fn call(
             let offset = to_number(&arg(args, 1));
             let offset = if offset.is_nan() { 0.0 } else { offset };
             let source: Vec<u8> = match arg(args, 0) {
-                Value::Object(id) => match &host.heap.get(id).kind {
+                Value::Object(id) => match &js.heap.get(id).kind {
                     ObjectKind::Bytes(b) => b.clone(),
                     ObjectKind::Array(items) => {
                         items.iter().map(|v| to_number(v) as i64 as u8).collect()
@@ -81,10 +81,10 @@ pub(crate) fn call(
                 _ => Vec::new(),
             };
             let Value::Object(id) = this else {
-                return Err(host.type_error("Uint8Array.prototype.set called on a non-typed-array"));
+                return Err(js.type_error("Uint8Array.prototype.set called on a non-typed-array"));
             };
-            let ObjectKind::Bytes(dst) = &mut host.heap.get_mut(*id).kind else {
-                return Err(host.type_error("Uint8Array.prototype.set called on a non-typed-array"));
+            let ObjectKind::Bytes(dst) = &mut js.heap.get_mut(*id).kind else {
+                return Err(js.type_error("Uint8Array.prototype.set called on a non-typed-array"));
             };
             let start = offset as usize;
             if offset < 0.0
@@ -92,7 +92,7 @@ pub(crate) fn call(
                     .checked_add(source.len())
                     .is_none_or(|end| end > dst.len())
             {
-                return Err(host.range_error("offset is out of bounds"));
+                return Err(js.range_error("offset is out of bounds"));
             }
             dst[start..start + source.len()].copy_from_slice(&source);
             ret(Value::Undefined)

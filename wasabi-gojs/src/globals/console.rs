@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use super::{Binder, Native, NativeResult, ret};
-use crate::host::GoHost;
+use crate::js::Js;
+use crate::output::Output;
 use crate::strings::to_js_string;
 use crate::value::Value;
 
@@ -25,19 +26,19 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     Ok(())
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, args: &[Value]) -> NativeResult {
+pub(crate) fn call(js: &mut Js, output: &mut Output, op: Op, args: &[Value]) -> NativeResult {
     match op {
         Op::Log | Op::Error => {
             let mut line = args
                 .iter()
-                .map(|v| to_js_string(host, v))
+                .map(|v| to_js_string(&js.heap, v))
                 .collect::<Vec<_>>()
                 .join(" ");
             line.push('\n');
             let sink = if op == Op::Log {
-                &mut host.stdout
+                &mut output.stdout
             } else {
-                &mut host.stderr
+                &mut output.stderr
             };
             let _ = sink.write_all(line.as_bytes()).and_then(|_| sink.flush());
             ret(Value::Undefined)

@@ -1,8 +1,8 @@
-//! `crypto.getRandomValues`, from the host's random source, at most 65,536 bytes a call as in browsers.
+//! `crypto.getRandomValues`, from the js's random source, at most 65,536 bytes a call as in browsers.
 
 use super::{Binder, Native, NativeResult, arg, ret};
 use crate::heap::ObjectKind;
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::value::Value;
 
 /// The largest `getRandomValues` request, as in browsers.
@@ -26,27 +26,25 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     Ok(())
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, args: &[Value]) -> NativeResult {
+pub(crate) fn call(js: &mut Js, op: Op, args: &[Value]) -> NativeResult {
     match op {
         Op::GetRandomValues => {
             let target = arg(args, 0);
             let Value::Object(id) = target else {
-                return Err(
-                    host.type_error("crypto.getRandomValues: argument is not a typed array")
-                );
+                return Err(js.type_error("crypto.getRandomValues: argument is not a typed array"));
             };
-            let ObjectKind::Bytes(bytes) = &mut host.heap.get_mut(id).kind else {
-                return Err(host.type_error("crypto.getRandomValues: argument is not a Uint8Array"));
+            let ObjectKind::Bytes(bytes) = &mut js.heap.get_mut(id).kind else {
+                return Err(js.type_error("crypto.getRandomValues: argument is not a Uint8Array"));
             };
             if bytes.len() > MAX_RANDOM_BYTES {
                 let msg = format!(
                     "crypto.getRandomValues: the requested length ({}) exceeds the maximum of {MAX_RANDOM_BYTES} bytes",
                     bytes.len()
                 );
-                return Err(host.system_error("QuotaExceededError", &msg));
+                return Err(js.system_error("QuotaExceededError", &msg));
             }
             if getrandom::fill(bytes).is_err() {
-                return Err(host.system_error("EIO", "the host's random source failed"));
+                return Err(js.system_error("EIO", "the js's random source failed"));
             }
             ret(target)
         }

@@ -2,7 +2,7 @@
 
 use super::{Binder, Native, NativeResult, ret};
 use crate::heap::{ObjectKind, to_number};
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::strings::iso_string;
 use crate::value::{ObjectId, Value};
 
@@ -33,53 +33,53 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ObjectId, crate::heap::HeapE
 }
 
 pub(crate) fn call(
-    host: &mut GoHost,
+    js: &mut Js,
     op: Op,
     this: &Value,
     args: &[Value],
     construct: bool,
 ) -> NativeResult {
-    let realm = host.realm;
-    let alloc_err = |host: &mut GoHost, e| host.heap_error(e);
+    let realm = js.realm;
+    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => {
             let ms = match args.first() {
                 Some(v) => to_number(v),
-                None => host.now_ms(),
+                None => js.clock.now_ms(),
             };
             if !construct {
-                return ret(Value::string(iso_string(host.now_ms())));
+                return ret(Value::string(iso_string(js.clock.now_ms())));
             }
-            let id = host
+            let id = js
                 .heap
                 .alloc(crate::heap::Object::new(
                     ObjectKind::Date(ms),
                     Some(realm.date_proto),
                 ))
-                .map_err(|e| alloc_err(host, e))?;
+                .map_err(|e| alloc_err(js, e))?;
             ret(Value::Object(id))
         }
-        Op::Now => ret(host.now_ms()),
+        Op::Now => ret(js.clock.now_ms()),
         Op::GetTime | Op::GetTimezoneOffset | Op::ToIsoString => {
             let ms = match this {
-                Value::Object(id) => match host.heap.get(*id).kind {
+                Value::Object(id) => match js.heap.get(*id).kind {
                     ObjectKind::Date(ms) => Some(ms),
                     _ => None,
                 },
                 _ => None,
             };
             let Some(ms) = ms else {
-                return Err(host.type_error("this is not a Date object."));
+                return Err(js.type_error("this is not a Date object."));
             };
             match op {
                 Op::GetTime => ret(ms),
                 Op::GetTimezoneOffset => {
-                    let east = host.timezone.offset_at((ms / 1000.0).floor() as i64);
+                    let east = js.clock.timezone.offset_at((ms / 1000.0).floor() as i64);
                     ret(-f64::from(east / 60))
                 }
                 _ => {
                     if !ms.is_finite() {
-                        return Err(host.range_error("Invalid time value"));
+                        return Err(js.range_error("Invalid time value"));
                     }
                     ret(Value::string(iso_string(ms)))
                 }

@@ -8,7 +8,7 @@ pub(crate) struct ErrorProtos {
 }
 
 use super::{Binder, Native, NativeResult, arg, ret};
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::strings::{js_string, to_js_string};
 use crate::value::{ObjectId, Value};
 
@@ -51,9 +51,9 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ErrorProtos, crate::heap::He
     })
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, this: &Value, args: &[Value]) -> NativeResult {
-    let realm = host.realm;
-    let alloc_err = |host: &mut GoHost, e| host.heap_error(e);
+pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeResult {
+    let realm = js.realm;
+    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::ErrorCtor | Op::TypeErrorCtor | Op::RangeErrorCtor => {
             let proto = match op {
@@ -63,13 +63,13 @@ pub(crate) fn call(host: &mut GoHost, op: Op, this: &Value, args: &[Value]) -> N
             };
             let message = match arg(args, 0) {
                 Value::Undefined => String::new(),
-                v => to_js_string(host, &v),
+                v => to_js_string(&js.heap, &v),
             };
-            ret(host.new_error(proto, &message))
+            ret(js.new_error(proto, &message))
         }
-        Op::ToString => match js_string(host, this) {
+        Op::ToString => match js_string(&js.heap, this) {
             Ok(text) => ret(Value::string(text)),
-            Err(e) => Err(alloc_err(host, e)),
+            Err(e) => Err(alloc_err(js, e)),
         },
     }
 }

@@ -21,9 +21,21 @@ use wasabi_net::{FetchEvent, FetchId, HttpRequest, NetError};
 
 use super::{NativeResult, arg, is_callable, ret};
 use crate::heap::{Custody, HeapError, Key, ObjectKind, PromiseState};
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::strings::to_js_string;
 use crate::value::{ObjectId, Value};
+
+/// What `fetch` works with: the JS world and the tenant's requests.
+pub(crate) struct FetchHost<'a> {
+    pub(crate) js: &'a mut Js,
+    pub(crate) requests: &'a mut Requests,
+}
+
+/// The tenant's HTTP client and what Go may still wait on, per request.
+pub(crate) struct Requests {
+    pub(crate) http: wasabi_net::HttpClient,
+    pub(crate) pending: std::collections::HashMap<FetchId, FetchRecord>,
+}
 
 /// A function of the fetch world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +144,7 @@ pub(crate) fn install(b: &mut super::Binder<'_>) -> Result<FetchProtos, crate::h
 }
 
 pub(crate) fn call(
-    host: &mut GoHost,
+    host: &mut FetchHost<'_>,
     op: FetchOp,
     this: &Value,
     args: &[Value],
@@ -140,29 +152,32 @@ pub(crate) fn call(
 ) -> NativeResult {
     match op {
         FetchOp::Fetch => {
-            let promise = new_promise(host).map_err(|e| host.heap_error(e))?;
+            let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
             start(host, &promise, args)?;
             ret(promise)
         }
         FetchOp::PromiseThen => {
             let Some(id) = object_of(host, this, |k| matches!(k, ObjectKind::Promise(_))) else {
-                return Err(host.type_error("Promise.prototype.then called on a non-promise"));
+                return Err(host
+                    .js
+                    .type_error("Promise.prototype.then called on a non-promise"));
             };
             then(host, id, arg(args, 0), arg(args, 1));
             ret(Value::Undefined)
         }
         FetchOp::HeadersCtor => {
             if !construct {
-                return Err(host.type_error("Constructor Headers requires 'new'"));
+                return Err(host.js.type_error("Constructor Headers requires 'new'"));
             }
             let pairs = match arg(args, 0) {
                 Value::Undefined => Vec::new(),
                 init => header_pairs(host, &init)?,
             };
-            let proto = host.realm.headers_proto;
+            let proto = host.js.realm.headers_proto;
             let id = host
+                .js
                 .alloc_object(ObjectKind::Headers(pairs), proto)
-                .map_err(|e| host.heap_error(e))?;
+                .map_err(|e| host.js.heap_error(e))?;
             ret(Value::Object(id))
         }
         FetchOp::HeadersAppend
@@ -172,38 +187,43 @@ pub(crate) fn call(
         | FetchOp::HeadersEntries => headers_method(host, op, this, args),
         FetchOp::IteratorNext => {
             let Value::Object(id) = this else {
-                return Err(host.type_error("next called on a non-iterator"));
+                return Err(host.js.type_error("next called on a non-iterator"));
             };
-            let item = match &mut host.heap.get_mut(*id).kind {
+            let item = match &mut host.js.heap.get_mut(*id).kind {
                 ObjectKind::Iterator { items, next } => {
                     let item = items.get(*next).cloned();
                     *next += usize::from(item.is_some());
                     item
                 }
-                _ => return Err(host.type_error("next called on a non-iterator")),
+                _ => return Err(host.js.type_error("next called on a non-iterator")),
             };
-            let result = iter_result(host, item).map_err(|e| host.heap_error(e))?;
+            let result = iter_result(host, item).map_err(|e| host.js.heap_error(e))?;
             ret(result)
         }
         FetchOp::AbortControllerCtor => {
             if !construct {
-                return Err(host.type_error("Constructor AbortController requires 'new'"));
+                return Err(host
+                    .js
+                    .type_error("Constructor AbortController requires 'new'"));
             }
-            let signal = host.new_object().map_err(|e| host.heap_error(e))?;
-            host.heap.define(signal, "aborted", Value::Bool(false));
-            let proto = host.realm.abort_proto;
+            let signal = host.js.new_object().map_err(|e| host.js.heap_error(e))?;
+            host.js.heap.define(signal, "aborted", Value::Bool(false));
+            let proto = host.js.realm.abort_proto;
             let controller = host
+                .js
                 .alloc_object(ObjectKind::Ordinary, proto)
-                .map_err(|e| host.heap_error(e))?;
-            host.heap
+                .map_err(|e| host.js.heap_error(e))?;
+            host.js
+                .heap
                 .define(controller, "signal", Value::Object(signal));
             ret(Value::Object(controller))
         }
         FetchOp::Abort => {
             let signal = host
+                .js
                 .heap
                 .get_property(this, Key::Name("signal"))
-                .map_err(|e| host.heap_error(e))?;
+                .map_err(|e| host.js.heap_error(e))?;
             if let Value::Object(signal) = signal {
                 abort(host, signal);
             }
@@ -211,34 +231,35 @@ pub(crate) fn call(
         }
         FetchOp::GetReader => {
             let Some(fetch) = body_of(host, this) else {
-                return Err(host.type_error("getReader called on a non-stream"));
+                return Err(host.js.type_error("getReader called on a non-stream"));
             };
-            let proto = host.realm.reader_proto;
+            let proto = host.js.realm.reader_proto;
             let reader = host
+                .js
                 .alloc_object(ObjectKind::Body(fetch), proto)
-                .map_err(|e| host.heap_error(e))?;
+                .map_err(|e| host.js.heap_error(e))?;
             ret(Value::Object(reader))
         }
         FetchOp::Read => {
             let Some(fetch) = body_of(host, this) else {
-                return Err(host.type_error("read called on a non-reader"));
+                return Err(host.js.type_error("read called on a non-reader"));
             };
-            let promise = new_promise(host).map_err(|e| host.heap_error(e))?;
+            let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
             read(host, fetch, &promise)?;
             ret(promise)
         }
         FetchOp::Cancel => {
             let Some(fetch) = body_of(host, this) else {
-                return Err(host.type_error("cancel called on a non-stream"));
+                return Err(host.js.type_error("cancel called on a non-stream"));
             };
-            host.http.cancel(fetch);
-            if let Some(record) = host.fetches.remove(&fetch)
+            host.requests.http.cancel(fetch);
+            if let Some(record) = host.requests.pending.remove(&fetch)
                 && let Some(read) = record.pending_read
             {
-                let done = iter_result(host, None).map_err(|e| host.heap_error(e))?;
+                let done = iter_result(host, None).map_err(|e| host.js.heap_error(e))?;
                 settle(host, &read, Ok(done));
             }
-            let promise = new_promise(host).map_err(|e| host.heap_error(e))?;
+            let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
             settle(host, &promise, Ok(Value::Undefined));
             ret(promise)
         }
@@ -248,36 +269,45 @@ pub(crate) fn call(
 
 /// Starts the request `fetch(url, options)` describes; failures reject
 /// `promise`.
-fn start(host: &mut GoHost, promise: &Value, args: &[Value]) -> Result<(), Value> {
-    let url = to_js_string(host, &arg(args, 0));
+fn start(host: &mut FetchHost<'_>, promise: &Value, args: &[Value]) -> Result<(), Value> {
+    let url = to_js_string(&host.js.heap, &arg(args, 0));
     let options = arg(args, 1);
-    let get = |host: &mut GoHost, name| match &options {
-        Value::Object(_) => host.heap.get_property(&options, Key::Name(name)),
+    let get = |host: &mut FetchHost<'_>, name| match &options {
+        Value::Object(_) => host.js.heap.get_property(&options, Key::Name(name)),
         _ => Ok(Value::Undefined),
     };
-    let method = match get(host, "method").map_err(|e| host.heap_error(e))? {
+    let method = match get(host, "method").map_err(|e| host.js.heap_error(e))? {
         Value::Undefined => "GET".to_string(),
-        m => to_js_string(host, &m).to_ascii_uppercase(),
+        m => to_js_string(&host.js.heap, &m).to_ascii_uppercase(),
     };
-    let headers = match get(host, "headers").map_err(|e| host.heap_error(e))? {
+    let headers = match get(host, "headers").map_err(|e| host.js.heap_error(e))? {
         Value::Undefined | Value::Null => Vec::new(),
         h => header_pairs(host, &h)?,
     };
-    let body = match get(host, "body").map_err(|e| host.heap_error(e))? {
+    let body = match get(host, "body").map_err(|e| host.js.heap_error(e))? {
         Value::Undefined | Value::Null => Vec::new(),
         Value::String(s) => s.as_bytes().to_vec(),
-        Value::Object(id) => match &host.heap.get(id).kind {
+        Value::Object(id) => match &host.js.heap.get(id).kind {
             ObjectKind::Bytes(b) => b.clone(),
-            _ => return Err(host.type_error("fetch: the body must be a Uint8Array or a string")),
+            _ => {
+                return Err(host
+                    .js
+                    .type_error("fetch: the body must be a Uint8Array or a string"));
+            }
         },
-        _ => return Err(host.type_error("fetch: the body must be a Uint8Array or a string")),
+        _ => {
+            return Err(host
+                .js
+                .type_error("fetch: the body must be a Uint8Array or a string"));
+        }
     };
-    let signal = match get(host, "signal").map_err(|e| host.heap_error(e))? {
+    let signal = match get(host, "signal").map_err(|e| host.js.heap_error(e))? {
         Value::Object(id) => Some(id),
         _ => None,
     };
     if let Some(signal) = signal
         && host
+            .js
             .heap
             .get_property(&Value::Object(signal), Key::Name("aborted"))
             == Ok(Value::Bool(true))
@@ -292,9 +322,9 @@ fn start(host: &mut GoHost, promise: &Value, args: &[Value]) -> Result<(), Value
         headers,
         body,
     };
-    match host.http.start(request) {
+    match host.requests.http.start(request) {
         Ok(id) => {
-            host.fetches.insert(
+            host.requests.pending.insert(
                 id,
                 FetchRecord {
                     pending_response: Some(promise.clone()),
@@ -313,21 +343,23 @@ fn start(host: &mut GoHost, promise: &Value, args: &[Value]) -> Result<(), Value
 }
 
 /// `reader.read()`: asks the client for the next chunk.
-fn read(host: &mut GoHost, fetch: FetchId, promise: &Value) -> Result<(), Value> {
-    let Some(record) = host.fetches.get_mut(&fetch) else {
+fn read(host: &mut FetchHost<'_>, fetch: FetchId, promise: &Value) -> Result<(), Value> {
+    let Some(record) = host.requests.pending.get_mut(&fetch) else {
         // The body ended (or was cancelled): done.
-        let done = iter_result(host, None).map_err(|e| host.heap_error(e))?;
+        let done = iter_result(host, None).map_err(|e| host.js.heap_error(e))?;
         settle(host, promise, Ok(done));
         return Ok(());
     };
     if record.pending_read.is_some() {
-        let reason = host.type_error("a read of this body is already in progress");
+        let reason = host
+            .js
+            .type_error("a read of this body is already in progress");
         settle(host, promise, Err(reason));
         return Ok(());
     }
     record.pending_read = Some(promise.clone());
-    if let Err(e) = host.http.pull(fetch) {
-        host.fetches.remove(&fetch);
+    if let Err(e) = host.requests.http.pull(fetch) {
+        host.requests.pending.remove(&fetch);
         let reason = fetch_failed(host, &e);
         settle(host, promise, Err(reason));
     }
@@ -336,17 +368,18 @@ fn read(host: &mut GoHost, fetch: FetchId, promise: &Value) -> Result<(), Value>
 
 /// `controller.abort()`: every request under `signal` is cancelled, and
 /// whatever Go waits on for it rejects with an `AbortError`.
-fn abort(host: &mut GoHost, signal: ObjectId) {
-    host.heap.define(signal, "aborted", Value::Bool(true));
+fn abort(host: &mut FetchHost<'_>, signal: ObjectId) {
+    host.js.heap.define(signal, "aborted", Value::Bool(true));
     let ids: Vec<FetchId> = host
-        .fetches
+        .requests
+        .pending
         .iter()
         .filter(|(_, r)| r.signal == Some(signal))
         .map(|(id, _)| *id)
         .collect();
     for id in ids {
-        host.http.cancel(id);
-        if let Some(record) = host.fetches.remove(&id) {
+        host.requests.http.cancel(id);
+        if let Some(record) = host.requests.pending.remove(&id) {
             for promise in [record.pending_response, record.pending_read]
                 .into_iter()
                 .flatten()
@@ -359,14 +392,15 @@ fn abort(host: &mut GoHost, signal: ObjectId) {
 }
 
 /// Applies an event of the HTTP client: settles the promise Go waits on.
-pub(crate) fn deliver(host: &mut GoHost, event: FetchEvent) {
+pub(crate) fn deliver(host: &mut FetchHost<'_>, event: FetchEvent) {
     let id = event.id();
     let outcome = match event {
         FetchEvent::Head {
             status, headers, ..
         } => {
             let Some(promise) = host
-                .fetches
+                .requests
+                .pending
                 .get_mut(&id)
                 .and_then(|r| r.pending_response.take())
             else {
@@ -377,34 +411,44 @@ pub(crate) fn deliver(host: &mut GoHost, event: FetchEvent) {
         }
         FetchEvent::Chunk { bytes, .. } => {
             let Some(promise) = host
-                .fetches
+                .requests
+                .pending
                 .get_mut(&id)
                 .and_then(|r| r.pending_read.take())
             else {
                 return;
             };
-            let proto = host.realm.bytes_proto;
-            let result = host.heap.alloc_bytes(bytes.len(), proto).and_then(|chunk| {
-                if let ObjectKind::Bytes(b) = &mut host.heap.get_mut(chunk).kind {
-                    b.copy_from_slice(&bytes);
-                }
-                let result = iter_result(host, Some(Value::Object(chunk)));
-                // Go copies the chunk out once and drops it: its bytes are
-                // released then (see `Custody`).
-                host.heap.get_mut(chunk).custody = Custody::FilledForGo;
-                result
-            });
-            (promise, result.map_err(|e| host.heap_error(e)))
+            let proto = host.js.realm.bytes_proto;
+            let result = host
+                .js
+                .heap
+                .alloc_bytes(bytes.len(), proto)
+                .and_then(|chunk| {
+                    if let ObjectKind::Bytes(b) = &mut host.js.heap.get_mut(chunk).kind {
+                        b.copy_from_slice(&bytes);
+                    }
+                    let result = iter_result(host, Some(Value::Object(chunk)));
+                    // Go copies the chunk out once and drops it: its bytes are
+                    // released then (see `Custody`).
+                    host.js.heap.get_mut(chunk).custody = Custody::FilledForGo;
+                    result
+                });
+            (promise, result.map_err(|e| host.js.heap_error(e)))
         }
         FetchEvent::End { .. } => {
-            let Some(promise) = host.fetches.remove(&id).and_then(|r| r.pending_read) else {
+            let Some(promise) = host
+                .requests
+                .pending
+                .remove(&id)
+                .and_then(|r| r.pending_read)
+            else {
                 return;
             };
-            let result = iter_result(host, None).map_err(|e| host.heap_error(e));
+            let result = iter_result(host, None).map_err(|e| host.js.heap_error(e));
             (promise, result)
         }
         FetchEvent::Failed { error, .. } => {
-            let Some(record) = host.fetches.remove(&id) else {
+            let Some(record) = host.requests.pending.remove(&id) else {
                 return;
             };
             let Some(promise) = record.pending_response.or(record.pending_read) else {
@@ -420,18 +464,22 @@ pub(crate) fn deliver(host: &mut GoHost, event: FetchEvent) {
 
 /// The `Response` for a head.
 fn response(
-    host: &mut GoHost,
+    host: &mut FetchHost<'_>,
     id: FetchId,
     status: u16,
     headers: Vec<(String, String)>,
 ) -> Result<Value, Value> {
-    let build = |host: &mut GoHost| -> Result<Value, HeapError> {
-        let (headers_proto, stream_proto) = (host.realm.headers_proto, host.realm.stream_proto);
-        let headers = host.alloc_object(ObjectKind::Headers(headers), headers_proto)?;
-        let body = host.alloc_object(ObjectKind::Body(id), stream_proto)?;
-        let response = host.new_object()?;
+    let build = |host: &mut FetchHost<'_>| -> Result<Value, HeapError> {
+        let (headers_proto, stream_proto) =
+            (host.js.realm.headers_proto, host.js.realm.stream_proto);
+        let headers = host
+            .js
+            .alloc_object(ObjectKind::Headers(headers), headers_proto)?;
+        let body = host.js.alloc_object(ObjectKind::Body(id), stream_proto)?;
+        let response = host.js.new_object()?;
         let url = host
-            .fetches
+            .requests
+            .pending
             .get(&id)
             .map(|r| r.url.clone())
             .unwrap_or_default();
@@ -446,11 +494,11 @@ fn response(
             ("headers", Value::Object(headers)),
             ("body", Value::Object(body)),
         ] {
-            host.heap.define(response, name, value);
+            host.js.heap.define(response, name, value);
         }
         Ok(Value::Object(response))
     };
-    build(host).map_err(|e| host.heap_error(e))
+    build(host).map_err(|e| host.js.heap_error(e))
 }
 
 /// The reason phrase of a status code, as servers usually send it.
@@ -475,19 +523,29 @@ fn reason_phrase(status: u16) -> String {
 }
 
 /// The methods of `Headers.prototype`.
-fn headers_method(host: &mut GoHost, op: FetchOp, this: &Value, args: &[Value]) -> NativeResult {
+fn headers_method(
+    host: &mut FetchHost<'_>,
+    op: FetchOp,
+    this: &Value,
+    args: &[Value],
+) -> NativeResult {
     let Some(id) = object_of(host, this, |k| matches!(k, ObjectKind::Headers(_))) else {
-        return Err(host.type_error("Headers method called on a non-Headers object"));
+        return Err(host
+            .js
+            .type_error("Headers method called on a non-Headers object"));
     };
-    let name = to_js_string(host, &arg(args, 0)).to_ascii_lowercase();
-    let value = to_js_string(host, &arg(args, 1));
+    let name = to_js_string(&host.js.heap, &arg(args, 0)).to_ascii_lowercase();
+    let value = to_js_string(&host.js.heap, &arg(args, 1));
     if matches!(op, FetchOp::HeadersAppend | FetchOp::HeadersSet) {
-        host.heap
+        host.js
+            .heap
             .charge(name.len() + value.len() + 48)
-            .map_err(|e| host.heap_error(e))?;
+            .map_err(|e| host.js.heap_error(e))?;
     }
-    let ObjectKind::Headers(pairs) = &mut host.heap.get_mut(id).kind else {
-        return Err(host.type_error("Headers method called on a non-Headers object"));
+    let ObjectKind::Headers(pairs) = &mut host.js.heap.get_mut(id).kind else {
+        return Err(host
+            .js
+            .type_error("Headers method called on a non-Headers object"));
     };
     match op {
         FetchOp::HeadersAppend => pairs.push((name, value)),
@@ -513,14 +571,16 @@ fn headers_method(host: &mut GoHost, op: FetchOp, this: &Value, args: &[Value]) 
             let mut items = Vec::with_capacity(pairs.len());
             for (k, v) in pairs {
                 let pair = host
+                    .js
                     .new_array(vec![Value::string(k), Value::string(v)])
-                    .map_err(|e| host.heap_error(e))?;
+                    .map_err(|e| host.js.heap_error(e))?;
                 items.push(Value::Object(pair));
             }
-            let proto = host.realm.iterator_proto;
+            let proto = host.js.realm.iterator_proto;
             let iter = host
+                .js
                 .alloc_object(ObjectKind::Iterator { items, next: 0 }, proto)
-                .map_err(|e| host.heap_error(e))?;
+                .map_err(|e| host.js.heap_error(e))?;
             return ret(Value::Object(iter));
         }
     }
@@ -528,11 +588,11 @@ fn headers_method(host: &mut GoHost, op: FetchOp, this: &Value, args: &[Value]) 
 }
 
 /// Header pairs from a `Headers` object or a plain object of names to values.
-fn header_pairs(host: &mut GoHost, init: &Value) -> Result<Vec<(String, String)>, Value> {
+fn header_pairs(host: &mut FetchHost<'_>, init: &Value) -> Result<Vec<(String, String)>, Value> {
     let Value::Object(id) = init else {
-        return Err(host.type_error("Headers: the init must be an object"));
+        return Err(host.js.type_error("Headers: the init must be an object"));
     };
-    let object = host.heap.get(*id);
+    let object = host.js.heap.get(*id);
     if let ObjectKind::Headers(pairs) = &object.kind {
         return Ok(pairs.clone());
     }
@@ -540,40 +600,44 @@ fn header_pairs(host: &mut GoHost, init: &Value) -> Result<Vec<(String, String)>
     let mut pairs = Vec::with_capacity(keys.len());
     for key in keys {
         let value = host
+            .js
             .heap
             .get_property(init, Key::Name(&key))
-            .map_err(|e| host.heap_error(e))?;
-        let value = to_js_string(host, &value);
+            .map_err(|e| host.js.heap_error(e))?;
+        let value = to_js_string(&host.js.heap, &value);
         pairs.push((key.to_ascii_lowercase(), value));
     }
     Ok(pairs)
 }
 
 /// `{done, value}`: `Some(value)` for an item, `None` for the end.
-fn iter_result(host: &mut GoHost, item: Option<Value>) -> Result<Value, HeapError> {
-    let result = host.new_object()?;
-    host.heap
+fn iter_result(host: &mut FetchHost<'_>, item: Option<Value>) -> Result<Value, HeapError> {
+    let result = host.js.new_object()?;
+    host.js
+        .heap
         .define(result, "done", Value::Bool(item.is_none()));
-    host.heap
+    host.js
+        .heap
         .define(result, "value", item.unwrap_or(Value::Undefined));
     Ok(Value::Object(result))
 }
 
 /// A new pending promise.
-pub(crate) fn new_promise(host: &mut GoHost) -> Result<Value, HeapError> {
-    let proto = host.realm.promise_proto;
-    host.alloc_object(
-        ObjectKind::Promise(PromiseState::Pending(Vec::new())),
-        proto,
-    )
-    .map(Value::Object)
+pub(crate) fn new_promise(host: &mut FetchHost<'_>) -> Result<Value, HeapError> {
+    let proto = host.js.realm.promise_proto;
+    host.js
+        .alloc_object(
+            ObjectKind::Promise(PromiseState::Pending(Vec::new())),
+            proto,
+        )
+        .map(Value::Object)
 }
 
 /// Fulfils (`Ok`) or rejects (`Err`) a pending promise, queueing its
 /// reactions as jobs. A settled promise stays as it is.
-pub(crate) fn settle(host: &mut GoHost, promise: &Value, outcome: Result<Value, Value>) {
+pub(crate) fn settle(host: &mut FetchHost<'_>, promise: &Value, outcome: Result<Value, Value>) {
     let Value::Object(id) = promise else { return };
-    let ObjectKind::Promise(state) = &mut host.heap.get_mut(*id).kind else {
+    let ObjectKind::Promise(state) = &mut host.js.heap.get_mut(*id).kind else {
         return;
     };
     let PromiseState::Pending(reactions) = state else {
@@ -585,15 +649,15 @@ pub(crate) fn settle(host: &mut GoHost, promise: &Value, outcome: Result<Value, 
         Err(v) => PromiseState::Rejected(v.clone()),
     };
     let (Ok(v) | Err(v)) = &outcome;
-    host.heap.share(v);
+    host.js.heap.share(v);
     for (on_ok, on_err) in reactions {
         queue_reaction(host, on_ok, on_err, &outcome);
     }
 }
 
 /// `promise.then(onFulfilled, onRejected)`.
-fn then(host: &mut GoHost, id: ObjectId, on_ok: Value, on_err: Value) {
-    let ObjectKind::Promise(state) = &mut host.heap.get_mut(id).kind else {
+fn then(host: &mut FetchHost<'_>, id: ObjectId, on_ok: Value, on_err: Value) {
+    let ObjectKind::Promise(state) = &mut host.js.heap.get_mut(id).kind else {
         return;
     };
     let outcome = match state {
@@ -607,48 +671,57 @@ fn then(host: &mut GoHost, id: ObjectId, on_ok: Value, on_err: Value) {
     queue_reaction(host, on_ok, on_err, &outcome);
 }
 
-fn queue_reaction(host: &mut GoHost, on_ok: Value, on_err: Value, outcome: &Result<Value, Value>) {
+fn queue_reaction(
+    host: &mut FetchHost<'_>,
+    on_ok: Value,
+    on_err: Value,
+    outcome: &Result<Value, Value>,
+) {
     let (func, value) = match outcome {
         Ok(v) => (on_ok, v),
         Err(v) => (on_err, v),
     };
-    if is_callable(host, &func) {
-        host.jobs.push_back((func, vec![value.clone()]));
+    if is_callable(&host.js.heap, &func) {
+        host.js.jobs.push_back((func, vec![value.clone()]));
     }
 }
 
 /// `TypeError: fetch failed` with the reason as its `cause`, as Node.js
 /// reports a failed request (Go prints both).
-fn fetch_failed(host: &mut GoHost, error: &NetError) -> Value {
-    let err = host.type_error("fetch failed");
-    let message = host.network_message(error);
-    let cause = host.system_error(error.code(), &message);
+fn fetch_failed(host: &mut FetchHost<'_>, error: &NetError) -> Value {
+    let err = host.js.type_error("fetch failed");
+    let message = host.js.network_message(error);
+    let cause = host.js.system_error(error.code(), &message);
     if let Value::Object(id) = err {
-        host.heap.define(id, "cause", cause);
+        host.js.heap.define(id, "cause", cause);
     }
     err
 }
 
 /// `DOMException: This operation was aborted` (name `AbortError`).
-fn abort_error(host: &mut GoHost) -> Value {
-    let proto = host.realm.error_proto;
-    let err = host.new_error(proto, "This operation was aborted");
+fn abort_error(host: &mut FetchHost<'_>) -> Value {
+    let proto = host.js.realm.error_proto;
+    let err = host.js.new_error(proto, "This operation was aborted");
     if let Value::Object(id) = err {
-        host.heap.define(id, "name", Value::from("AbortError"));
+        host.js.heap.define(id, "name", Value::from("AbortError"));
     }
     err
 }
 
-fn object_of(host: &GoHost, v: &Value, kind: impl Fn(&ObjectKind) -> bool) -> Option<ObjectId> {
+fn object_of(
+    host: &FetchHost<'_>,
+    v: &Value,
+    kind: impl Fn(&ObjectKind) -> bool,
+) -> Option<ObjectId> {
     match v {
-        Value::Object(id) if kind(&host.heap.get(*id).kind) => Some(*id),
+        Value::Object(id) if kind(&host.js.heap.get(*id).kind) => Some(*id),
         _ => None,
     }
 }
 
-fn body_of(host: &GoHost, v: &Value) -> Option<FetchId> {
+fn body_of(host: &FetchHost<'_>, v: &Value) -> Option<FetchId> {
     match v {
-        Value::Object(id) => match host.heap.get(*id).kind {
+        Value::Object(id) => match host.js.heap.get(*id).kind {
             ObjectKind::Body(fetch) => Some(fetch),
             _ => None,
         },
@@ -659,6 +732,7 @@ fn body_of(host: &GoHost, v: &Value) -> Option<FetchId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GoHost;
     use crate::GoHostBuilder;
     use crate::globals::Completion;
 
@@ -676,7 +750,7 @@ mod tests {
         let Value::Object(id) = promise else {
             panic!("not a promise: {promise:?}")
         };
-        match &host.heap.get(*id).kind {
+        match &host.js.heap.get(*id).kind {
             ObjectKind::Promise(s) => s.clone(),
             other => panic!("not a promise: {other:?}"),
         }
@@ -692,7 +766,7 @@ mod tests {
     #[tokio::test]
     async fn hostile_calls_throw_or_reject_without_a_request() {
         let mut host = host();
-        let global = Value::Object(host.realm.global);
+        let global = Value::Object(host.js.realm.global);
         // Methods on the wrong receiver throw.
         for op in [
             FetchOp::PromiseThen,
@@ -701,12 +775,15 @@ mod tests {
             FetchOp::Read,
             FetchOp::GetReader,
         ] {
-            assert!(call(&mut host, op, &global, &[], false).is_err(), "{op:?}");
+            assert!(
+                call(&mut host.fetch_host(), op, &global, &[], false).is_err(),
+                "{op:?}"
+            );
         }
         // Constructors need `new`.
         assert!(
             call(
-                &mut host,
+                &mut host.fetch_host(),
                 FetchOp::HeadersCtor,
                 &Value::Undefined,
                 &[],
@@ -716,7 +793,7 @@ mod tests {
         );
         assert!(
             call(
-                &mut host,
+                &mut host.fetch_host(),
                 FetchOp::AbortControllerCtor,
                 &Value::Undefined,
                 &[],
@@ -732,7 +809,7 @@ mod tests {
             "file:///etc/passwd",
         ] {
             let p = returned(call(
-                &mut host,
+                &mut host.fetch_host(),
                 FetchOp::Fetch,
                 &Value::Undefined,
                 &[url.into()],
@@ -743,13 +820,13 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(host.http.in_flight(), 0);
-        assert!(host.fetches.is_empty());
+        assert_eq!(host.requests.http.in_flight(), 0);
+        assert!(host.requests.pending.is_empty());
         // A body that is neither bytes nor text throws.
-        let options = host.new_object().unwrap();
-        host.heap.define(options, "body", Value::Number(3.0));
+        let options = host.js.new_object().unwrap();
+        host.js.heap.define(options, "body", Value::Number(3.0));
         let r = call(
-            &mut host,
+            &mut host.fetch_host(),
             FetchOp::Fetch,
             &Value::Undefined,
             &["http://127.0.0.1/".into(), Value::Object(options)],
@@ -758,7 +835,7 @@ mod tests {
         assert!(r.is_err());
         // Appending headers forever runs into the object budget.
         let headers = returned(call(
-            &mut host,
+            &mut host.fetch_host(),
             FetchOp::HeadersCtor,
             &Value::Undefined,
             &[],
@@ -768,7 +845,7 @@ mod tests {
         let mut failed = false;
         for _ in 0..64 {
             if call(
-                &mut host,
+                &mut host.fetch_host(),
                 FetchOp::HeadersAppend,
                 &headers,
                 &["x-big".into(), big.clone()],
@@ -787,25 +864,29 @@ mod tests {
     fn then_runs_reactions_as_jobs_after_settling() {
         let mut host = host();
         let f = host
+            .js
             .heap
-            .get_property(&Value::Object(host.realm.global), Key::Name("setTimeout"))
+            .get_property(
+                &Value::Object(host.js.realm.global),
+                Key::Name("setTimeout"),
+            )
             .unwrap();
-        let p = new_promise(&mut host).unwrap();
+        let p = new_promise(&mut host.fetch_host()).unwrap();
         let Value::Object(id) = p else { unreachable!() };
-        then(&mut host, id, f.clone(), Value::Undefined);
+        then(&mut host.fetch_host(), id, f.clone(), Value::Undefined);
         assert!(
-            host.jobs.is_empty(),
+            host.js.jobs.is_empty(),
             "nothing runs before the promise settles"
         );
-        settle(&mut host, &p, Ok(Value::Number(1.0)));
-        settle(&mut host, &p, Err(Value::Number(2.0)));
-        assert_eq!(host.jobs.len(), 1, "a promise settles once");
-        then(&mut host, id, f, Value::Undefined);
+        settle(&mut host.fetch_host(), &p, Ok(Value::Number(1.0)));
+        settle(&mut host.fetch_host(), &p, Err(Value::Number(2.0)));
+        assert_eq!(host.js.jobs.len(), 1, "a promise settles once");
+        then(&mut host.fetch_host(), id, f, Value::Undefined);
         assert_eq!(
-            host.jobs.len(),
+            host.js.jobs.len(),
             2,
             "then on a settled promise queues at once"
         );
-        assert_eq!(host.jobs[0].1, vec![Value::Number(1.0)]);
+        assert_eq!(host.js.jobs[0].1, vec![Value::Number(1.0)]);
     }
 }

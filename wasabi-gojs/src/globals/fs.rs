@@ -18,8 +18,23 @@ use wasabi_fs::{FIRST_FD, FileStat, FsError};
 
 use super::{Completion, NativeResult, arg};
 use crate::heap::{Custody, ObjectKind, to_number};
-use crate::host::GoHost;
+use crate::js::Js;
+use crate::output::Output;
 use crate::value::Value;
+
+/// What `fs` works with: the JS world, the tenant's files, its output.
+pub(crate) struct FsHost<'a> {
+    pub(crate) js: &'a mut Js,
+    pub(crate) files: &'a mut Files,
+    pub(crate) output: &'a mut Output,
+}
+
+/// The tenant's files: its sandbox (mounts, working directory, open
+/// files) and its umask.
+pub(crate) struct Files {
+    pub(crate) sandbox: wasabi_fs::Sandbox,
+    pub(crate) umask: u32,
+}
 
 /// An `fs` method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,22 +131,24 @@ pub(crate) fn install(
     Ok(stats_proto)
 }
 
-pub(crate) fn call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult {
+pub(crate) fn call(host: &mut FsHost<'_>, op: FsOp, args: &[Value]) -> NativeResult {
     if op == FsOp::WriteSync {
         return match write(host, args, false)? {
             Ok(n) => Ok(Completion::Return(Value::Number(n as f64))),
-            Err(e) => Err(fs_error(host, &e)),
+            Err(e) => Err(fs_error(host.js, &e)),
         };
     }
     let callback = args.last().cloned().unwrap_or(Value::Undefined);
-    if !super::is_callable(host, &callback) {
-        return Err(host.type_error("The \"cb\" argument must be of type function"));
+    if !super::is_callable(&host.js.heap, &callback) {
+        return Err(host
+            .js
+            .type_error("The \"cb\" argument must be of type function"));
     }
     let args = match run(host, op, args)? {
         Ok(value) => vec![Value::Null, value],
         Err(e) => {
             tracing::debug!(code = e.code(), "fs: {}", e.message());
-            vec![fs_error(host, &e)]
+            vec![fs_error(host.js, &e)]
         }
     };
     // The callback runs in a later turn of the event loop, as Node.js runs
@@ -139,12 +156,12 @@ pub(crate) fn call(host: &mut GoHost, op: FsOp, args: &[Value]) -> NativeResult 
     // every other runnable goroutine gets its turn first. (Called back at
     // once, a goroutine looping on file calls never blocked, and starved
     // the others.)
-    host.completions.push_back((callback, args));
+    host.js.completions.push_back((callback, args));
     Ok(Completion::Return(Value::Undefined))
 }
 
 /// Runs one method: `Err` is a thrown argument error, `Ok(Err)` a failed call.
-fn run(host: &mut GoHost, op: FsOp, args: &[Value]) -> Result<Result<Value, FsError>, Value> {
+fn run(host: &mut FsHost<'_>, op: FsOp, args: &[Value]) -> Result<Result<Value, FsError>, Value> {
     let done = |r: Result<(), FsError>| r.map(|()| Value::Undefined);
     Ok(match op {
         FsOp::WriteSync | FsOp::Write => write(host, args, true)?.map(|n| Value::Number(n as f64)),
@@ -158,37 +175,41 @@ fn run(host: &mut GoHost, op: FsOp, args: &[Value]) -> Result<Result<Value, FsEr
             let mode = match arg(args, 2) {
                 Value::Undefined | Value::Null => 0o666,
                 _ => u32_arg(host, args, 2, "mode")?,
-            } & !host.umask;
-            host.fs
+            } & !host.files.umask;
+            host.files
+                .sandbox
                 .open(&path, flags, mode)
                 .map(|fd| Value::Number(f64::from(fd)))
         }
         FsOp::Close => match fd_arg(host, args)? {
             fd if fd < FIRST_FD => Ok(Value::Undefined),
-            fd => done(host.fs.close(fd)),
+            fd => done(host.files.sandbox.close(fd)),
         },
         FsOp::Fstat => {
             let stat = match fd_arg(host, args)? {
                 fd if fd < FIRST_FD => Ok(FileStat::char_device()),
-                fd => host.fs.fstat(fd),
+                fd => host.files.sandbox.fstat(fd),
             };
             return stats(host, stat);
         }
         FsOp::Stat | FsOp::Lstat => {
             let path = path_arg(host, args, 0)?;
             let stat = if op == FsOp::Stat {
-                host.fs.stat(&path)
+                host.files.sandbox.stat(&path)
             } else {
-                host.fs.lstat(&path)
+                host.files.sandbox.lstat(&path)
             };
             return stats(host, stat);
         }
         FsOp::Readdir => {
             let path = path_arg(host, args, 0)?;
-            match host.fs.readdir(&path) {
+            match host.files.sandbox.readdir(&path) {
                 Ok(names) => {
                     let items = names.into_iter().map(Value::string).collect();
-                    let array = host.new_array(items).map_err(|e| host.heap_error(e))?;
+                    let array = host
+                        .js
+                        .new_array(items)
+                        .map_err(|e| host.js.heap_error(e))?;
                     Ok(Value::Object(array))
                 }
                 Err(e) => Err(e),
@@ -199,58 +220,58 @@ fn run(host: &mut GoHost, op: FsOp, args: &[Value]) -> Result<Result<Value, FsEr
             let mode = match arg(args, 1) {
                 v @ Value::Number(_) => u32_of(host, &v, "mode")?,
                 _ => 0o777,
-            } & !host.umask;
-            done(host.fs.mkdir(&path, mode))
+            } & !host.files.umask;
+            done(host.files.sandbox.mkdir(&path, mode))
         }
         FsOp::Rmdir | FsOp::Unlink => {
             let path = path_arg(host, args, 0)?;
             done(if op == FsOp::Rmdir {
-                host.fs.rmdir(&path)
+                host.files.sandbox.rmdir(&path)
             } else {
-                host.fs.unlink(&path)
+                host.files.sandbox.unlink(&path)
             })
         }
         FsOp::Rename | FsOp::Link | FsOp::Symlink => {
             let (a, b) = (path_arg(host, args, 0)?, path_arg(host, args, 1)?);
             done(match op {
-                FsOp::Rename => host.fs.rename(&a, &b),
-                FsOp::Link => host.fs.link(&a, &b),
-                _ => host.fs.symlink(&a, &b),
+                FsOp::Rename => host.files.sandbox.rename(&a, &b),
+                FsOp::Link => host.files.sandbox.link(&a, &b),
+                _ => host.files.sandbox.symlink(&a, &b),
             })
         }
         FsOp::Readlink => {
             let path = path_arg(host, args, 0)?;
-            host.fs.readlink(&path).map(Value::string)
+            host.files.sandbox.readlink(&path).map(Value::string)
         }
         FsOp::Truncate => {
             let path = path_arg(host, args, 0)?;
             let len = length_arg(host, args, 1)?;
-            done(host.fs.truncate(&path, len))
+            done(host.files.sandbox.truncate(&path, len))
         }
         FsOp::Ftruncate => {
             let fd = fd_arg(host, args)?;
             let len = length_arg(host, args, 1)?;
-            done(host.fs.ftruncate(fd, len))
+            done(host.files.sandbox.ftruncate(fd, len))
         }
         FsOp::Fsync => match fd_arg(host, args)? {
             fd if fd < FIRST_FD => Ok(Value::Undefined),
-            fd => done(host.fs.fsync(fd)),
+            fd => done(host.files.sandbox.fsync(fd)),
         },
         FsOp::Chmod => {
             let path = path_arg(host, args, 0)?;
             let mode = u32_arg(host, args, 1, "mode")?;
-            done(host.fs.chmod(&path, mode))
+            done(host.files.sandbox.chmod(&path, mode))
         }
         FsOp::Fchmod => {
             let fd = fd_arg(host, args)?;
             let mode = u32_arg(host, args, 1, "mode")?;
-            done(host.fs.fchmod(fd, mode))
+            done(host.files.sandbox.fchmod(fd, mode))
         }
         FsOp::Utimes => {
             let path = path_arg(host, args, 0)?;
             let atime = to_number(&arg(args, 1));
             let mtime = to_number(&arg(args, 2));
-            done(host.fs.utimes(&path, atime, mtime))
+            done(host.files.sandbox.utimes(&path, atime, mtime))
         }
         FsOp::Chown => Err(FsError::new(
             "EPERM",
@@ -263,7 +284,7 @@ fn run(host: &mut GoHost, op: FsOp, args: &[Value]) -> Result<Result<Value, FsEr
 /// or `fs.writeSync(fd, buffer)`: to a standard stream or a sandbox file,
 /// straight from the heap without copying the buffer.
 fn write(
-    host: &mut GoHost,
+    host: &mut FsHost<'_>,
     args: &[Value],
     windowed: bool,
 ) -> Result<Result<usize, FsError>, Value> {
@@ -273,26 +294,20 @@ fn write(
     } else {
         None
     };
-    let GoHost {
-        heap,
-        fs,
-        stdout,
-        stderr,
-        ..
-    } = host;
+    let FsHost { js, files, output } = host;
     let buffer = arg(args, 1);
     let bytes: &[u8] = match &buffer {
-        Value::Object(id) => match &heap.get(*id).kind {
+        Value::Object(id) => match &js.heap.get(*id).kind {
             ObjectKind::Bytes(b) => b,
-            _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+            _ => return Err(js.type_error("The \"buffer\" argument must be a Uint8Array")),
         },
         Value::String(s) => s.as_bytes(),
-        _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+        _ => return Err(js.type_error("The \"buffer\" argument must be a Uint8Array")),
     };
     let range = if windowed {
         match window(bytes.len(), &arg(args, 2), &arg(args, 3)) {
             Some(r) => r,
-            None => return Err(out_of_range(host)),
+            None => return Err(out_of_range(js)),
         }
     } else {
         0..bytes.len()
@@ -301,7 +316,11 @@ fn write(
     let slice = &bytes[range];
     let written = match fd {
         1 | 2 => {
-            let sink = if fd == 1 { stdout } else { stderr };
+            let sink = if fd == 1 {
+                &mut output.stdout
+            } else {
+                &mut output.stderr
+            };
             sink.write_all(slice)
                 .and_then(|()| sink.flush())
                 .map(|()| slice.len())
@@ -311,36 +330,36 @@ fn write(
                 })
         }
         0 => return Ok(Err(FsError::new("EBADF", "standard input is not writable"))),
-        fd => fs.write(fd, slice, position),
+        fd => files.sandbox.write(fd, slice, position),
     };
     // A buffer only Go holds, written whole, has gone where it was going
     // (see `Custody`): its bytes are released now, not at Go's next
     // collection.
     if let Value::Object(id) = buffer
         && whole
-        && heap.get(id).custody != Custody::Shared
+        && js.heap.get(id).custody != Custody::Shared
     {
-        heap.release_bytes(id);
+        js.heap.release_bytes(id);
     }
     Ok(written)
 }
 
 /// `fs.read(fd, buffer, offset, length, position, cb)`: into the heap's
 /// buffer, without copying. Standard input is empty.
-fn read(host: &mut GoHost, args: &[Value]) -> Result<Result<usize, FsError>, Value> {
+fn read(host: &mut FsHost<'_>, args: &[Value]) -> Result<Result<usize, FsError>, Value> {
     let fd = fd_arg(host, args)?;
     let position = position_arg(host, args, 4)?;
-    let GoHost { heap, fs, .. } = host;
+    let FsHost { js, files, .. } = host;
     let buffer = arg(args, 1);
     let bytes = match &buffer {
-        Value::Object(id) => match &mut heap.get_mut(*id).kind {
+        Value::Object(id) => match &mut js.heap.get_mut(*id).kind {
             ObjectKind::Bytes(b) => b,
-            _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+            _ => return Err(js.type_error("The \"buffer\" argument must be a Uint8Array")),
         },
-        _ => return Err(host.type_error("The \"buffer\" argument must be a Uint8Array")),
+        _ => return Err(js.type_error("The \"buffer\" argument must be a Uint8Array")),
     };
     let Some(range) = window(bytes.len(), &arg(args, 2), &arg(args, 3)) else {
-        return Err(out_of_range(host));
+        return Err(out_of_range(js));
     };
     if fd < FIRST_FD {
         return Ok(match fd {
@@ -348,12 +367,12 @@ fn read(host: &mut GoHost, args: &[Value]) -> Result<Result<usize, FsError>, Val
             _ => Err(FsError::new("EBADF", "standard output is not readable")),
         });
     }
-    let read = fs.read(fd, &mut bytes[range], position);
+    let read = files.sandbox.read(fd, &mut bytes[range], position);
     // Filled for Go to copy out: released once it has (see `Custody`).
     if let Value::Object(id) = buffer
-        && heap.get(id).custody == Custody::GoOnly
+        && js.heap.get(id).custody == Custody::GoOnly
     {
-        heap.get_mut(id).custody = Custody::FilledForGo;
+        js.heap.get_mut(id).custody = Custody::FilledForGo;
     }
     Ok(read)
 }
@@ -378,23 +397,24 @@ fn window(len: usize, offset: &Value, length: &Value) -> Option<std::ops::Range<
     fits.then_some(offset as usize..(offset + length) as usize)
 }
 
-fn out_of_range(host: &mut GoHost) -> Value {
-    host.range_error("The value of \"offset\" or \"length\" is out of range")
+fn out_of_range(js: &mut Js) -> Value {
+    js.range_error("The value of \"offset\" or \"length\" is out of range")
 }
 
 /// Calls back with a `fs.Stats`-like object, or the error.
 fn stats(
-    host: &mut GoHost,
+    host: &mut FsHost<'_>,
     stat: Result<FileStat, FsError>,
 ) -> Result<Result<Value, FsError>, Value> {
     let stat = match stat {
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
-    let proto = host.realm.stats_proto;
+    let proto = host.js.realm.stats_proto;
     let id = host
+        .js
         .alloc_object(ObjectKind::Ordinary, proto)
-        .map_err(|e| host.heap_error(e))?;
+        .map_err(|e| host.js.heap_error(e))?;
     for (name, v) in [
         ("dev", stat.dev as f64),
         ("ino", stat.ino as f64),
@@ -410,77 +430,83 @@ fn stats(
         ("mtimeMs", stat.mtime_ms),
         ("ctimeMs", stat.ctime_ms),
     ] {
-        host.heap.define(id, name, Value::Number(v));
+        host.js.heap.define(id, name, Value::Number(v));
     }
     Ok(Ok(Value::Object(id)))
 }
 
 /// `Stats.prototype.isDirectory()` and friends: from `this.mode`.
-pub(crate) fn stats_is(host: &mut GoHost, this: &Value, mask: u32) -> NativeResult {
+pub(crate) fn stats_is(host: &mut FsHost<'_>, this: &Value, mask: u32) -> NativeResult {
     let mode = host
+        .js
         .heap
         .get_property(this, crate::heap::Key::Name("mode"))
-        .map_err(|e| host.heap_error(e))?;
+        .map_err(|e| host.js.heap_error(e))?;
     let mode = to_number(&mode);
     let is = mode.is_finite() && (mode as u32) & 0o170_000 == mask;
     Ok(Completion::Return(Value::Bool(is)))
 }
 
 /// The guest-facing error for a failed call: `Error` with `code`.
-pub(crate) fn fs_error(host: &mut GoHost, e: &FsError) -> Value {
-    host.system_error(e.code(), &format!("{}: {}", e.code(), e.message()))
+pub(crate) fn fs_error(js: &mut Js, e: &FsError) -> Value {
+    js.system_error(e.code(), &format!("{}: {}", e.code(), e.message()))
 }
 
-fn path_arg(host: &mut GoHost, args: &[Value], i: usize) -> Result<String, Value> {
+fn path_arg(host: &mut FsHost<'_>, args: &[Value], i: usize) -> Result<String, Value> {
     match arg(args, i) {
         Value::String(s) => Ok(s.to_string()),
-        _ => Err(host.type_error("The \"path\" argument must be of type string")),
+        _ => Err(host
+            .js
+            .type_error("The \"path\" argument must be of type string")),
     }
 }
 
-fn u32_of(host: &mut GoHost, v: &Value, what: &str) -> Result<u32, Value> {
+fn u32_of(host: &mut FsHost<'_>, v: &Value, what: &str) -> Result<u32, Value> {
     let n = to_number(v);
     if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) {
         Ok(n as u32)
     } else {
-        Err(host.range_error(&format!(
+        Err(host.js.range_error(&format!(
             "The \"{what}\" argument must be a 32-bit unsigned integer"
         )))
     }
 }
 
-fn u32_arg(host: &mut GoHost, args: &[Value], i: usize, what: &str) -> Result<u32, Value> {
+fn u32_arg(host: &mut FsHost<'_>, args: &[Value], i: usize, what: &str) -> Result<u32, Value> {
     u32_of(host, &arg(args, i), what)
 }
 
-fn fd_arg(host: &mut GoHost, args: &[Value]) -> Result<u32, Value> {
+fn fd_arg(host: &mut FsHost<'_>, args: &[Value]) -> Result<u32, Value> {
     u32_arg(host, args, 0, "fd")
 }
 
 /// A file position: `null`/`undefined` for "the current offset".
-fn position_arg(host: &mut GoHost, args: &[Value], i: usize) -> Result<Option<u64>, Value> {
+fn position_arg(host: &mut FsHost<'_>, args: &[Value], i: usize) -> Result<Option<u64>, Value> {
     match arg(args, i) {
         Value::Undefined | Value::Null => Ok(None),
         v => length_of(host, &v, "position").map(Some),
     }
 }
 
-fn length_arg(host: &mut GoHost, args: &[Value], i: usize) -> Result<u64, Value> {
+fn length_arg(host: &mut FsHost<'_>, args: &[Value], i: usize) -> Result<u64, Value> {
     length_of(host, &arg(args, i), "len")
 }
 
-fn length_of(host: &mut GoHost, v: &Value, what: &str) -> Result<u64, Value> {
+fn length_of(host: &mut FsHost<'_>, v: &Value, what: &str) -> Result<u64, Value> {
     let n = to_number(v);
     if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 {
         Ok(n as u64)
     } else {
-        Err(host.range_error(&format!("The \"{what}\" argument is out of range")))
+        Err(host
+            .js
+            .range_error(&format!("The \"{what}\" argument is out of range")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GoHost;
     use crate::GoHostBuilder;
     use crate::heap::Key;
 
@@ -495,25 +521,29 @@ mod tests {
     }
 
     fn callback(host: &GoHost) -> Value {
-        let global = Value::Object(host.realm.global);
-        host.heap
+        let global = Value::Object(host.js.realm.global);
+        host.js
+            .heap
             .get_property(&global, Key::Name("setTimeout"))
             .unwrap()
     }
 
     fn thrown(host: &mut GoHost, op: FsOp, args: &[Value]) -> String {
-        match call(host, op, args) {
-            Err(e) => crate::strings::to_js_string(host, &e),
+        match call(&mut host.fs_host(), op, args) {
+            Err(e) => crate::strings::to_js_string(&host.js.heap, &e),
             Ok(c) => panic!("{op:?} should throw, got {c:?}"),
         }
     }
 
     /// The error a call passes to its callback.
     fn called_back_code(host: &mut GoHost, op: FsOp, args: &[Value]) -> Value {
-        match call(host, op, args) {
+        match call(&mut host.fs_host(), op, args) {
             Ok(Completion::Return(Value::Undefined)) => {
-                let (_, args) = host.completions.pop_back().expect("a queued callback");
-                host.heap.get_property(&args[0], Key::Name("code")).unwrap()
+                let (_, args) = host.js.completions.pop_back().expect("a queued callback");
+                host.js
+                    .heap
+                    .get_property(&args[0], Key::Name("code"))
+                    .unwrap()
             }
             other => panic!("{op:?} should call back, got {other:?}"),
         }
@@ -523,8 +553,8 @@ mod tests {
     fn hostile_arguments_throw_or_fail_without_touching_anything() {
         let mut host = host();
         let cb = callback(&host);
-        let proto = host.realm.bytes_proto;
-        let buf = Value::Object(host.heap.alloc_bytes(8, proto).unwrap());
+        let proto = host.js.realm.bytes_proto;
+        let buf = Value::Object(host.js.heap.alloc_bytes(8, proto).unwrap());
         // No callback, a path that is not a string, a bad descriptor.
         assert!(thrown(&mut host, FsOp::Stat, &["/x".into()]).contains("cb"));
         assert!(thrown(&mut host, FsOp::Stat, &[Value::Number(1.0), cb.clone()]).contains("path"));
@@ -591,6 +621,6 @@ mod tests {
             called_back_code(&mut host, FsOp::Chown, &args),
             Value::from("EPERM")
         );
-        assert_eq!(host.fs.open_files(), 0);
+        assert_eq!(host.files.sandbox.open_files(), 0);
     }
 }

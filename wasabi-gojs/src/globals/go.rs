@@ -2,7 +2,7 @@
 
 use super::{Binder, Native, NativeResult, arg, ret};
 use crate::heap::{Callable, ObjectKind, to_number};
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::value::{ObjectId, Value};
 
 /// Go object methods.
@@ -19,22 +19,22 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ObjectId, crate::heap::HeapE
     Ok(go)
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, args: &[Value]) -> NativeResult {
-    let realm = host.realm;
-    let alloc_err = |host: &mut GoHost, e| host.heap_error(e);
+pub(crate) fn call(js: &mut Js, op: Op, args: &[Value]) -> NativeResult {
+    let realm = js.realm;
+    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::MakeFuncWrapper => {
             let id = to_number(&arg(args, 0));
             if !(0.0..=f64::from(u32::MAX)).contains(&id) || id.fract() != 0.0 {
-                return Err(host.type_error("_makeFuncWrapper: invalid function id"));
+                return Err(js.type_error("_makeFuncWrapper: invalid function id"));
             }
-            let f = host
+            let f = js
                 .heap
                 .alloc(crate::heap::Object::new(
                     ObjectKind::Function(Callable::Go(id as u32)),
                     Some(realm.function_proto),
                 ))
-                .map_err(|e| alloc_err(host, e))?;
+                .map_err(|e| alloc_err(js, e))?;
             ret(Value::Object(f))
         }
     }

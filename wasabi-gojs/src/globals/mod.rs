@@ -50,12 +50,7 @@ pub(crate) mod performance;
 pub(crate) mod process;
 pub(crate) mod timers;
 
-#[cfg(test)]
-mod tests;
-
-use crate::guest_memory::GuestMemory;
 use crate::heap::{Callable, Heap, HeapError, HostFn, Object, ObjectKind};
-use crate::host::GoHost;
 use crate::realm::Realm;
 use crate::value::{ObjectId, Value};
 
@@ -104,58 +99,8 @@ pub(crate) fn arg(args: &[Value], i: usize) -> Value {
 }
 
 /// `true` when `v` can be called.
-pub(crate) fn is_callable(host: &GoHost, v: &Value) -> bool {
-    matches!(v, Value::Object(id) if matches!(host.heap.get(*id).kind, ObjectKind::Function(_)))
-}
-
-/// Calls the host function numbered `f` (a function object's
-/// [`Callable::Host`]). `construct` is true for `new F(...)`. `mem` is the
-/// guest's linear memory, for the natives that move bytes straight to or
-/// from it.
-pub(crate) fn call(
-    host: &mut GoHost,
-    mem: &mut GuestMemory<'_>,
-    f: HostFn,
-    this: &Value,
-    args: &[Value],
-    construct: bool,
-) -> Completion {
-    let Some(&native) = usize::try_from(f.0).ok().and_then(|i| host.natives.get(i)) else {
-        // Only the realm numbers host functions; a number it did not hand
-        // out cannot be in the heap, but would still only be a JS error.
-        return Completion::Throw(host.type_error("not a function"));
-    };
-    call_native(host, mem, native, this, args, construct)
-}
-
-/// Calls `native` itself (what [`call`] does once it knows which).
-pub(crate) fn call_native(
-    host: &mut GoHost,
-    mem: &mut GuestMemory<'_>,
-    native: Native,
-    this: &Value,
-    args: &[Value],
-    construct: bool,
-) -> Completion {
-    let result = match native {
-        Native::Object(op) => object::call(host, op, this, args),
-        Native::Array(op) => array::call(host, op, this, args),
-        Native::Bytes(op) => bytes::call(host, op, this, args, construct),
-        Native::Error(op) => errors::call(host, op, this, args),
-        Native::Date(op) => date::call(host, op, this, args, construct),
-        Native::Console(op) => console::call(host, op, args),
-        Native::Crypto(op) => crypto::call(host, op, args),
-        Native::Performance(op) => performance::call(host, op),
-        Native::Timers(op) => timers::call(host, op, args),
-        Native::Process(op) => process::call(host, op, args),
-        Native::Path(op) => path::call(host, op, args),
-        Native::Fs(op) => fs::call(host, op, args),
-        Native::StatsIs(mask) => fs::stats_is(host, this, mask),
-        Native::Net(op) => net::call(host, mem, op, args),
-        Native::Fetch(op) => fetch::call(host, op, this, args, construct),
-        Native::Go(op) => go::call(host, op, args),
-    };
-    result.unwrap_or_else(Completion::Throw)
+pub(crate) fn is_callable(heap: &Heap, v: &Value) -> bool {
+    matches!(v, Value::Object(id) if matches!(heap.get(*id).kind, ObjectKind::Function(_)))
 }
 
 /// Binds globals in a new realm, numbering the host functions it binds.

@@ -29,9 +29,22 @@ use wasabi_net::{Event, Interest, NetError, SocketId};
 use super::{Completion, NativeResult, is_callable};
 use crate::guest_memory::GuestMemory;
 use crate::heap::to_number;
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::strings::to_js_string;
 use crate::value::Value;
+
+/// What `wasabi.net` works with: the JS world and the tenant's sockets.
+pub(crate) struct NetHost<'a> {
+    pub(crate) js: &'a mut Js,
+    pub(crate) network: &'a mut Network,
+}
+
+/// The tenant's sockets, and the guest's callback for their events
+/// (`wasabi.net.setNotify`).
+pub(crate) struct Network {
+    pub(crate) sockets: wasabi_net::Sockets,
+    pub(crate) notify: Option<Value>,
+}
 
 /// A method of `wasabi.net`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +104,7 @@ pub(crate) fn install(b: &mut super::Binder<'_>) -> Result<(), crate::heap::Heap
 }
 
 pub(crate) fn call(
-    host: &mut GoHost,
+    host: &mut NetHost<'_>,
     mem: &mut GuestMemory<'_>,
     op: NetOp,
     args: &[Value],
@@ -100,26 +113,41 @@ pub(crate) fn call(
     let result = match op {
         NetOp::SetNotify => {
             let f = arg(0);
-            if !is_callable(host, &f) {
-                return Err(
-                    host.type_error("wasabi.net.setNotify: the argument must be a function")
-                );
+            if !is_callable(&host.js.heap, &f) {
+                return Err(host
+                    .js
+                    .type_error("wasabi.net.setNotify: the argument must be a function"));
             }
-            host.net_notify = Some(f);
+            host.network.notify = Some(f);
             Ok(Value::Undefined)
         }
         NetOp::Listen => {
-            let (network, address) = (to_js_string(host, &arg(0)), to_js_string(host, &arg(1)));
-            host.net.listen(&network, &address).map(id_value)
+            let (network, address) = (
+                to_js_string(&host.js.heap, &arg(0)),
+                to_js_string(&host.js.heap, &arg(1)),
+            );
+            host.network
+                .sockets
+                .listen(&network, &address)
+                .map(id_value)
         }
         NetOp::Accept => {
             let id = socket_id(host, op, &arg(0))?;
-            host.net.accept(id).map(|c| c.map_or(Value::Null, id_value))
+            host.network
+                .sockets
+                .accept(id)
+                .map(|c| c.map_or(Value::Null, id_value))
         }
         NetOp::Dial => {
-            let (network, address) = (to_js_string(host, &arg(0)), to_js_string(host, &arg(1)));
+            let (network, address) = (
+                to_js_string(&host.js.heap, &arg(0)),
+                to_js_string(&host.js.heap, &arg(1)),
+            );
             let token = token(host, op, &arg(2))?;
-            host.net.dial(&network, &address, token).map(id_value)
+            host.network
+                .sockets
+                .dial(&network, &address, token)
+                .map(id_value)
         }
         NetOp::Read | NetOp::Write => {
             let id = socket_id(host, op, &arg(0))?;
@@ -129,51 +157,52 @@ pub(crate) fn call(
             );
             let done = match op {
                 NetOp::Read => match mem.slice_mut(addr, len) {
-                    Ok(buf) => host.net.read(id, buf),
-                    Err(e) => return Err(host.range_error(&e.to_string())),
+                    Ok(buf) => host.network.sockets.read(id, buf),
+                    Err(e) => return Err(host.js.range_error(&e.to_string())),
                 },
                 _ => match mem.slice(addr, len) {
-                    Ok(buf) => host.net.write(id, buf),
-                    Err(e) => return Err(host.range_error(&e.to_string())),
+                    Ok(buf) => host.network.sockets.write(id, buf),
+                    Err(e) => return Err(host.js.range_error(&e.to_string())),
                 },
             };
             done.map(|n| n.map_or(Value::Null, |n| Value::Number(n as f64)))
         }
         NetOp::Wait => {
             let id = socket_id(host, op, &arg(0))?;
-            let interest = match to_js_string(host, &arg(1)).as_str() {
+            let interest = match to_js_string(&host.js.heap, &arg(1)).as_str() {
                 "read" => Interest::Read,
                 "write" => Interest::Write,
                 other => {
                     let msg = format!("wasabi.net.wait: unknown interest {other:?}");
-                    return Err(host.type_error(&msg));
+                    return Err(host.js.type_error(&msg));
                 }
             };
             let token = token(host, op, &arg(2))?;
-            host.net
+            host.network
+                .sockets
                 .wait(id, interest, token)
                 .map(|()| Value::Undefined)
         }
         NetOp::CloseWrite | NetOp::Close => {
             let id = socket_id(host, op, &arg(0))?;
             match op {
-                NetOp::Close => host.net.close(id),
-                _ => host.net.close_write(id),
+                NetOp::Close => host.network.sockets.close(id),
+                _ => host.network.sockets.close_write(id),
             }
             .map(|()| Value::Undefined)
         }
         NetOp::LocalAddr | NetOp::RemoteAddr => {
             let id = socket_id(host, op, &arg(0))?;
             match op {
-                NetOp::LocalAddr => host.net.local_addr(id),
-                _ => host.net.peer_addr(id),
+                NetOp::LocalAddr => host.network.sockets.local_addr(id),
+                _ => host.network.sockets.peer_addr(id),
             }
             .map(|a| Value::string(a.to_string()))
         }
     };
     match result {
         Ok(v) => Ok(Completion::Return(v)),
-        Err(e) => Err(net_error(host, &e)),
+        Err(e) => Err(net_error(host.js, &e)),
     }
 }
 
@@ -183,12 +212,12 @@ fn id_value(id: SocketId) -> Value {
 }
 
 /// A JS `Error` for a failed operation, with the POSIX `code`.
-pub(crate) fn net_error(host: &mut GoHost, e: &NetError) -> Value {
-    let message = host.network_message(e);
-    host.system_error(e.code(), &message)
+pub(crate) fn net_error(js: &mut Js, e: &NetError) -> Value {
+    let message = js.network_message(e);
+    js.system_error(e.code(), &message)
 }
 
-fn integer(host: &mut GoHost, op: NetOp, what: &str, v: &Value) -> Result<u64, Value> {
+fn integer(host: &mut NetHost<'_>, op: NetOp, what: &str, v: &Value) -> Result<u64, Value> {
     let n = to_number(v);
     if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= (1u64 << 53) as f64 {
         Ok(n as u64)
@@ -196,32 +225,32 @@ fn integer(host: &mut GoHost, op: NetOp, what: &str, v: &Value) -> Result<u64, V
         let msg = format!(
             "wasabi.net.{}: {what} must be a non-negative integer, not {}",
             op.name(),
-            to_js_string(host, v)
+            to_js_string(&host.js.heap, v)
         );
-        Err(host.type_error(&msg))
+        Err(host.js.type_error(&msg))
     }
 }
 
-fn socket_id(host: &mut GoHost, op: NetOp, v: &Value) -> Result<SocketId, Value> {
+fn socket_id(host: &mut NetHost<'_>, op: NetOp, v: &Value) -> Result<SocketId, Value> {
     let n = integer(host, op, "the socket id", v)?;
     SocketId::try_from(n).map_err(|_| {
         let msg = format!("wasabi.net.{}: {n} is not a socket id", op.name());
-        host.type_error(&msg)
+        host.js.type_error(&msg)
     })
 }
 
-fn token(host: &mut GoHost, op: NetOp, v: &Value) -> Result<u64, Value> {
+fn token(host: &mut NetHost<'_>, op: NetOp, v: &Value) -> Result<u64, Value> {
     integer(host, op, "the token", v)
 }
 
 /// The arguments of the notify callback for `event`: `(token, error, id)`.
-pub(crate) fn notify_args(host: &mut GoHost, event: Event) -> Vec<Value> {
+pub(crate) fn notify_args(host: &mut NetHost<'_>, event: Event) -> Vec<Value> {
     let token = Value::Number(event.token as f64);
     match event.result {
         Ok(Some(id)) => vec![token, Value::Null, id_value(id)],
         Ok(None) => vec![token, Value::Null, Value::Undefined],
         Err(e) => {
-            let err = net_error(host, &e);
+            let err = net_error(host.js, &e);
             vec![token, err, Value::Undefined]
         }
     }
@@ -230,6 +259,7 @@ pub(crate) fn notify_args(host: &mut GoHost, event: Event) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GoHost;
     use crate::GoHostBuilder;
     use crate::heap::Key;
     use wasabi_net::{AddressRule, NetPolicy};
@@ -263,7 +293,7 @@ mod tests {
         op: NetOp,
         args: &[Value],
     ) -> Result<Value, Value> {
-        match call(host, &mut GuestMemory::new(mem), op, args)? {
+        match call(&mut host.net_host(), &mut GuestMemory::new(mem), op, args)? {
             Completion::Return(v) => Ok(v),
             other => panic!("unexpected {other:?}"),
         }
@@ -271,8 +301,9 @@ mod tests {
 
     fn code(host: &GoHost, thrown: &Value) -> String {
         to_js_string(
-            host,
+            &host.js.heap,
             &host
+                .js
                 .heap
                 .get_property(thrown, Key::Name("code"))
                 .unwrap_or(Value::Undefined),
@@ -314,7 +345,7 @@ mod tests {
             )
             .unwrap_err();
             assert!(
-                to_js_string(&host, &thrown).starts_with("TypeError"),
+                to_js_string(&host.js.heap, &thrown).starts_with("TypeError"),
                 "{bad:?}"
             );
             let args = [l.clone(), bad.clone(), 1.0.into()];
@@ -331,12 +362,12 @@ mod tests {
             &["tcp".into(), Value::string(addr), 1.0.into()],
         )
         .unwrap();
-        let event = host.net.next_event().await;
+        let event = host.network.sockets.next_event().await;
         assert!(event.result.is_ok());
         for (ptr, len) in [(60.0, 8.0), (0.0, 65.0), (1e15, 1.0)] {
             let args = [c.clone(), ptr.into(), len.into()];
             let thrown = net_call(&mut host, &mut mem, NetOp::Write, &args).unwrap_err();
-            assert!(to_js_string(&host, &thrown).starts_with("RangeError"));
+            assert!(to_js_string(&host.js.heap, &thrown).starts_with("RangeError"));
         }
         // An unknown interest, and a notify that is not a function.
         let args = [c.clone(), "sideways".into(), 1.0.into()];
@@ -347,7 +378,7 @@ mod tests {
         let args = ["tcp".into(), "10.0.0.1:80".into(), 2.0.into()];
         let thrown = net_call(&mut host, &mut mem, NetOp::Dial, &args).unwrap_err();
         assert_eq!(code(&host, &thrown), "EACCES");
-        assert!(to_js_string(&host, &thrown).ends_with(
+        assert!(to_js_string(&host.js.heap, &thrown).ends_with(
             "connecting to 10.0.0.1:80 is not allowed: ask for connecting to 10.0.0.1:80"
         ));
         // Closing twice: the second is EBADF.
@@ -365,7 +396,7 @@ mod tests {
         let addr = server.local_addr().unwrap().to_string();
         let args = ["tcp".into(), Value::string(addr.clone()), 5.0.into()];
         let c = net_call(&mut host, &mut mem, NetOp::Dial, &args).unwrap();
-        let event = host.net.next_event().await;
+        let event = host.network.sockets.next_event().await;
         assert_eq!(event.token, 5);
         let (mut peer, _) = server.accept().unwrap();
         mem[10..15].copy_from_slice(b"hello");
@@ -393,10 +424,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            to_js_string(&host, &local),
+            to_js_string(&host.js.heap, &local),
             peer.peer_addr().unwrap().to_string()
         );
         let remote = net_call(&mut host, &mut mem, NetOp::RemoteAddr, &[c]).unwrap();
-        assert_eq!(to_js_string(&host, &remote), addr);
+        assert_eq!(to_js_string(&host.js.heap, &remote), addr);
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Binder, Native, NativeResult, arg, ret};
 use crate::heap::ObjectKind;
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::strings::to_js_string;
 use crate::value::Value;
 
@@ -36,21 +36,21 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     Ok(())
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, this: &Value, args: &[Value]) -> NativeResult {
-    let alloc_err = |host: &mut GoHost, e| host.heap_error(e);
+pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeResult {
+    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => match arg(args, 0) {
             v @ Value::Object(_) => ret(v),
             _ => {
-                let id = host.new_object().map_err(|e| alloc_err(host, e))?;
+                let id = js.new_object().map_err(|e| alloc_err(js, e))?;
                 ret(Value::Object(id))
             }
         },
         Op::Keys => {
             let Value::Object(id) = arg(args, 0) else {
-                return Err(host.type_error("Cannot convert undefined or null to object"));
+                return Err(js.type_error("Cannot convert undefined or null to object"));
             };
-            let object = host.heap.get(id);
+            let object = js.heap.get(id);
             let mut keys: Vec<Value> = match &object.kind {
                 ObjectKind::Array(items) => (0..items.len())
                     .map(|i| Value::string(i.to_string()))
@@ -61,14 +61,14 @@ pub(crate) fn call(host: &mut GoHost, op: Op, this: &Value, args: &[Value]) -> N
                 _ => Vec::new(),
             };
             keys.extend(object.keys().map(|k| Value::String(k.clone())));
-            let arr = host.new_array(keys).map_err(|e| alloc_err(host, e))?;
+            let arr = js.new_array(keys).map_err(|e| alloc_err(js, e))?;
             ret(Value::Object(arr))
         }
         Op::ToString => {
             let tag = match this {
                 Value::Undefined => "Undefined",
                 Value::Null => "Null",
-                Value::Object(id) => match host.heap.get(*id).kind {
+                Value::Object(id) => match js.heap.get(*id).kind {
                     ObjectKind::Array(_) => "Array",
                     ObjectKind::Bytes(_) => "Uint8Array",
                     ObjectKind::Function(_) => "Function",
@@ -87,10 +87,10 @@ pub(crate) fn call(host: &mut GoHost, op: Op, this: &Value, args: &[Value]) -> N
             ret(Value::string(format!("[object {tag}]")))
         }
         Op::HasOwnProperty => {
-            let key = to_js_string(host, &arg(args, 0));
+            let key = to_js_string(&js.heap, &arg(args, 0));
             let has = match this {
                 Value::Object(id) => {
-                    let o = host.heap.get(*id);
+                    let o = js.heap.get(*id);
                     o.own(&key).is_some()
                         || match &o.kind {
                             ObjectKind::Array(items) => {
@@ -104,7 +104,7 @@ pub(crate) fn call(host: &mut GoHost, op: Op, this: &Value, args: &[Value]) -> N
             ret(has)
         }
         Op::FunctionCtor => {
-            Err(host
+            Err(js
                 .type_error("Code generation from strings is not supported (Function constructor)"))
         }
     }

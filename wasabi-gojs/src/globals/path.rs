@@ -1,7 +1,8 @@
 //! `path.resolve`, folded as the sandbox folds guest paths.
 
 use super::{Binder, Native, NativeResult, ret};
-use crate::host::GoHost;
+use crate::globals::fs::Files;
+use crate::js::Js;
 use crate::strings::to_js_string;
 use crate::value::Value;
 use wasabi_fs::guest_path::normalize;
@@ -20,11 +21,11 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     Ok(())
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, args: &[Value]) -> NativeResult {
+pub(crate) fn call(js: &mut Js, files: &Files, op: Op, args: &[Value]) -> NativeResult {
     match op {
         Op::Resolve => {
-            let parts: Vec<String> = args.iter().map(|v| to_js_string(host, v)).collect();
-            ret(Value::string(resolve_path(host.fs.cwd(), &parts)))
+            let parts: Vec<String> = args.iter().map(|v| to_js_string(&js.heap, v)).collect();
+            ret(Value::string(resolve_path(files.sandbox.cwd(), &parts)))
         }
     }
 }

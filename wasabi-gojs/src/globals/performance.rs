@@ -1,7 +1,7 @@
 //! `performance.now`: milliseconds since the instance started, on the monotonic clock.
 
 use super::{Binder, Native, NativeResult, ret};
-use crate::host::GoHost;
+use crate::js::Js;
 use crate::value::Value;
 
 /// performance methods.
@@ -19,8 +19,8 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     Ok(())
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op) -> NativeResult {
+pub(crate) fn call(js: &mut Js, op: Op) -> NativeResult {
     match op {
-        Op::Now => ret(host.clock_origin.elapsed().as_secs_f64() * 1000.0),
+        Op::Now => ret(js.clock.origin.elapsed().as_secs_f64() * 1000.0),
     }
 }

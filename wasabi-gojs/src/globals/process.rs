@@ -1,7 +1,8 @@
-//! `process`: fixed ids (the host's do not show through), `umask`, `cwd` and `chdir` on the sandbox, and the constants Go reads (`pid`, `platform`, ...).
+//! `process`: fixed ids (the js's do not show through), `umask`, `cwd` and `chdir` on the sandbox, and the constants Go reads (`pid`, `platform`, ...).
 
 use super::{Binder, Native, NativeResult, arg, ret};
-use crate::host::GoHost;
+use crate::globals::fs::Files;
+use crate::js::Js;
 use crate::value::Value;
 
 /// process methods.
@@ -23,7 +24,7 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     b.heap.define(process, "title", "wasabi".into());
     b.heap.define(process, "platform", "wasabi".into());
     // Fixed ids (wasabi_fs::stat::guest_uid/gid), which also own the
-    // guest's files: the host's real ids do not show through.
+    // guest's files: the js's real ids do not show through.
     for (name, op) in [
         ("getuid", Op::Uid),
         ("geteuid", Op::Uid),
@@ -40,26 +41,26 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     Ok(())
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, args: &[Value]) -> NativeResult {
+pub(crate) fn call(js: &mut Js, files: &mut Files, op: Op, args: &[Value]) -> NativeResult {
     match op {
         Op::Uid => ret(f64::from(wasabi_fs::stat::guest_uid())),
         Op::Gid => ret(f64::from(wasabi_fs::stat::guest_gid())),
-        Op::Getgroups => Err(host.system_error("ENOSYS", "not implemented")),
+        Op::Getgroups => Err(js.system_error("ENOSYS", "not implemented")),
         Op::Umask => {
-            let old = host.umask;
+            let old = files.umask;
             if let Value::Number(n) = arg(args, 0) {
-                host.umask = (n as u32) & 0o777;
+                files.umask = (n as u32) & 0o777;
             }
             ret(f64::from(old))
         }
-        Op::Cwd => ret(Value::string(host.fs.cwd())),
+        Op::Cwd => ret(Value::string(files.sandbox.cwd())),
         Op::Chdir => {
             let Value::String(path) = arg(args, 0) else {
-                return Err(host.type_error("The \"directory\" argument must be of type string"));
+                return Err(js.type_error("The \"directory\" argument must be of type string"));
             };
-            match host.fs.chdir(&path) {
+            match files.sandbox.chdir(&path) {
                 Ok(()) => ret(Value::Undefined),
-                Err(e) => Err(crate::globals::fs::fs_error(host, &e)),
+                Err(e) => Err(crate::globals::fs::fs_error(js, &e)),
             }
         }
     }

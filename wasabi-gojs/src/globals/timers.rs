@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use super::{Binder, Native, NativeResult, arg, is_callable, ret};
 use crate::heap::to_number;
-use crate::host::GoHost;
-use crate::timers::TimerId;
+use crate::js::Js;
+use crate::timers::{TimerId, Timers};
 use crate::value::Value;
 
 /// Timer functions.
@@ -22,12 +22,12 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
     Ok(())
 }
 
-pub(crate) fn call(host: &mut GoHost, op: Op, args: &[Value]) -> NativeResult {
+pub(crate) fn call(js: &mut Js, timers: &mut Timers, op: Op, args: &[Value]) -> NativeResult {
     match op {
         Op::SetTimeout => {
             let func = arg(args, 0);
-            if !is_callable(host, &func) {
-                return Err(host.type_error("The \"callback\" argument must be of type function"));
+            if !is_callable(&js.heap, &func) {
+                return Err(js.type_error("The \"callback\" argument must be of type function"));
             }
             let ms = to_number(&arg(args, 1));
             let ms = if ms.is_nan() || ms < 0.0 {
@@ -36,18 +36,15 @@ pub(crate) fn call(host: &mut GoHost, op: Op, args: &[Value]) -> NativeResult {
                 ms.min(f64::from(i32::MAX))
             };
             let rest = args.get(2..).map(<[Value]>::to_vec).unwrap_or_default();
-            match host
-                .timers
-                .schedule_js(Duration::from_secs_f64(ms / 1000.0), func, rest)
-            {
+            match timers.schedule_js(Duration::from_secs_f64(ms / 1000.0), func, rest) {
                 Ok(id) => ret(f64::from(id)),
-                Err(e) => Err(host.range_error(&e.to_string())),
+                Err(e) => Err(js.range_error(&e.to_string())),
             }
         }
         Op::ClearTimeout => {
             let n = to_number(&arg(args, 0));
             if n.is_finite() && n >= 0.0 && n <= f64::from(u32::MAX) {
-                host.timers.clear(TimerId::Js(n as u32));
+                timers.clear(TimerId::Js(n as u32));
             }
             ret(Value::Undefined)
         }

@@ -1,13 +1,14 @@
-//! The dispatch and the simpler globals, called directly.
+//! The dispatch and the globals, called directly on a whole host.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::GoHostBuilder;
+use crate::globals::Completion;
 use crate::globals::fs::FsOp;
 use crate::globals::path::resolve_path;
-use crate::heap::Key;
+use crate::heap::{Key, ObjectKind};
 use crate::strings::{iso_string, js_string, number_to_string, to_js_string};
 
 /// An output sink the test can read back.
@@ -39,9 +40,9 @@ fn host_with_stdout() -> (GoHost, Captured) {
 }
 
 fn bytes(host: &mut GoHost, data: &[u8]) -> Value {
-    let proto = host.realm.bytes_proto;
-    let id = host.heap.alloc_bytes(data.len(), proto).unwrap();
-    if let ObjectKind::Bytes(b) = &mut host.heap.get_mut(id).kind {
+    let proto = host.js.realm.bytes_proto;
+    let id = host.js.heap.alloc_bytes(data.len(), proto).unwrap();
+    if let ObjectKind::Bytes(b) = &mut host.js.heap.get_mut(id).kind {
         b.copy_from_slice(data);
     }
     Value::Object(id)
@@ -49,8 +50,12 @@ fn bytes(host: &mut GoHost, data: &[u8]) -> Value {
 
 /// Some function value, to stand for a callback.
 fn callable(host: &GoHost) -> Value {
-    host.heap
-        .get_property(&Value::Object(host.realm.global), Key::Name("setTimeout"))
+    host.js
+        .heap
+        .get_property(
+            &Value::Object(host.js.realm.global),
+            Key::Name("setTimeout"),
+        )
         .unwrap()
 }
 
@@ -66,16 +71,18 @@ fn returned(c: Completion) -> Value {
 #[test]
 fn an_array_inside_itself_reads_as_empty() {
     let (mut host, _) = host_with_stdout();
-    let id = host.new_array(Vec::new()).unwrap();
+    let id = host.js.new_array(Vec::new()).unwrap();
     let a = Value::Object(id);
-    host.heap
+    host.js
+        .heap
         .set_property(&a, Key::Index(0), a.clone())
         .unwrap();
-    host.heap
+    host.js
+        .heap
         .set_property(&a, Key::Index(1), 7.0.into())
         .unwrap();
-    assert_eq!(to_js_string(&host, &a), ",7");
-    assert_eq!(js_string(&host, &a).unwrap(), ",7");
+    assert_eq!(to_js_string(&host.js.heap, &a), ",7");
+    assert_eq!(js_string(&host.js.heap, &a).unwrap(), ",7");
     let joined = returned(call_native(
         &mut host,
         &mut GuestMemory::new(&mut []),
@@ -93,7 +100,7 @@ fn an_array_inside_itself_reads_as_empty() {
 fn a_join_past_the_string_limit_throws_before_allocating() {
     let (mut host, _) = host_with_stdout();
     let big = Value::string("x".repeat(1 << 20));
-    let id = host.new_array(vec![big; 1024]).unwrap();
+    let id = host.js.new_array(vec![big; 1024]).unwrap();
     let thrown = match call_native(
         &mut host,
         &mut GuestMemory::new(&mut []),
@@ -102,7 +109,7 @@ fn a_join_past_the_string_limit_throws_before_allocating() {
         &[],
         false,
     ) {
-        Completion::Throw(e) => to_js_string(&host, &e),
+        Completion::Throw(e) => to_js_string(&host.js.heap, &e),
         c => panic!("a 1 GiB join succeeded: {c:?}"),
     };
     assert!(thrown.contains("Invalid string length"), "{thrown}");
@@ -125,7 +132,7 @@ fn strings_go_holds_count_in_the_tenants_memory() {
     let mut refused = None;
     for i in 0..16 {
         let s = Value::string(format!("{i:08}").repeat(1 << 20));
-        match host.table.store(&host.heap, &s) {
+        match host.table.store(&host.js.heap, &s) {
             Ok(r) => kept.push(r),
             Err(e) => {
                 refused = Some(e);
@@ -160,11 +167,12 @@ fn a_buffer_only_go_holds_is_released_once_written() {
     };
     let private = new_bytes(&mut host);
     let kept = new_bytes(&mut host);
-    let holder = Value::Object(host.new_object().unwrap());
-    host.heap
+    let holder = Value::Object(host.js.new_object().unwrap());
+    host.js
+        .heap
         .set_property(&holder, Key::Name("buf"), kept.clone())
         .unwrap();
-    let before = host.heap.bytes_in_use();
+    let before = host.js.heap.bytes_in_use();
     for buf in [&private, &kept] {
         call_native(
             &mut host,
@@ -176,10 +184,10 @@ fn a_buffer_only_go_holds_is_released_once_written() {
         );
     }
     assert_eq!(out.0.lock().unwrap().len(), 8192, "both were written");
-    let len = |host: &GoHost, v: &Value| host.heap.get_property(v, Key::Name("length")).unwrap();
+    let len = |host: &GoHost, v: &Value| host.js.heap.get_property(v, Key::Name("length")).unwrap();
     assert_eq!(len(&host, &private), Value::Number(0.0), "released");
     assert_eq!(len(&host, &kept), Value::Number(4096.0), "still readable");
-    assert_eq!(host.heap.bytes_in_use(), before - 4096);
+    assert_eq!(host.js.heap.bytes_in_use(), before - 4096);
 }
 
 #[test]
@@ -221,7 +229,7 @@ fn fs_write_ends_by_calling_back_with_the_count() {
     ) {
         Completion::Return(Value::Undefined) => {
             // Called back in a later turn, as Node.js does.
-            let (func, args) = host.completions.pop_front().expect("a queued callback");
+            let (func, args) = host.js.completions.pop_front().expect("a queued callback");
             assert_eq!(func, cb);
             assert_eq!(args, vec![Value::Null, Value::Number(3.0)]);
         }
@@ -250,14 +258,18 @@ fn a_queued_callback_keeps_its_arguments_alive() {
         false,
     );
     for _ in 0..5000 {
-        host.new_object().unwrap();
+        host.js.new_object().unwrap();
     }
     host.maybe_collect();
     for _ in 0..100 {
-        host.new_object().unwrap();
+        host.js.new_object().unwrap();
     }
-    let (_, args) = host.completions.pop_front().expect("a queued callback");
-    let code = host.heap.get_property(&args[0], Key::Name("code")).unwrap();
+    let (_, args) = host.js.completions.pop_front().expect("a queued callback");
+    let code = host
+        .js
+        .heap
+        .get_property(&args[0], Key::Name("code"))
+        .unwrap();
     assert_eq!(code, Value::from("ENOENT"));
 }
 
@@ -280,8 +292,12 @@ fn without_mounts_no_file_exists() {
     ) else {
         panic!("expected a queued callback");
     };
-    let (_, args) = host.completions.pop_front().expect("a queued callback");
-    let code = host.heap.get_property(&args[0], Key::Name("code")).unwrap();
+    let (_, args) = host.js.completions.pop_front().expect("a queued callback");
+    let code = host
+        .js
+        .heap
+        .get_property(&args[0], Key::Name("code"))
+        .unwrap();
     assert_eq!(code, Value::from("ENOENT"));
 }
 
@@ -299,7 +315,9 @@ fn huge_typed_arrays_throw_instead_of_allocating() {
     let Completion::Throw(err) = c else {
         panic!("expected a RangeError, got {c:?}");
     };
-    assert!(to_js_string(&host, &err).starts_with("RangeError: out of memory for JS objects"));
+    assert!(
+        to_js_string(&host.js.heap, &err).starts_with("RangeError: out of memory for JS objects")
+    );
     let c = call_native(
         &mut host,
         &mut GuestMemory::new(&mut []),
@@ -355,8 +373,12 @@ fn set_timeout_needs_a_function_and_clear_timeout_cancels() {
     );
     assert!(matches!(c, Completion::Throw(_)));
     let log = host
+        .js
         .heap
-        .get_property(&Value::Object(host.realm.global), Key::Name("setTimeout"))
+        .get_property(
+            &Value::Object(host.js.realm.global),
+            Key::Name("setTimeout"),
+        )
         .unwrap();
     let id = returned(call_native(
         &mut host,
@@ -381,14 +403,17 @@ fn set_timeout_needs_a_function_and_clear_timeout_cancels() {
 #[test]
 fn unreachable_objects_are_collected_and_referenced_ones_kept() {
     let (mut host, _) = host_with_stdout();
-    let baseline = host.heap.len();
-    let kept = host.new_object().unwrap();
-    let r = host.table.store(&host.heap, &Value::Object(kept)).unwrap();
+    let baseline = host.js.heap.len();
+    let kept = host.js.new_object().unwrap();
+    let r = host
+        .table
+        .store(&host.js.heap, &Value::Object(kept))
+        .unwrap();
     for _ in 0..5000 {
-        host.new_object().unwrap();
+        host.js.new_object().unwrap();
     }
     host.maybe_collect();
-    assert_eq!(host.heap.len(), baseline + 1);
+    assert_eq!(host.js.heap.len(), baseline + 1);
     assert_eq!(host.table.load(r).unwrap(), Value::Object(kept));
 }
 
