@@ -20,7 +20,7 @@
 
 use std::time::Instant;
 
-use wasmtime::{AsContextMut, Caller, Instance, Store};
+use wasmtime::{AsContextMut, Caller, Instance, Memory, Store, TypedFunc};
 
 use crate::GoView;
 use crate::calling::{GuestExit, HostError, import_error, store};
@@ -431,6 +431,35 @@ pub async fn run<T: GoView>(
     store: &mut Store<T>,
     instance: &Instance,
 ) -> Result<Outcome, RunError> {
+    let (memory, run, resume) = attach(store, instance)?;
+    let (argc, argv) = {
+        let (bytes, data) = memory.data_and_store_mut(&mut *store);
+        write_args(data.go(), &mut GuestMemory::new(bytes))?
+    };
+    let mut result = run.call_async(&mut *store, (argc, argv)).await;
+    let mut told_deadlock = false;
+    loop {
+        if let Some(outcome) = settle(store, result)? {
+            return Ok(outcome);
+        }
+        result = loop {
+            let turn = match next_turn(store.data_mut().go(), &mut told_deadlock).await? {
+                Turn::Done(outcome) => return Ok(outcome),
+                Turn::Again => continue,
+                Turn::Run(turn) => turn,
+            };
+            if let Some(result) = take_turn(store, &resume, turn).await? {
+                break result;
+            }
+        };
+    }
+}
+
+/// The exports the host calls: memory, `run` and `resume`.
+type Attached = (Memory, TypedFunc<(i32, i32), ()>, TypedFunc<(), ()>);
+
+/// Finds the exports the host calls, and keeps them in the host.
+fn attach<T: GoView>(store: &mut Store<T>, instance: &Instance) -> Result<Attached, RunError> {
     let memory = instance
         .get_memory(&mut *store, "mem")
         .ok_or(RunError::MissingExport("mem"))?;
@@ -448,139 +477,168 @@ pub async fn run<T: GoView>(
         resume: resume.clone(),
         getsp,
     });
-    let (argc, argv) = {
-        let (bytes, data) = memory.data_and_store_mut(&mut *store);
-        write_args(data.go(), &mut GuestMemory::new(bytes))?
+    Ok((memory, run, resume))
+}
+
+/// What the event loop does next.
+enum Turn {
+    /// The program is over.
+    Done(Outcome),
+    /// Nothing to run yet: look again.
+    Again,
+    /// Run something in Go.
+    Run(Work),
+}
+
+/// Something to run in Go.
+enum Work {
+    /// A promise reaction (a JS job).
+    Job(Value, Vec<Value>),
+    /// Tell Go every goroutine is asleep (the pending event is posted).
+    Deadlock,
+    /// What woke the loop.
+    Wake(Wake),
+}
+
+/// Decides the next turn, waiting for an event when nothing is ready.
+/// Promise reactions run first, each in its own turn, as JS jobs do.
+async fn next_turn(host: &mut GoHost, told_deadlock: &mut bool) -> Result<Turn, RunError> {
+    if let Some((func, args)) = host.js.jobs.pop_front() {
+        return Ok(Turn::Run(Work::Job(func, args)));
+    }
+    if host.drain.draining() {
+        // Stop accepting; end once the last connection has closed.
+        host.network.sockets.stop_listening();
+        if host.network.sockets.open_connections() == 0 {
+            return Ok(Turn::Done(Outcome::Drained));
+        }
+    }
+    let deadline = host.timers.next_deadline();
+    let completed = !host.js.completions.is_empty();
+    let waiting =
+        host.network.sockets.has_pending() || host.requests.http.has_pending() || completed;
+    if deadline.is_none() && !waiting && !host.drain.draining() {
+        if *told_deadlock {
+            return Err(RunError::Deadlock);
+        }
+        *told_deadlock = true;
+        post_deadlock(host)?;
+        return Ok(Turn::Run(Work::Deadlock));
+    }
+    Ok(match wait(host, deadline, completed).await {
+        Some(wake) => Turn::Run(Work::Wake(wake)),
+        None => Turn::Again,
+    })
+}
+
+/// Posts event id 0, which tells Go it is deadlocked; it reports and exits.
+fn post_deadlock(host: &mut GoHost) -> Result<(), RunError> {
+    let go = Value::Object(host.js.realm.go);
+    let event = host.js.new_object().map_err(|e| RunError::Trap(e.into()))?;
+    host.js.heap.define(event, "id", Value::Number(0.0));
+    let _ = host
+        .js
+        .heap
+        .set_property(&go, Key::Name("_pendingEvent"), Value::Object(event));
+    Ok(())
+}
+
+/// Waits for the next event: a due timer, a socket or request event, a
+/// drain request (`None`: look again), or a completed fs call.
+async fn wait(host: &mut GoHost, deadline: Option<Instant>, completed: bool) -> Option<Wake> {
+    // A due timer goes first, so network traffic cannot starve timers.
+    if deadline.is_some_and(|at| at <= Instant::now()) {
+        return Some(Wake::Timer);
+    }
+    let timer = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
     };
-    let started = run.call_async(&mut *store, (argc, argv)).await;
-    if let Some(outcome) = settle(store, started)? {
-        return Ok(outcome);
+    let GoHost {
+        network,
+        requests,
+        drain,
+        ..
+    } = host;
+    let draining = drain.draining();
+    // In this order: a completed fs call is always ready, so it goes last,
+    // and a goroutine looping on file calls cannot starve timers, sockets
+    // or requests (nor, since it waits for each callback, the other
+    // goroutines).
+    tokio::select! {
+        biased;
+        () = timer => Some(Wake::Timer),
+        event = network.sockets.next_event() => Some(Wake::Net(event)),
+        event = requests.http.next_event() => Some(Wake::Fetch(event)),
+        () = drain.requested(), if !draining => None,
+        () = std::future::ready(()), if completed => Some(Wake::Completion),
     }
-    let mut told_deadlock = false;
-    loop {
-        let host = store.data_mut().go();
-        // Promise reactions run first, each in its own turn, as JS jobs do.
-        if let Some((func, args)) = host.js.jobs.pop_front() {
-            let result = call_back(store, func, args, "a promise callback").await?;
-            if let Some(outcome) = settle(store, result)? {
-                return Ok(outcome);
-            }
-            continue;
+}
+
+/// Runs `work` in Go; `None` when it turned out to need no call into Go.
+async fn take_turn<T: GoView>(
+    store: &mut Store<T>,
+    resume: &TypedFunc<(), ()>,
+    work: Work,
+) -> Result<Option<wasmtime::Result<()>>, RunError> {
+    let wake = match work {
+        Work::Job(func, args) => {
+            return call_back(store, func, args, "a promise callback")
+                .await
+                .map(Some);
         }
-        if host.drain.draining() {
-            // Stop accepting; end once the last connection has closed.
-            host.network.sockets.stop_listening();
-            if host.network.sockets.open_connections() == 0 {
-                return Ok(Outcome::Drained);
-            }
-        }
-        let deadline = host.timers.next_deadline();
-        let completed = !host.js.completions.is_empty();
-        let waiting =
-            host.network.sockets.has_pending() || host.requests.http.has_pending() || completed;
-        if deadline.is_none() && !waiting && !host.drain.draining() {
-            if told_deadlock {
-                return Err(RunError::Deadlock);
-            }
-            told_deadlock = true;
-            // Event id 0 tells Go it is deadlocked; it reports and exits.
-            let go = Value::Object(host.js.realm.go);
-            let event = host.js.new_object().map_err(|e| RunError::Trap(e.into()))?;
-            host.js.heap.define(event, "id", Value::Number(0.0));
-            let _ =
-                host.js
-                    .heap
-                    .set_property(&go, Key::Name("_pendingEvent"), Value::Object(event));
-            let resumed = resume.call_async(&mut *store, ()).await;
-            if let Some(outcome) = settle(store, resumed)? {
-                return Ok(outcome);
-            }
-            continue;
-        }
-        let wake = match deadline {
-            // A due timer goes first, so network traffic cannot starve timers.
-            Some(at) if at <= Instant::now() => Wake::Timer,
-            _ => {
-                let timer = async {
-                    match deadline {
-                        Some(at) => tokio::time::sleep_until(at.into()).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                let GoHost {
-                    network,
-                    requests,
-                    drain,
-                    ..
-                } = host;
-                let draining = drain.draining();
-                // In this order: a completed fs call is always ready, so it
-                // goes last, and a goroutine looping on file calls cannot
-                // starve timers, sockets or requests (nor, since it waits for
-                // each callback, the other goroutines).
-                tokio::select! {
-                    biased;
-                    () = timer => Wake::Timer,
-                    event = network.sockets.next_event() => Wake::Net(event),
-                    event = requests.http.next_event() => Wake::Fetch(event),
-                    () = drain.requested(), if !draining => continue,
-                    () = std::future::ready(()), if completed => Wake::Completion,
+        Work::Deadlock => return Ok(Some(resume.call_async(&mut *store, ()).await)),
+        Work::Wake(wake) => wake,
+    };
+    let host = store.data_mut().go();
+    Ok(Some(match wake {
+        Wake::Timer => {
+            let Some((_, action)) = host.timers.pop_due(Instant::now()) else {
+                return Ok(None);
+            };
+            match action {
+                TimerAction::Resume => {
+                    host.entries += 1;
+                    resume.call_async(&mut *store, ()).await
+                }
+                TimerAction::Call { func, args } => {
+                    call_back(store, func, args, "a timer callback").await?
                 }
             }
-        };
-        let result = match wake {
-            Wake::Timer => {
-                let host = store.data_mut().go();
-                let Some((_, action)) = host.timers.pop_due(Instant::now()) else {
-                    continue;
-                };
-                match action {
-                    TimerAction::Resume => {
-                        host.entries += 1;
-                        resume.call_async(&mut *store, ()).await
-                    }
-                    TimerAction::Call { func, args } => {
-                        call_back(store, func, args, "a timer callback").await?
-                    }
-                }
-            }
-            Wake::Completion => {
-                let host = store.data_mut().go();
-                let Some((func, args)) = host.js.completions.pop_front() else {
-                    continue;
-                };
-                call_back(store, func, args, "an fs callback").await?
-            }
-            Wake::Fetch(event) => {
-                // Settling queues the reactions; the next turn runs them.
-                crate::globals::fetch::deliver(&mut store.data_mut().go().fetch_host(), event);
-                continue;
-            }
-            Wake::Net(first) => {
-                let host = store.data_mut().go();
-                let Some(notify) = host.network.notify.clone() else {
-                    tracing::debug!(
-                        token = first.token,
-                        "network event without a notify callback"
-                    );
-                    continue;
-                };
-                // Every event ready now goes in one call: one entry into Go
-                // for a burst of readiness, not one per socket.
-                let mut args = net::notify_args(&mut host.net_host(), first);
-                while args.len() < 3 * MAX_EVENT_BATCH {
-                    let Some(event) = host.network.sockets.try_next_event() else {
-                        break;
-                    };
-                    args.extend(net::notify_args(&mut host.net_host(), event));
-                }
-                call_back(store, notify, args, "the network notify callback").await?
-            }
-        };
-        if let Some(outcome) = settle(store, result)? {
-            return Ok(outcome);
         }
-    }
+        Wake::Completion => {
+            let Some((func, args)) = host.js.completions.pop_front() else {
+                return Ok(None);
+            };
+            call_back(store, func, args, "an fs callback").await?
+        }
+        Wake::Fetch(event) => {
+            // Settling queues the reactions; the next turn runs them.
+            crate::globals::fetch::deliver(&mut host.fetch_host(), event);
+            return Ok(None);
+        }
+        Wake::Net(first) => {
+            let Some(notify) = host.network.notify.clone() else {
+                tracing::debug!(
+                    token = first.token,
+                    "network event without a notify callback"
+                );
+                return Ok(None);
+            };
+            // Every event ready now goes in one call: one entry into Go for
+            // a burst of readiness, not one per socket.
+            let mut args = net::notify_args(&mut host.net_host(), first);
+            while args.len() < 3 * MAX_EVENT_BATCH {
+                let Some(event) = host.network.sockets.try_next_event() else {
+                    break;
+                };
+                args.extend(net::notify_args(&mut host.net_host(), event));
+            }
+            call_back(store, notify, args, "the network notify callback").await?
+        }
+    }))
 }
 
 /// Most network events delivered in one call of the notify callback.

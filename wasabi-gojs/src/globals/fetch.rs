@@ -151,120 +151,147 @@ pub(crate) fn call(
     construct: bool,
 ) -> NativeResult {
     match op {
-        FetchOp::Fetch => {
-            let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
-            start(host, &promise, args)?;
-            ret(promise)
-        }
-        FetchOp::PromiseThen => {
-            let Some(id) = object_of(host, this, |k| matches!(k, ObjectKind::Promise(_))) else {
-                return Err(host
-                    .js
-                    .type_error("Promise.prototype.then called on a non-promise"));
-            };
-            then(host, id, arg(args, 0), arg(args, 1));
-            ret(Value::Undefined)
-        }
-        FetchOp::HeadersCtor => {
-            if !construct {
-                return Err(host.js.type_error("Constructor Headers requires 'new'"));
-            }
-            let pairs = match arg(args, 0) {
-                Value::Undefined => Vec::new(),
-                init => header_pairs(host, &init)?,
-            };
-            let proto = host.js.realm.headers_proto;
-            let id = host
-                .js
-                .alloc_object(ObjectKind::Headers(pairs), proto)
-                .map_err(|e| host.js.heap_error(e))?;
-            ret(Value::Object(id))
-        }
+        FetchOp::Fetch => fetch(host, args),
+        FetchOp::PromiseThen => promise_then(host, this, args),
+        FetchOp::HeadersCtor => headers_ctor(host, args, construct),
         FetchOp::HeadersAppend
         | FetchOp::HeadersSet
         | FetchOp::HeadersGet
         | FetchOp::HeadersHas
         | FetchOp::HeadersEntries => headers_method(host, op, this, args),
-        FetchOp::IteratorNext => {
-            let Value::Object(id) = this else {
-                return Err(host.js.type_error("next called on a non-iterator"));
-            };
-            let item = match &mut host.js.heap.get_mut(*id).kind {
-                ObjectKind::Iterator { items, next } => {
-                    let item = items.get(*next).cloned();
-                    *next += usize::from(item.is_some());
-                    item
-                }
-                _ => return Err(host.js.type_error("next called on a non-iterator")),
-            };
-            let result = iter_result(host, item).map_err(|e| host.js.heap_error(e))?;
-            ret(result)
-        }
-        FetchOp::AbortControllerCtor => {
-            if !construct {
-                return Err(host
-                    .js
-                    .type_error("Constructor AbortController requires 'new'"));
-            }
-            let signal = host.js.new_object().map_err(|e| host.js.heap_error(e))?;
-            host.js.heap.define(signal, "aborted", Value::Bool(false));
-            let proto = host.js.realm.abort_proto;
-            let controller = host
-                .js
-                .alloc_object(ObjectKind::Ordinary, proto)
-                .map_err(|e| host.js.heap_error(e))?;
-            host.js
-                .heap
-                .define(controller, "signal", Value::Object(signal));
-            ret(Value::Object(controller))
-        }
-        FetchOp::Abort => {
-            let signal = host
-                .js
-                .heap
-                .get_property(this, Key::Name("signal"))
-                .map_err(|e| host.js.heap_error(e))?;
-            if let Value::Object(signal) = signal {
-                abort(host, signal);
-            }
-            ret(Value::Undefined)
-        }
-        FetchOp::GetReader => {
-            let Some(fetch) = body_of(host, this) else {
-                return Err(host.js.type_error("getReader called on a non-stream"));
-            };
-            let proto = host.js.realm.reader_proto;
-            let reader = host
-                .js
-                .alloc_object(ObjectKind::Body(fetch), proto)
-                .map_err(|e| host.js.heap_error(e))?;
-            ret(Value::Object(reader))
-        }
-        FetchOp::Read => {
-            let Some(fetch) = body_of(host, this) else {
-                return Err(host.js.type_error("read called on a non-reader"));
-            };
-            let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
-            read(host, fetch, &promise)?;
-            ret(promise)
-        }
-        FetchOp::Cancel => {
-            let Some(fetch) = body_of(host, this) else {
-                return Err(host.js.type_error("cancel called on a non-stream"));
-            };
-            host.requests.http.cancel(fetch);
-            if let Some(record) = host.requests.pending.remove(&fetch)
-                && let Some(read) = record.pending_read
-            {
-                let done = iter_result(host, None).map_err(|e| host.js.heap_error(e))?;
-                settle(host, &read, Ok(done));
-            }
-            let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
-            settle(host, &promise, Ok(Value::Undefined));
-            ret(promise)
-        }
+        FetchOp::IteratorNext => iterator_next(host, this),
+        FetchOp::AbortControllerCtor => abort_controller_ctor(host, construct),
+        FetchOp::Abort => abort_method(host, this),
+        FetchOp::GetReader => get_reader(host, this),
+        FetchOp::Read => read_method(host, this),
+        FetchOp::Cancel => cancel_method(host, this),
         FetchOp::ReleaseLock => ret(Value::Undefined),
     }
+}
+
+/// `fetch(url, options)`: a promise of the response.
+fn fetch(host: &mut FetchHost<'_>, args: &[Value]) -> NativeResult {
+    let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
+    start(host, &promise, args)?;
+    ret(promise)
+}
+
+/// `Promise.prototype.then`.
+fn promise_then(host: &mut FetchHost<'_>, this: &Value, args: &[Value]) -> NativeResult {
+    let Some(id) = object_of(host, this, |k| matches!(k, ObjectKind::Promise(_))) else {
+        return Err(host
+            .js
+            .type_error("Promise.prototype.then called on a non-promise"));
+    };
+    then(host, id, arg(args, 0), arg(args, 1));
+    ret(Value::Undefined)
+}
+
+/// `new Headers(init)`.
+fn headers_ctor(host: &mut FetchHost<'_>, args: &[Value], construct: bool) -> NativeResult {
+    if !construct {
+        return Err(host.js.type_error("Constructor Headers requires 'new'"));
+    }
+    let pairs = match arg(args, 0) {
+        Value::Undefined => Vec::new(),
+        init => header_pairs(host, &init)?,
+    };
+    let proto = host.js.realm.headers_proto;
+    let id = host
+        .js
+        .alloc_object(ObjectKind::Headers(pairs), proto)
+        .map_err(|e| host.js.heap_error(e))?;
+    ret(Value::Object(id))
+}
+
+/// An iterator's `next()`.
+fn iterator_next(host: &mut FetchHost<'_>, this: &Value) -> NativeResult {
+    let Value::Object(id) = this else {
+        return Err(host.js.type_error("next called on a non-iterator"));
+    };
+    let item = match &mut host.js.heap.get_mut(*id).kind {
+        ObjectKind::Iterator { items, next } => {
+            let item = items.get(*next).cloned();
+            *next += usize::from(item.is_some());
+            item
+        }
+        _ => return Err(host.js.type_error("next called on a non-iterator")),
+    };
+    let result = iter_result(host, item).map_err(|e| host.js.heap_error(e))?;
+    ret(result)
+}
+
+/// `new AbortController()`, with its `signal`.
+fn abort_controller_ctor(host: &mut FetchHost<'_>, construct: bool) -> NativeResult {
+    if !construct {
+        return Err(host
+            .js
+            .type_error("Constructor AbortController requires 'new'"));
+    }
+    let signal = host.js.new_object().map_err(|e| host.js.heap_error(e))?;
+    host.js.heap.define(signal, "aborted", Value::Bool(false));
+    let proto = host.js.realm.abort_proto;
+    let controller = host
+        .js
+        .alloc_object(ObjectKind::Ordinary, proto)
+        .map_err(|e| host.js.heap_error(e))?;
+    host.js
+        .heap
+        .define(controller, "signal", Value::Object(signal));
+    ret(Value::Object(controller))
+}
+
+/// `AbortController.prototype.abort`.
+fn abort_method(host: &mut FetchHost<'_>, this: &Value) -> NativeResult {
+    let signal = host
+        .js
+        .heap
+        .get_property(this, Key::Name("signal"))
+        .map_err(|e| host.js.heap_error(e))?;
+    if let Value::Object(signal) = signal {
+        abort(host, signal);
+    }
+    ret(Value::Undefined)
+}
+
+/// A body stream's `getReader()`.
+fn get_reader(host: &mut FetchHost<'_>, this: &Value) -> NativeResult {
+    let Some(fetch) = body_of(host, this) else {
+        return Err(host.js.type_error("getReader called on a non-stream"));
+    };
+    let proto = host.js.realm.reader_proto;
+    let reader = host
+        .js
+        .alloc_object(ObjectKind::Body(fetch), proto)
+        .map_err(|e| host.js.heap_error(e))?;
+    ret(Value::Object(reader))
+}
+
+/// A body reader's `read()`: a promise of the next chunk.
+fn read_method(host: &mut FetchHost<'_>, this: &Value) -> NativeResult {
+    let Some(fetch) = body_of(host, this) else {
+        return Err(host.js.type_error("read called on a non-reader"));
+    };
+    let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
+    read(host, fetch, &promise)?;
+    ret(promise)
+}
+
+/// `cancel()` on a body stream or reader: the request ends.
+fn cancel_method(host: &mut FetchHost<'_>, this: &Value) -> NativeResult {
+    let Some(fetch) = body_of(host, this) else {
+        return Err(host.js.type_error("cancel called on a non-stream"));
+    };
+    host.requests.http.cancel(fetch);
+    if let Some(record) = host.requests.pending.remove(&fetch)
+        && let Some(read) = record.pending_read
+    {
+        let done = iter_result(host, None).map_err(|e| host.js.heap_error(e))?;
+        settle(host, &read, Ok(done));
+    }
+    let promise = new_promise(host).map_err(|e| host.js.heap_error(e))?;
+    settle(host, &promise, Ok(Value::Undefined));
+    ret(promise)
 }
 
 /// Starts the request `fetch(url, options)` describes; failures reject

@@ -162,10 +162,68 @@ pub(crate) fn call(host: &mut FsHost<'_>, op: FsOp, args: &[Value]) -> NativeRes
 
 /// Runs one method: `Err` is a thrown argument error, `Ok(Err)` a failed call.
 fn run(host: &mut FsHost<'_>, op: FsOp, args: &[Value]) -> Result<Result<Value, FsError>, Value> {
+    match op {
+        FsOp::WriteSync
+        | FsOp::Write
+        | FsOp::Read
+        | FsOp::Close
+        | FsOp::Fstat
+        | FsOp::Ftruncate
+        | FsOp::Fsync
+        | FsOp::Fchmod => by_descriptor(host, op, args),
+        _ => by_path(host, op, args),
+    }
+}
+
+/// The operations on an open descriptor (0, 1 and 2 are the standard
+/// streams).
+fn by_descriptor(
+    host: &mut FsHost<'_>,
+    op: FsOp,
+    args: &[Value],
+) -> Result<Result<Value, FsError>, Value> {
     let done = |r: Result<(), FsError>| r.map(|()| Value::Undefined);
     Ok(match op {
         FsOp::WriteSync | FsOp::Write => write(host, args, true)?.map(|n| Value::Number(n as f64)),
         FsOp::Read => read(host, args)?.map(|n| Value::Number(n as f64)),
+        FsOp::Close => match fd_arg(host, args)? {
+            fd if fd < FIRST_FD => Ok(Value::Undefined),
+            fd => done(host.files.sandbox.close(fd)),
+        },
+        FsOp::Fstat => {
+            let stat = match fd_arg(host, args)? {
+                fd if fd < FIRST_FD => Ok(FileStat::char_device()),
+                fd => host.files.sandbox.fstat(fd),
+            };
+            return stats(host, stat);
+        }
+        FsOp::Ftruncate => {
+            let fd = fd_arg(host, args)?;
+            let len = length_arg(host, args, 1)?;
+            done(host.files.sandbox.ftruncate(fd, len))
+        }
+        FsOp::Fsync => match fd_arg(host, args)? {
+            fd if fd < FIRST_FD => Ok(Value::Undefined),
+            fd => done(host.files.sandbox.fsync(fd)),
+        },
+        FsOp::Fchmod => {
+            let fd = fd_arg(host, args)?;
+            let mode = u32_arg(host, args, 1, "mode")?;
+            done(host.files.sandbox.fchmod(fd, mode))
+        }
+        // `run` sends only the operations above here.
+        _ => Err(FsError::new("ENOSYS", "not an operation on a descriptor")),
+    })
+}
+
+/// The operations on a path in the sandbox.
+fn by_path(
+    host: &mut FsHost<'_>,
+    op: FsOp,
+    args: &[Value],
+) -> Result<Result<Value, FsError>, Value> {
+    let done = |r: Result<(), FsError>| r.map(|()| Value::Undefined);
+    Ok(match op {
         FsOp::Open => {
             let path = path_arg(host, args, 0)?;
             let flags = match arg(args, 1) {
@@ -180,17 +238,6 @@ fn run(host: &mut FsHost<'_>, op: FsOp, args: &[Value]) -> Result<Result<Value, 
                 .sandbox
                 .open(&path, flags, mode)
                 .map(|fd| Value::Number(f64::from(fd)))
-        }
-        FsOp::Close => match fd_arg(host, args)? {
-            fd if fd < FIRST_FD => Ok(Value::Undefined),
-            fd => done(host.files.sandbox.close(fd)),
-        },
-        FsOp::Fstat => {
-            let stat = match fd_arg(host, args)? {
-                fd if fd < FIRST_FD => Ok(FileStat::char_device()),
-                fd => host.files.sandbox.fstat(fd),
-            };
-            return stats(host, stat);
         }
         FsOp::Stat | FsOp::Lstat => {
             let path = path_arg(host, args, 0)?;
@@ -248,24 +295,10 @@ fn run(host: &mut FsHost<'_>, op: FsOp, args: &[Value]) -> Result<Result<Value, 
             let len = length_arg(host, args, 1)?;
             done(host.files.sandbox.truncate(&path, len))
         }
-        FsOp::Ftruncate => {
-            let fd = fd_arg(host, args)?;
-            let len = length_arg(host, args, 1)?;
-            done(host.files.sandbox.ftruncate(fd, len))
-        }
-        FsOp::Fsync => match fd_arg(host, args)? {
-            fd if fd < FIRST_FD => Ok(Value::Undefined),
-            fd => done(host.files.sandbox.fsync(fd)),
-        },
         FsOp::Chmod => {
             let path = path_arg(host, args, 0)?;
             let mode = u32_arg(host, args, 1, "mode")?;
             done(host.files.sandbox.chmod(&path, mode))
-        }
-        FsOp::Fchmod => {
-            let fd = fd_arg(host, args)?;
-            let mode = u32_arg(host, args, 1, "mode")?;
-            done(host.files.sandbox.fchmod(fd, mode))
         }
         FsOp::Utimes => {
             let path = path_arg(host, args, 0)?;
@@ -277,6 +310,8 @@ fn run(host: &mut FsHost<'_>, op: FsOp, args: &[Value]) -> Result<Result<Value, 
             "EPERM",
             "changing a file's owner is not allowed in the sandbox",
         )),
+        // `run` sends the operations on descriptors elsewhere.
+        _ => Err(FsError::new("ENOSYS", "not an operation on a path")),
     })
 }
 

@@ -149,40 +149,8 @@ pub(crate) fn call(
                 .dial(&network, &address, token)
                 .map(id_value)
         }
-        NetOp::Read | NetOp::Write => {
-            let id = socket_id(host, op, &arg(0))?;
-            let (addr, len) = (
-                integer(host, op, "ptr", &arg(1))?,
-                integer(host, op, "len", &arg(2))?,
-            );
-            let done = match op {
-                NetOp::Read => match mem.slice_mut(addr, len) {
-                    Ok(buf) => host.network.sockets.read(id, buf),
-                    Err(e) => return Err(host.js.range_error(&e.to_string())),
-                },
-                _ => match mem.slice(addr, len) {
-                    Ok(buf) => host.network.sockets.write(id, buf),
-                    Err(e) => return Err(host.js.range_error(&e.to_string())),
-                },
-            };
-            done.map(|n| n.map_or(Value::Null, |n| Value::Number(n as f64)))
-        }
-        NetOp::Wait => {
-            let id = socket_id(host, op, &arg(0))?;
-            let interest = match to_js_string(&host.js.heap, &arg(1)).as_str() {
-                "read" => Interest::Read,
-                "write" => Interest::Write,
-                other => {
-                    let msg = format!("wasabi.net.wait: unknown interest {other:?}");
-                    return Err(host.js.type_error(&msg));
-                }
-            };
-            let token = token(host, op, &arg(2))?;
-            host.network
-                .sockets
-                .wait(id, interest, token)
-                .map(|()| Value::Undefined)
-        }
+        NetOp::Read | NetOp::Write => transfer(host, mem, op, args)?,
+        NetOp::Wait => wait(host, args)?,
         NetOp::CloseWrite | NetOp::Close => {
             let id = socket_id(host, op, &arg(0))?;
             match op {
@@ -204,6 +172,57 @@ pub(crate) fn call(
         Ok(v) => Ok(Completion::Return(v)),
         Err(e) => Err(net_error(host.js, &e)),
     }
+}
+
+/// The outcome of a socket operation, or the value it throws.
+type SocketResult = Result<Result<Value, NetError>, Value>;
+
+/// `read(id, ptr, len)` or `write(id, ptr, len)`: straight between the
+/// socket and the guest's linear memory.
+fn transfer(
+    host: &mut NetHost<'_>,
+    mem: &mut GuestMemory<'_>,
+    op: NetOp,
+    args: &[Value],
+) -> SocketResult {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Undefined);
+    let id = socket_id(host, op, &arg(0))?;
+    let (addr, len) = (
+        integer(host, op, "ptr", &arg(1))?,
+        integer(host, op, "len", &arg(2))?,
+    );
+    let done = match op {
+        NetOp::Read => match mem.slice_mut(addr, len) {
+            Ok(buf) => host.network.sockets.read(id, buf),
+            Err(e) => return Err(host.js.range_error(&e.to_string())),
+        },
+        _ => match mem.slice(addr, len) {
+            Ok(buf) => host.network.sockets.write(id, buf),
+            Err(e) => return Err(host.js.range_error(&e.to_string())),
+        },
+    };
+    Ok(done.map(|n| n.map_or(Value::Null, |n| Value::Number(n as f64))))
+}
+
+/// `wait(id, "read" | "write", token)`: a one-shot readiness notification.
+fn wait(host: &mut NetHost<'_>, args: &[Value]) -> SocketResult {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Undefined);
+    let op = NetOp::Wait;
+    let id = socket_id(host, op, &arg(0))?;
+    let interest = match to_js_string(&host.js.heap, &arg(1)).as_str() {
+        "read" => Interest::Read,
+        "write" => Interest::Write,
+        other => {
+            let msg = format!("wasabi.net.wait: unknown interest {other:?}");
+            return Err(host.js.type_error(&msg));
+        }
+    };
+    let token = token(host, op, &arg(2))?;
+    Ok(host
+        .network
+        .sockets
+        .wait(id, interest, token)
+        .map(|()| Value::Undefined))
 }
 
 /// The JS value for a socket id.
