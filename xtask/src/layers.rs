@@ -168,6 +168,38 @@ mod tests {
     }
 
     #[test]
+    fn no_flag_is_named_below_the_edge() {
+        // Below the CLI nothing knows a flag's name: refusals say what
+        // happened, and the edge (wasabi-cli's advice, the manifest's)
+        // words the remedy. Code only; comments may cite flags as examples.
+        for name in [
+            "wasabi-core",
+            "wasabi-gojs",
+            "wasabi-net",
+            "wasabi-fs",
+            "wasabi-limits",
+        ] {
+            let mut sources = BTreeMap::new();
+            collect(&crate_src(name), &crate_src(name), &mut sources).unwrap();
+            for (module, code) in &sources {
+                for line in code.lines() {
+                    let code = line.split("//").next().unwrap_or("");
+                    let flag = code
+                        .match_indices("\"--")
+                        .chain(code.match_indices(" --"))
+                        .any(|(i, m)| {
+                            code[i + m.len()..]
+                                .chars()
+                                .next()
+                                .is_some_and(|c| c.is_ascii_lowercase())
+                        });
+                    assert!(!flag, "{name}/{module} names a flag: {line}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_loop_is_found_and_a_layering_is_not() {
         let graph = |edges: &[(&str, &str)]| {
             let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
