@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wasabi_core::{GoModule, Outcome, Runtime, RuntimeConfig, TenantIo, TenantSpec};
+use wasabi_core::{GuestModule, Outcome, Runtime, RuntimeConfig, TenantIo, TenantSpec};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -66,7 +66,7 @@ fn startup(c: &mut Criterion) {
 
 /// Instantiates `module` (from its `InstancePre`, in a pooled slot) and runs
 /// it to its exit, output discarded.
-fn run_hello(tokio: &tokio::runtime::Runtime, runtime: &Runtime, module: &GoModule) -> Outcome {
+fn run_hello(tokio: &tokio::runtime::Runtime, runtime: &Runtime, module: &GuestModule) -> Outcome {
     let spec = TenantSpec::new("hello", "hello.wasm");
     let io = TenantIo {
         stdout: Box::new(std::io::sink()),

@@ -2,7 +2,7 @@
 //! loading Go js/wasm modules, and running them as tenants under limits.
 //!
 //! A [`Runtime`] holds what every tenant of a process shares; [`Runtime::load`]
-//! turns a file into a [`GoModule`]; [`Runtime::run`] runs one tenant of it
+//! turns a file into a [`GuestModule`]; [`Runtime::run`] runs one tenant of it
 //! as a [`TenantSpec`] describes it — the one description every edge
 //! (`wasabi run`, `go-exec`, the manifest, an embedder) produces — within
 //! its [`TenantLimits`]. [`fields`] checks each field people write, for
@@ -31,7 +31,7 @@ mod tenant;
 pub use engine::EPOCH_TICK;
 pub use limits::MemoryLimitExceeded;
 pub use manifest::{ManifestError, load_manifest};
-pub use module::{GoModule, LoadError, ModuleOrigin, PrecompiledCode};
+pub use module::{GuestKind, GuestModule, LoadError, ModuleOrigin, PrecompiledCode};
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
 pub use runtime::{InstanceStats, Runtime, RuntimeConfig};
 pub use store::TenantData;

@@ -36,11 +36,21 @@ pub enum PrecompiledCode {
     Allowed,
 }
 
-/// A compiled Go js/wasm module, ready to instantiate.
+/// What kind of guest a module is, read from its imports: it decides
+/// which world a tenant of the module gets (see
+/// [`Runtime::run`](crate::Runtime::run)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestKind {
+    /// A Go program built with `GOOS=js GOARCH=wasm`, importing module
+    /// `gojs` (Go 1.21 and later) or `go` (Go 1.20 and earlier).
+    GoJs(Abi),
+}
+
+/// A compiled module, ready to instantiate as many tenants as wanted.
 #[derive(Clone)]
-pub struct GoModule {
+pub struct GuestModule {
     pub(crate) module: Module,
-    abi: Abi,
+    kind: GuestKind,
     path: PathBuf,
     origin: ModuleOrigin,
     /// The module with its imports resolved, set by
@@ -49,20 +59,20 @@ pub struct GoModule {
     pub(crate) pre: Option<wasmtime::InstancePre<crate::store::TenantData>>,
 }
 
-impl std::fmt::Debug for GoModule {
+impl std::fmt::Debug for GuestModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoModule")
+        f.debug_struct("GuestModule")
             .field("path", &self.path)
-            .field("abi", &self.abi)
+            .field("kind", &self.kind)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
 
-impl GoModule {
-    /// The Go ABI generation the module was built for.
-    pub fn abi(&self) -> Abi {
-        self.abi
+impl GuestModule {
+    /// What kind of guest it is.
+    pub fn kind(&self) -> GuestKind {
+        self.kind
     }
 
     /// The file it was loaded from.
@@ -262,15 +272,15 @@ pub(crate) fn compile(
     path: &Path,
     bytes: &[u8],
     abi: Abi,
-) -> Result<GoModule, LoadError> {
+) -> Result<GuestModule, LoadError> {
     let key = cache.map(|_| ModuleCache::key(engine, bytes));
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(module) = cache.get(engine, key)
     {
         tracing::info!(module = %path.display(), "loaded from the compiled-module cache");
-        return Ok(GoModule {
+        return Ok(GuestModule {
             module,
-            abi,
+            kind: GuestKind::GoJs(abi),
             path: path.to_path_buf(),
             origin: ModuleOrigin::Cached,
             pre: None,
@@ -286,9 +296,9 @@ pub(crate) fn compile(
     if let (Some(cache), Some(key)) = (cache, &key) {
         cache.put(key, &module);
     }
-    Ok(GoModule {
+    Ok(GuestModule {
         module,
-        abi,
+        kind: GuestKind::GoJs(abi),
         path: path.to_path_buf(),
         origin: ModuleOrigin::Compiled(took),
         pre: None,
@@ -302,7 +312,7 @@ pub(crate) fn load_precompiled(
     key: Result<&InstallKey, &SealError>,
     path: &Path,
     bytes: &[u8],
-) -> Result<GoModule, LoadError> {
+) -> Result<GuestModule, LoadError> {
     let refused = |reason: String| LoadError::Precompiled {
         path: path.to_path_buf(),
         reason,
@@ -321,9 +331,9 @@ pub(crate) fn load_precompiled(
     let abi = Abi::detect(&module).ok_or_else(|| LoadError::NotGo {
         path: path.to_path_buf(),
     })?;
-    Ok(GoModule {
+    Ok(GuestModule {
         module,
-        abi,
+        kind: GuestKind::GoJs(abi),
         path: path.to_path_buf(),
         pre: None,
         origin: ModuleOrigin::Precompiled,

@@ -13,7 +13,7 @@ use crate::cache::ModuleCache;
 use crate::cpu::Metered;
 use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limits::{Limiter, MemoryLimitExceeded};
-use crate::module::{self, GoModule, Inspected, LoadError, PrecompiledCode};
+use crate::module::{self, GuestKind, GuestModule, Inspected, LoadError, PrecompiledCode};
 use crate::seal::{InstallKey, SealError, default_key_path};
 use crate::store::TenantData;
 use crate::tenant::{TenantError, TenantIo, TenantSpec, go_world};
@@ -167,7 +167,11 @@ impl Runtime {
     /// `precompiled` allows it, a `.cwasm` that [`Runtime::compile`] made
     /// with this installation's key, and resolves its imports once for every
     /// tenant that will run it.
-    pub fn load(&self, path: &Path, precompiled: PrecompiledCode) -> Result<GoModule, LoadError> {
+    pub fn load(
+        &self,
+        path: &Path,
+        precompiled: PrecompiledCode,
+    ) -> Result<GuestModule, LoadError> {
         let mut module = match module::inspect(path, precompiled)? {
             Inspected::Wasm { bytes, abi } => {
                 module::compile(&self.engine, self.cache.as_ref(), path, &bytes, abi)?
@@ -179,16 +183,16 @@ impl Runtime {
         // A module whose imports do not resolve keeps `pre` empty and fails,
         // with the linker's message, when a tenant instantiates it.
         module.pre = self
-            .linker(module.abi())
+            .linker(module.kind())
             .instantiate_pre(&module.module)
             .ok();
         Ok(module)
     }
 
-    fn linker(&self, abi: Abi) -> &Linker<TenantData> {
-        match abi {
-            Abi::Gojs => &self.gojs,
-            Abi::Legacy => &self.legacy,
+    fn linker(&self, kind: GuestKind) -> &Linker<TenantData> {
+        match kind {
+            GuestKind::GoJs(Abi::Gojs) => &self.gojs,
+            GuestKind::GoJs(Abi::Legacy) => &self.legacy,
         }
     }
 
@@ -224,7 +228,7 @@ impl Runtime {
     /// attached to `io`, within `spec.limits`.
     pub async fn run(
         &self,
-        module: &GoModule,
+        module: &GuestModule,
         spec: &TenantSpec,
         io: TenantIo,
     ) -> Result<Outcome, TenantError> {
@@ -234,14 +238,17 @@ impl Runtime {
     /// [`Runtime::run`], publishing the instance's live figures in `stats`.
     pub async fn run_observed(
         &self,
-        module: &GoModule,
+        module: &GuestModule,
         spec: &TenantSpec,
         io: TenantIo,
         stats: &Arc<InstanceStats>,
     ) -> Result<Outcome, TenantError> {
-        let go = go_world(spec, io)?
-            .build()
-            .map_err(TenantError::WorldTooBig)?;
+        // The module's kind decides the world its tenant gets.
+        let go = match module.kind() {
+            GuestKind::GoJs(_) => go_world(spec, io)?
+                .build()
+                .map_err(TenantError::WorldTooBig)?,
+        };
         // One meter for linear memory and the host memory held for the
         // guest: the limiter and the JS world both count in it.
         let memory = go.memory_meter();
@@ -267,7 +274,7 @@ impl Runtime {
             let instance = match &module.pre {
                 Some(pre) => pre.instantiate_async(&mut store).await,
                 None => {
-                    self.linker(module.abi())
+                    self.linker(module.kind())
                         .instantiate_async(&mut store, &module.module)
                         .await
                 }

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use wasabi_gojs::DrainSignal;
 use wasabi_limits::{Cap, NoAdvice, SharedAdvice};
 
-use crate::module::{GoModule, LoadError, PrecompiledCode};
+use crate::module::{GuestModule, LoadError, PrecompiledCode};
 use crate::output::{LogFormat, SharedWriter, Stream, TenantOutput};
 use crate::runtime::{InstanceStats, Runtime};
 use crate::tenant::{RestartPolicy, TenantError, TenantIo, TenantSpec};
@@ -159,7 +159,7 @@ pub enum StartError {
 pub struct Supervisor {
     runtime: Arc<Runtime>,
     tenants: Mutex<BTreeMap<String, Tenant>>,
-    modules: Mutex<BTreeMap<(PathBuf, PrecompiledCode), GoModule>>,
+    modules: Mutex<BTreeMap<(PathBuf, PrecompiledCode), GuestModule>>,
     format: LogFormat,
     stdout: SharedWriter,
     stderr: SharedWriter,
@@ -207,7 +207,7 @@ impl Supervisor {
 
     /// Loads (or reuses) the module at `path`: a module several tenants run
     /// is compiled and linked once.
-    fn module(&self, spec: &TenantSpec) -> Result<GoModule, StartError> {
+    fn module(&self, spec: &TenantSpec) -> Result<GuestModule, StartError> {
         let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
         let key = (spec.module.clone(), spec.precompiled);
         if let Some(m) = modules.get(&key) {
@@ -409,7 +409,7 @@ async fn stop_tenant(tenant: Tenant, grace: Duration) {
 /// One tenant's supervision loop.
 struct TenantRun {
     runtime: Arc<Runtime>,
-    module: GoModule,
+    module: GuestModule,
     record: Arc<Record>,
     format: LogFormat,
     stdout: SharedWriter,
