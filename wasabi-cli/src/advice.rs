@@ -1,6 +1,7 @@
 //! How `wasabi run` and `wasabi go-exec` tell their user to change what a
 //! program was refused: by the flag that grants or raises it.
 
+use wasabi_core::manifest::limit_field;
 use wasabi_core::{Advice, Cap, Grant};
 
 /// Advice in terms of this binary's flags.
@@ -16,16 +17,8 @@ impl Advice for FlagAdvice {
     }
 
     fn raise(&self, cap: Cap) -> Option<String> {
-        let flag = match cap {
-            Cap::Memory => "--max-memory",
-            Cap::Cpu => "--max-cpu",
-            Cap::Sockets => "--max-connections",
-            Cap::ObjectBytes => "--max-js-heap",
-            Cap::OpenFiles => "--max-open-files",
-            Cap::References => "--max-js-refs",
-            Cap::Timers => "--max-timers",
-        };
-        Some(format!("raise it with {flag}"))
+        // Each limit's flag is its manifest field's name.
+        Some(format!("raise it with --{}", limit_field(cap)))
     }
 }
 

@@ -371,6 +371,20 @@ pub fn parse_manifest(
     Ok(specs)
 }
 
+/// The manifest field that sets `cap`; `wasabi run`'s flag for it is the
+/// same name after `--`.
+pub fn limit_field(cap: Cap) -> &'static str {
+    match cap {
+        Cap::Memory => "max-memory",
+        Cap::Cpu => "max-cpu",
+        Cap::Sockets => "max-connections",
+        Cap::ObjectBytes => "max-js-heap",
+        Cap::OpenFiles => "max-open-files",
+        Cap::References => "max-js-refs",
+        Cap::Timers => "max-timers",
+    }
+}
+
 /// How a tenant of a manifest is told to change what it was refused: by
 /// the manifest field that grants or raises it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -389,16 +403,10 @@ impl Advice for ManifestAdvice {
     }
 
     fn raise(&self, cap: Cap) -> Option<String> {
-        let field = match cap {
-            Cap::Memory => "max-memory",
-            Cap::Cpu => "max-cpu",
-            Cap::Sockets => "max-connections",
-            Cap::ObjectBytes => "max-js-heap",
-            Cap::OpenFiles => "max-open-files",
-            Cap::References => "max-js-refs",
-            Cap::Timers => "max-timers",
-        };
-        Some(format!("raise the tenant's {field} in the manifest"))
+        Some(format!(
+            "raise the tenant's {} in the manifest",
+            limit_field(cap)
+        ))
     }
 }
 

@@ -26,7 +26,6 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ObjectId, crate::heap::HeapE
 }
 
 pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeResult {
-    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => {
             let items = match args {
@@ -38,7 +37,7 @@ pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeR
                 }
                 _ => args.to_vec(),
             };
-            let arr = js.new_array(items).map_err(|e| alloc_err(js, e))?;
+            let arr = js.new_array(items).map_err(|e| js.heap_error(e))?;
             ret(Value::Object(arr))
         }
         Op::IsArray => {
@@ -56,7 +55,7 @@ pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeR
             for (i, v) in args.iter().enumerate() {
                 js.heap
                     .set_property(this, Key::Index((len + i) as i64), v.clone())
-                    .map_err(|e| alloc_err(js, e))?;
+                    .map_err(|e| js.heap_error(e))?;
             }
             ret(Value::Number((len + args.len()) as f64))
         }
@@ -74,7 +73,7 @@ pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeR
             });
             match joined {
                 Ok(text) => ret(Value::string(text)),
-                Err(e) => Err(alloc_err(js, e)),
+                Err(e) => Err(js.heap_error(e)),
             }
         }
     }

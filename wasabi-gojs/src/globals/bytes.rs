@@ -28,7 +28,6 @@ pub(crate) fn call(
     construct: bool,
 ) -> NativeResult {
     let realm = js.realm;
-    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => {
             if !construct {
@@ -44,7 +43,7 @@ pub(crate) fn call(
                     let id = js
                         .heap
                         .alloc_bytes(*n as usize, realm.bytes_proto)
-                        .map_err(|e| alloc_err(js, e))?;
+                        .map_err(|e| js.heap_error(e))?;
                     // Only Go holds it, until it is stored somewhere.
                     js.heap.get_mut(id).custody = Custody::GoOnly;
                     return ret(Value::Object(id));
@@ -61,7 +60,7 @@ pub(crate) fn call(
             let id = js
                 .heap
                 .alloc_bytes(bytes.len(), realm.bytes_proto)
-                .map_err(|e| alloc_err(js, e))?;
+                .map_err(|e| js.heap_error(e))?;
             if let ObjectKind::Bytes(dst) = &mut js.heap.get_mut(id).kind {
                 dst.copy_from_slice(&bytes);
             }

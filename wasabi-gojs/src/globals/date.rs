@@ -40,7 +40,6 @@ pub(crate) fn call(
     construct: bool,
 ) -> NativeResult {
     let realm = js.realm;
-    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => {
             let ms = match args.first() {
@@ -56,7 +55,7 @@ pub(crate) fn call(
                     ObjectKind::Date(ms),
                     Some(realm.date_proto),
                 ))
-                .map_err(|e| alloc_err(js, e))?;
+                .map_err(|e| js.heap_error(e))?;
             ret(Value::Object(id))
         }
         Op::Now => ret(js.clock.now_ms()),

@@ -53,7 +53,6 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ErrorProtos, crate::heap::He
 
 pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeResult {
     let realm = js.realm;
-    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::ErrorCtor | Op::TypeErrorCtor | Op::RangeErrorCtor => {
             let proto = match op {
@@ -69,7 +68,7 @@ pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeR
         }
         Op::ToString => match js_string(&js.heap, this) {
             Ok(text) => ret(Value::string(text)),
-            Err(e) => Err(alloc_err(js, e)),
+            Err(e) => Err(js.heap_error(e)),
         },
     }
 }

@@ -21,7 +21,6 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<ObjectId, crate::heap::HeapE
 
 pub(crate) fn call(js: &mut Js, op: Op, args: &[Value]) -> NativeResult {
     let realm = js.realm;
-    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::MakeFuncWrapper => {
             let id = to_number(&arg(args, 0));
@@ -34,7 +33,7 @@ pub(crate) fn call(js: &mut Js, op: Op, args: &[Value]) -> NativeResult {
                     ObjectKind::Function(Callable::Go(id as u32)),
                     Some(realm.function_proto),
                 ))
-                .map_err(|e| alloc_err(js, e))?;
+                .map_err(|e| js.heap_error(e))?;
             ret(Value::Object(f))
         }
     }

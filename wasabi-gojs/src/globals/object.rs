@@ -37,12 +37,11 @@ pub(crate) fn install(b: &mut Binder<'_>) -> Result<(), crate::heap::HeapError> 
 }
 
 pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeResult {
-    let alloc_err = |js: &mut Js, e| js.heap_error(e);
     match op {
         Op::Ctor => match arg(args, 0) {
             v @ Value::Object(_) => ret(v),
             _ => {
-                let id = js.new_object().map_err(|e| alloc_err(js, e))?;
+                let id = js.new_object().map_err(|e| js.heap_error(e))?;
                 ret(Value::Object(id))
             }
         },
@@ -61,7 +60,7 @@ pub(crate) fn call(js: &mut Js, op: Op, this: &Value, args: &[Value]) -> NativeR
                 _ => Vec::new(),
             };
             keys.extend(object.keys().map(|k| Value::String(k.clone())));
-            let arr = js.new_array(keys).map_err(|e| alloc_err(js, e))?;
+            let arr = js.new_array(keys).map_err(|e| js.heap_error(e))?;
             ret(Value::Object(arr))
         }
         Op::ToString => {
