@@ -166,8 +166,8 @@ struct ProgramArgs {
     /// Most host memory the program's JS objects may take (typed arrays,
     /// objects, the strings Go holds), e.g. 64MiB; it counts within
     /// --max-memory too [default: 256MiB].
-    #[arg(long, value_name = "SIZE", value_parser = fields::size)]
-    max_js_heap: Option<u64>,
+    #[arg(long, value_name = "SIZE", value_parser = fields::js_heap)]
+    max_js_heap: Option<usize>,
 
     /// Most files and directories the program may hold open at once.
     #[arg(long, value_name = "N", value_parser = fields::count,
@@ -207,9 +207,7 @@ impl ProgramArgs {
             max_memory: self.max_memory,
             max_cpu: self.max_cpu,
             max_sockets: self.net.max_connections,
-            max_object_bytes: self.max_js_heap.map_or(d.max_object_bytes, |b| {
-                usize::try_from(b).unwrap_or(usize::MAX)
-            }),
+            max_object_bytes: self.max_js_heap.unwrap_or(d.max_object_bytes),
             max_open_files: self.max_open_files,
             max_references: self.max_js_refs,
             max_timers: self.max_timers,

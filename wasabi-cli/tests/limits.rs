@@ -38,15 +38,51 @@ fn the_js_heap_cap_is_a_range_error_that_names_its_flag() {
 }
 
 #[test]
-fn a_js_heap_cap_too_small_for_the_js_world_itself_names_its_flag() {
-    let out = run_guest(&program("hello.wasm"), &["--max-js-heap", "1KiB"], &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+fn a_js_heap_cap_too_small_for_the_js_world_itself_is_refused_before_anything_runs() {
+    for tiny in ["0", "1KiB", "65535"] {
+        let out = run_guest(
+            &program("hello.wasm"),
+            &[&format!("--max-js-heap={tiny}")],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{tiny}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("must be at least 64 KiB"),
+            "{tiny}: {}",
+            stderr(&out)
+        );
+    }
+    let out = run_guest(&program("hello.wasm"), &["--max-js-heap=64KiB"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Values past what a count or a size can hold are refused, not wrapped;
+/// the largest count is accepted and means no practical cap.
+#[test]
+fn huge_limits_are_refused_or_taken_as_written() {
+    let out = run_guest(
+        &program("hello.wasm"),
+        &["--max-js-refs=18446744073709551616"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("could not set up the JS world: out of memory for JS objects")
-            && stderr(&out).contains(": raise it with --max-js-heap"),
+        stderr(&out).contains("is not a whole number"),
         "{}",
         stderr(&out)
     );
+    let out = run_guest(
+        &program("hello.wasm"),
+        &["--max-js-heap=99999999999999999999GiB"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_guest(
+        &program("hello.wasm"),
+        &["--max-js-refs=18446744073709551615"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]

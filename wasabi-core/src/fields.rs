@@ -78,6 +78,23 @@ pub fn size(text: &str) -> Result<u64, String> {
     wasabi_gojs::size::parse_size(text).map_err(|e| e.to_string())
 }
 
+/// The smallest JS heap: the JS world's own objects (the globals Go
+/// reads) take a few KiB of it before the program runs.
+pub const MIN_JS_HEAP: u64 = 64 << 10;
+
+/// A JS heap cap in bytes: at least [`MIN_JS_HEAP`].
+pub fn check_js_heap(bytes: u64) -> Result<usize, String> {
+    if bytes < MIN_JS_HEAP {
+        return Err("must be at least 64 KiB".into());
+    }
+    Ok(usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
+/// [`check_js_heap`], written as a size.
+pub fn js_heap(text: &str) -> Result<usize, String> {
+    check_js_heap(size(text)?)
+}
+
 /// A listen mapping: the address the guest listens on, and the host
 /// address it is bound on instead. Both are IP:PORT; the host port must be
 /// fixed (not 0), so the tenant can be found and two tenants' ports can be
@@ -146,6 +163,8 @@ mod tests {
         assert!(count("-3").is_err());
         assert_eq!(size("64MiB"), Ok(64 << 20));
         assert!(size("12XB").is_err());
+        assert_eq!(js_heap("64KiB"), Ok(64 << 10));
+        assert!(js_heap("1KiB").unwrap_err().contains("at least 64 KiB"));
         let (g, h) = listen_mapping_text("127.0.0.1:8080=127.0.0.1:9001").unwrap();
         assert_eq!((g.port(), h.port()), (8080, 9001));
         assert!(listen_mapping_text("127.0.0.1:8080").is_err());

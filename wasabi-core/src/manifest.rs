@@ -83,7 +83,10 @@ struct RawManifest {
 
 /// A size as a string (`"64MiB"`) or a number of bytes.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a size such as \"64MiB\" or a whole number of bytes"
+)]
 enum RawSize {
     Text(String),
     Bytes(u64),
@@ -333,8 +336,9 @@ pub fn parse_manifest(
             limits.max_sockets = count("max-connections", raw)?;
         }
         if let Some(raw) = &tenant.max_js_heap {
-            limits.max_object_bytes =
-                usize::try_from(size("max-js-heap", raw)?).unwrap_or(usize::MAX);
+            let bytes = size("max-js-heap", raw)?;
+            limits.max_object_bytes = fields::check_js_heap(bytes)
+                .map_err(|e| at(raw.span(), format!("tenant `{name}`: max-js-heap {e}")))?;
         }
         if let Some(raw) = &tenant.max_open_files {
             limits.max_open_files = count("max-open-files", raw)?;
@@ -575,6 +579,14 @@ restart = "never"
             (
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-js-heap = \"lots\"\n",
                 "m.toml:4:15: tenant `a`: max-js-heap:",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-js-heap = \"0\"\n",
+                "m.toml:4:15: tenant `a`: max-js-heap must be at least 64 KiB",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-memory = -5\n",
+                "m.toml:4:14: a size such as \"64MiB\" or a whole number of bytes",
             ),
             (
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nmax-cpu = 0.0\n",

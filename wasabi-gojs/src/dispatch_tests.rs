@@ -440,3 +440,54 @@ fn paths_resolve_posix_style() {
     assert_eq!(resolve_path("/x", &s(&["/abs", "./d"])), "/abs/d");
     assert_eq!(resolve_path("/", &s(&["../../.."])), "/");
 }
+
+/// A guest flooding `setTimeout` stops at its timer cap with a
+/// `RangeError` that says how to raise it, and nothing past the cap is
+/// queued.
+#[test]
+fn a_timer_flood_stops_at_the_cap_with_advice() {
+    #[derive(Debug)]
+    struct Flags;
+    impl wasabi_limits::Advice for Flags {
+        fn raise(&self, cap: wasabi_limits::Cap) -> Option<String> {
+            Some(format!("raise {cap}"))
+        }
+    }
+    let mut host = GoHostBuilder::new()
+        .limits(wasabi_limits::TenantLimits {
+            max_timers: 3,
+            ..Default::default()
+        })
+        .advice(Arc::new(Flags))
+        .build()
+        .unwrap();
+    let f = host
+        .js
+        .heap
+        .get_property(
+            &Value::Object(host.js.realm.global),
+            Key::Name("setTimeout"),
+        )
+        .unwrap();
+    let mut thrown = None;
+    for _ in 0..1000 {
+        let c = call_native(
+            &mut host,
+            &mut GuestMemory::new(&mut []),
+            Native::Timers(super::timers::Op::SetTimeout),
+            &Value::Undefined,
+            &[f.clone(), 1e9.into()],
+            false,
+        );
+        if let Completion::Throw(e) = c {
+            thrown = Some(to_js_string(&host.js.heap, &e));
+            break;
+        }
+    }
+    assert_eq!(host.timers.len(), 3);
+    let thrown = thrown.expect("the fourth timer is refused");
+    assert_eq!(
+        thrown,
+        "RangeError: too many pending timers (limit 3): raise timers"
+    );
+}

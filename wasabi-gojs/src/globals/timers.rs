@@ -38,7 +38,11 @@ pub(crate) fn call(js: &mut Js, timers: &mut Timers, op: Op, args: &[Value]) -> 
             let rest = args.get(2..).map(<[Value]>::to_vec).unwrap_or_default();
             match timers.schedule_js(Duration::from_secs_f64(ms / 1000.0), func, rest) {
                 Ok(id) => ret(f64::from(id)),
-                Err(e) => Err(js.range_error(&e.to_string())),
+                Err(e) => {
+                    let message =
+                        wasabi_limits::advised(&e, js.advice.raise(wasabi_limits::Cap::Timers));
+                    Err(js.range_error(&message))
+                }
             }
         }
         Op::ClearTimeout => {
