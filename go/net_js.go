@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
@@ -71,6 +72,24 @@ func DialContext(ctx context.Context, network, address string) (net.Conn, error)
 		_, _ = call("close", id)
 		return nil, opErr(ctx.Err())
 	}
+}
+
+// Serve serves HTTP requests on l with handler (http.DefaultServeMux when
+// nil) until l is closed.
+//
+// Under Wasabi, when l comes from Listen, the host serves: it accepts, speaks
+// HTTP/1.1 and HTTP/2 and enforces the server's limits in native code, and
+// runs only handler in the program. Each request reaches handler as a real
+// *http.Request, its body streamed from the client, its Context cancelled
+// when the client goes away; the ResponseWriter streams back (Flush and
+// trailers work). Hijack returns an error: the connection is the host's
+// (use http.Serve on a Listen listener for that). Elsewhere (and for any
+// other listener) Serve is http.Serve.
+func Serve(l net.Listener, handler http.Handler) error {
+	if hl, ok := l.(*listener); ok {
+		return serveHost(hl, handler)
+	}
+	return http.Serve(l, handler)
 }
 
 func checkNetwork(network string) error {

@@ -5,6 +5,7 @@ package wasabi
 import (
 	"context"
 	"net"
+	"net/http"
 )
 
 // Listen announces on the local network address ("tcp", "tcp4" or "tcp6";
@@ -24,4 +25,15 @@ func Listen(network, address string) (net.Listener, error) {
 func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, address)
+}
+
+// Serve serves HTTP requests on l with handler (http.DefaultServeMux when
+// nil) until l is closed.
+//
+// Under Wasabi, when l comes from Listen, the host serves: it accepts, speaks
+// HTTP/1.1 and HTTP/2 and enforces the server's limits in native code, and
+// runs only handler in the program. Elsewhere (and for any other listener)
+// Serve is http.Serve.
+func Serve(l net.Listener, handler http.Handler) error {
+	return http.Serve(l, handler)
 }

@@ -15,8 +15,9 @@ func Dial(network, address string) (net.Conn, error) {
 }
 
 // ListenAndServe listens on the TCP address addr and serves HTTP requests
-// with handler (http.DefaultServeMux when nil), like http.ListenAndServe. It
-// returns only with an error: the listen failed, or serving stopped.
+// with handler (http.DefaultServeMux when nil), like http.ListenAndServe: it
+// is Listen, then Serve. It returns only with an error: the listen failed,
+// or serving stopped.
 func ListenAndServe(addr string, handler http.Handler) error {
 	if addr == "" {
 		addr = ":80"
@@ -25,7 +26,7 @@ func ListenAndServe(addr string, handler http.Handler) error {
 	if err != nil {
 		return err
 	}
-	return (&http.Server{Addr: addr, Handler: handler}).Serve(l)
+	return Serve(l, handler)
 }
 
 // RoundTripper is an http.RoundTripper whose connections are made with

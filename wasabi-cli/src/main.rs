@@ -211,6 +211,7 @@ impl ProgramArgs {
             max_open_files: self.max_open_files,
             max_references: self.max_js_refs,
             max_timers: self.max_timers,
+            http: d.http,
         }
     }
 }
@@ -545,7 +546,13 @@ fn run_program(
         advice: Arc::new(FlagAdvice),
         ..TenantIo::default()
     };
-    let tokio = tokio::runtime::Builder::new_current_thread()
+    // The program runs on this thread (`block_on`); the host's network
+    // work — the HTTP server's connections, socket waits, outbound
+    // requests — runs on one worker thread beside it, so parsing and
+    // writing HTTP overlaps with the guest's handlers instead of taking
+    // turns with them.
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("could not start the async runtime")?;

@@ -509,14 +509,20 @@ async fn next_turn(host: &mut GoHost, told_deadlock: &mut bool) -> Result<Turn, 
     if host.drain.draining() {
         // Stop accepting; end once the last connection has closed.
         host.network.sockets.stop_listening();
-        if host.network.sockets.open_connections() == 0 {
+        host.network.ingress.stop();
+        if host.network.sockets.open_connections() == 0
+            && host.network.ingress.connections() == 0
+            && host.network.ingress.active_requests() == 0
+        {
             return Ok(Turn::Done(Outcome::Drained));
         }
     }
     let deadline = host.timers.next_deadline();
     let completed = !host.js.completions.is_empty();
-    let waiting =
-        host.network.sockets.has_pending() || host.requests.http.has_pending() || completed;
+    let waiting = host.network.sockets.has_pending()
+        || host.requests.http.has_pending()
+        || host.network.ingress.is_serving()
+        || completed;
     if deadline.is_none() && !waiting && !host.drain.draining() {
         if *told_deadlock {
             return Err(RunError::Deadlock);
@@ -572,6 +578,7 @@ async fn wait(host: &mut GoHost, deadline: Option<Instant>, completed: bool) -> 
         () = timer => Some(Wake::Timer),
         event = network.sockets.next_event() => Some(Wake::Net(event)),
         event = requests.http.next_event() => Some(Wake::Fetch(event)),
+        () = network.ingress.rung() => Some(Wake::Doorbell),
         () = drain.requested(), if !draining => None,
         () = std::future::ready(()), if completed => Some(Wake::Completion),
     }
@@ -619,6 +626,22 @@ async fn take_turn<T: GoView>(
             crate::globals::fetch::deliver(&mut host.fetch_host(), event);
             return Ok(None);
         }
+        Wake::Doorbell => {
+            let Some(wake) = host.network.wake.clone() else {
+                // Nobody to tell: the tokens mean nothing to this guest.
+                host.network.ingress.take_tokens(&mut [0; 256]);
+                return Ok(None);
+            };
+            host.network.polled = false;
+            let result = call_back(store, wake, Vec::new(), "the wake callback").await?;
+            let host = store.data_mut().go();
+            if !host.network.polled {
+                // A guest that is woken but never asks what for would have
+                // its loop spin on the same tokens: they are dropped.
+                while host.network.ingress.take_tokens(&mut [0; 256]) > 0 {}
+            }
+            result
+        }
         Wake::Net(first) => {
             let Some(notify) = host.network.notify.clone() else {
                 tracing::debug!(
@@ -654,6 +677,8 @@ enum Wake {
     Fetch(wasabi_net::FetchEvent),
     /// An `fs` call completed; its callback is queued.
     Completion,
+    /// The companion's imports have tokens for the guest.
+    Doorbell,
 }
 
 /// Calls a JS callback from the event loop. A value it throws that nothing

@@ -331,6 +331,15 @@ impl GoHostBuilder {
             network: Network {
                 sockets: Sockets::new(self.net_policy.clone(), std::sync::Arc::clone(&sockets)),
                 notify: None,
+                ingress: wasabi_net::Ingress::new(
+                    limits.http,
+                    std::sync::Arc::clone(&sockets),
+                    std::sync::Arc::clone(&memory) as std::sync::Arc<dyn wasabi_limits::HostMemory>,
+                ),
+                wake: None,
+                pending_head: None,
+                last_error: None,
+                polled: false,
             },
             requests: Requests {
                 http: HttpClient::new(self.net_policy, sockets),
@@ -415,6 +424,7 @@ impl GoHost {
                 .chain(self.timers.values())
                 .chain(self.pinned.iter())
                 .chain(self.network.notify.iter())
+                .chain(self.network.wake.iter())
                 .chain(pending.iter()),
         );
         tracing::trace!(freed, live = self.js.heap.len(), "collected JS objects");

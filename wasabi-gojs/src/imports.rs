@@ -96,9 +96,11 @@ const SYNC_IMPORTS: &[(&str, Handler)] = &[
     ("syscall/js.copyBytesToJS", copy_bytes_to_js),
 ];
 
-/// Defines every import of `abi`'s module on `linker`.
+/// Defines every import of `abi`'s module on `linker`, and the companion
+/// module's own (`wasabi`, see [`crate::companion`]).
 pub fn add_to_linker<T: GoView>(linker: &mut Linker<T>, abi: Abi) -> wasmtime::Result<()> {
     let module = abi.module_name();
+    crate::companion::add_to_linker(linker)?;
     for &(name, handler) in SYNC_IMPORTS {
         linker.func_wrap(module, name, move |mut caller: Caller<'_, T>, sp: i32| {
             with_memory(&mut caller, name, |host, mem| {

@@ -70,6 +70,7 @@
 #![deny(missing_docs)]
 
 mod calling;
+pub mod companion;
 mod dispatch;
 mod event_loop;
 mod globals;

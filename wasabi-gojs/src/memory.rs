@@ -115,12 +115,35 @@ impl MemoryMeter {
     }
 
     /// Counts `bytes` more of host memory, refusing them past the limit.
-    /// A tenant's host state lives on one thread, so check-then-add does
-    /// not race with another charge.
+    /// Charges may come from several threads (the HTTP ingress charges
+    /// from its connections' tasks), so the check and the add are one step.
     pub fn charge_host(&self, bytes: u64) -> Result<(), MemoryLimitExceeded> {
-        self.fits_host(bytes)?;
-        self.host.fetch_add(bytes, Ordering::Relaxed);
-        Ok(())
+        let mut refused = None;
+        let result = self
+            .host
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |host| {
+                let wanted = host.saturating_add(bytes);
+                match self.check(self.linear(), wanted) {
+                    Ok(()) => Some(wanted),
+                    Err(e) => {
+                        refused = Some(e);
+                        None
+                    }
+                }
+            });
+        match (result, refused) {
+            (Err(_), Some(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The error that says the tenant is at its limit now.
+    pub fn exceeded(&self) -> MemoryLimitExceeded {
+        MemoryLimitExceeded {
+            limit: self.limit.unwrap_or(u64::MAX),
+            linear: self.linear(),
+            host: self.host(),
+        }
     }
 
     /// `bytes` of host memory were freed.
@@ -130,5 +153,17 @@ impl MemoryMeter {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
                 Some(h.saturating_sub(bytes))
             });
+    }
+}
+
+/// Bytes a host server holds for the tenant (the HTTP ingress's buffers)
+/// count in the same meter, against the same limit.
+impl wasabi_limits::HostMemory for MemoryMeter {
+    fn charge(&self, bytes: u64) -> bool {
+        self.charge_host(bytes).is_ok()
+    }
+
+    fn release(&self, bytes: u64) {
+        self.release_host(bytes);
     }
 }

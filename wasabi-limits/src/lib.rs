@@ -14,6 +14,7 @@
 //! | [`TenantLimits::max_open_files`] | `wasabi-fs`'s `Sandbox` |
 //! | [`TenantLimits::max_references`] | `wasabi-gojs`'s reference table |
 //! | [`TenantLimits::max_timers`] | `wasabi-gojs`'s timers |
+//! | [`TenantLimits::http`] | `wasabi-net`'s HTTP ingress, which answers for the tenant (431, 413, 408, 503) |
 //!
 //! Below the edge nothing knows a flag's name. A crate that refuses
 //! something says what it refused — a [`Cap`] reached, a [`Grant`] missing —
@@ -87,6 +88,91 @@ pub struct TenantLimits {
     /// Timers a tenant may have pending at once. Default
     /// [`DEFAULT_MAX_TIMERS`].
     pub max_timers: usize,
+    /// What the host's HTTP server accepts from clients on the tenant's
+    /// behalf when the tenant serves HTTP through the host.
+    pub http: HttpLimits,
+}
+
+/// The limits of the HTTP server the host runs for a tenant
+/// (`wasabi.ListenAndServe` under Wasabi). The host enforces each one
+/// itself and answers the client with the status that says so; a request
+/// that breaks one never reaches the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request head (request line and headers), in bytes; a larger
+    /// one gets `431 Request Header Fields Too Large`. Default
+    /// [`HttpLimits::DEFAULT_MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
+    /// Largest request body, in bytes: a declared `Content-Length` above it
+    /// gets `413 Content Too Large` at once; a chunked body that grows past
+    /// it gets 413 when it does (or a reset, if the response has started).
+    /// Default [`HttpLimits::DEFAULT_MAX_BODY_BYTES`].
+    pub max_body_bytes: u64,
+    /// Time a client has to send a whole request head, counted from when
+    /// the connection is ready for one (so for HTTP/1.1 also the longest a
+    /// kept-alive connection may sit idle between requests). A slow client
+    /// gets `408 Request Timeout` and the connection closes. Default
+    /// [`HttpLimits::DEFAULT_HEADER_TIMEOUT`].
+    pub header_timeout: std::time::Duration,
+    /// Longest a connection may move no bytes while no request on it is in
+    /// progress (HTTP/2 connections, and HTTP/1.1 ones between requests)
+    /// before the host closes it. Default [`HttpLimits::DEFAULT_IDLE_TIMEOUT`].
+    pub idle_timeout: std::time::Duration,
+    /// Requests the tenant may have in progress at once (waiting for its
+    /// handler or being answered); past it, clients get
+    /// `503 Service Unavailable` with `Retry-After`. Default
+    /// [`HttpLimits::DEFAULT_MAX_REQUESTS`].
+    pub max_requests: usize,
+}
+
+impl HttpLimits {
+    /// Default [`HttpLimits::max_header_bytes`]: 64 KiB.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+    /// Default [`HttpLimits::max_body_bytes`]: 32 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
+    /// Default [`HttpLimits::header_timeout`]: 10 s.
+    pub const DEFAULT_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+    /// Default [`HttpLimits::idle_timeout`]: 120 s.
+    pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+    /// Default [`HttpLimits::max_requests`].
+    pub const DEFAULT_MAX_REQUESTS: usize = 1024;
+    /// The smallest [`HttpLimits::max_header_bytes`] the server can work
+    /// with (HTTP/1 parsing needs a buffer at least this large).
+    pub const MIN_HEADER_BYTES: usize = 8192;
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_header_bytes: HttpLimits::DEFAULT_MAX_HEADER_BYTES,
+            max_body_bytes: HttpLimits::DEFAULT_MAX_BODY_BYTES,
+            header_timeout: HttpLimits::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: HttpLimits::DEFAULT_IDLE_TIMEOUT,
+            max_requests: HttpLimits::DEFAULT_MAX_REQUESTS,
+        }
+    }
+}
+
+/// Host memory held for a tenant outside its guest world (bytes a host
+/// server buffers for it), counted against the same limit as everything
+/// else it uses. Charges and releases may come from any thread.
+pub trait HostMemory: fmt::Debug + Send + Sync {
+    /// Counts `bytes` more; `false` (and nothing counted) past the limit.
+    fn charge(&self, bytes: u64) -> bool;
+    /// `bytes` counted earlier were freed.
+    fn release(&self, bytes: u64);
+}
+
+/// A [`HostMemory`] with no limit that counts nothing, for embedders and
+/// tests that meter nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Uncounted;
+
+impl HostMemory for Uncounted {
+    fn charge(&self, _: u64) -> bool {
+        true
+    }
+    fn release(&self, _: u64) {}
 }
 
 impl Default for TenantLimits {
@@ -99,6 +185,7 @@ impl Default for TenantLimits {
             max_open_files: DEFAULT_MAX_OPEN_FILES,
             max_references: DEFAULT_MAX_REFERENCES,
             max_timers: DEFAULT_MAX_TIMERS,
+            http: HttpLimits::default(),
         }
     }
 }

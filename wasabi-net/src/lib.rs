@@ -10,6 +10,9 @@
 //!   delivered as [`Event`]s, a cap on open sockets ([`SocketQuota`], shared
 //!   with the HTTP client), and everything closed when it is
 //!   dropped.
+//! * [`Ingress`] — the HTTP server the host runs for a tenant: hyper
+//!   accepts and parses, the tenant's handler gets request ids and heads,
+//!   and bodies stream both ways through bounded buffers.
 //!
 //! This crate knows nothing of JavaScript or Go; `wasabi-gojs` exposes it to
 //! guests.
@@ -35,6 +38,7 @@
 mod address;
 mod error;
 mod http;
+mod ingress;
 mod policy;
 mod quota;
 mod sockets;
@@ -42,6 +46,7 @@ mod sockets;
 pub use address::{Endpoint, Family, Host};
 pub use error::{NetError, NetUse};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
+pub use ingress::{BodyRead, HeadError, Ingress, IngressError, RequestId, ResponseBody, token};
 pub use policy::{AddressRule, NetPolicy, RuleParseError};
 pub use quota::{QuotaSlot, SocketQuota};
 pub use sockets::{Event, Interest, NetStats, SocketId, Sockets};

@@ -55,6 +55,9 @@ enum Socket {
     Dialing {
         serial: u64,
     },
+    /// A listener whose connections the host's HTTP server takes
+    /// ([`Sockets::serve_http`]); its accept task is the entry's read task.
+    Serving(Arc<AsyncFd<StdListener>>),
     /// A listener the host stopped while draining: its port is closed, but
     /// the id stays taken until the guest closes it, so that no other socket
     /// can answer to it.
@@ -69,6 +72,7 @@ impl Socket {
             Socket::Listener(_) => "a listener",
             Socket::Stream(_) => "a connection",
             Socket::Dialing { .. } => "still connecting",
+            Socket::Serving(_) => "a listener the host serves HTTP on",
             Socket::Stopped => "a listener the host stopped",
         };
         NetError::WrongKind { id, what }
@@ -228,7 +232,7 @@ impl Sockets {
     /// listener fail, except close.
     pub fn stop_listening(&mut self) {
         for (_, entry) in self.sockets.iter_mut() {
-            if matches!(entry.socket, Socket::Listener(_)) {
+            if matches!(entry.socket, Socket::Listener(_) | Socket::Serving(_)) {
                 entry.socket = Socket::Stopped;
                 if let Some(task) = entry.read_task.take() {
                     task.abort();
@@ -439,6 +443,32 @@ impl Sockets {
         Ok(())
     }
 
+    /// Hands listener `id` to `ingress`, the host's HTTP server: from now on
+    /// it accepts the listener's connections and speaks HTTP on them. The
+    /// id stays the guest's; closing it stops the accepting (connections in
+    /// progress carry on, as with Go's `http.Serve`).
+    pub fn serve_http(
+        &mut self,
+        id: SocketId,
+        ingress: &mut crate::Ingress,
+    ) -> Result<(), NetError> {
+        let entry = self
+            .sockets
+            .get_mut(id as usize)
+            .ok_or(NetError::NotOpen(id))?;
+        let listener = match &entry.socket {
+            Socket::Listener(l) => Arc::clone(l),
+            other => return Err(other.wrong_kind(id)),
+        };
+        if let Some(task) = entry.read_task.take() {
+            task.abort();
+        }
+        entry.read_task = Some(ingress.serve(Arc::clone(&listener), id));
+        entry.socket = Socket::Serving(listener);
+        tracing::debug!(id, "serving HTTP");
+        Ok(())
+    }
+
     /// Shuts down the writing half: the peer reads end of stream, and this
     /// side can still read.
     pub fn close_write(&mut self, id: SocketId) -> Result<(), NetError> {
@@ -464,7 +494,7 @@ impl Sockets {
             return Ok(guest);
         }
         match &entry.socket {
-            Socket::Listener(l) => Ok(l.get_ref().local_addr()?),
+            Socket::Listener(l) | Socket::Serving(l) => Ok(l.get_ref().local_addr()?),
             Socket::Stream(s) => Ok(s.local_addr()?),
             other => Err(other.wrong_kind(id)),
         }

@@ -13,6 +13,7 @@
 //! | `wait(id, "read" \| "write", token)` | arms one notification |
 //! | `closeWrite(id)`, `close(id)` | `undefined` |
 //! | `localAddr(id)`, `remoteAddr(id)` | `"ip:port"` |
+//! | `setWake(fn)` | registers `fn()`, called with no arguments when the companion's own imports (module `wasabi`, see `companion.rs`) have tokens for it |
 //! | `setNotify(fn)` | registers `fn(token, error, id, ...)`, called with one `(token, error, id)` triple per completed wait or dial — every event ready at that moment in one call |
 //!
 //! Failures throw an `Error` whose `code` is a POSIX name (`ECONNREFUSED`,
@@ -39,11 +40,22 @@ pub(crate) struct NetHost<'a> {
     pub(crate) network: &'a mut Network,
 }
 
-/// The tenant's sockets, and the guest's callback for their events
-/// (`wasabi.net.setNotify`).
+/// The tenant's sockets, the guest's callback for their events
+/// (`wasabi.net.setNotify`), and the HTTP server the host runs for it with
+/// the callback that wakes it (`wasabi.net.setWake`, see
+/// [`crate::companion`]).
 pub(crate) struct Network {
     pub(crate) sockets: wasabi_net::Sockets,
     pub(crate) notify: Option<Value>,
+    pub(crate) ingress: wasabi_net::Ingress,
+    pub(crate) wake: Option<Value>,
+    /// A request head too large for the guest's buffer, kept until the
+    /// guest fetches it with a larger one.
+    pub(crate) pending_head: Option<(wasabi_net::RequestId, Vec<u8>)>,
+    /// Whether the guest called `poll` since it was last woken.
+    pub(crate) polled: bool,
+    /// The message of the last failed companion call (`last_error`).
+    pub(crate) last_error: Option<String>,
 }
 
 /// A method of `wasabi.net`.
@@ -51,6 +63,7 @@ pub(crate) struct Network {
 #[allow(missing_docs)]
 pub enum NetOp {
     SetNotify,
+    SetWake,
     Listen,
     Accept,
     Dial,
@@ -65,8 +78,9 @@ pub enum NetOp {
 
 impl NetOp {
     /// Every method with its JS name.
-    pub const ALL: [(&'static str, NetOp); 11] = [
+    pub const ALL: [(&'static str, NetOp); 12] = [
         ("setNotify", NetOp::SetNotify),
+        ("setWake", NetOp::SetWake),
         ("listen", NetOp::Listen),
         ("accept", NetOp::Accept),
         ("dial", NetOp::Dial),
@@ -119,6 +133,16 @@ pub(crate) fn call(
                     .type_error("wasabi.net.setNotify: the argument must be a function"));
             }
             host.network.notify = Some(f);
+            Ok(Value::Undefined)
+        }
+        NetOp::SetWake => {
+            let f = arg(0);
+            if !is_callable(&host.js.heap, &f) {
+                return Err(host
+                    .js
+                    .type_error("wasabi.net.setWake: the argument must be a function"));
+            }
+            host.network.wake = Some(f);
             Ok(Value::Undefined)
         }
         NetOp::Listen => {

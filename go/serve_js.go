@@ -1,0 +1,770 @@
+//go:build js && wasm
+
+package wasabi
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall/js"
+	"unsafe"
+)
+
+// The host's HTTP server, through the runtime's own imports (module
+// "wasabi"): integer arguments, bytes copied straight to and from this
+// program's memory, no syscall/js values per request. The host accepts,
+// parses and enforces the server's limits; this file turns its requests into
+// *http.Request values for the handler and the handler's ResponseWriter
+// calls into response bytes.
+
+//go:wasmimport wasabi http_serve
+func hostHTTPServe(listener int32) int32
+
+//go:wasmimport wasabi http_next
+func hostHTTPNext(buf unsafe.Pointer, size int32) int64
+
+//go:wasmimport wasabi http_head
+func hostHTTPHead(id int32, buf unsafe.Pointer, size int32) int32
+
+//go:wasmimport wasabi http_read
+func hostHTTPRead(id int32, buf unsafe.Pointer, size int32) int32
+
+//go:wasmimport wasabi http_respond
+func hostHTTPRespond(id, status int32, head unsafe.Pointer, headLen int32, body unsafe.Pointer, bodyLen int32, end int32) int32
+
+//go:wasmimport wasabi http_write
+func hostHTTPWrite(id int32, buf unsafe.Pointer, size int32) int32
+
+//go:wasmimport wasabi http_finish
+func hostHTTPFinish(id int32, trailers unsafe.Pointer, size int32) int32
+
+//go:wasmimport wasabi http_abort
+func hostHTTPAbort(id int32) int32
+
+//go:wasmimport wasabi poll
+func hostPoll(buf unsafe.Pointer, size int32) int32
+
+//go:wasmimport wasabi last_error
+func hostLastError(buf unsafe.Pointer, size int32) int32
+
+// Result codes of the imports.
+const (
+	resultAgain    = -1
+	resultGone     = -2
+	resultTooLarge = -3
+	resultFailed   = -4
+)
+
+// What a token from poll says, in its upper 32 bits.
+const (
+	tokenAccept   = 1
+	tokenReadable = 2
+	tokenWritable = 3
+	tokenGone     = 4
+)
+
+// bufferBeforeChunking is how much of a response is held before its head
+// goes out, as in Go's own server: a handler that writes no more than this
+// and returns gets a Content-Length; one that writes more is streamed.
+const bufferBeforeChunking = 2048
+
+// flushAt is how much of a streamed response is gathered per call to the
+// host.
+const flushAt = 4096
+
+func ptr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.SliceData(b))
+}
+
+// lastError is the host's message for the last failed call.
+func lastError() error {
+	var small [256]byte
+	n := hostLastError(ptr(small[:]), int32(len(small)))
+	if int(n) <= len(small) {
+		return errors.New("wasabi: " + string(small[:n]))
+	}
+	big := make([]byte, n)
+	hostLastError(ptr(big), n)
+	return errors.New("wasabi: " + string(big))
+}
+
+// A servedListener is a listener the host serves HTTP on, and its handler.
+type servedListener struct {
+	handler http.Handler
+	baseCtx context.Context
+}
+
+// server is the program's side of the host's HTTP server: the handlers of
+// the served listeners and the requests in progress.
+var server struct {
+	mu        sync.Mutex
+	started   bool
+	listeners map[int32]*servedListener
+	requests  map[int32]*serverRequest
+	accept    chan struct{}
+}
+
+// startServing registers the wake callback and the dispatching goroutine,
+// once.
+func startServing() error {
+	n, err := host()
+	if err != nil {
+		return err
+	}
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if server.started {
+		return nil
+	}
+	server.started = true
+	server.listeners = map[int32]*servedListener{}
+	server.requests = map[int32]*serverRequest{}
+	server.accept = make(chan struct{}, 1)
+	// The callback lives as long as the program.
+	n.Call("setWake", js.FuncOf(onWake))
+	go dispatch()
+	return nil
+}
+
+// serveHost serves HTTP with handler on l through the host until l is
+// closed.
+func serveHost(l *listener, handler http.Handler) error {
+	if handler == nil {
+		handler = http.DefaultServeMux
+	}
+	if err := startServing(); err != nil {
+		return l.opErr(err)
+	}
+	srv := &http.Server{Addr: l.addr.String(), Handler: handler}
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, srv)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, l.addr)
+	server.mu.Lock()
+	server.listeners[int32(l.id)] = &servedListener{handler: handler, baseCtx: ctx}
+	server.mu.Unlock()
+	if hostHTTPServe(int32(l.id)) != 0 {
+		return l.opErr(lastError())
+	}
+	<-l.closed
+	server.mu.Lock()
+	delete(server.listeners, int32(l.id))
+	server.mu.Unlock()
+	return l.opErr(net.ErrClosed)
+}
+
+// onWake is called by the host, with no arguments, when poll has tokens.
+// It runs on the event goroutine: it only wakes goroutines, never blocks.
+func onWake(js.Value, []js.Value) any {
+	var tokens [256]uint64
+	for {
+		n := int(hostPoll(unsafe.Pointer(&tokens[0]), int32(len(tokens))))
+		for _, t := range tokens[:n] {
+			deliver(int(t>>32), int32(uint32(t)))
+		}
+		if n < len(tokens) {
+			return nil
+		}
+	}
+}
+
+func deliver(kind int, id int32) {
+	if kind == tokenAccept {
+		signal(server.accept)
+		return
+	}
+	server.mu.Lock()
+	r := server.requests[id]
+	server.mu.Unlock()
+	if r == nil {
+		return
+	}
+	switch kind {
+	case tokenReadable:
+		signal(r.readable)
+	case tokenWritable:
+		signal(r.writable)
+	case tokenGone:
+		r.leave()
+	}
+}
+
+// signal wakes whoever waits on ch, or the next one to wait.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch takes each request the host queues and starts its handler.
+func dispatch() {
+	buf := make([]byte, 8192)
+	for {
+		r := hostHTTPNext(ptr(buf), int32(len(buf)))
+		if r == 0 {
+			<-server.accept
+			continue
+		}
+		if r < 0 {
+			log.Printf("wasabi: taking a request failed: %v", lastError())
+			<-server.accept
+			continue
+		}
+		id, n := int32(r>>32), int(uint32(r))
+		head := buf[:n]
+		if n > len(buf) {
+			head = make([]byte, n)
+			if int(hostHTTPHead(id, ptr(head), int32(n))) != n {
+				hostHTTPAbort(id)
+				continue
+			}
+		}
+		startRequest(id, head)
+	}
+}
+
+// headReader reads the host's request head layout.
+type headReader struct {
+	b   []byte
+	bad bool
+}
+
+func (h *headReader) take(n int) []byte {
+	if h.bad || n < 0 || n > len(h.b) {
+		h.bad = true
+		return nil
+	}
+	v := h.b[:n]
+	h.b = h.b[n:]
+	return v
+}
+
+func (h *headReader) u8() byte {
+	if v := h.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (h *headReader) u32() uint32 {
+	if v := h.take(4); v != nil {
+		return binary.LittleEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (h *headReader) str() string { return string(h.take(int(h.u32()))) }
+
+// startRequest builds the handler's *http.Request from a head and runs the
+// handler on its own goroutine, as Go's server does.
+func startRequest(id int32, head []byte) {
+	h := headReader{b: head}
+	proto := h.u8()
+	flags := h.u8()
+	var contentLength int64
+	if v := h.take(8); v != nil {
+		contentLength = int64(binary.LittleEndian.Uint64(v))
+	}
+	listenerID := int32(h.u32())
+	method, uri, host, remote := h.str(), h.str(), h.str(), h.str()
+	count := int(h.u32())
+	if count > len(h.b)/8 {
+		h.bad = true
+	}
+	header := make(http.Header, count)
+	for i := 0; i < count && !h.bad; i++ {
+		k := h.str()
+		header[k] = append(header[k], h.str())
+	}
+	server.mu.Lock()
+	served := server.listeners[listenerID]
+	server.mu.Unlock()
+	if h.bad || served == nil {
+		hostHTTPAbort(id)
+		return
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		plainError(id, http.StatusBadRequest, "400 Bad Request")
+		return
+	}
+	req := &http.Request{
+		Method:        method,
+		URL:           u,
+		Header:        header,
+		Host:          host,
+		RemoteAddr:    remote,
+		RequestURI:    uri,
+		ContentLength: contentLength,
+		Close:         flags&2 != 0,
+	}
+	switch proto {
+	case 10:
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.0", 1, 0
+	case 20:
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	default:
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
+	}
+	if proto == 11 && host == "" && method != "CONNECT" {
+		plainError(id, http.StatusBadRequest, "400 Bad Request: missing required Host header")
+		return
+	}
+	if flags&1 != 0 {
+		req.TransferEncoding = []string{"chunked"}
+	}
+	ctx, cancel := context.WithCancel(served.baseCtx)
+	sr := &serverRequest{
+		id:       id,
+		cancel:   cancel,
+		readable: make(chan struct{}, 1),
+		writable: make(chan struct{}, 1),
+		gone:     make(chan struct{}),
+	}
+	if contentLength == 0 {
+		req.Body = http.NoBody
+	} else {
+		req.Body = &requestBody{r: sr}
+	}
+	req = req.WithContext(ctx)
+	server.mu.Lock()
+	server.requests[id] = sr
+	server.mu.Unlock()
+	w := &responseWriter{r: sr, req: req, header: make(http.Header)}
+	go serveOne(served.handler, w, req)
+}
+
+// plainError answers a request the handler never sees.
+func plainError(id int32, status int, text string) {
+	head := appendFields(nil, http.Header{
+		"Content-Type": {"text/plain; charset=utf-8"},
+		"Connection":   {"close"},
+	}, nil)
+	body := []byte(text)
+	hostHTTPRespond(id, int32(status), ptr(head), int32(len(head)), ptr(body), int32(len(body)), 1)
+}
+
+func serveOne(handler http.Handler, w *responseWriter, req *http.Request) {
+	defer func() {
+		w.r.finished()
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				const size = 64 << 10
+				buf := make([]byte, size)
+				buf = buf[:runtime.Stack(buf, false)]
+				log.Printf("http: panic serving %v: %v\n%s", req.RemoteAddr, p, buf)
+			}
+			if !w.done {
+				hostHTTPAbort(w.r.id)
+			}
+		}
+	}()
+	handler.ServeHTTP(w, req)
+	w.finish()
+}
+
+// serverRequest is one request in progress: how its goroutines are woken.
+type serverRequest struct {
+	id       int32
+	cancel   context.CancelFunc
+	readable chan struct{}
+	writable chan struct{}
+	gone     chan struct{}
+	goneOnce sync.Once
+	ended    bool // the response is over; the host forgot the id
+}
+
+// leave: the client went away.
+func (r *serverRequest) leave() {
+	r.goneOnce.Do(func() {
+		close(r.gone)
+		r.cancel()
+	})
+}
+
+// finished: the handler returned.
+func (r *serverRequest) finished() {
+	r.cancel()
+	server.mu.Lock()
+	delete(server.requests, r.id)
+	server.mu.Unlock()
+}
+
+var errClientGone = errors.New("wasabi: the client went away")
+
+// requestBody is the request's body, read from the host as the handler
+// asks for it.
+type requestBody struct {
+	r      *serverRequest
+	closed bool
+	eof    bool
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	if b.closed || b.r.ended {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n := hostHTTPRead(b.r.id, ptr(p), int32(len(p)))
+		switch {
+		case n > 0:
+			return int(n), nil
+		case n == 0:
+			b.eof = true
+			return 0, io.EOF
+		case n == resultAgain:
+			select {
+			case <-b.r.readable:
+			case <-b.r.gone:
+				return 0, io.ErrUnexpectedEOF
+			}
+		case n == resultGone:
+			b.r.leave()
+			return 0, io.ErrUnexpectedEOF
+		case n == resultTooLarge:
+			b.r.ended = true
+			return 0, &http.MaxBytesError{Limit: limitFrom(lastError())}
+		default:
+			return 0, lastError()
+		}
+	}
+}
+
+// limitFrom reads the byte count at the end of the host's message.
+func limitFrom(err error) int64 {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "of "); i >= 0 {
+		if n, e := strconv.ParseInt(strings.Fields(msg[i+3:])[0], 10, 64); e == nil {
+			return n
+		}
+	}
+	return 0
+}
+
+func (b *requestBody) Close() error {
+	b.closed = true
+	return nil
+}
+
+// responseWriter is the handler's http.ResponseWriter.
+type responseWriter struct {
+	r           *serverRequest
+	req         *http.Request
+	header      http.Header
+	sent        http.Header // the header as of WriteHeader
+	status      int
+	wroteHeader bool
+	started     bool // the head went to the host
+	done        bool // the response is over
+	buf         []byte
+	written     int64
+	declared    int64 // Content-Length the handler set, or -1
+	err         error
+}
+
+// Header returns the header map that WriteHeader sends.
+func (w *responseWriter) Header() http.Header { return w.header }
+
+// WriteHeader sends the status code (once; 1xx codes are not sent).
+func (w *responseWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if w.wroteHeader {
+		log.Printf("http: superfluous response.WriteHeader call")
+		return
+	}
+	if code < 200 {
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	w.sent = w.header.Clone()
+	w.declared = -1
+	if cl := w.sent.Get("Content-Length"); cl != "" {
+		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
+			w.declared = v
+		} else {
+			log.Printf("http: invalid Content-Length of %q", cl)
+			w.sent.Del("Content-Length")
+		}
+	}
+}
+
+func bodyAllowed(status int) bool {
+	return !(status >= 100 && status <= 199 || status == 204 || status == 304)
+}
+
+// Write adds to the body, sending the head first if it has not gone.
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, http.ErrHandlerTimeout
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		return 0, http.ErrContentLength
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.written += int64(len(p))
+	if w.req.Method == "HEAD" {
+		if !w.started && len(w.buf) < bufferBeforeChunking {
+			w.buf = append(w.buf, p[:min(len(p), bufferBeforeChunking-len(w.buf))]...)
+		}
+		return len(p), nil
+	}
+	if !w.started {
+		if len(w.buf)+len(p) <= bufferBeforeChunking {
+			w.buf = append(w.buf, p...)
+			return len(p), nil
+		}
+		if err := w.start(false); err != nil {
+			return 0, err
+		}
+	}
+	if len(w.buf)+len(p) < flushAt {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if err := w.flushBuf(); err != nil {
+		return 0, err
+	}
+	if err := w.send(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// WriteString is Write for a string, without a conversion by the caller.
+func (w *responseWriter) WriteString(s string) (int, error) {
+	return w.Write([]byte(s))
+}
+
+// start sends the head, with the body held so far; with end, the body is
+// whole and the response over.
+func (w *responseWriter) start(end bool) error {
+	h := w.sent
+	if bodyAllowed(w.status) {
+		_, haveType := h["Content-Type"]
+		if !haveType && h.Get("Content-Encoding") == "" && h.Get("Transfer-Encoding") == "" && len(w.buf) > 0 {
+			h.Set("Content-Type", http.DetectContentType(w.buf))
+		}
+	} else {
+		h.Del("Content-Type")
+		h.Del("Content-Length")
+		h.Del("Transfer-Encoding")
+	}
+	if w.req.Method == "HEAD" && end && w.declared < 0 && len(w.buf) > 0 {
+		h.Set("Content-Length", strconv.Itoa(int(w.written)))
+	}
+	body := w.buf
+	if w.req.Method == "HEAD" {
+		body = nil
+	}
+	head := appendFields(nil, h, isTrailerKey)
+	flag := int32(0)
+	if end {
+		flag = 1
+	}
+	w.started = true
+	n := hostHTTPRespond(w.r.id, int32(w.status), ptr(head), int32(len(head)), ptr(body), int32(len(body)), flag)
+	w.buf = w.buf[:0]
+	if end {
+		w.done = true
+		w.r.ended = true
+	}
+	if n < 0 {
+		return w.fail(n)
+	}
+	return nil
+}
+
+// fail records why the response cannot go on.
+func (w *responseWriter) fail(code int32) error {
+	switch code {
+	case resultGone:
+		w.r.leave()
+		w.err = errClientGone
+	default:
+		w.err = lastError()
+	}
+	return w.err
+}
+
+// send writes p to the host, waiting while the host's window is full.
+func (w *responseWriter) send(p []byte) error {
+	for len(p) > 0 {
+		n := hostHTTPWrite(w.r.id, ptr(p), int32(len(p)))
+		switch {
+		case n >= 0:
+			p = p[n:]
+		case n == resultAgain:
+			select {
+			case <-w.r.writable:
+			case <-w.r.gone:
+				w.err = errClientGone
+				return w.err
+			}
+		default:
+			return w.fail(n)
+		}
+	}
+	return nil
+}
+
+func (w *responseWriter) flushBuf() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.send(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// Flush sends what the handler wrote so far.
+func (w *responseWriter) Flush() { _ = w.FlushError() }
+
+// FlushError is Flush, reporting a failure (http.ResponseController uses
+// it).
+func (w *responseWriter) FlushError() error {
+	if w.done {
+		return w.err
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.started {
+		if err := w.start(false); err != nil {
+			return err
+		}
+		return nil
+	}
+	return w.flushBuf()
+}
+
+// errHijack says why Hijack cannot work here.
+var errHijack = errors.New("wasabi: Hijack is not supported when the host serves HTTP " +
+	"(wasabi.Serve, wasabi.ListenAndServe): the connection is the host's; " +
+	"serve with wasabi.Listen and http.Serve to take over connections")
+
+// Hijack is not possible: the host owns the connection.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, errHijack
+}
+
+// finish ends the response once the handler has returned.
+func (w *responseWriter) finish() {
+	if w.done {
+		return
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.started {
+		if w.trailerKeys() == nil {
+			w.start(true)
+			return
+		}
+		if w.start(false) != nil {
+			return
+		}
+	}
+	if w.err == nil && w.req.Method != "HEAD" {
+		w.flushBuf()
+	}
+	w.done = true
+	w.r.ended = true
+	if w.err != nil {
+		hostHTTPAbort(w.r.id)
+		return
+	}
+	var trailers []byte
+	if keys := w.trailerKeys(); keys != nil {
+		t := http.Header{}
+		for _, k := range keys {
+			if v, ok := w.header[k]; ok {
+				t[k] = v
+			}
+		}
+		for k, v := range w.header {
+			if strings.HasPrefix(k, http.TrailerPrefix) {
+				t[k[len(http.TrailerPrefix):]] = v
+			}
+		}
+		trailers = appendFields(nil, t, nil)
+	}
+	hostHTTPFinish(w.r.id, ptr(trailers), int32(len(trailers)))
+}
+
+// trailerKeys are the trailers the handler declared (in a Trailer header
+// before WriteHeader, or with http.TrailerPrefix).
+func (w *responseWriter) trailerKeys() []string {
+	var keys []string
+	for _, v := range w.sent["Trailer"] {
+		for _, k := range strings.Split(v, ",") {
+			if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for k := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func isTrailerKey(k string) bool { return strings.HasPrefix(k, http.TrailerPrefix) }
+
+// appendFields writes a header block in the host's layout: a count, then
+// each name and value with its length.
+func appendFields(b []byte, h http.Header, skip func(string) bool) []byte {
+	count := 0
+	for k, vs := range h {
+		if skip == nil || !skip(k) {
+			count += len(vs)
+		}
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(count))
+	for k, vs := range h {
+		if skip != nil && skip(k) {
+			continue
+		}
+		for _, v := range vs {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(k)))
+			b = append(b, k...)
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
+			b = append(b, v...)
+		}
+	}
+	return b
+}

@@ -1,0 +1,549 @@
+//! [`Ingress`]: the HTTP server the host runs for a tenant whose Go handler
+//! serves through it (`wasabi.ListenAndServe` under Wasabi).
+//!
+//! The host accepts, speaks HTTP/1.1 and HTTP/2 with hyper, enforces the
+//! tenant's [`HttpLimits`] and answers for it when a request breaks one;
+//! only what the handler must do runs as wasm. Requests reach the guest as
+//! integer ids with their heads copied into its memory, bodies move in both
+//! directions through bounded buffers, and the guest learns that something
+//! it waits for happened through [`Doorbell`] tokens:
+//!
+//! ```text
+//!  client ── hyper (host threads) ── queue ──► Ingress::next ─► guest handler
+//!                 ▲   request body ◄── Ingress::read ◄──────────┤
+//!                 └── ResponseBody ◄── Ingress::respond/write ◄─┘
+//!                        tokens: ACCEPT, READABLE, WRITABLE, GONE ─► guest
+//! ```
+//!
+//! Everything the ingress holds ends with it: dropping it stops every
+//! listener and closes every connection.
+
+mod body;
+mod doorbell;
+mod head;
+mod server;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener as StdListener;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use hyper::body::{Body, Incoming};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{oneshot, watch};
+use wasabi_limits::{HostMemory, HttpLimits};
+
+pub use body::ResponseBody;
+pub use head::HeadError;
+
+use crate::SocketQuota;
+use body::{Pipe, Written};
+use doorbell::Doorbell;
+
+/// What a token says, in its upper 32 bits; the lower 32 are the request id
+/// (0 for [`token::ACCEPT`]).
+pub mod token {
+    /// Requests wait to be taken with [`Ingress::next`](super::Ingress::next).
+    pub const ACCEPT: u64 = 1 << 32;
+    /// The request's body has bytes (or its end) to read.
+    pub const READABLE: u64 = 2 << 32;
+    /// The request's response has room for more bytes.
+    pub const WRITABLE: u64 = 3 << 32;
+    /// The client went away: the request will never be answered.
+    pub const GONE: u64 = 4 << 32;
+}
+
+/// The id of a request within one tenant, never 0 and never reused.
+pub type RequestId = u32;
+
+/// Why a call on a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// No request has this id (it was never given, or it ended).
+    #[error("no HTTP request {0} is in progress")]
+    UnknownRequest(RequestId),
+    /// The response head was already sent.
+    #[error("the response of request {0} has already started")]
+    AlreadyAnswered(RequestId),
+    /// A body write or an end came before the response head.
+    #[error("the response of request {0} has not started")]
+    NotAnswered(RequestId),
+    /// The status is not one a response can have.
+    #[error("{0} is not a valid final status code (200-999, or 100-199 informational)")]
+    BadStatus(u32),
+    /// A header block the guest wrote is malformed.
+    #[error(transparent)]
+    BadHead(#[from] HeadError),
+    /// The client went away, or the connection broke.
+    #[error("the client went away")]
+    Gone,
+    /// The request body is larger than the tenant accepts.
+    #[error("the request body is larger than the limit of {0} bytes")]
+    BodyTooLarge(u64),
+    /// Holding the response bytes would take the tenant past its memory
+    /// limit.
+    #[error("the response bytes the host holds would exceed the tenant's memory limit")]
+    Memory,
+}
+
+/// A request the host accepted, waiting for the guest to take it.
+struct Arrival {
+    head: Vec<u8>,
+    body: Incoming,
+    respond: oneshot::Sender<hyper::Response<ResponseBody>>,
+    link: Arc<Link>,
+    /// Memory charged for the queued head.
+    charged: u64,
+}
+
+/// State shared between the tenant's side and the host's server tasks.
+#[derive(Debug)]
+struct Shared {
+    limits: HttpLimits,
+    doorbell: Arc<Doorbell>,
+    memory: Arc<dyn HostMemory>,
+    quota: Arc<SocketQuota>,
+    queue: Mutex<Queue>,
+    /// Requests admitted and not yet over (queued, with the guest, or
+    /// streaming their response).
+    active: AtomicUsize,
+    /// Connections open now.
+    connections: AtomicUsize,
+    /// Asks every connection to finish (drain) or stop (the tenant ended).
+    shutdown: watch::Sender<Shutdown>,
+}
+
+#[derive(Default)]
+struct Queue {
+    arrivals: VecDeque<Arrival>,
+    /// The guest found the queue empty and waits for [`token::ACCEPT`].
+    guest_waits: bool,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("arrivals", &self.arrivals.len())
+            .field("guest_waits", &self.guest_waits)
+            .finish()
+    }
+}
+
+/// How the server's connections should carry on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shutdown {
+    /// Serve.
+    No,
+    /// Finish the requests in progress, take no new ones, then close.
+    Graceful,
+    /// Close now.
+    Now,
+}
+
+/// One request as both sides see it: the guest's id for it once taken, and
+/// whether the host side is over.
+#[derive(Debug)]
+pub(crate) struct Link {
+    shared: Arc<Shared>,
+    id: AtomicU32,
+    over: AtomicBool,
+    /// Requests in progress on the connection this one came on.
+    on_connection: Option<Arc<AtomicUsize>>,
+}
+
+impl Link {
+    fn new(shared: &Arc<Shared>, on_connection: Option<Arc<AtomicUsize>>) -> Arc<Link> {
+        if let Some(n) = &on_connection {
+            n.fetch_add(1, Ordering::AcqRel);
+        }
+        Arc::new(Link {
+            shared: Arc::clone(shared),
+            id: AtomicU32::new(0),
+            over: AtomicBool::new(false),
+            on_connection,
+        })
+    }
+
+    /// The response was sent to its end.
+    pub(crate) fn completed(&self) {
+        self.end(false);
+    }
+
+    /// The host side let go before the end: the client went away.
+    pub(crate) fn abandoned(&self) {
+        self.end(true);
+    }
+
+    fn end(&self, gone: bool) {
+        if self.over.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.shared.active.fetch_sub(1, Ordering::AcqRel);
+        if let Some(n) = &self.on_connection {
+            n.fetch_sub(1, Ordering::AcqRel);
+        }
+        let id = self.id.load(Ordering::Acquire);
+        if gone && id != 0 {
+            self.shared.doorbell.ring(token::GONE | u64::from(id));
+        }
+    }
+
+    /// Bytes of the response were sent and are no longer held.
+    pub(crate) fn release(&self, bytes: usize) {
+        self.shared.memory.release(bytes as u64);
+    }
+
+    /// The response window has room again.
+    pub(crate) fn ring_writable(&self) {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            self.shared.doorbell.ring(token::WRITABLE | u64::from(id));
+        }
+    }
+}
+
+/// The host's end of a request until its response is handed to hyper:
+/// dropped with the service future (the client went away, or the guest gave
+/// the request up), it reports the request abandoned.
+struct Holding(Option<Arc<Link>>);
+
+impl Holding {
+    fn take(&mut self) -> Option<Arc<Link>> {
+        self.0.take()
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Some(link) = self.0.take() {
+            link.abandoned();
+        }
+    }
+}
+
+/// A request the guest has taken.
+struct InFlight {
+    link: Arc<Link>,
+    body: Incoming,
+    /// Bytes of the body already taken from hyper, not yet read by the guest.
+    leftover: Bytes,
+    /// Bytes of the body read so far.
+    body_read: u64,
+    body_done: bool,
+    /// Until the response head goes out.
+    respond: Option<oneshot::Sender<hyper::Response<ResponseBody>>>,
+    /// After it, for a streamed body.
+    pipe: Option<Arc<Pipe>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // Still streaming: the guest gave the response up (or ended).
+        if let Some(pipe) = self.pipe.take() {
+            pipe.abort();
+        }
+    }
+}
+
+/// What [`Ingress::read`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyRead {
+    /// This many bytes were copied.
+    Data(usize),
+    /// The body is over.
+    End,
+    /// Nothing yet: [`token::READABLE`] rings for this request when there is.
+    WouldBlock,
+}
+
+/// One tenant's HTTP server: the listeners it serves, the requests waiting
+/// for its handler and those in progress.
+pub struct Ingress {
+    shared: Arc<Shared>,
+    requests: HashMap<RequestId, InFlight>,
+    last_id: RequestId,
+    serving: usize,
+}
+
+impl std::fmt::Debug for Ingress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingress")
+            .field("serving", &self.serving)
+            .field("in_flight", &self.requests.len())
+            .finish()
+    }
+}
+
+impl Drop for Ingress {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(Shutdown::Now);
+        // Requests still queued hold memory charges and their clients.
+        if let Ok(mut q) = self.shared.queue.lock() {
+            for a in q.arrivals.drain(..) {
+                self.shared.memory.release(a.charged);
+            }
+        }
+    }
+}
+
+impl Ingress {
+    /// A server that enforces `limits`, counts its connections under
+    /// `quota` (the tenant's socket cap) and the bytes it holds for the
+    /// tenant in `memory`.
+    pub fn new(
+        limits: HttpLimits,
+        quota: Arc<SocketQuota>,
+        memory: Arc<dyn HostMemory>,
+    ) -> Ingress {
+        let (shutdown, _) = watch::channel(Shutdown::No);
+        Ingress {
+            shared: Arc::new(Shared {
+                limits,
+                doorbell: Arc::default(),
+                memory,
+                quota,
+                queue: Mutex::default(),
+                active: AtomicUsize::new(0),
+                connections: AtomicUsize::new(0),
+                shutdown,
+            }),
+            requests: HashMap::new(),
+            last_id: 0,
+            serving: 0,
+        }
+    }
+
+    /// Starts serving HTTP on `listener` (the guest's `listener_id`, which
+    /// each request's head names); returns the task that accepts, which stops when
+    /// aborted. Must be called within a tokio runtime.
+    pub(crate) fn serve(
+        &mut self,
+        listener: Arc<AsyncFd<StdListener>>,
+        listener_id: u32,
+    ) -> tokio::task::AbortHandle {
+        self.serving += 1;
+        server::spawn_acceptor(Arc::clone(&self.shared), listener, listener_id)
+    }
+
+    /// Whether the tenant serves HTTP through the host (so its event loop
+    /// must keep waiting for requests).
+    pub fn is_serving(&self) -> bool {
+        self.serving > 0 || !self.requests.is_empty()
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Acquire)
+    }
+
+    /// Requests in progress now (queued or with the guest).
+    pub fn active_requests(&self) -> usize {
+        self.shared.active.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting and lets every connection finish what it has in
+    /// progress, then close (a drain).
+    pub fn stop(&mut self) {
+        self.shared.shutdown.send_replace(Shutdown::Graceful);
+    }
+
+    /// Completes once a token is waiting (cancel-safe).
+    pub async fn rung(&self) {
+        self.shared.doorbell.rung().await;
+    }
+
+    /// Moves waiting tokens into `out`; how many.
+    pub fn take_tokens(&self, out: &mut [u64]) -> usize {
+        self.shared.doorbell.take(out)
+    }
+
+    /// The next request for the guest: its id and its head (see the
+    /// layout in [`head`]), or `None` when none waits (then
+    /// [`token::ACCEPT`] rings when one does).
+    pub fn next(&mut self) -> Option<(RequestId, Vec<u8>)> {
+        loop {
+            let arrival = {
+                let mut q = self.shared.queue.lock().ok()?;
+                match q.arrivals.pop_front() {
+                    Some(a) => a,
+                    None => {
+                        q.guest_waits = true;
+                        return None;
+                    }
+                }
+            };
+            self.shared.memory.release(arrival.charged);
+            // A client that left while its request queued is not worth
+            // the handler's time.
+            if arrival.respond.is_closed() {
+                continue;
+            }
+            self.last_id = self.last_id.wrapping_add(1).max(1);
+            let id = self.last_id;
+            arrival.link.id.store(id, Ordering::Release);
+            self.requests.insert(
+                id,
+                InFlight {
+                    link: arrival.link,
+                    body: arrival.body,
+                    leftover: Bytes::new(),
+                    body_read: 0,
+                    body_done: false,
+                    respond: Some(arrival.respond),
+                    pipe: None,
+                },
+            );
+            return Some((id, arrival.head));
+        }
+    }
+
+    fn request(&mut self, id: RequestId) -> Result<&mut InFlight, IngressError> {
+        self.requests
+            .get_mut(&id)
+            .ok_or(IngressError::UnknownRequest(id))
+    }
+
+    /// Copies body bytes of request `id` into `buf`.
+    pub fn read(&mut self, id: RequestId, buf: &mut [u8]) -> Result<BodyRead, IngressError> {
+        let limit = self.shared.limits.max_body_bytes;
+        let bell = Arc::clone(&self.shared.doorbell);
+        let r = self.request(id)?;
+        loop {
+            if !r.leftover.is_empty() {
+                let n = r.leftover.len().min(buf.len());
+                buf[..n].copy_from_slice(&r.leftover[..n]);
+                r.leftover.advance(n);
+                return Ok(BodyRead::Data(n));
+            }
+            if r.body_done || buf.is_empty() {
+                return Ok(if r.body_done {
+                    BodyRead::End
+                } else {
+                    BodyRead::Data(0)
+                });
+            }
+            let waker = bell.waker(token::READABLE | u64::from(id));
+            let mut cx = Context::from_waker(&waker);
+            match Pin::new(&mut r.body).poll_frame(&mut cx) {
+                Poll::Pending => return Ok(BodyRead::WouldBlock),
+                Poll::Ready(None) => r.body_done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!(id, error = %e, "request body failed");
+                    return Err(IngressError::Gone);
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers of the request are not passed on.
+                    if let Ok(data) = frame.into_data() {
+                        r.body_read += data.len() as u64;
+                        if r.body_read > limit {
+                            self.refuse_body(id);
+                            return Err(IngressError::BodyTooLarge(limit));
+                        }
+                        r.leftover = data;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The body of request `id` went past the limit: answer 413 if the
+    /// response has not started, and end the request either way.
+    fn refuse_body(&mut self, id: RequestId) {
+        if let Some(mut r) = self.requests.remove(&id)
+            && let Some(respond) = r.respond.take()
+        {
+            let _ = respond.send(server::status_response(
+                hyper::StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large\n",
+                &[("connection", "close")],
+            ));
+        }
+    }
+
+    /// Sends the response head of request `id`: `status` and the header
+    /// block `headers` (see [`head`]). With `end`, `body` is the whole body
+    /// and the request is over (its id is no longer valid); otherwise the
+    /// body follows through [`Ingress::write`].
+    pub fn respond(
+        &mut self,
+        id: RequestId,
+        status: u32,
+        headers: &[u8],
+        body: &[u8],
+        end: bool,
+    ) -> Result<(), IngressError> {
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (200..=999).contains(s))
+            .and_then(|s| hyper::StatusCode::from_u16(s).ok())
+            .ok_or(IngressError::BadStatus(status))?;
+        let headers = head::decode_fields(headers)?;
+        let memory = Arc::clone(&self.shared.memory);
+        let r = self.request(id)?;
+        let respond = r.respond.take().ok_or(IngressError::AlreadyAnswered(id))?;
+        let link = Arc::clone(&r.link);
+        let body = if end {
+            ResponseBody::full(Bytes::copy_from_slice(body), Some(link))
+        } else {
+            let pipe = Arc::new(Pipe::default());
+            r.pipe = Some(Arc::clone(&pipe));
+            let b = ResponseBody::piped(Arc::clone(&pipe), link);
+            if !body.is_empty() {
+                // A fresh pipe has room for at least the window.
+                let _ = pipe.write(body, |n| memory.charge(n as u64));
+            }
+            b
+        };
+        let mut response = hyper::Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        let sent = respond.send(response).is_ok();
+        if end {
+            self.requests.remove(&id);
+        }
+        if sent {
+            Ok(())
+        } else {
+            Err(IngressError::Gone)
+        }
+    }
+
+    /// Writes response body bytes of request `id`: `Some(n)` bytes went in
+    /// (maybe fewer than offered), `None` when the window is full
+    /// ([`token::WRITABLE`] rings when it is not).
+    pub fn write(&mut self, id: RequestId, data: &[u8]) -> Result<Option<usize>, IngressError> {
+        let memory = Arc::clone(&self.shared.memory);
+        let r = self.request(id)?;
+        let pipe = r.pipe.as_ref().ok_or(IngressError::NotAnswered(id))?;
+        match pipe.write(data, |n| memory.charge(n as u64)) {
+            Err(()) => Err(IngressError::Memory),
+            Ok(Written::Took(n)) => Ok(Some(n)),
+            Ok(Written::Full) => Ok(None),
+            Ok(Written::Closed) => Err(IngressError::Gone),
+        }
+    }
+
+    /// Ends the streamed response of request `id`, with trailers (a header
+    /// block, maybe empty); the id is no longer valid.
+    pub fn finish(&mut self, id: RequestId, trailers: &[u8]) -> Result<(), IngressError> {
+        let trailers = head::decode_fields(trailers)?;
+        let r = self.request(id)?;
+        let pipe = r.pipe.take().ok_or(IngressError::NotAnswered(id))?;
+        pipe.end(Some(trailers));
+        self.requests.remove(&id);
+        Ok(())
+    }
+
+    /// Gives request `id` up without an answer (the handler panicked): the
+    /// connection closes, or the HTTP/2 stream is reset, as Go's own
+    /// server does. The id is no longer valid.
+    pub fn abort(&mut self, id: RequestId) -> Result<(), IngressError> {
+        self.requests
+            .remove(&id)
+            .map(drop)
+            .ok_or(IngressError::UnknownRequest(id))
+    }
+}

@@ -1,0 +1,422 @@
+//! The host's side of the server: the accept loop of each listener, one
+//! task per connection speaking HTTP/1.1 or HTTP/2 (prior knowledge) with
+//! hyper, and the service that enforces the tenant's limits and queues what
+//! passes for its handler.
+
+use std::io;
+use std::net::TcpListener as StdListener;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::body::{Aborted, ResponseBody};
+use super::{Arrival, Holding, Link, Shared, Shutdown, head, token};
+
+/// What a queued request is charged beyond its head: the request's own
+/// bookkeeping.
+const ARRIVAL_OVERHEAD: u64 = 512;
+
+/// Starts the accept loop of `listener`.
+pub(super) fn spawn_acceptor(
+    shared: Arc<Shared>,
+    listener: Arc<AsyncFd<StdListener>>,
+    listener_id: u32,
+) -> tokio::task::AbortHandle {
+    tokio::spawn(accept_loop(shared, listener, listener_id)).abort_handle()
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: Arc<AsyncFd<StdListener>>, listener_id: u32) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let builder = Arc::new(connection_builder(&shared));
+    loop {
+        // A connection is a socket of the tenant's: wait for room under its
+        // cap rather than accept and drop (the client stays in the backlog).
+        let slot = match shared.quota.take() {
+            Ok(slot) => slot,
+            Err(_) => {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(20)) => continue,
+                    _ = shutdown.wait_for(|s| *s != Shutdown::No) => return,
+                }
+            }
+        };
+        let accepted = tokio::select! {
+            r = accept(&listener) => r,
+            _ = shutdown.wait_for(|s| *s != Shutdown::No) => return,
+        };
+        match accepted {
+            Ok(stream) => {
+                tokio::spawn(serve_connection(
+                    Arc::clone(&shared),
+                    Arc::clone(&builder),
+                    stream,
+                    listener_id,
+                    slot,
+                ));
+            }
+            Err(e) => {
+                // Out of descriptors, or a connection reset in the backlog:
+                // carry on after a breath, as Go's server does.
+                tracing::debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+async fn accept(listener: &AsyncFd<StdListener>) -> io::Result<TcpStream> {
+    loop {
+        let mut guard = listener.readable().await?;
+        match guard.try_io(|l| l.get_ref().accept()) {
+            Ok(Ok((stream, _))) => {
+                stream.set_nonblocking(true)?;
+                stream.set_nodelay(true)?;
+                return TcpStream::from_std(stream);
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+type Builder = auto::Builder<TokioExecutor>;
+
+fn connection_builder(shared: &Shared) -> Builder {
+    let limits = &shared.limits;
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(
+            limits
+                .max_header_bytes
+                .max(wasabi_limits::HttpLimits::MIN_HEADER_BYTES),
+        )
+        .keep_alive(true)
+        // `Content-Type`, as Go's server writes names, not `content-type`.
+        .title_case_headers(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .initial_stream_window_size(256 << 10)
+        .initial_connection_window_size(1 << 20);
+    b
+}
+
+/// Milliseconds since a fixed point, for activity stamps.
+fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    builder: Arc<Builder>,
+    stream: TcpStream,
+    listener_id: u32,
+    _slot: crate::QuotaSlot,
+) {
+    let remote: Arc<str> = stream
+        .peer_addr()
+        .map_or_else(|_| "".into(), |a| a.to_string().into());
+    shared.connections.fetch_add(1, Ordering::AcqRel);
+    let _open = OnDrop(|| {
+        shared.connections.fetch_sub(1, Ordering::AcqRel);
+    });
+    let stream = Arc::new(stream);
+    let last_active = Arc::new(AtomicU64::new(now_ms()));
+    let in_progress = Arc::new(AtomicUsize::new(0));
+    let io = Conn {
+        stream: Arc::clone(&stream),
+        last_active: Arc::clone(&last_active),
+    };
+    let service = {
+        let shared = Arc::clone(&shared);
+        let in_progress = Arc::clone(&in_progress);
+        service_fn(move |req| {
+            handle(
+                Arc::clone(&shared),
+                Arc::clone(&in_progress),
+                Arc::clone(&remote),
+                listener_id,
+                req,
+            )
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut shutdown = shared.shutdown.subscribe();
+    let idle = shared.limits.idle_timeout;
+    let mut draining = false;
+    loop {
+        let quiet_since = last_active.load(Ordering::Relaxed);
+        let idle_at = Instant::now()
+            + idle.saturating_sub(Duration::from_millis(now_ms().saturating_sub(quiet_since)));
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    let timed_out = e
+                        .downcast_ref::<hyper::Error>()
+                        .is_some_and(hyper::Error::is_timeout);
+                    if timed_out {
+                        // A client too slow to send its request head.
+                        let _ = stream.try_write(REQUEST_TIMEOUT);
+                    }
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                return;
+            }
+            changed = shutdown.changed(), if !draining => {
+                let state = *shutdown.borrow_and_update();
+                match (changed, state) {
+                    (Err(_), _) | (_, Shutdown::Now) => return,
+                    (_, Shutdown::Graceful) => {
+                        draining = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    (_, Shutdown::No) => {}
+                }
+            }
+            () = tokio::time::sleep_until(idle_at.into()) => {
+                let quiet = now_ms().saturating_sub(last_active.load(Ordering::Relaxed));
+                if quiet >= idle.as_millis() as u64 && in_progress.load(Ordering::Acquire) == 0 {
+                    tracing::debug!("closing an idle connection");
+                    return;
+                }
+                if quiet >= idle.as_millis() as u64 {
+                    // A request is in progress: its handler decides.
+                    last_active.store(now_ms(), Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// A response the host writes itself, with a short text body.
+pub(super) fn status_response(
+    status: StatusCode,
+    text: &'static str,
+    headers: &[(&'static str, &'static str)],
+) -> Response<ResponseBody> {
+    let mut r = Response::new(ResponseBody::full(text, None));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    for (name, value) in headers {
+        h.insert(*name, hyper::header::HeaderValue::from_static(value));
+    }
+    r
+}
+
+/// One request: refused here if it breaks a limit, otherwise queued for the
+/// guest, whose answer this waits for.
+async fn handle(
+    shared: Arc<Shared>,
+    in_progress: Arc<AtomicUsize>,
+    remote: Arc<str>,
+    listener_id: u32,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Aborted> {
+    use hyper::body::Body;
+
+    if *shared.shutdown.borrow() != Shutdown::No {
+        return Ok(status_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down\n",
+            &[("connection", "close"), ("retry-after", "1")],
+        ));
+    }
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > shared.limits.max_body_bytes) {
+        return Ok(status_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large\n",
+            &[("connection", "close")],
+        ));
+    }
+    let content_length = if body.is_end_stream() {
+        0
+    } else {
+        body.size_hint()
+            .exact()
+            .and_then(|n| i64::try_from(n).ok())
+            .unwrap_or(-1)
+    };
+    // Admission: the tenant's cap on requests in progress.
+    if shared.active.fetch_add(1, Ordering::AcqRel) >= shared.limits.max_requests {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        return Ok(busy());
+    }
+    let head = head::encode_request(&parts, content_length, listener_id, &remote);
+    let charged = head.len() as u64 + ARRIVAL_OVERHEAD;
+    if !shared.memory.charge(charged) {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        return Ok(busy());
+    }
+    let link = Link::new(&shared, Some(in_progress));
+    let (respond, answer) = oneshot::channel();
+    let mut holding = Holding(Some(Arc::clone(&link)));
+    let ring = {
+        let Ok(mut q) = shared.queue.lock() else {
+            return Err(Aborted);
+        };
+        q.arrivals.push_back(Arrival {
+            head,
+            body,
+            respond,
+            link,
+            charged,
+        });
+        std::mem::take(&mut q.guest_waits)
+    };
+    if ring {
+        shared.doorbell.ring(token::ACCEPT);
+    }
+    match answer.await {
+        Ok(response) => {
+            // The body carries the request's end from here.
+            holding.take();
+            Ok(response)
+        }
+        // The guest gave the request up (or ended): close, as Go's server
+        // does when a handler panics.
+        Err(_) => Err(Aborted),
+    }
+}
+
+fn busy() -> Response<ResponseBody> {
+    status_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many requests in progress\n",
+        &[("retry-after", "1")],
+    )
+}
+
+/// A connection as hyper sees it: the socket, shared with the task that
+/// serves it (which writes a 408 on it after hyper gives up), and the time
+/// it last moved a byte.
+struct Conn {
+    stream: Arc<TcpStream>,
+    last_active: Arc<AtomicU64>,
+}
+
+impl Conn {
+    fn touch(&self) {
+        self.last_active.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.stream.poll_read_ready(cx))?;
+            // SAFETY: recv writes only initialised bytes into the unfilled
+            // part, and reports how many; only those are marked filled.
+            let unfilled = unsafe { buf.unfilled_mut() };
+            let sock = socket2::SockRef::from(self.stream.as_ref());
+            match self
+                .stream
+                .try_io(Interest::READABLE, || sock.recv(unfilled))
+            {
+                Ok(n) => {
+                    // SAFETY: the kernel initialised `n` bytes.
+                    unsafe { buf.assume_init(n) };
+                    buf.advance(n);
+                    self.touch();
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write(buf) {
+                Ok(n) => {
+                    self.touch();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write_vectored(bufs) {
+                Ok(n) => {
+                    self.touch();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let sock = socket2::SockRef::from(self.stream.as_ref());
+        Poll::Ready(match sock.shutdown(std::net::Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        })
+    }
+}
