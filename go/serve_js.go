@@ -344,7 +344,34 @@ func startRequest(id int32, head []byte) {
 	server.requests[id] = sr
 	server.mu.Unlock()
 	w := &responseWriter{r: sr, req: req, header: make(http.Header)}
-	go serveOne(served.handler, w, req)
+	j := job{served.handler, w, req}
+	// An idle worker takes it; otherwise a new one starts.
+	select {
+	case jobs <- j:
+	default:
+		go work(j)
+	}
+}
+
+// A job is one request for a handler.
+type job struct {
+	handler http.Handler
+	w       *responseWriter
+	req     *http.Request
+}
+
+// jobs hands requests to idle workers.
+var jobs = make(chan job)
+
+// work runs handlers, one request after another, for as long as requests
+// keep coming. Reusing goroutines keeps their grown stacks: a goroutine
+// per request would copy its stack as it grows, every time, which costs
+// more than the handler in a small one.
+func work(j job) {
+	for {
+		serveOne(j.handler, j.w, j.req)
+		j = <-jobs
+	}
 }
 
 // plainError answers a request the handler never sees.
@@ -500,7 +527,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.status = code
 	w.sent = w.header.Clone()
 	w.declared = -1
-	if cl := w.sent.Get("Content-Length"); cl != "" {
+	if cl := headerValue(w.sent, "Content-Length"); cl != "" {
 		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
 			w.declared = v
 		} else {
@@ -574,16 +601,16 @@ func (w *responseWriter) start(end bool) error {
 	h := w.sent
 	if bodyAllowed(w.status) {
 		_, haveType := h["Content-Type"]
-		if !haveType && h.Get("Content-Encoding") == "" && h.Get("Transfer-Encoding") == "" && len(w.buf) > 0 {
-			h.Set("Content-Type", http.DetectContentType(w.buf))
+		if !haveType && headerValue(h, "Content-Encoding") == "" && headerValue(h, "Transfer-Encoding") == "" && len(w.buf) > 0 {
+			h["Content-Type"] = []string{http.DetectContentType(w.buf)}
 		}
 	} else {
-		h.Del("Content-Type")
-		h.Del("Content-Length")
-		h.Del("Transfer-Encoding")
+		delete(h, "Content-Type")
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
 	}
 	if w.req.Method == "HEAD" && end && w.declared < 0 && len(w.buf) > 0 {
-		h.Set("Content-Length", strconv.Itoa(int(w.written)))
+		h["Content-Length"] = []string{strconv.Itoa(int(w.written))}
 	}
 	body := w.buf
 	if w.req.Method == "HEAD" {
@@ -741,6 +768,14 @@ func (w *responseWriter) trailerKeys() []string {
 		}
 	}
 	return keys
+}
+
+// headerValue is h.Get for a key already in canonical form.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func isTrailerKey(k string) bool { return strings.HasPrefix(k, http.TrailerPrefix) }

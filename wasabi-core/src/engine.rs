@@ -45,6 +45,12 @@ pub fn build_engine(instance_slots: Option<u32>) -> wasmtime::Result<Engine> {
         .memory_init_cow(true)
         .parallel_compilation(true)
         .wasm_backtrace_details(WasmBacktraceDetails::Disable);
+    // `WASABI_PERFMAP=1`: write /tmp/perf-PID.map, so `perf report` names
+    // the guest's functions (how docs/performance-gaps.md's profiles are
+    // taken).
+    if std::env::var_os("WASABI_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if let Some(slots) = instance_slots {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_core_instances(slots)

@@ -121,6 +121,8 @@ enum TaskOutput {
 pub struct NetStats {
     open_sockets: AtomicUsize,
     open_connections: AtomicUsize,
+    /// Connections the host's HTTP server holds for the instance.
+    pub(crate) http_connections: AtomicUsize,
 }
 
 impl NetStats {
@@ -129,9 +131,11 @@ impl NetStats {
         self.open_sockets.load(Ordering::Relaxed)
     }
 
-    /// Connections (established or being dialled).
+    /// Connections: established or being dialled by the guest, and those
+    /// the host's HTTP server serves for it.
     pub fn open_connections(&self) -> usize {
         self.open_connections.load(Ordering::Relaxed)
+            + self.http_connections.load(Ordering::Relaxed)
     }
 }
 
@@ -452,6 +456,7 @@ impl Sockets {
         id: SocketId,
         ingress: &mut crate::Ingress,
     ) -> Result<(), NetError> {
+        let stats = self.stats();
         let entry = self
             .sockets
             .get_mut(id as usize)
@@ -463,7 +468,7 @@ impl Sockets {
         if let Some(task) = entry.read_task.take() {
             task.abort();
         }
-        entry.read_task = Some(ingress.serve(Arc::clone(&listener), id));
+        entry.read_task = Some(ingress.serve(Arc::clone(&listener), id, stats));
         entry.socket = Socket::Serving(listener);
         tracing::debug!(id, "serving HTTP");
         Ok(())

@@ -110,8 +110,10 @@ struct Shared {
     /// Requests admitted and not yet over (queued, with the guest, or
     /// streaming their response).
     active: AtomicUsize,
-    /// Connections open now.
+    /// Connections open now, also counted in the instance's `NetStats`
+    /// once it serves.
     connections: AtomicUsize,
+    stats: Mutex<Option<Arc<crate::NetStats>>>,
     /// Asks every connection to finish (drain) or stop (the tenant ended).
     shutdown: watch::Sender<Shutdown>,
 }
@@ -141,6 +143,24 @@ enum Shutdown {
     Graceful,
     /// Close now.
     Now,
+}
+
+impl Shared {
+    /// A connection opened (`+1`) or closed (`-1`).
+    fn count_connection(&self, opened: bool) {
+        let stats = self.stats.lock().ok().and_then(|s| s.clone());
+        if opened {
+            self.connections.fetch_add(1, Ordering::AcqRel);
+            if let Some(s) = stats {
+                s.http_connections.fetch_add(1, Ordering::AcqRel);
+            }
+        } else {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            if let Some(s) = stats {
+                s.http_connections.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
 }
 
 /// One request as both sides see it: the guest's id for it once taken, and
@@ -308,6 +328,7 @@ impl Ingress {
                 queue: Mutex::default(),
                 active: AtomicUsize::new(0),
                 connections: AtomicUsize::new(0),
+                stats: Mutex::new(None),
                 shutdown,
             }),
             requests: HashMap::new(),
@@ -323,8 +344,12 @@ impl Ingress {
         &mut self,
         listener: Arc<AsyncFd<StdListener>>,
         listener_id: u32,
+        stats: Arc<crate::NetStats>,
     ) -> tokio::task::AbortHandle {
         self.serving += 1;
+        if let Ok(mut s) = self.shared.stats.lock() {
+            *s = Some(stats);
+        }
         server::spawn_acceptor(Arc::clone(&self.shared), listener, listener_id)
     }
 

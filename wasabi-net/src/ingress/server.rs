@@ -132,10 +132,8 @@ async fn serve_connection(
     let remote: Arc<str> = stream
         .peer_addr()
         .map_or_else(|_| "".into(), |a| a.to_string().into());
-    shared.connections.fetch_add(1, Ordering::AcqRel);
-    let _open = OnDrop(|| {
-        shared.connections.fetch_sub(1, Ordering::AcqRel);
-    });
+    shared.count_connection(true);
+    let _open = OnDrop(|| shared.count_connection(false));
     let stream = Arc::new(stream);
     let last_active = Arc::new(AtomicU64::new(now_ms()));
     let in_progress = Arc::new(AtomicUsize::new(0));
