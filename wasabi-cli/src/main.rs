@@ -16,7 +16,7 @@ use wasabi_core::admin::serve_admin;
 use wasabi_core::manifest::ManifestAdvice;
 use wasabi_core::{
     AddressRule, LoadError, LogFormat, MountSpec, NetPolicy, PrecompiledCode, RunError, Runtime,
-    RuntimeConfig, SandboxSpec, StartError, Supervisor, TenantError, TenantIo, TenantLimits,
+    RuntimeConfig, SandboxSpec, StartError, HttpLimits, Supervisor, TenantError, TenantIo, TenantLimits,
     TenantSpec, fields, load_manifest,
 };
 
@@ -196,7 +196,54 @@ struct ProgramArgs {
     net: NetArgs,
 
     #[command(flatten)]
+    http: HttpArgs,
+
+    #[command(flatten)]
     cache: CacheArgs,
+}
+
+/// The limits of the HTTP server the host runs for the program when it
+/// serves with wasabi.Serve or wasabi.ListenAndServe.
+#[derive(Args)]
+#[command(next_help_heading = "HTTP server (wasabi.Serve: the host answers requests that break these)")]
+struct HttpArgs {
+    /// Largest request head (request line and headers), at least 8KiB; a larger
+    /// one gets 431.
+    #[arg(long, value_name = "SIZE", value_parser = fields::header_size,
+          default_value = "64KiB")]
+    http_max_header: usize,
+
+    /// Largest request body; a larger one gets 413.
+    #[arg(long, value_name = "SIZE", value_parser = fields::size, default_value = "32MiB")]
+    http_max_body: u64,
+
+    /// Time a client has to send a request head, from when its connection is
+    /// ready for one (also how long a keep-alive connection may sit idle); a
+    /// slower one gets 408 and is closed.
+    #[arg(long, value_name = "DURATION", value_parser = fields::timeout, default_value = "10s")]
+    http_header_timeout: std::time::Duration,
+
+    /// How long a connection may move no bytes, with no request in progress,
+    /// before it is closed.
+    #[arg(long, value_name = "DURATION", value_parser = fields::timeout, default_value = "120s")]
+    http_idle_timeout: std::time::Duration,
+
+    /// Requests in progress at once; past it, clients get 503 with Retry-After.
+    #[arg(long, value_name = "N", value_parser = fields::count,
+          default_value_t = HttpLimits::DEFAULT_MAX_REQUESTS)]
+    http_max_requests: usize,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> HttpLimits {
+        HttpLimits {
+            max_header_bytes: self.http_max_header,
+            max_body_bytes: self.http_max_body,
+            header_timeout: self.http_header_timeout,
+            idle_timeout: self.http_idle_timeout,
+            max_requests: self.http_max_requests,
+        }
+    }
 }
 
 impl ProgramArgs {
@@ -211,7 +258,7 @@ impl ProgramArgs {
             max_open_files: self.max_open_files,
             max_references: self.max_js_refs,
             max_timers: self.max_timers,
-            http: d.http,
+            http: self.http.limits(),
         }
     }
 }
@@ -356,7 +403,7 @@ struct ServeArgs {
     admin: Option<std::net::SocketAddr>,
 
     /// How long stopping tenants may take to finish their connections, e.g. 10s or 500ms.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = fields::duration)]
     grace: Duration,
 
     /// Most tenant instances running at once. Their memory, tables and stacks are
@@ -376,24 +423,6 @@ struct ServeArgs {
 enum LogFormatArg {
     Text,
     Json,
-}
-
-/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map_or((text, "s"), |i| text.split_at(i));
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 10s or 500ms"))?;
-    let seconds = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        other => return Err(format!("unknown unit `{other}`: use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
 #[derive(Args)]

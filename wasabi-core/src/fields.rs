@@ -78,6 +78,48 @@ pub fn size(text: &str) -> Result<u64, String> {
     wasabi_gojs::size::parse_size(text).map_err(|e| e.to_string())
 }
 
+/// A duration written as text: `10s`, `500ms`, `2m`, or a bare number of
+/// seconds.
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((text, "s"), |i| text.split_at(i));
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 10s or 500ms"))?;
+    let seconds = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        other => return Err(format!("unknown unit `{other}`: use ms, s or m")),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// A server timeout: a [`duration`] of at least 1 ms.
+pub fn timeout(text: &str) -> Result<std::time::Duration, String> {
+    let d = duration(text)?;
+    if d < std::time::Duration::from_millis(1) {
+        return Err("must be at least 1ms".into());
+    }
+    Ok(d)
+}
+
+/// The largest request head the host's HTTP server accepts, in bytes: at
+/// least [`HttpLimits::MIN_HEADER_BYTES`](wasabi_limits::HttpLimits::MIN_HEADER_BYTES).
+pub fn check_header_size(bytes: u64) -> Result<usize, String> {
+    if bytes < wasabi_limits::HttpLimits::MIN_HEADER_BYTES as u64 {
+        return Err("must be at least 8 KiB".into());
+    }
+    Ok(usize::try_from(bytes.min(u64::from(u32::MAX))).unwrap_or(usize::MAX))
+}
+
+/// [`check_header_size`], written as a size.
+pub fn header_size(text: &str) -> Result<usize, String> {
+    check_header_size(size(text)?)
+}
+
 /// The smallest JS heap: the JS world's own objects (the globals Go
 /// reads) take a few KiB of it before the program runs.
 pub const MIN_JS_HEAP: u64 = 64 << 10;

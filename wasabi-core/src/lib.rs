@@ -40,7 +40,9 @@ pub use tenant::{RestartPolicy, TenantError, TenantIo, TenantSpec};
 /// The guest world of Go js/wasm programs, for embedders that assemble one
 /// themselves; [`Runtime::run`] does it from a [`TenantSpec`].
 pub use wasabi_gojs;
-pub use wasabi_limits::{Advice, Cap, Grant, NoAdvice, SharedAdvice, TenantLimits, advised};
+pub use wasabi_limits::{
+    Advice, Cap, Grant, HttpLimits, NoAdvice, SharedAdvice, TenantLimits, advised,
+};
 // What a tenant description is made of, from its one documented place.
 pub use wasabi_gojs::size::{SizeError, format_size, parse_size};
 pub use wasabi_gojs::{

@@ -23,6 +23,11 @@
 //! max-open-files = 1024
 //! max-js-refs = 4194304           # references to JS values held at once
 //! max-timers = 65536              # timers pending at once
+//! http-max-header = "64KiB"       # the host's HTTP server (wasabi.Serve): 431 past it
+//! http-max-body = "32MiB"         # 413 past it
+//! http-header-timeout = "10s"     # 408 for a slower request head; also the keep-alive idle time
+//! http-idle-timeout = "120s"      # a connection moving no bytes, with no request, is closed
+//! http-max-requests = 1024        # in progress at once; 503 with Retry-After past it
 //! restart = "on-failure"          # never | on-failure | always
 //! ```
 
@@ -111,6 +116,11 @@ struct RawTenant {
     max_open_files: Option<Spanned<usize>>,
     max_js_refs: Option<Spanned<usize>>,
     max_timers: Option<Spanned<usize>>,
+    http_max_header: Option<Spanned<RawSize>>,
+    http_max_body: Option<Spanned<RawSize>>,
+    http_header_timeout: Option<Spanned<String>>,
+    http_idle_timeout: Option<Spanned<String>>,
+    http_max_requests: Option<Spanned<usize>>,
     restart: Option<Spanned<RestartPolicy>>,
 }
 
@@ -140,6 +150,19 @@ impl RawTenant {
                 .or_else(|| defaults.max_open_files.clone()),
             max_js_refs: self.max_js_refs.or_else(|| defaults.max_js_refs.clone()),
             max_timers: self.max_timers.or_else(|| defaults.max_timers.clone()),
+            http_max_header: self
+                .http_max_header
+                .or_else(|| defaults.http_max_header.clone()),
+            http_max_body: self.http_max_body.or_else(|| defaults.http_max_body.clone()),
+            http_header_timeout: self
+                .http_header_timeout
+                .or_else(|| defaults.http_header_timeout.clone()),
+            http_idle_timeout: self
+                .http_idle_timeout
+                .or_else(|| defaults.http_idle_timeout.clone()),
+            http_max_requests: self
+                .http_max_requests
+                .or_else(|| defaults.http_max_requests.clone()),
             restart: self.restart.or_else(|| defaults.restart.clone()),
         }
     }
@@ -349,6 +372,26 @@ pub fn parse_manifest(
         if let Some(raw) = &tenant.max_timers {
             limits.max_timers = count("max-timers", raw)?;
         }
+        if let Some(raw) = &tenant.http_max_header {
+            limits.http.max_header_bytes = fields::check_header_size(size("http-max-header", raw)?)
+                .map_err(|e| at(raw.span(), format!("tenant `{name}`: http-max-header {e}")))?;
+        }
+        if let Some(raw) = &tenant.http_max_body {
+            limits.http.max_body_bytes = size("http-max-body", raw)?;
+        }
+        let timeout = |field: &str, raw: &Spanned<String>| {
+            fields::timeout(raw.get_ref())
+                .map_err(|e| at(raw.span(), format!("tenant `{name}`: {field}: {e}")))
+        };
+        if let Some(raw) = &tenant.http_header_timeout {
+            limits.http.header_timeout = timeout("http-header-timeout", raw)?;
+        }
+        if let Some(raw) = &tenant.http_idle_timeout {
+            limits.http.idle_timeout = timeout("http-idle-timeout", raw)?;
+        }
+        if let Some(raw) = &tenant.http_max_requests {
+            limits.http.max_requests = count("http-max-requests", raw)?;
+        }
         let env = tenant.env.unwrap_or_default();
         for (key, value) in &env {
             fields::env_name(key)
@@ -466,6 +509,11 @@ max-js-heap = "32MiB"
 max-open-files = 10
 max-js-refs = 1000
 max-timers = 20
+http-max-header = "16KiB"
+http-max-body = 1000
+http-header-timeout = "2s"
+http-idle-timeout = "500ms"
+http-max-requests = 8
 
 [[tenant]]
 name = "shop"
@@ -491,6 +539,17 @@ restart = "never"
             ),
             (32 << 20, 10, 1000, 20)
         );
+        assert_eq!(
+            blog.limits.http,
+            wasabi_limits::HttpLimits {
+                max_header_bytes: 16 << 10,
+                max_body_bytes: 1000,
+                header_timeout: std::time::Duration::from_secs(2),
+                idle_timeout: std::time::Duration::from_millis(500),
+                max_requests: 8,
+            }
+        );
+        assert_eq!(specs[1].limits.http, wasabi_limits::HttpLimits::default());
         assert_eq!(blog.restart, RestartPolicy::OnFailure);
         assert_eq!(
             blog.net.listen_map(),
@@ -595,6 +654,22 @@ restart = "never"
             (
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nenv = { \"A=B\" = \"x\" }\n",
                 "m.toml:1:1: tenant `a`: env: `A=B` cannot be a variable name",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nhttp-max-header = \"1KiB\"\n",
+                "m.toml:4:19: tenant `a`: http-max-header must be at least 8 KiB",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nhttp-header-timeout = \"soon\"\n",
+                "m.toml:4:23: tenant `a`: http-header-timeout: `soon` is not a duration such as 10s or 500ms",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nhttp-idle-timeout = \"0s\"\n",
+                "m.toml:4:21: tenant `a`: http-idle-timeout: must be at least 1ms",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nhttp-max-requests = 0\n",
+                "m.toml:4:21: tenant `a`: http-max-requests must be at least 1",
             ),
             ("", "m.toml:1:1: the manifest has no tenants"),
             ("[[tenant]\n", "m.toml:1:"),
