@@ -15,9 +15,9 @@ mod advice;
 use wasabi_core::admin::serve_admin;
 use wasabi_core::manifest::ManifestAdvice;
 use wasabi_core::{
-    AddressRule, LoadError, LogFormat, MountSpec, NetPolicy, PrecompiledCode, RunError, Runtime,
-    RuntimeConfig, SandboxSpec, StartError, HttpLimits, Supervisor, TenantError, TenantIo, TenantLimits,
-    TenantSpec, fields, load_manifest,
+    AddressRule, HttpLimits, LoadError, LogFormat, MountSpec, NetPolicy, PrecompiledCode, RunError,
+    Runtime, RuntimeConfig, SandboxSpec, StartError, Supervisor, TenantError, TenantIo,
+    TenantLimits, TenantSpec, fields, load_manifest,
 };
 
 use crate::advice::FlagAdvice;
@@ -205,7 +205,9 @@ struct ProgramArgs {
 /// The limits of the HTTP server the host runs for the program when it
 /// serves with wasabi.Serve or wasabi.ListenAndServe.
 #[derive(Args)]
-#[command(next_help_heading = "HTTP server (wasabi.Serve: the host answers requests that break these)")]
+#[command(
+    next_help_heading = "HTTP server (wasabi.Serve: the host answers requests that break these)"
+)]
 struct HttpArgs {
     /// Largest request head (request line and headers), at least 8KiB; a larger
     /// one gets 431.

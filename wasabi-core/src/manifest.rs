@@ -153,7 +153,9 @@ impl RawTenant {
             http_max_header: self
                 .http_max_header
                 .or_else(|| defaults.http_max_header.clone()),
-            http_max_body: self.http_max_body.or_else(|| defaults.http_max_body.clone()),
+            http_max_body: self
+                .http_max_body
+                .or_else(|| defaults.http_max_body.clone()),
             http_header_timeout: self
                 .http_header_timeout
                 .or_else(|| defaults.http_header_timeout.clone()),

@@ -254,6 +254,7 @@ pub(crate) fn add_to_linker<T: GoView>(linker: &mut Linker<T>) -> wasmtime::Resu
                     }
                     taken += n;
                 }
+                tracing::trace!(taken, "tokens polled");
                 Ok(taken as i32)
             })
         },

@@ -632,6 +632,7 @@ async fn take_turn<T: GoView>(
                 host.network.ingress.take_tokens(&mut [0; 256]);
                 return Ok(None);
             };
+            tracing::trace!("waking the guest for its tokens");
             host.network.polled = false;
             let result = call_back(store, wake, Vec::new(), "the wake callback").await?;
             let host = store.data_mut().go();

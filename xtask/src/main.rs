@@ -494,6 +494,11 @@ fn ensure_tools(root: &Path) -> anyhow::Result<()> {
         ));
         apt_install(LEGACY_GO_PACKAGE)?;
     }
+    // Real clients of the HTTP tests.
+    if Command::new("curl").arg("--version").output().is_err() {
+        step("installing curl (a client of the HTTP tests)");
+        apt_install("curl")?;
+    }
     for component in ["rustfmt", "clippy"] {
         let have = Command::new("rustup")
             .args(["component", "list", "--installed"])

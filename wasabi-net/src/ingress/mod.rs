@@ -219,6 +219,7 @@ impl Link {
     /// The response window has room again.
     pub(crate) fn ring_writable(&self) {
         let id = self.id.load(Ordering::Acquire);
+        tracing::trace!(id, "response window has room");
         if id != 0 {
             self.shared.doorbell.ring(token::WRITABLE | u64::from(id));
         }
@@ -546,7 +547,10 @@ impl Ingress {
         match pipe.write(data, |n| memory.charge(n as u64)) {
             Err(()) => Err(IngressError::Memory),
             Ok(Written::Took(n)) => Ok(Some(n)),
-            Ok(Written::Full) => Ok(None),
+            Ok(Written::Full) => {
+                tracing::trace!(id, "response window full");
+                Ok(None)
+            }
             Ok(Written::Closed) => Err(IngressError::Gone),
         }
     }

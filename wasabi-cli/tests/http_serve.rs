@@ -1,0 +1,336 @@
+//! The host's HTTP server (`wasabi.Serve`): Go handlers under Wasabi
+//! against the same program built natively, with real clients — Go's own
+//! `net/http` client (HTTP/1.1 and HTTP/2), curl — and hostile ones written
+//! here: slow heads, huge heads, oversized bodies, resets mid-body, more
+//! requests than the tenant may have in progress, clients that leave.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Background, free_port, native, program};
+
+/// `http-handlers` under Wasabi with `flags`, and its address.
+fn wasabi_server(flags: &[&str]) -> (Background, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let grant = format!("--allow-listen={addr}");
+    let mut all = vec![grant.as_str()];
+    all.extend_from_slice(flags);
+    let mut server = Background::start(&program("http-handlers.wasm"), &all, &["-addr", &addr]);
+    assert_eq!(server.line(), format!("listening on {addr}"));
+    (server, addr)
+}
+
+/// The same program built natively, killed when dropped.
+struct Native {
+    child: Child,
+    addr: String,
+}
+
+impl Native {
+    fn start() -> Native {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(native("http-handlers"))
+            .args(["-addr", &addr])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the native server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        assert_eq!(line.trim(), format!("listening on {addr}"));
+        Native { child, addr }
+    }
+}
+
+impl Drop for Native {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `http-check` (Go's net/http client, native) against `addr`.
+fn go_client(addr: &str, h2: bool) -> String {
+    let mut cmd = Command::new(native("http-check"));
+    if h2 {
+        cmd.arg("-h2");
+    }
+    let out = cmd
+        .arg(format!("http://{addr}"))
+        .output()
+        .expect("run http-check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn go_clients_get_the_same_answers_as_from_the_native_server() {
+    let native = Native::start();
+    let (_server, addr) = wasabi_server(&[]);
+    for h2 in [false, true] {
+        let expected = go_client(&native.addr, h2);
+        let got = go_client(&addr, h2);
+        assert!(
+            expected.contains(if h2 { "HTTP/2.0" } else { "HTTP/1.1" }),
+            "{expected}"
+        );
+        assert_eq!(got, expected, "h2 = {h2}");
+    }
+}
+
+/// curl's answer with the `Date` header left out and names lowercased,
+/// headers sorted (HTTP/1 names are case-insensitive; the order of
+/// different names carries no meaning).
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "-i", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl (cargo xtask ci installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or("").trim().to_string();
+    let mut headers: Vec<String> = lines
+        .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap_or((l, ""));
+            format!("{}:{}", n.to_ascii_lowercase(), v)
+        })
+        .collect();
+    headers.sort();
+    format!("{status}\n{}\n\n{body}", headers.join("\n"))
+}
+
+#[test]
+fn curl_gets_the_same_answers_over_http1_and_http2() {
+    let native = Native::start();
+    let (_server, addr) = wasabi_server(&[]);
+    let upload = support::scratch("http-serve-curl").join("upload.bin");
+    std::fs::write(&upload, vec![b'u'; 3 << 20]).expect("write the upload");
+    let upload_arg = format!("@{}", upload.display());
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["/headers"],
+        vec!["/status?code=404"],
+        vec!["--http2-prior-knowledge", "/headers"],
+        vec!["--http2-prior-knowledge", "/status?code=201"],
+        // Expect: 100-continue, then 3 MiB streamed through the handler.
+        vec![
+            "-H",
+            "Expect: 100-continue",
+            "--data-binary",
+            &upload_arg,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            "/echo",
+        ],
+    ];
+    for case in cases {
+        let (path, flags) = case.split_last().expect("a path");
+        let run = |at: &str| {
+            let url = format!("http://{at}{path}");
+            let mut args: Vec<&str> = flags.to_vec();
+            args.push(&url);
+            curl(&args)
+        };
+        assert_eq!(run(&addr), run(&native.addr), "curl {case:?}");
+    }
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes
+/// it or `within` passes: what came back.
+fn exchange(addr: &str, request: &[u8], within: Duration) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(within)).expect("timeout");
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_request_head_that_comes_too_slowly_gets_408() {
+    let (_server, addr) = wasabi_server(&["--http-header-timeout", "300ms"]);
+    let started = Instant::now();
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // A slowloris client: part of a head, then nothing.
+    s.write_all(b"GET /headers HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 408 Request Timeout"), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_request_head_over_the_limit_gets_431() {
+    let (server, addr) = wasabi_server(&["--http-max-header", "16KiB"]);
+    let big = "x".repeat(32 << 10);
+    let request = format!("GET /dump HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let out = exchange(&addr, request.as_bytes(), Duration::from_secs(10));
+    assert!(
+        out.starts_with("HTTP/1.1 431 Request Header Fields Too Large"),
+        "{out:?}"
+    );
+    // The handler never saw it; the server still answers.
+    let out = exchange(
+        &addr,
+        b"GET /status?code=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out:?}");
+    drop(server);
+}
+
+#[test]
+fn a_body_over_the_limit_gets_413_declared_or_chunked() {
+    let (_server, addr) = wasabi_server(&["--http-max-body", "1000"]);
+    let declared = format!(
+        "POST /dump HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{}",
+        "d".repeat(5000)
+    );
+    let out = exchange(&addr, declared.as_bytes(), Duration::from_secs(10));
+    assert!(out.starts_with("HTTP/1.1 413 Payload Too Large"), "{out:?}");
+    let chunk = "c".repeat(800);
+    let chunked = format!(
+        "POST /dump HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+         320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
+    );
+    let out = exchange(&addr, chunked.as_bytes(), Duration::from_secs(10));
+    assert!(out.starts_with("HTTP/1.1 413 Payload Too Large"), "{out:?}");
+    // Within the limit, the same body goes through.
+    let small =
+        "POST /dump HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    let out = exchange(&addr, small.as_bytes(), Duration::from_secs(10));
+    assert!(out.contains("\"body_len\":5"), "{out:?}");
+}
+
+#[test]
+fn a_client_reset_mid_body_reaches_the_handler_as_an_error_and_nothing_else() {
+    let (mut server, addr) = wasabi_server(&[]);
+    {
+        let s = TcpStream::connect(&addr).expect("connect");
+        let mut w = &s;
+        w.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n")
+            .expect("head");
+        w.write_all(&[b'r'; 64 << 10]).expect("part of the body");
+        std::thread::sleep(Duration::from_millis(200));
+        // Close with a reset, not a FIN.
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger");
+    }
+    let line = server.line();
+    assert!(line.starts_with("echo failed after "), "{line}");
+    let out = exchange(
+        &addr,
+        b"GET /status?code=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out:?}");
+}
+
+#[test]
+fn past_the_request_cap_clients_get_503_with_retry_after() {
+    let (mut server, addr) = wasabi_server(&["--http-max-requests", "2"]);
+    let hold = |addr: &str| {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        s
+    };
+    let first = hold(&addr);
+    let second = hold(&addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = exchange(
+        &addr,
+        b"GET /status?code=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.starts_with("HTTP/1.1 503 Service Unavailable"),
+        "{out:?}"
+    );
+    assert!(
+        out.to_ascii_lowercase().contains("retry-after: 1"),
+        "{out:?}"
+    );
+    // The two held requests are cancelled when their clients leave, and
+    // the cap frees up.
+    drop(first);
+    drop(second);
+    assert_eq!(server.line(), "cancelled /slow");
+    assert_eq!(server.line(), "cancelled /slow");
+    let out = exchange(
+        &addr,
+        b"GET /status?code=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out:?}");
+}
+
+#[test]
+fn hijack_says_why_it_cannot_and_a_panic_closes_only_its_request() {
+    let (_server, addr) = wasabi_server(&[]);
+    let out = exchange(
+        &addr,
+        b"GET /hijack HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(out.starts_with("HTTP/1.1 501 Not Implemented"), "{out:?}");
+    assert!(
+        out.contains("Hijack is not supported when the host serves HTTP"),
+        "{out:?}"
+    );
+    // As natively: a panicking handler's connection closes without an
+    // answer, and the server carries on.
+    let out = exchange(
+        &addr,
+        b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert_eq!(out, "");
+    let out = exchange(
+        &addr,
+        b"GET /status?code=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out:?}");
+}
+
+#[test]
+fn the_socket_level_server_still_serves_with_http_serve() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let grant = format!("--allow-listen={addr}");
+    let mut server = Background::start(
+        &program("http-handlers.wasm"),
+        &[grant.as_str()],
+        &["-addr", &addr, "-socket"],
+    );
+    assert_eq!(server.line(), format!("listening on {addr}"));
+    // Go's own server runs in the guest: Hijack works there.
+    let out = exchange(
+        &addr,
+        b"GET /hijack HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(out.ends_with("hijacked"), "{out:?}");
+}
