@@ -4,8 +4,9 @@
 // Go's standard net package has no sockets under js/wasm (only an in-process
 // fake), and Node.js gives such programs none either. Under Wasabi, this
 // package's Listen, Dial and DialContext return a real net.Listener and
-// net.Conn backed by the host's sockets; ListenAndServe serves HTTP on them
-// and RoundTripper makes HTTP requests through them. A goroutine blocked on a
+// net.Conn backed by the host's sockets; Serve and ListenAndServe serve HTTP
+// (the host speaks HTTP in native code and runs only the handler in the
+// program) and RoundTripper makes HTTP requests through them. A goroutine blocked on a
 // socket parks only itself: the rest of the program keeps running.
 //
 // Built for any other GOOS/GOARCH, the same functions use the standard

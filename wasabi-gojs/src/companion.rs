@@ -117,7 +117,7 @@ pub(crate) fn add_to_linker<T: GoView>(linker: &mut Linker<T>) -> wasmtime::Resu
         "http_next",
         |mut caller: Caller<'_, T>, buf: i32, cap: i32| -> wasmtime::Result<i64> {
             with_host(&mut caller, "wasabi.http_next", |host, mem| {
-                let Some((id, head)) = host.network.ingress.next() else {
+                let Some((id, head)) = host.network.ingress.take_request() else {
                     return Ok(0);
                 };
                 let len = head.len() as u64;

@@ -323,44 +323,97 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         plan.http_seconds
     ));
     let load = Duration::from_secs(plan.http_seconds);
-    let port = free_port()?;
-    let addr = format!("127.0.0.1:{port}");
-    let wasabi_http = {
-        let mut cmd = tools.wasabi_run(
-            &[&cache_flag, &format!("--allow-listen={addr}")],
-            "hello-server.wasm",
-            &["-addr", &addr],
-        );
-        with_server(&mut cmd, &addr, || load_test(&addr, 64, load))?
-    };
-    let port = free_port()?;
-    let native_addr = format!("127.0.0.1:{port}");
-    let native_http = {
-        let mut cmd = tools.native("hello-server");
-        cmd.args(["-addr", &native_addr]).env("GOMAXPROCS", "1");
-        with_server(&mut cmd, &native_addr, || load_test(&native_addr, 64, load))?
-    };
+    // Four servers of one program: under Wasabi with the host serving HTTP
+    // (wasabi.Serve) and with Go's own server in the guest (-socket), and
+    // natively on one core and on all of them.
+    let servers = ["wasabi", "wasabi_socket", "native", "native_all_cores"];
+    let mut builtin = Vec::new();
+    for name in servers {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let mut cmd = server_command(&tools, &cache_flag, "hello-server", name, &addr);
+        let result = with_server(&mut cmd, &addr, || load_test(&addr, 64, load))?;
+        builtin.push((name, result));
+    }
+    let (wasabi_http, baselines) = builtin.split_first().context("a server")?;
     figures.push(Figure {
         name: "http_throughput",
-        title: "HTTP throughput (hello-server; native with GOMAXPROCS=1)",
+        title: "HTTP throughput (hello-server, built-in client; native with GOMAXPROCS=1)",
         unit: "req/s",
-        wasabi: wasabi_http.rps,
-        baselines: vec![("native", native_http.rps)],
-        target: Some(("native", 0.5, false)),
+        wasabi: wasabi_http.1.rps,
+        baselines: baselines.iter().map(|(n, r)| (*n, r.rps)).collect(),
+        target: Some(("native", 1.0, false)),
         runs: 1,
     });
     for (name, title, pick) in [
-        ("http_p50", "HTTP latency p50", 0usize),
-        ("http_p99", "HTTP latency p99", 1),
+        ("http_p50", "HTTP latency p50 (built-in client)", 0usize),
+        ("http_p99", "HTTP latency p99 (built-in client)", 1),
     ] {
         let value = |r: &LoadResult| if pick == 0 { r.p50_ms } else { r.p99_ms };
         figures.push(Figure {
             name,
             title,
             unit: "ms",
-            wasabi: value(&wasabi_http),
-            baselines: vec![("native", value(&native_http))],
-            target: None,
+            wasabi: value(&wasabi_http.1),
+            baselines: baselines.iter().map(|(n, r)| (*n, value(r))).collect(),
+            target: (pick == 1).then_some(("native", 2.0, true)),
+            runs: 1,
+        });
+    }
+
+    step(&format!(
+        "serving with wrk (one thread, 64 connections, {} s each): hello, a JSON API, a 1 MiB stream",
+        plan.http_seconds
+    ));
+    ensure_wrk()?;
+    let post_json = out_dir.join("post-json.lua");
+    std::fs::write(&post_json, wrk_post_script(1024))?;
+    let post_json = post_json.display().to_string();
+    for (figure, title, path, script) in [
+        ("wrk_hello", "hello-server, wrk", "/", None),
+        (
+            "wrk_json",
+            "JSON API (decode 1 KiB, encode a reply), wrk",
+            "/json",
+            Some(post_json.as_str()),
+        ),
+        (
+            "wrk_stream",
+            "1 MiB streamed response, wrk",
+            "/big?mb=1",
+            None,
+        ),
+    ] {
+        let mut results = Vec::new();
+        for name in servers {
+            // hello-server answers `/`; http-handlers the rest.
+            let program = if path == "/" {
+                "hello-server"
+            } else {
+                "http-handlers"
+            };
+            let addr = format!("127.0.0.1:{}", free_port()?);
+            let mut cmd = server_command(&tools, &cache_flag, program, name, &addr);
+            let url = format!("http://{addr}{path}");
+            let result = with_server(&mut cmd, &addr, || wrk(&url, 64, load, script))?;
+            results.push((name, result));
+        }
+        let (ours, others) = results.split_first().context("a server")?;
+        figures.push(Figure {
+            name: figure,
+            title,
+            unit: "req/s",
+            wasabi: ours.1.rps,
+            baselines: others.iter().map(|(n, r)| (*n, r.rps)).collect(),
+            target: Some(("native", 1.0, false)),
+            runs: 1,
+        });
+        figures.push(Figure {
+            name: Box::leak(format!("{figure}_p99").into_boxed_str()),
+            title: Box::leak(format!("{title}: p99 latency").into_boxed_str()),
+            unit: "ms",
+            wasabi: ours.1.p99_ms,
+            baselines: others.iter().map(|(n, r)| (*n, r.p99_ms)).collect(),
+            target: Some(("native", 2.0, true)),
             runs: 1,
         });
     }
@@ -471,6 +524,114 @@ struct LoadResult {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+}
+
+/// `program` (hello-server or http-handlers, which take the same flags)
+/// as the server `name` of the serving figures runs it: under Wasabi with
+/// the host serving (`wasabi`) or Go's own server in the guest
+/// (`wasabi_socket`), or natively on one core (`native`) or all of them.
+fn server_command(
+    tools: &Tools,
+    cache_flag: &str,
+    program: &str,
+    name: &str,
+    addr: &str,
+) -> Command {
+    match name {
+        "wasabi" | "wasabi_socket" => {
+            let mut args = vec!["-addr", addr];
+            if name == "wasabi_socket" {
+                args.push("-socket");
+            }
+            tools.wasabi_run(
+                &[cache_flag, &format!("--allow-listen={addr}")],
+                &format!("{program}.wasm"),
+                &args,
+            )
+        }
+        _ => {
+            let mut cmd = tools.native(program);
+            cmd.args(["-addr", addr]);
+            if name == "native" {
+                cmd.env("GOMAXPROCS", "1");
+            }
+            cmd
+        }
+    }
+}
+
+/// Installs Debian's wrk when it is missing.
+fn ensure_wrk() -> anyhow::Result<()> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        step("installing wrk (the outside HTTP load generator)");
+        crate::apt_install("wrk")?;
+    }
+    Ok(())
+}
+
+/// A wrk script that POSTs a JSON object of about `size` bytes.
+fn wrk_post_script(size: usize) -> String {
+    let filler = "x".repeat(size.saturating_sub(64));
+    format!(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         wrk.body = '{{\"name\":\"wasabi\",\"size\":{size},\"filler\":\"{filler}\"}}'\n"
+    )
+}
+
+/// Runs wrk (one thread, `connections` keep-alive connections) against
+/// `url` for `duration`: requests per second and latency percentiles.
+fn wrk(
+    url: &str,
+    connections: usize,
+    duration: Duration,
+    script: Option<&str>,
+) -> anyhow::Result<LoadResult> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t1",
+        &format!("-c{connections}"),
+        &format!("-d{}s", duration.as_secs().max(1)),
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
+    if let Some(script) = script {
+        cmd.args(["-s", script]);
+    }
+    let text = output(cmd.arg(url))?;
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1))
+    };
+    let ms = |v: &str| -> Option<f64> {
+        let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = n.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            _ => return None,
+        })
+    };
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("unexpected wrk output:\n{text}"))?;
+    if let Some(line) = text
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+    {
+        eprintln!("wrk {url}: {}", line.trim());
+    }
+    Ok(LoadResult {
+        rps,
+        p50_ms: field("50%").and_then(ms).unwrap_or(f64::NAN),
+        p99_ms: field("99%").and_then(ms).unwrap_or(f64::NAN),
+    })
 }
 
 /// A keep-alive HTTP/1.1 load: `connections` clients sending GET / back to

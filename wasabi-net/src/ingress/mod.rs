@@ -9,7 +9,7 @@
 //! it waits for happened through [`Doorbell`] tokens:
 //!
 //! ```text
-//!  client ── hyper (host threads) ── queue ──► Ingress::next ─► guest handler
+//!  client ── hyper (host threads) ── queue ──► Ingress::take_request ─► handler
 //!                 ▲   request body ◄── Ingress::read ◄──────────┤
 //!                 └── ResponseBody ◄── Ingress::respond/write ◄─┘
 //!                        tokens: ACCEPT, READABLE, WRITABLE, GONE ─► guest
@@ -46,7 +46,7 @@ use doorbell::Doorbell;
 /// What a token says, in its upper 32 bits; the lower 32 are the request id
 /// (0 for [`token::ACCEPT`]).
 pub mod token {
-    /// Requests wait to be taken with [`Ingress::next`](super::Ingress::next).
+    /// Requests wait to be taken with [`Ingress::take_request`](super::Ingress::take_request).
     pub const ACCEPT: u64 = 1 << 32;
     /// The request's body has bytes (or its end) to read.
     pub const READABLE: u64 = 2 << 32;
@@ -389,7 +389,7 @@ impl Ingress {
     /// The next request for the guest: its id and its head (see the
     /// layout in [`head`]), or `None` when none waits (then
     /// [`token::ACCEPT`] rings when one does).
-    pub fn next(&mut self) -> Option<(RequestId, Vec<u8>)> {
+    pub fn take_request(&mut self) -> Option<(RequestId, Vec<u8>)> {
         loop {
             let arrival = {
                 let mut q = self.shared.queue.lock().ok()?;
