@@ -265,3 +265,83 @@ fn a_looping_start_function_is_held_to_its_cpu_share() {
         "the start function used {used:?} of CPU in {wall:?} under --max-cpu 0.2"
     );
 }
+
+/// A module that calls the companion's own imports (module `wasabi`) with
+/// `body` as its `run`, exiting with the i32 `body` leaves.
+fn companion_guest(name: &str, body: &str) -> std::path::PathBuf {
+    let wat = format!(
+        r#"(module
+          (import "gojs" "runtime.wasmExit" (func $exit (param i32)))
+          (import "wasabi" "http_serve" (func $serve (param i32) (result i32)))
+          (import "wasabi" "http_next" (func $next (param i32 i32) (result i64)))
+          (import "wasabi" "http_head" (func $head (param i32 i32 i32) (result i32)))
+          (import "wasabi" "http_read" (func $read (param i32 i32 i32) (result i32)))
+          (import "wasabi" "http_respond" (func $respond (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+          (import "wasabi" "http_write" (func $write (param i32 i32 i32) (result i32)))
+          (import "wasabi" "http_finish" (func $finish (param i32 i32 i32) (result i32)))
+          (import "wasabi" "http_abort" (func $abort (param i32) (result i32)))
+          (import "wasabi" "poll" (func $poll (param i32 i32) (result i32)))
+          (import "wasabi" "last_error" (func $last_error (param i32 i32) (result i32)))
+          (memory (export "mem") 1)
+          (func $run (export "run") (param i32 i32)
+            (i32.store (i32.const 1032) {body})
+            (call $exit (i32.const 1024)))
+          (func (export "resume"))
+          (func (export "getsp") (result i32) (i32.const 1024)))"#
+    );
+    let path = scratch(name).join("guest.wasm");
+    std::fs::write(&path, wat::parse_str(&wat).expect("valid wat")).unwrap();
+    path
+}
+
+#[test]
+fn companion_calls_on_requests_that_do_not_exist_fail_without_harm() {
+    // Every call names a request, a listener or a head that is not there:
+    // each returns FAILED (-4), nothing traps, and the sum is checked.
+    let body = "(i32.add (i32.add (i32.add (i32.add (i32.add (i32.add (i32.add
+        (call $read (i32.const 777) (i32.const 0) (i32.const 10))
+        (call $respond (i32.const 1) (i32.const 200) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1)))
+        (call $respond (i32.const 1) (i32.const 99) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1)))
+        (call $write (i32.const 9) (i32.const 0) (i32.const 4)))
+        (call $finish (i32.const 9) (i32.const 0) (i32.const 0)))
+        (call $abort (i32.const 5)))
+        (call $serve (i32.const 42)))
+        (call $head (i32.const 3) (i32.const 0) (i32.const 10)))";
+    // 8 calls at -4 each, plus nothing queued (0) and no tokens (0).
+    let body = format!(
+        "(i32.add (i32.add (i32.const 32) {body})
+            (i32.add (i32.wrap_i64 (call $next (i32.const 0) (i32.const 64)))
+                     (call $poll (i32.const 0) (i32.const -1))))"
+    );
+    let out = run_no_cache(&companion_guest("companion-unknown", &body));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn companion_calls_with_addresses_outside_memory_trap() {
+    for (name, call, import) in [
+        (
+            "companion-read-oob",
+            "(call $read (i32.const 1) (i32.const 65530) (i32.const 100))",
+            "wasabi.http_read",
+        ),
+        (
+            "companion-respond-oob",
+            "(call $respond (i32.const 1) (i32.const 200) (i32.const -8) (i32.const 64) (i32.const 0) (i32.const 0) (i32.const 1))",
+            "wasabi.http_respond",
+        ),
+        (
+            "companion-error-oob",
+            // Make a message first, then ask for it past the end.
+            "(drop (call $abort (i32.const 5))) (call $last_error (i32.const 65535) (i32.const 4096))",
+            "wasabi.last_error",
+        ),
+    ] {
+        let body = format!("(block (result i32) {call})");
+        let out = run_no_cache(&companion_guest(name, &body));
+        assert_trap(
+            &out,
+            &format!("{import}: out-of-bounds guest memory access"),
+        );
+    }
+}

@@ -579,6 +579,8 @@ async fn wait(host: &mut GoHost, deadline: Option<Instant>, completed: bool) -> 
         event = network.sockets.next_event() => Some(Wake::Net(event)),
         event = requests.http.next_event() => Some(Wake::Fetch(event)),
         () = network.ingress.rung() => Some(Wake::Doorbell),
+        // Draining: look again when a connection of the host's server goes.
+        () = network.ingress.settled(), if draining => None,
         () = drain.requested(), if !draining => None,
         () = std::future::ready(()), if completed => Some(Wake::Completion),
     }

@@ -116,6 +116,9 @@ struct Shared {
     stats: Mutex<Option<Arc<crate::NetStats>>>,
     /// Asks every connection to finish (drain) or stop (the tenant ended).
     shutdown: watch::Sender<Shutdown>,
+    /// Told whenever a connection closes or a request ends, so a draining
+    /// event loop sees the last one go.
+    settled: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -159,6 +162,7 @@ impl Shared {
             if let Some(s) = stats {
                 s.http_connections.fetch_sub(1, Ordering::AcqRel);
             }
+            self.settled.notify_one();
         }
     }
 }
@@ -205,6 +209,7 @@ impl Link {
         if let Some(n) = &self.on_connection {
             n.fetch_sub(1, Ordering::AcqRel);
         }
+        self.shared.settled.notify_one();
         let id = self.id.load(Ordering::Acquire);
         if gone && id != 0 {
             self.shared.doorbell.ring(token::GONE | u64::from(id));
@@ -331,6 +336,7 @@ impl Ingress {
                 connections: AtomicUsize::new(0),
                 stats: Mutex::new(None),
                 shutdown,
+                settled: tokio::sync::Notify::new(),
             }),
             requests: HashMap::new(),
             last_id: 0,
@@ -374,6 +380,13 @@ impl Ingress {
     /// progress, then close (a drain).
     pub fn stop(&mut self) {
         self.shared.shutdown.send_replace(Shutdown::Graceful);
+    }
+
+    /// Completes when a connection has closed or a request ended since the
+    /// last call: what a drain waits for between looking at
+    /// [`Ingress::connections`] and [`Ingress::active_requests`].
+    pub async fn settled(&self) {
+        self.shared.settled.notified().await;
     }
 
     /// Completes once a token is waiting (cancel-safe).
