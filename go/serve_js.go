@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,9 +194,9 @@ func deliver(kind int, id int32) {
 	}
 	switch kind {
 	case tokenReadable:
-		signal(r.readable)
+		signal(r.channel(&r.readable))
 	case tokenWritable:
-		signal(r.writable)
+		signal(r.channel(&r.writable))
 	case tokenGone:
 		r.leave()
 	}
@@ -268,6 +269,38 @@ func (h *headReader) u32() uint32 {
 
 func (h *headReader) str() string { return string(h.take(int(h.u32()))) }
 
+// interned reads a string that is usually one of a few known ones (a
+// header name, a method), returning the shared copy without allocating
+// when it is, as Go's textproto does for common header names.
+func (h *headReader) interned() string {
+	b := h.take(int(h.u32()))
+	if v, ok := common[string(b)]; ok {
+		return v
+	}
+	return string(b)
+}
+
+// common holds the strings interned: methods and common header names.
+var common = func() map[string]string {
+	m := map[string]string{}
+	for _, v := range []string{
+		"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
+		"Authorization", "Cache-Control", "Cc", "Connection", "Content-Id",
+		"Content-Language", "Content-Length", "Content-Transfer-Encoding", "Content-Type",
+		"Cookie", "Date", "Dkim-Signature", "Etag", "Expires", "From", "Host",
+		"If-Modified-Since", "If-None-Match", "In-Reply-To", "Last-Modified", "Location",
+		"Message-Id", "Mime-Version", "Pragma", "Received", "Return-Path", "Server",
+		"Set-Cookie", "Subject", "To", "User-Agent", "Via", "X-Forwarded-For", "X-Imforwards",
+		"X-Powered-By", "Origin", "Referer", "Upgrade", "Te", "Forwarded", "X-Forwarded-Proto",
+		"X-Forwarded-Host", "X-Request-Id", "X-Real-Ip", "Sec-Fetch-Mode", "Sec-Fetch-Site",
+		"Sec-Fetch-Dest", "Priority", "Dnt",
+	} {
+		m[v] = v
+	}
+	return m
+}()
+
 // startRequest builds the handler's *http.Request from a head and runs the
 // handler on its own goroutine, as Go's server does.
 func startRequest(id int32, head []byte) {
@@ -279,14 +312,14 @@ func startRequest(id int32, head []byte) {
 		contentLength = int64(binary.LittleEndian.Uint64(v))
 	}
 	listenerID := int32(h.u32())
-	method, uri, host, remote := h.str(), h.str(), h.str(), h.str()
+	method, uri, host, remote := h.interned(), h.str(), h.str(), h.str()
 	count := int(h.u32())
 	if count > len(h.b)/8 {
 		h.bad = true
 	}
 	header := make(http.Header, count)
 	for i := 0; i < count && !h.bad; i++ {
-		k := h.str()
+		k := h.interned()
 		header[k] = append(header[k], h.str())
 	}
 	server.mu.Lock()
@@ -327,13 +360,7 @@ func startRequest(id int32, head []byte) {
 		req.TransferEncoding = []string{"chunked"}
 	}
 	ctx, cancel := context.WithCancel(served.baseCtx)
-	sr := &serverRequest{
-		id:       id,
-		cancel:   cancel,
-		readable: make(chan struct{}, 1),
-		writable: make(chan struct{}, 1),
-		gone:     make(chan struct{}),
-	}
+	sr := &serverRequest{id: id, cancel: cancel}
 	if contentLength == 0 {
 		req.Body = http.NoBody
 	} else {
@@ -368,8 +395,18 @@ var jobs = make(chan job)
 // per request would copy its stack as it grows, every time, which costs
 // more than the handler in a small one.
 func work(j job) {
+	var body, head []byte
 	for {
+		// A worker's buffers serve its requests in turn: the host has copied
+		// what they held before the next request starts.
+		j.w.buf, j.w.head = body[:0], head[:0]
 		serveOne(j.handler, j.w, j.req)
+		if cap(j.w.buf) <= 64<<10 {
+			body = j.w.buf
+		}
+		if cap(j.w.head) <= 64<<10 {
+			head = j.w.head
+		}
 		j = <-jobs
 	}
 }
@@ -404,22 +441,53 @@ func serveOne(handler http.Handler, w *responseWriter, req *http.Request) {
 }
 
 // serverRequest is one request in progress: how its goroutines are woken.
+// Its channels are made on first use: most requests never wait.
 type serverRequest struct {
 	id       int32
 	cancel   context.CancelFunc
-	readable chan struct{}
-	writable chan struct{}
-	gone     chan struct{}
-	goneOnce sync.Once
+	readable chan struct{} // body bytes arrived
+	writable chan struct{} // the response has room
+	gone     chan struct{} // closed when the client went away
+	left     bool
 	ended    bool // the response is over; the host forgot the id
+}
+
+// channel returns *ch, made if it is not yet (a wake channel, buffered so
+// a wake before the wait is kept).
+func (r *serverRequest) channel(ch *chan struct{}) chan struct{} {
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if *ch == nil {
+		*ch = make(chan struct{}, 1)
+	}
+	return *ch
+}
+
+// goneChan is closed once the client has gone away.
+func (r *serverRequest) goneChan() chan struct{} {
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	if r.gone == nil {
+		r.gone = make(chan struct{})
+		if r.left {
+			close(r.gone)
+		}
+	}
+	return r.gone
 }
 
 // leave: the client went away.
 func (r *serverRequest) leave() {
-	r.goneOnce.Do(func() {
+	server.mu.Lock()
+	already := r.left
+	r.left = true
+	if !already && r.gone != nil {
 		close(r.gone)
+	}
+	server.mu.Unlock()
+	if !already {
 		r.cancel()
-	})
+	}
 }
 
 // finished: the handler returned.
@@ -460,8 +528,8 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		case n == resultAgain:
 			select {
-			case <-b.r.readable:
-			case <-b.r.gone:
+			case <-b.r.channel(&b.r.readable):
+			case <-b.r.goneChan():
 				return 0, io.ErrUnexpectedEOF
 			}
 		case n == resultGone:
@@ -503,6 +571,7 @@ type responseWriter struct {
 	started     bool // the head went to the host
 	done        bool // the response is over
 	buf         []byte
+	head        []byte // the encoded head, built in a reused buffer
 	written     int64
 	declared    int64 // Content-Length the handler set, or -1
 	err         error
@@ -616,7 +685,8 @@ func (w *responseWriter) start(end bool) error {
 	if w.req.Method == "HEAD" {
 		body = nil
 	}
-	head := appendFields(nil, h, isTrailerKey)
+	head := appendFields(w.head[:0], h, isTrailerKey)
+	w.head = head
 	flag := int32(0)
 	if end {
 		flag = 1
@@ -655,8 +725,8 @@ func (w *responseWriter) send(p []byte) error {
 			p = p[n:]
 		case n == resultAgain:
 			select {
-			case <-w.r.writable:
-			case <-w.r.gone:
+			case <-w.r.channel(&w.r.writable):
+			case <-w.r.goneChan():
 				w.err = errClientGone
 				return w.err
 			}
@@ -781,20 +851,22 @@ func headerValue(h http.Header, key string) string {
 func isTrailerKey(k string) bool { return strings.HasPrefix(k, http.TrailerPrefix) }
 
 // appendFields writes a header block in the host's layout: a count, then
-// each name and value with its length.
+// each name and value with its length, names in sorted order as Go's own
+// server writes them.
 func appendFields(b []byte, h http.Header, skip func(string) bool) []byte {
+	var small [16]string
+	keys := small[:0]
 	count := 0
 	for k, vs := range h {
 		if skip == nil || !skip(k) {
+			keys = append(keys, k)
 			count += len(vs)
 		}
 	}
+	slices.Sort(keys)
 	b = binary.LittleEndian.AppendUint32(b, uint32(count))
-	for k, vs := range h {
-		if skip != nil && skip(k) {
-			continue
-		}
-		for _, v := range vs {
+	for _, k := range keys {
+		for _, v := range h[k] {
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(k)))
 			b = append(b, k...)
 			b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
