@@ -942,7 +942,8 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **cold start**: the same with `--no-cache` (Cranelift compiles the module every run).\n\
          - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time.\n\
          - **host-call cost**: `programs/js-calls` times a loop of `js.Global().Get(\"Object\").Type()` inside the guest, so start-up is excluded.\n\
-         - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`, against the native build with `GOMAXPROCS=1`; p50/p99 latency of the same requests.\n\
+         - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`: under Wasabi with the host serving HTTP (`wasabi.Serve`, the Wasabi column), with Go's own server in the guest (`-socket`, `wasabi_socket`), and natively with `GOMAXPROCS=1` (`native`) and on all cores; p50/p99 latency of the same requests.\n\
+         - **wrk rows**: the same four servers under Debian's `wrk` (one thread, 64 connections): `hello-server`, a JSON API (`programs/http-handlers` `/json`, a 1 KiB POST decoded and answered) and a 1 MiB streamed response (`/big?mb=1`); req/s and p99.\n\
          - **spawn**: `benches/src/bin/spawn.rs` asks a `Supervisor` for a hello-server tenant (module compiled and linked) and times it until its listener accepts.\n\
          - **density**: `wasabi serve` with 200 idle hello-server tenants (each answered one request): the resident memory beyond a one-tenant process, per tenant, against the resident memory of one Node.js process running an idle Go program (`programs/idle`; Node.js cannot run hello-server, which needs sockets).\n"
     );
