@@ -6,8 +6,9 @@
 // package's Listen, Dial and DialContext return a real net.Listener and
 // net.Conn backed by the host's sockets; Serve and ListenAndServe serve HTTP
 // (the host speaks HTTP in native code and runs only the handler in the
-// program) and RoundTripper makes HTTP requests through them. A goroutine blocked on a
-// socket parks only itself: the rest of the program keeps running.
+// program) and RoundTripper makes HTTP requests through them. A goroutine
+// blocked on a socket parks only itself: the rest of the program keeps
+// running.
 //
 // Built for any other GOOS/GOARCH, the same functions use the standard
 // library, so one program runs natively (to develop and test it) and under

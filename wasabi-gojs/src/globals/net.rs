@@ -125,24 +125,18 @@ pub(crate) fn call(
 ) -> NativeResult {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Undefined);
     let result = match op {
-        NetOp::SetNotify => {
+        NetOp::SetNotify | NetOp::SetWake => {
             let f = arg(0);
             if !is_callable(&host.js.heap, &f) {
-                return Err(host
-                    .js
-                    .type_error("wasabi.net.setNotify: the argument must be a function"));
+                let message = format!("wasabi.net.{}: the argument must be a function", op.name());
+                return Err(host.js.type_error(&message));
             }
-            host.network.notify = Some(f);
-            Ok(Value::Undefined)
-        }
-        NetOp::SetWake => {
-            let f = arg(0);
-            if !is_callable(&host.js.heap, &f) {
-                return Err(host
-                    .js
-                    .type_error("wasabi.net.setWake: the argument must be a function"));
-            }
-            host.network.wake = Some(f);
+            let slot = if op == NetOp::SetNotify {
+                &mut host.network.notify
+            } else {
+                &mut host.network.wake
+            };
+            *slot = Some(f);
             Ok(Value::Undefined)
         }
         NetOp::Listen => {
