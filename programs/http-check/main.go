@@ -34,9 +34,9 @@ func main() {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if *h2 {
-		var p http.Protocols
-		p.SetUnencryptedHTTP2(true)
-		transport.Protocols = &p
+		if err := unencryptedHTTP2(transport); err != nil {
+			log.Fatal(err)
+		}
 	}
 	client := &http.Client{Transport: transport}
 	c := checker{client: client, base: base, port: u.Port()}

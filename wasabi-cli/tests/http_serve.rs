@@ -128,6 +128,9 @@ fn curl_gets_the_same_answers_over_http1_and_http2() {
         vec!["/status?code=404"],
         vec!["--http2-prior-knowledge", "/headers"],
         vec!["--http2-prior-knowledge", "/status?code=201"],
+        // curl asks to upgrade to h2c; both answer over HTTP/1.1, as the
+        // upgrade allows.
+        vec!["--http2", "/headers"],
         // Expect: 100-continue, then 3 MiB streamed through the handler.
         vec![
             "-H",
@@ -162,6 +165,34 @@ fn exchange(addr: &str, request: &[u8], within: Duration) -> String {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let (_server, addr) = wasabi_server(&[]);
+    // Three requests in one write; the last asks to close.
+    let requests = "GET /status?code=201 HTTP/1.1\r\nHost: x\r\n\r\n\
+                    POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+                    GET /status?code=202 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let out = exchange(&addr, requests.as_bytes(), Duration::from_secs(10));
+    // Status lines, wherever they start (the echoed body has no newline).
+    let statuses: Vec<&str> = out
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| out[at..].split("\r\n").next())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 201 Created",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 202 Accepted"
+        ],
+        "{out:?}"
+    );
+    let first = out.find("status 201").expect("first body");
+    let echo = out.find("hello").expect("echoed body");
+    let last = out.find("status 202").expect("last body");
+    assert!(first < echo && echo < last, "{out:?}");
 }
 
 /// The server answers a plain request: nothing a test did broke it.
