@@ -289,6 +289,25 @@ async fn handle(
         let Ok(mut q) = shared.queue.lock() else {
             return Err(Aborted);
         };
+        // A guest that takes no requests must not make the queue grow: the
+        // requests of clients that left still sit in it (they no longer
+        // count as active), so at the cap they are dropped, and if the queue
+        // is still full the client is told to come back.
+        if q.arrivals.len() >= shared.limits.max_requests {
+            let memory = &shared.memory;
+            q.arrivals.retain(|a| {
+                let keep = !a.respond.is_closed();
+                if !keep {
+                    memory.release(a.charged);
+                }
+                keep
+            });
+        }
+        if q.arrivals.len() >= shared.limits.max_requests {
+            drop(q);
+            shared.memory.release(charged);
+            return Ok(busy());
+        }
         q.arrivals.push_back(Arrival {
             head,
             body,
