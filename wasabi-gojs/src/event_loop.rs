@@ -503,6 +503,8 @@ enum Work {
 /// Decides the next turn, waiting for an event when nothing is ready.
 /// Promise reactions run first, each in its own turn, as JS jobs do.
 async fn next_turn(host: &mut GoHost, told_deadlock: &mut bool) -> Result<Turn, RunError> {
+    // Whatever runs next is a new turn for the sockets' fairness budget.
+    host.network.sockets.begin_turn();
     if let Some((func, args)) = host.js.jobs.pop_front() {
         return Ok(Turn::Run(Work::Job(func, args)));
     }

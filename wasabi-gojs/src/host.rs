@@ -407,6 +407,7 @@ impl GoHost {
         if !self.js.heap.wants_collection() {
             return;
         }
+        let started = std::time::Instant::now();
         let roots = self.js.realm.roots();
         // What requests may still call back, and the queued callbacks and
         // their arguments, wait for a later turn.
@@ -427,6 +428,11 @@ impl GoHost {
                 .chain(self.network.wake.iter())
                 .chain(pending.iter()),
         );
-        tracing::trace!(freed, live = self.js.heap.len(), "collected JS objects");
+        tracing::debug!(
+            freed,
+            live = self.js.heap.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "collected JS objects"
+        );
     }
 }

@@ -151,7 +151,26 @@ pub struct Sockets {
     tasks: JoinSet<TaskOutput>,
     next_serial: u64,
     stats: Arc<NetStats>,
+    /// Waits and dials that completed and whose event is not delivered yet.
+    ready: Arc<AtomicUsize>,
+    /// Reads and accepts that found data since the event loop's turn began.
+    turn_reads: usize,
 }
+
+/// Reads and accepts that may find data in one turn of the event loop
+/// while other sockets' events wait for the turn to end.
+///
+/// Why: the host delivers readiness events between turns (calls into the
+/// guest), and a turn lasts until every goroutine is blocked. A goroutine
+/// whose socket always has data (a keep-alive client sending its next
+/// request as soon as it has an answer) never blocks, so a few busy
+/// connections could hold a turn for hundreds of milliseconds while a
+/// connection that had to wait got nothing: measured, a p99 of 270 ms for
+/// 8 connections against a p90 of 1 ms. Past this budget, and only when
+/// another socket's event is waiting, a read reports "nothing yet": its
+/// goroutine arms a wait like the others, the turn ends, and every ready
+/// socket is served in the next one, busy or not.
+const TURN_BUDGET: usize = 32;
 
 impl Drop for Sockets {
     fn drop(&mut self) {
@@ -192,7 +211,21 @@ impl Sockets {
             tasks: JoinSet::new(),
             next_serial: 0,
             stats: Arc::default(),
+            ready: Arc::default(),
+            turn_reads: 0,
         }
+    }
+
+    /// The event loop starts a turn (a call into the guest): the read
+    /// budget of [`TURN_BUDGET`] starts again.
+    pub fn begin_turn(&mut self) {
+        self.turn_reads = 0;
+    }
+
+    /// Whether this turn has used its read budget while another socket's
+    /// event waits: then a read or an accept yields.
+    fn should_yield(&self) -> bool {
+        self.turn_reads >= TURN_BUDGET && self.ready.load(Ordering::Acquire) > 0
     }
 
     /// The policy this context enforces.
@@ -346,9 +379,13 @@ impl Sockets {
             }
         };
         self.check_room()?;
+        if self.should_yield() {
+            return Ok(None);
+        }
         let Some(stream) = try_accept(&listener)? else {
             return Ok(None);
         };
+        self.turn_reads += 1;
         stream.set_nonblocking(true)?;
         let stream = TcpStream::from_std(stream)?;
         // Go's own network stack sets TCP_NODELAY on every connection.
@@ -390,8 +427,15 @@ impl Sockets {
     /// Reads into `buf`: `Some(0)` at the end of the stream, `None` when no
     /// data is there yet (wait for [`Interest::Read`]).
     pub fn read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<Option<usize>, NetError> {
-        match self.stream(id)?.try_read(buf) {
-            Ok(n) => Ok(Some(n)),
+        let stream = self.stream(id)?;
+        if self.should_yield() {
+            return Ok(None);
+        }
+        match stream.try_read(buf) {
+            Ok(n) => {
+                self.turn_reads += 1;
+                Ok(Some(n))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -415,19 +459,23 @@ impl Sockets {
         let task = match (&entry.socket, interest) {
             (Socket::Listener(l), Interest::Read) => {
                 let l = Arc::clone(l);
+                let ready = Arc::clone(&self.ready);
                 self.tasks.spawn(async move {
                     // The readiness stays set; the next accept consumes or clears it.
                     let _ = l.readable().await;
+                    ready.fetch_add(1, Ordering::AcqRel);
                     TaskOutput::Ready { token }
                 })
             }
             (Socket::Stream(s), interest) => {
                 let s = Arc::clone(s);
+                let ready = Arc::clone(&self.ready);
                 self.tasks.spawn(async move {
                     let _ = match interest {
                         Interest::Read => s.readable().await,
                         Interest::Write => s.writable().await,
                     };
+                    ready.fetch_add(1, Ordering::AcqRel);
                     TaskOutput::Ready { token }
                 })
             }
@@ -539,6 +587,11 @@ impl Sockets {
     fn completed(&mut self, joined: Result<TaskOutput, tokio::task::JoinError>) -> Option<Event> {
         // A task that was aborted (replaced or closed) has nothing to say.
         let output = joined.ok()?;
+        if matches!(output, TaskOutput::Ready { .. }) {
+            let _ = self
+                .ready
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
         match output {
             TaskOutput::Ready { token } => Some(Event {
                 token,
@@ -683,6 +736,57 @@ mod tests {
         net.close(c).unwrap();
         assert!(matches!(net.read(c, &mut buf), Err(NetError::NotOpen(_))));
         assert!(matches!(net.close(c), Err(NetError::NotOpen(_))));
+    }
+
+    /// Accepts a connection on listener `l` from a new peer.
+    async fn connected(net: &mut Sockets, l: SocketId) -> (SocketId, StdStream) {
+        let addr = net.local_addr(l).unwrap();
+        let peer = StdStream::connect(addr).unwrap();
+        loop {
+            if let Some(c) = net.accept(l).unwrap() {
+                return (c, peer);
+            }
+            net.wait(l, Interest::Read, 0).unwrap();
+            next(net).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_socket_yields_its_turn_to_one_that_waited() {
+        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
+        let l = net.listen("tcp", "127.0.0.1:0").unwrap();
+        let (busy, mut busy_peer) = connected(&mut net, l).await;
+        let (quiet, mut quiet_peer) = connected(&mut net, l).await;
+        // The busy connection always has data; the quiet one waits for its
+        // first byte, which comes: its event is ready to be delivered.
+        busy_peer.write_all(&[b'b'; 4096]).unwrap();
+        net.wait(quiet, Interest::Read, 42).unwrap();
+        quiet_peer.write_all(b"q").unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while net.ready.load(Ordering::Acquire) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the quiet socket's wait completes");
+        net.begin_turn();
+        let mut buf = [0u8; 1];
+        let mut reads = 0;
+        while let Some(n) = net.read(busy, &mut buf).unwrap() {
+            assert_eq!(n, 1);
+            reads += 1;
+        }
+        // The busy socket had data left, but the turn gave way after its
+        // budget; the quiet socket's event is delivered next.
+        assert_eq!(reads, TURN_BUDGET);
+        assert_eq!(next(&mut net).await.token, 42);
+        // A new turn: the busy socket reads again.
+        net.begin_turn();
+        assert_eq!(net.read(busy, &mut buf).unwrap(), Some(1));
+        // Alone, a busy socket is never held back.
+        for _ in 0..2 * TURN_BUDGET {
+            assert_eq!(net.read(busy, &mut buf).unwrap(), Some(1));
+        }
     }
 
     #[tokio::test]
