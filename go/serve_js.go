@@ -5,6 +5,7 @@ package wasabi
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -313,6 +314,21 @@ func startRequest(id int32, head []byte) {
 	}
 	listenerID := int32(h.u32())
 	method, uri, host, remote := h.interned(), h.str(), h.str(), h.str()
+	var tlsState *tls.ConnectionState
+	if flags&4 != 0 {
+		serverName, alpn := h.str(), h.str()
+		var version uint16
+		if v := h.take(2); v != nil {
+			version = binary.LittleEndian.Uint16(v)
+		}
+		tlsState = &tls.ConnectionState{
+			Version:                    version,
+			HandshakeComplete:          true,
+			ServerName:                 serverName,
+			NegotiatedProtocol:         alpn,
+			NegotiatedProtocolIsMutual: true,
+		}
+	}
 	count := int(h.u32())
 	if count > len(h.b)/8 {
 		h.bad = true
@@ -343,6 +359,7 @@ func startRequest(id int32, head []byte) {
 		RequestURI:    uri,
 		ContentLength: contentLength,
 		Close:         flags&2 != 0,
+		TLS:           tlsState,
 	}
 	switch proto {
 	case 10:

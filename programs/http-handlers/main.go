@@ -77,6 +77,11 @@ func dump(w http.ResponseWriter, r *http.Request) {
 		"body_error":        fmt.Sprint(err),
 		"remote_host":       host,
 		"local_addr_known":  r.Context().Value(http.LocalAddrContextKey) != nil,
+		"tls":               r.TLS != nil,
+	}
+	if r.TLS != nil {
+		out["tls_alpn"] = r.TLS.NegotiatedProtocol
+		out["tls_server_name"] = r.TLS.ServerName
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)

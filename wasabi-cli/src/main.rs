@@ -234,9 +234,29 @@ struct HttpArgs {
     #[arg(long, value_name = "N", value_parser = fields::count,
           default_value_t = HttpLimits::DEFAULT_MAX_REQUESTS)]
     http_max_requests: usize,
+
+    /// Serve HTTPS (TLS 1.2 and 1.3, HTTP/2 or HTTP/1.1 by ALPN) with this PEM
+    /// certificate chain, leaf first; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 impl HttpArgs {
+    /// The certificate and key, read now so a bad file stops the run
+    /// before anything compiles.
+    fn server_tls(&self) -> anyhow::Result<Option<wasabi_core::ServerTls>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(
+                fields::server_tls(cert, key).map_err(|e| anyhow::anyhow!("--tls-cert: {e}"))?,
+            )),
+            _ => Ok(None),
+        }
+    }
+
     fn limits(&self) -> HttpLimits {
         HttpLimits {
             max_header_bytes: self.http_max_header,
@@ -558,6 +578,7 @@ fn run_program(
         fs,
         limits: program.limits(),
         go_test_runner,
+        server_tls: program.http.server_tls()?,
         ..TenantSpec::new("main", file)
     };
     let runtime = Runtime::new(RuntimeConfig {

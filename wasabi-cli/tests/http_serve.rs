@@ -355,3 +355,78 @@ fn the_socket_level_server_still_serves_with_http_serve() {
     );
     assert!(out.ends_with("hijacked"), "{out:?}");
 }
+
+/// A self-signed certificate for `localhost`, made here: (cert, key) files.
+fn certificate(dir: &std::path::Path) -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("make a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key");
+    (cert.display().to_string(), key.display().to_string())
+}
+
+#[test]
+fn https_with_a_certificate_made_here_serves_http2_and_http1_by_alpn() {
+    let dir = support::scratch("http-serve-tls");
+    let (cert, key) = certificate(&dir);
+    let (_server, addr) = wasabi_server(&["--tls-cert", &cert, "--tls-key", &key]);
+    let port = addr.rsplit(':').next().expect("a port");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let url = format!("https://localhost:{port}/dump");
+    for (flag, proto, alpn) in [
+        ("--http2", "HTTP/2.0", "h2"),
+        ("--http1.1", "HTTP/1.1", "http/1.1"),
+    ] {
+        let body = curl(&["--cacert", &cert, "--resolve", &resolve, flag, &url]);
+        for want in [
+            "\"tls\":true".to_string(),
+            format!("\"tls_alpn\":\"{alpn}\""),
+            "\"tls_server_name\":\"localhost\"".to_string(),
+            format!("\"proto\":\"{proto}\""),
+        ] {
+            assert!(body.contains(&want), "{want} in {body}");
+        }
+    }
+    // A client that does not trust the certificate stops at the handshake
+    // (curl's code 60), and the server carries on.
+    let untrusted = Command::new("curl")
+        .args(["-s", "--resolve", &resolve, &url])
+        .status()
+        .expect("curl");
+    assert_eq!(untrusted.code(), Some(60));
+    let again = curl(&["--cacert", &cert, "--resolve", &resolve, &url]);
+    assert!(again.contains("\"tls\":true"), "{again}");
+}
+
+#[test]
+fn a_certificate_or_key_that_cannot_serve_is_refused_before_anything_runs() {
+    let dir = support::scratch("http-serve-bad-tls");
+    let (cert, key) = certificate(&dir);
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").expect("write");
+    let other = support::scratch("http-serve-bad-tls-other");
+    let (_, other_key) = certificate(&other);
+    let garbage = garbage.display().to_string();
+    for (flags, says) in [
+        (
+            vec!["--tls-cert", garbage.as_str(), "--tls-key", key.as_str()],
+            "no CERTIFICATE block",
+        ),
+        (
+            vec!["--tls-cert", cert.as_str(), "--tls-key", garbage.as_str()],
+            "private key",
+        ),
+        (
+            vec!["--tls-cert", cert.as_str(), "--tls-key", other_key.as_str()],
+            "cannot be used together",
+        ),
+        (vec!["--tls-cert", cert.as_str()], "--tls-key"),
+    ] {
+        let out = support::run_guest(&program("http-handlers.wasm"), &flags, &[]);
+        let err = support::stderr(&out);
+        assert!(!out.status.success());
+        assert!(err.contains(says), "{says:?} in {err}");
+        assert!(!err.contains("listening"), "{err}");
+    }
+}

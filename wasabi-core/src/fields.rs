@@ -120,6 +120,15 @@ pub fn header_size(text: &str) -> Result<usize, String> {
     check_header_size(size(text)?)
 }
 
+/// The certificate chain and key the host serves HTTPS with, from PEM
+/// files.
+pub fn server_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<wasabi_gojs::ServerTls, String> {
+    wasabi_gojs::ServerTls::from_pem_files(cert, key).map_err(|e| e.to_string())
+}
+
 /// The smallest JS heap: the JS world's own objects (the globals Go
 /// reads) take a few KiB of it before the program runs.
 pub const MIN_JS_HEAP: u64 = 64 << 10;

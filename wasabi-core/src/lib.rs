@@ -47,4 +47,5 @@ pub use wasabi_limits::{
 pub use wasabi_gojs::size::{SizeError, format_size, parse_size};
 pub use wasabi_gojs::{
     AddressRule, DrainSignal, MountSpec, NetPolicy, Outcome, OutputSink, RunError, SandboxSpec,
+    ServerTls, TlsError,
 };

@@ -28,6 +28,8 @@
 //! http-header-timeout = "10s"     # 408 for a slower request head; also the keep-alive idle time
 //! http-idle-timeout = "120s"      # a connection moving no bytes, with no request, is closed
 //! http-max-requests = 1024        # in progress at once; 503 with Retry-After past it
+//! tls-cert = "cert.pem"           # serve HTTPS (wasabi.Serve) with this chain...
+//! tls-key = "key.pem"             # ...and key; both relative to the manifest's folder
 //! restart = "on-failure"          # never | on-failure | always
 //! ```
 
@@ -121,6 +123,8 @@ struct RawTenant {
     http_header_timeout: Option<Spanned<String>>,
     http_idle_timeout: Option<Spanned<String>>,
     http_max_requests: Option<Spanned<usize>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
     restart: Option<Spanned<RestartPolicy>>,
 }
 
@@ -165,6 +169,8 @@ impl RawTenant {
             http_max_requests: self
                 .http_max_requests
                 .or_else(|| defaults.http_max_requests.clone()),
+            tls_cert: self.tls_cert.or_else(|| defaults.tls_cert.clone()),
+            tls_key: self.tls_key.or_else(|| defaults.tls_key.clone()),
             restart: self.restart.or_else(|| defaults.restart.clone()),
         }
     }
@@ -394,6 +400,19 @@ pub fn parse_manifest(
         if let Some(raw) = &tenant.http_max_requests {
             limits.http.max_requests = count("http-max-requests", raw)?;
         }
+        let server_tls = match (&tenant.tls_cert, &tenant.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(
+                fields::server_tls(&base.join(cert.get_ref()), &base.join(key.get_ref()))
+                    .map_err(|e| at(cert.span(), format!("tenant `{name}`: tls-cert: {e}")))?,
+            ),
+            (Some(one), None) | (None, Some(one)) => {
+                return Err(at(
+                    one.span(),
+                    format!("tenant `{name}`: tls-cert and tls-key go together: give both"),
+                ));
+            }
+        };
         let env = tenant.env.unwrap_or_default();
         for (key, value) in &env {
             fields::env_name(key)
@@ -415,6 +434,7 @@ pub fn parse_manifest(
             limits,
             restart: tenant.restart.map(Spanned::into_inner).unwrap_or_default(),
             go_test_runner: false,
+            server_tls,
         });
     }
     Ok(specs)
@@ -672,6 +692,14 @@ restart = "never"
             (
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nhttp-max-requests = 0\n",
                 "m.toml:4:21: tenant `a`: http-max-requests must be at least 1",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\ntls-cert = \"manifest.rs\"\n",
+                "m.toml:4:12: tenant `a`: tls-cert and tls-key go together: give both",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\ntls-cert = \"manifest.rs\"\ntls-key = \"manifest.rs\"\n",
+                "m.toml:4:12: tenant `a`: tls-cert: certificate",
             ),
             ("", "m.toml:1:1: the manifest has no tenants"),
             ("[[tenant]\n", "m.toml:1:"),

@@ -77,6 +77,10 @@ pub struct TenantSpec {
     /// Present the program as Go's own Node.js test runner does (see
     /// [`GoHostBuilder::go_test_runner`]): for `go test -exec`.
     pub go_test_runner: bool,
+    /// The certificate and key the host serves HTTPS with, on every
+    /// listener the program serves through the host; plain HTTP when
+    /// `None`.
+    pub server_tls: Option<wasabi_gojs::ServerTls>,
 }
 
 impl TenantSpec {
@@ -95,6 +99,7 @@ impl TenantSpec {
             limits: TenantLimits::default(),
             restart: RestartPolicy::Never,
             go_test_runner: false,
+            server_tls: None,
         }
     }
 
@@ -220,5 +225,6 @@ pub(crate) fn go_world(spec: &TenantSpec, io: TenantIo) -> Result<GoHostBuilder,
         .limits(spec.limits)
         .advice(io.advice)
         .drain_signal(io.drain)
-        .go_test_runner(spec.go_test_runner))
+        .go_test_runner(spec.go_test_runner)
+        .server_tls(spec.server_tls.clone()))
 }

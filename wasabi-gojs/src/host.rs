@@ -165,6 +165,7 @@ pub struct GoHostBuilder {
     fs: Option<Sandbox>,
     go_test_runner: bool,
     advice: SharedAdvice,
+    server_tls: Option<wasabi_net::ServerTls>,
 }
 
 impl Default for GoHostBuilder {
@@ -188,7 +189,16 @@ impl GoHostBuilder {
             fs: None,
             go_test_runner: false,
             advice: std::sync::Arc::new(NoAdvice),
+            server_tls: None,
         }
+    }
+
+    /// Serve HTTPS with this certificate and key on every listener the
+    /// program serves through the host (`wasabi.Serve`); plain HTTP by
+    /// default.
+    pub fn server_tls(mut self, tls: Option<wasabi_net::ServerTls>) -> Self {
+        self.server_tls = tls;
+        self
     }
 
     /// Appends one argument (`os.Args[0]` first).
@@ -333,6 +343,7 @@ impl GoHostBuilder {
                 notify: None,
                 ingress: wasabi_net::Ingress::new(
                     limits.http,
+                    self.server_tls,
                     std::sync::Arc::clone(&sockets),
                     std::sync::Arc::clone(&memory) as std::sync::Arc<dyn wasabi_limits::HostMemory>,
                 ),

@@ -46,7 +46,9 @@ mod sockets;
 pub use address::{Endpoint, Family, Host};
 pub use error::{NetError, NetUse};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
-pub use ingress::{BodyRead, HeadError, Ingress, IngressError, RequestId, ResponseBody, token};
+pub use ingress::{
+    BodyRead, HeadError, Ingress, IngressError, RequestId, ResponseBody, ServerTls, TlsError, token,
+};
 pub use policy::{AddressRule, NetPolicy, RuleParseError};
 pub use quota::{QuotaSlot, SocketQuota};
 pub use sockets::{Event, Interest, NetStats, SocketId, Sockets};

@@ -7,10 +7,12 @@
 //! | field | encoding |
 //! |---|---|
 //! | protocol | `u8`: 10 = HTTP/1.0, 11 = HTTP/1.1, 20 = HTTP/2 |
-//! | flags | `u8`: bit 0 = chunked (HTTP/1 `Transfer-Encoding: chunked`), bit 1 = the client asked to close |
+//! | flags | `u8`: bit 0 = chunked (HTTP/1 `Transfer-Encoding: chunked`), bit 1 = the client asked to close, bit 2 = the connection is TLS |
 //! | content length | `i64`: the body's length, 0 when there is none, -1 when unknown |
 //! | listener | `u32`: the guest's id of the listener the request came in on |
 //! | method, request URI, host, remote address | each `u32` length + bytes |
+//! | over TLS only (flags bit 2): server name (SNI), ALPN protocol | each `u32` length + bytes |
+//! | over TLS only: TLS version | `u16` (0x0303 = 1.2, 0x0304 = 1.3) |
 //! | header count | `u32` |
 //! | each header | name (canonical form, as Go's `textproto` writes it), value: each `u32` length + bytes |
 //!
@@ -51,6 +53,14 @@ fn put_canonical(out: &mut Vec<u8>, name: &str) {
     }
 }
 
+/// What a request's connection negotiated over TLS.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsInfo {
+    pub(crate) server_name: String,
+    pub(crate) alpn: String,
+    pub(crate) version: u16,
+}
+
 /// The request as the guest's handler sees it, in the layout above.
 /// `chunked` and the `Host` header are given as Go's server gives them: the
 /// `Host` header becomes the host field and `Transfer-Encoding: chunked`
@@ -60,6 +70,7 @@ pub(crate) fn encode_request(
     content_length: i64,
     listener: u32,
     remote: &str,
+    tls: Option<&TlsInfo>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.push(match parts.version {
@@ -77,7 +88,7 @@ pub(crate) fn encode_request(
         .get_all(http::header::CONNECTION)
         .iter()
         .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    out.push(u8::from(chunked) | u8::from(close) << 1);
+    out.push(u8::from(chunked) | u8::from(close) << 1 | u8::from(tls.is_some()) << 2);
     out.extend_from_slice(&content_length.to_le_bytes());
     out.extend_from_slice(&listener.to_le_bytes());
     put_str(&mut out, parts.method.as_str().as_bytes());
@@ -101,6 +112,11 @@ pub(crate) fn encode_request(
     };
     put_str(&mut out, &host);
     put_str(&mut out, remote.as_bytes());
+    if let Some(tls) = tls {
+        put_str(&mut out, tls.server_name.as_bytes());
+        put_str(&mut out, tls.alpn.as_bytes());
+        out.extend_from_slice(&tls.version.to_le_bytes());
+    }
     let skip = |name: &HeaderName| {
         name == http::header::HOST || (chunked && name == http::header::TRANSFER_ENCODING)
     };
@@ -185,7 +201,7 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = req.into_parts();
-        let out = encode_request(&parts, -1, 3, "127.0.0.1:5000");
+        let out = encode_request(&parts, -1, 3, "127.0.0.1:5000", None);
         assert_eq!(out[0], 11);
         assert_eq!(out[1] & 1, 1);
         assert_eq!(i64::from_le_bytes(out[2..10].try_into().unwrap()), -1);

@@ -22,6 +22,7 @@ mod body;
 mod doorbell;
 mod head;
 mod server;
+mod tls;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener as StdListener;
@@ -38,6 +39,7 @@ use wasabi_limits::{HostMemory, HttpLimits};
 
 pub use body::ResponseBody;
 pub use head::HeadError;
+pub use tls::{ServerTls, TlsError};
 
 use crate::SocketQuota;
 use body::{Pipe, Written};
@@ -103,6 +105,8 @@ struct Arrival {
 #[derive(Debug)]
 struct Shared {
     limits: HttpLimits,
+    /// Serve over TLS with this identity; plain HTTP when `None`.
+    tls: Option<ServerTls>,
     doorbell: Arc<Doorbell>,
     memory: Arc<dyn HostMemory>,
     quota: Arc<SocketQuota>,
@@ -316,11 +320,13 @@ impl Drop for Ingress {
 }
 
 impl Ingress {
-    /// A server that enforces `limits`, counts its connections under
+    /// A server that enforces `limits`, speaks TLS with `server_tls` if given,
+    /// counts its connections under
     /// `quota` (the tenant's socket cap) and the bytes it holds for the
     /// tenant in `memory`.
     pub fn new(
         limits: HttpLimits,
+        server_tls: Option<ServerTls>,
         quota: Arc<SocketQuota>,
         memory: Arc<dyn HostMemory>,
     ) -> Ingress {
@@ -328,6 +334,7 @@ impl Ingress {
         Ingress {
             shared: Arc::new(Shared {
                 limits,
+                tls: server_tls,
                 doorbell: Arc::default(),
                 memory,
                 quota,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::unix::AsyncFd;
@@ -136,71 +136,153 @@ async fn serve_connection(
     let _open = OnDrop(|| shared.count_connection(false));
     let stream = Arc::new(stream);
     let last_active = Arc::new(AtomicU64::new(now_ms()));
-    let in_progress = Arc::new(AtomicUsize::new(0));
     let io = Conn {
         stream: Arc::clone(&stream),
         last_active: Arc::clone(&last_active),
     };
-    let service = {
-        let shared = Arc::clone(&shared);
-        let in_progress = Arc::clone(&in_progress);
-        service_fn(move |req| {
-            handle(
-                Arc::clone(&shared),
-                Arc::clone(&in_progress),
-                Arc::clone(&remote),
-                listener_id,
-                req,
-            )
-        })
+    let Some(tls) = shared.tls.clone() else {
+        let conn = Connection {
+            shared: &shared,
+            builder: &builder,
+            remote,
+            listener_id,
+            tls: None,
+            last_active,
+            plain: Some(stream),
+        };
+        return conn.drive(io).await;
     };
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    let mut shutdown = shared.shutdown.subscribe();
-    let idle = shared.limits.idle_timeout;
-    let mut draining = false;
-    loop {
-        let quiet_since = last_active.load(Ordering::Relaxed);
-        let idle_at = Instant::now()
-            + idle.saturating_sub(Duration::from_millis(now_ms().saturating_sub(quiet_since)));
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    let timed_out = e
-                        .downcast_ref::<hyper::Error>()
-                        .is_some_and(hyper::Error::is_timeout);
-                    if timed_out {
-                        // A client too slow to send its request head.
-                        let _ = stream.try_write(REQUEST_TIMEOUT);
+    // The handshake gets as long as a request head would.
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+    let handshake = tokio::time::timeout(shared.limits.header_timeout, acceptor.accept(io));
+    let tls_stream = match handshake.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            return;
+        }
+    };
+    let session = tls_stream.get_ref().1;
+    let info = head::TlsInfo {
+        server_name: session.server_name().unwrap_or("").to_string(),
+        alpn: session
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default(),
+        version: match session.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => 0x0304,
+            _ => 0x0303,
+        },
+    };
+    let conn = Connection {
+        shared: &shared,
+        builder: &builder,
+        remote,
+        listener_id,
+        tls: Some(Arc::new(info)),
+        last_active,
+        plain: None,
+    };
+    conn.drive(tls_stream).await;
+}
+
+/// One accepted connection, served by hyper until it ends.
+struct Connection<'a> {
+    shared: &'a Arc<Shared>,
+    builder: &'a Builder,
+    remote: Arc<str>,
+    listener_id: u32,
+    tls: Option<Arc<head::TlsInfo>>,
+    last_active: Arc<AtomicU64>,
+    /// The socket, when it carries plain HTTP: a 408 can be written on it
+    /// after hyper gives up on a slow head.
+    plain: Option<Arc<TcpStream>>,
+}
+
+impl Connection<'_> {
+    async fn drive<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = self.shared;
+        let in_progress = Arc::new(AtomicUsize::new(0));
+        let service = {
+            let shared = Arc::clone(shared);
+            let in_progress = Arc::clone(&in_progress);
+            let (remote, listener_id, tls) = (self.remote, self.listener_id, self.tls);
+            service_fn(move |req| {
+                handle(
+                    Arc::clone(&shared),
+                    Arc::clone(&in_progress),
+                    Request {
+                        remote: Arc::clone(&remote),
+                        listener_id,
+                        tls: tls.clone(),
+                    },
+                    req,
+                )
+            })
+        };
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let mut shutdown = shared.shutdown.subscribe();
+        let idle = shared.limits.idle_timeout;
+        let last_active = self.last_active;
+        let mut draining = false;
+        loop {
+            let quiet_since = last_active.load(Ordering::Relaxed);
+            let idle_at = Instant::now()
+                + idle.saturating_sub(Duration::from_millis(now_ms().saturating_sub(quiet_since)));
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        let timed_out = e
+                            .downcast_ref::<hyper::Error>()
+                            .is_some_and(hyper::Error::is_timeout);
+                        if let (true, Some(stream)) = (timed_out, &self.plain) {
+                            // A client too slow to send its request head.
+                            let _ = stream.try_write(REQUEST_TIMEOUT);
+                        }
+                        tracing::debug!(error = %e, "connection ended");
                     }
-                    tracing::debug!(error = %e, "connection ended");
-                }
-                return;
-            }
-            changed = shutdown.changed(), if !draining => {
-                let state = *shutdown.borrow_and_update();
-                match (changed, state) {
-                    (Err(_), _) | (_, Shutdown::Now) => return,
-                    (_, Shutdown::Graceful) => {
-                        draining = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    (_, Shutdown::No) => {}
-                }
-            }
-            () = tokio::time::sleep_until(idle_at.into()) => {
-                let quiet = now_ms().saturating_sub(last_active.load(Ordering::Relaxed));
-                if quiet >= idle.as_millis() as u64 && in_progress.load(Ordering::Acquire) == 0 {
-                    tracing::debug!("closing an idle connection");
                     return;
                 }
-                if quiet >= idle.as_millis() as u64 {
-                    // A request is in progress: its handler decides.
-                    last_active.store(now_ms(), Ordering::Relaxed);
+                changed = shutdown.changed(), if !draining => {
+                    let state = *shutdown.borrow_and_update();
+                    match (changed, state) {
+                        (Err(_), _) | (_, Shutdown::Now) => return,
+                        (_, Shutdown::Graceful) => {
+                            draining = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                        (_, Shutdown::No) => {}
+                    }
+                }
+                () = tokio::time::sleep_until(idle_at.into()) => {
+                    let quiet = now_ms().saturating_sub(last_active.load(Ordering::Relaxed));
+                    if quiet >= idle.as_millis() as u64 && in_progress.load(Ordering::Acquire) == 0 {
+                        tracing::debug!("closing an idle connection");
+                        return;
+                    }
+                    if quiet >= idle.as_millis() as u64 {
+                        // A request is in progress: its handler decides.
+                        last_active.store(now_ms(), Ordering::Relaxed);
+                    }
                 }
             }
         }
     }
+}
+
+/// Where a request came from: what its head tells the guest beyond HTTP.
+struct Request {
+    remote: Arc<str>,
+    listener_id: u32,
+    tls: Option<Arc<head::TlsInfo>>,
 }
 
 const REQUEST_TIMEOUT: &[u8] =
@@ -238,9 +320,8 @@ pub(super) fn status_response(
 async fn handle(
     shared: Arc<Shared>,
     in_progress: Arc<AtomicUsize>,
-    remote: Arc<str>,
-    listener_id: u32,
-    req: Request<Incoming>,
+    from: Request,
+    req: hyper::Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Aborted> {
     use hyper::body::Body;
 
@@ -276,7 +357,13 @@ async fn handle(
         shared.active.fetch_sub(1, Ordering::AcqRel);
         return Ok(busy());
     }
-    let head = head::encode_request(&parts, content_length, listener_id, &remote);
+    let head = head::encode_request(
+        &parts,
+        content_length,
+        from.listener_id,
+        &from.remote,
+        from.tls.as_deref(),
+    );
     let charged = head.len() as u64 + ARRIVAL_OVERHEAD;
     if !shared.memory.charge(charged) {
         shared.active.fetch_sub(1, Ordering::AcqRel);
