@@ -364,7 +364,7 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         "serving with wrk (one thread, 64 connections, {} s each): hello, a JSON API, a 1 MiB stream",
         plan.http_seconds
     ));
-    ensure_wrk()?;
+    ensure_tool("wrk", "wrk")?;
     let post_json = out_dir.join("post-json.lua");
     std::fs::write(&post_json, wrk_post_script(1024))?;
     let post_json = post_json.display().to_string();
@@ -417,6 +417,31 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
             runs: 1,
         });
     }
+
+    step(&format!(
+        "HTTP/2: 100 streams over one connection (h2load, {} s)",
+        plan.http_seconds
+    ));
+    ensure_tool("h2load", "nghttp2-client")?;
+    let mut h2 = Vec::new();
+    // Go's own server in the guest has no HTTP/2 without TLS: three servers.
+    for name in ["wasabi", "native", "native_all_cores"] {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let mut cmd = server_command(&tools, &cache_flag, "hello-server", name, &addr);
+        let url = format!("http://{addr}/");
+        let rps = with_server(&mut cmd, &addr, || h2load(&url, 100, load))?;
+        h2.push((name, rps));
+    }
+    let (ours, others) = h2.split_first().context("a server")?;
+    figures.push(Figure {
+        name: "h2load_100_streams",
+        title: "HTTP/2, 100 streams over one connection (hello-server, h2load)",
+        unit: "req/s",
+        wasabi: ours.1,
+        baselines: others.to_vec(),
+        target: Some(("native", 1.0, false)),
+        runs: 1,
+    });
 
     step("spawn: supervisor start to listener accepting");
     let spawn_out = output(
@@ -560,13 +585,41 @@ fn server_command(
     }
 }
 
-/// Installs Debian's wrk when it is missing.
-fn ensure_wrk() -> anyhow::Result<()> {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        step("installing wrk (the outside HTTP load generator)");
-        crate::apt_install("wrk")?;
+/// Installs Debian's `package` when `tool` is missing: the outside load
+/// generators (wrk, h2load).
+fn ensure_tool(tool: &str, package: &str) -> anyhow::Result<()> {
+    if Command::new(tool).arg("--version").output().is_err() {
+        step(&format!(
+            "installing {package} (for {tool}, an outside load generator)"
+        ));
+        crate::apt_install(package)?;
     }
     Ok(())
+}
+
+/// h2load with one connection carrying `streams` concurrent streams
+/// (HTTP/2 by prior knowledge) for `duration`: requests per second.
+fn h2load(url: &str, streams: usize, duration: Duration) -> anyhow::Result<f64> {
+    let text = output(Command::new("h2load").args([
+        "-c1",
+        &format!("-m{streams}"),
+        &format!("-D{}", duration.as_secs().max(1)),
+        url,
+    ]))?;
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("finished in"))
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|v| v.trim().strip_suffix(" req/s"))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("unexpected h2load output:\n{text}"))?;
+    if let Some(line) = text
+        .lines()
+        .find(|l| l.starts_with("requests:") && !l.contains(" 0 failed, 0 errored"))
+    {
+        eprintln!("h2load {url}: {}", line.trim());
+    }
+    Ok(rps)
 }
 
 /// A wrk script that POSTs a JSON object of about `size` bytes.
@@ -943,6 +996,7 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time.\n\
          - **host-call cost**: `programs/js-calls` times a loop of `js.Global().Get(\"Object\").Type()` inside the guest, so start-up is excluded.\n\
          - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`: under Wasabi with the host serving HTTP (`wasabi.Serve`, the Wasabi column), with Go's own server in the guest (`-socket`, `wasabi_socket`), and natively with `GOMAXPROCS=1` (`native`) and on all cores; p50/p99 latency of the same requests.\n\
+         - **HTTP/2, 100 streams**: `h2load` (Debian's `nghttp2-client`) with one connection carrying 100 concurrent streams against `hello-server` (HTTP/2 without TLS, by prior knowledge; Go's own server in the guest has none).\n\
          - **wrk rows**: the same four servers under Debian's `wrk` (one thread, 64 connections): `hello-server`, a JSON API (`programs/http-handlers` `/json`, a 1 KiB POST decoded and answered) and a 1 MiB streamed response (`/big?mb=1`); req/s and p99.\n\
          - **spawn**: `benches/src/bin/spawn.rs` asks a `Supervisor` for a hello-server tenant (module compiled and linked) and times it until its listener accepts.\n\
          - **density**: `wasabi serve` with 200 idle hello-server tenants (each answered one request): the resident memory beyond a one-tenant process, per tenant, against the resident memory of one Node.js process running an idle Go program (`programs/idle`; Node.js cannot run hello-server, which needs sockets).\n"

@@ -596,3 +596,71 @@ impl Ingress {
             .ok_or(IngressError::UnknownRequest(id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+
+    /// An ingress serving a fresh loopback listener: (ingress, address,
+    /// accept task).
+    fn serving(limits: HttpLimits) -> (Ingress, std::net::SocketAddr, tokio::task::AbortHandle) {
+        let mut ingress = Ingress::new(
+            limits,
+            None,
+            SocketQuota::new(64),
+            Arc::new(wasabi_limits::Uncounted),
+        );
+        let listener = StdListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listener = Arc::new(AsyncFd::new(listener).unwrap());
+        let task = ingress.serve(listener, 1, Arc::default());
+        (ingress, addr, task)
+    }
+
+    fn send(addr: std::net::SocketAddr, request: &str) -> StdStream {
+        let mut s = StdStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        s
+    }
+
+    fn queued(ingress: &Ingress) -> usize {
+        ingress.shared.queue.lock().unwrap().arrivals.len()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guest_that_takes_nothing_cannot_grow_the_queue() {
+        let limits = HttpLimits {
+            max_requests: 4,
+            ..HttpLimits::default()
+        };
+        let (ingress, addr, _task) = serving(limits);
+        let get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Clients that send a request and leave, many times the cap.
+        for _ in 0..20 {
+            let s = send(addr, get);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            drop(s);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Their requests no longer count as active, but the queue holds no
+        // more than the cap.
+        assert!(queued(&ingress) <= 4, "{} queued", queued(&ingress));
+        // With four clients still waiting, the next one is told to come back.
+        let waiting: Vec<StdStream> = (0..4).map(|_| send(addr, get)).collect();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut refused = send(
+            addr,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let mut answer = String::new();
+        let _ = refused.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+        assert!(queued(&ingress) <= 4);
+        drop(waiting);
+    }
+}
