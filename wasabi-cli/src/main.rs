@@ -15,8 +15,8 @@ mod advice;
 use wasabi_core::admin::serve_admin;
 use wasabi_core::manifest::ManifestAdvice;
 use wasabi_core::{
-    AddressRule, HttpLimits, LoadError, LogFormat, MountSpec, NetPolicy, PrecompiledCode, RunError,
-    Runtime, RuntimeConfig, SandboxSpec, StartError, Supervisor, TenantError, TenantIo,
+    AddressRule, HttpLimits, LoadError, LogFormat, MountSpec, NetPolicy, PrecompiledCode, Router,
+    RunError, Runtime, RuntimeConfig, SandboxSpec, StartError, Supervisor, TenantError, TenantIo,
     TenantLimits, TenantSpec, fields, load_manifest,
 };
 
@@ -735,7 +735,16 @@ fn report(e: &TenantError) {
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.cache.verbose);
     // A manifest with any error starts nothing.
-    let specs = load_manifest(&args.manifest)?;
+    let manifest = load_manifest(&args.manifest)?;
+    // The router's port is taken before any tenant starts, so a busy port
+    // starts nothing either.
+    let router_listener = match &manifest.router {
+        Some(r) => Some(
+            std::net::TcpListener::bind(r.listen)
+                .with_context(|| format!("[router] listen = \"{}\": cannot listen", r.listen))?,
+        ),
+        None => None,
+    };
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: cache_dir(&args.cache),
         instance_slots: Some(args.max_instances),
@@ -760,7 +769,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
             .with_advice(Arc::new(ManifestAdvice)),
         );
-        supervisor.start_all(specs).await.map_err(|e| match e {
+        // The router finds each tenant's current run through the supervisor.
+        let router = match (router_listener, &manifest.router) {
+            (Some(listener), Some(spec)) => {
+                let lookup = {
+                    let supervisor = Arc::downgrade(&supervisor);
+                    Arc::new(move |tenant: &str| supervisor.upgrade()?.ingress(tenant))
+                };
+                let router = Router::new(lookup, spec.tls.clone());
+                router.set_routes(manifest.routes());
+                router.serve(listener)?;
+                Some(router)
+            }
+            _ => None,
+        };
+        supervisor.start_all(manifest.tenants).await.map_err(|e| match e {
             StartError::Load {
                 source: LoadError::PrecompiledRefused { .. },
                 ..
@@ -785,8 +808,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => match load_manifest(&args.manifest) {
-                    Ok(specs) => {
-                        for e in supervisor.reconcile(specs, args.grace).await {
+                    Ok(reloaded) => {
+                        if let Some(router) = &router {
+                            router.set_routes(reloaded.routes());
+                        } else if !reloaded.routes().is_empty() || reloaded.router.is_some() {
+                            eprintln!("wasabi: a [router] added by a reload starts with the next start of wasabi serve");
+                        }
+                        for e in supervisor.reconcile(reloaded.tenants, args.grace).await {
                             eprintln!("wasabi: {e}");
                         }
                         eprintln!("wasabi: reloaded {}", args.manifest.display());

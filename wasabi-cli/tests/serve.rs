@@ -664,3 +664,59 @@ fn refusals_name_the_manifest_field_and_every_limit_is_shown() {
         "not capped, not shown"
     );
 }
+
+/// One HTTP/1.1 GET of `path` on `addr` with `Host: host`: (status,
+/// retry-after header present, body).
+fn get_host(addr: &str, host: &str, path: &str) -> (u16, bool, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the router");
+    s.set_read_timeout(Some(STEP)).expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read");
+    let retry = response.to_ascii_lowercase().contains("\r\nretry-after: ");
+    let (status, body) = parse_response(&response).expect("a response");
+    (status, retry, body)
+}
+
+#[test]
+fn one_router_port_reaches_each_tenant_by_host_and_path() {
+    let [router, one, two]: [String; 3] = free_addrs(3).try_into().expect("three addresses");
+    let manifest = format!(
+        "[router]\nlisten = \"{router}\"\n\n{}routes = [\"one.test\"]\n\n{}routes = [\"two.test/api\"]\n\n\
+         [[tenant]]\nname = \"idle\"\nmodule = \"{}\"\nroutes = [\"idle.test\"]\n",
+        hello_tenant("one", "from one", &one),
+        hello_tenant("two", "from two", &two),
+        module("idle.wasm"),
+    );
+    let _serve = Serve::start("serve-router", &manifest, &[]);
+    eventually("both tenants to answer", || {
+        answers(&one, "from one") && answers(&two, "from two")
+    });
+    assert_eq!(
+        get_host(&router, "one.test", "/"),
+        (200, false, "from one\n".into())
+    );
+    assert_eq!(
+        get_host(&router, "ONE.test:8080", "/anything"),
+        (200, false, "from one\n".into())
+    );
+    assert_eq!(
+        get_host(&router, "two.test", "/api"),
+        (200, false, "from two\n".into())
+    );
+    assert_eq!(
+        get_host(&router, "two.test", "/api/deeper?x=1"),
+        (200, false, "from two\n".into())
+    );
+    // Outside the prefix, and an unknown host: the router answers 404.
+    assert_eq!(get_host(&router, "two.test", "/apiary").0, 404);
+    assert_eq!(get_host(&router, "nobody.test", "/").0, 404);
+    // A tenant that does not serve through the host gets 503 with
+    // Retry-After: the client may come back.
+    let (status, retry, _) = get_host(&router, "idle.test", "/");
+    assert_eq!((status, retry), (503, true));
+}

@@ -30,7 +30,7 @@ mod tenant;
 
 pub use engine::EPOCH_TICK;
 pub use limits::MemoryLimitExceeded;
-pub use manifest::{ManifestError, load_manifest};
+pub use manifest::{Manifest, ManifestError, RouterSpec, load_manifest};
 pub use module::{GuestKind, GuestModule, LoadError, ModuleOrigin, PrecompiledCode};
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
 pub use runtime::{InstanceStats, Runtime, RuntimeConfig};
@@ -46,6 +46,6 @@ pub use wasabi_limits::{
 // What a tenant description is made of, from its one documented place.
 pub use wasabi_gojs::size::{SizeError, format_size, parse_size};
 pub use wasabi_gojs::{
-    AddressRule, DrainSignal, MountSpec, NetPolicy, Outcome, OutputSink, RunError, SandboxSpec,
-    ServerTls, TlsError,
+    AddressRule, DrainSignal, IngressHandle, MountSpec, NetPolicy, Outcome, OutputSink, Route,
+    RouteError, Router, RunError, SandboxSpec, ServerTls, TenantLookup, TlsError,
 };

@@ -3,6 +3,11 @@
 //! manifest with any error starts nothing.
 //!
 //! ```toml
+//! [router]                        # optional: one host listener for many tenants
+//! listen = "0.0.0.0:8080"         # requests go to the tenant whose `routes` match
+//! tls-cert = "cert.pem"           # optional: the router serves HTTPS
+//! tls-key = "key.pem"
+//!
 //! [defaults]                      # optional; any tenant field but `name`
 //! max-memory = "128MiB"
 //!
@@ -30,6 +35,7 @@
 //! http-max-requests = 1024        # in progress at once; 503 with Retry-After past it
 //! tls-cert = "cert.pem"           # serve HTTPS (wasabi.Serve) with this chain...
 //! tls-key = "key.pem"             # ...and key; both relative to the manifest's folder
+//! routes = ["blog.example.com", "example.com/blog"]  # [router] requests by Host[/path prefix]
 //! restart = "on-failure"          # never | on-failure | always
 //! ```
 
@@ -83,9 +89,49 @@ impl fmt::Display for ManifestError {
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     #[serde(default)]
+    router: Option<Spanned<RawRouter>>,
+    #[serde(default)]
     defaults: Option<Spanned<RawTenant>>,
     #[serde(default)]
     tenant: Vec<Spanned<RawTenant>>,
+}
+
+/// The `[router]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRouter {
+    listen: Spanned<String>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+}
+
+/// A manifest: its tenants, and the router in front of them if it has one.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Every tenant, in the manifest's order.
+    pub tenants: Vec<TenantSpec>,
+    /// The `[router]`: one host listener routing to tenants by their
+    /// `routes`.
+    pub router: Option<RouterSpec>,
+}
+
+/// The router a manifest asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterSpec {
+    /// The host address it listens on.
+    pub listen: SocketAddr,
+    /// Serve HTTPS with this identity; plain HTTP when `None`.
+    pub tls: Option<wasabi_gojs::ServerTls>,
+}
+
+impl Manifest {
+    /// Every tenant's routes, each with the tenant it goes to.
+    pub fn routes(&self) -> Vec<(wasabi_gojs::Route, String)> {
+        self.tenants
+            .iter()
+            .flat_map(|t| t.routes.iter().map(|r| (r.clone(), t.name.clone())))
+            .collect()
+    }
 }
 
 /// A size as a string (`"64MiB"`) or a number of bytes.
@@ -125,6 +171,7 @@ struct RawTenant {
     http_max_requests: Option<Spanned<usize>>,
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
+    routes: Option<Spanned<Vec<String>>>,
     restart: Option<Spanned<RestartPolicy>>,
 }
 
@@ -171,6 +218,7 @@ impl RawTenant {
                 .or_else(|| defaults.http_max_requests.clone()),
             tls_cert: self.tls_cert.or_else(|| defaults.tls_cert.clone()),
             tls_key: self.tls_key.or_else(|| defaults.tls_key.clone()),
+            routes: self.routes.or_else(|| defaults.routes.clone()),
             restart: self.restart.or_else(|| defaults.restart.clone()),
         }
     }
@@ -201,7 +249,7 @@ fn file_error(path: &Path, message: String) -> ManifestError {
 }
 
 /// Reads and checks the manifest at `path`.
-pub fn load_manifest(path: &Path) -> Result<Vec<TenantSpec>, ManifestError> {
+pub fn load_manifest(path: &Path) -> Result<Manifest, ManifestError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| file_error(path, format!("cannot read the manifest: {e}")))?;
     // Every path in the manifest is relative to the manifest's own folder,
@@ -216,11 +264,7 @@ pub fn load_manifest(path: &Path) -> Result<Vec<TenantSpec>, ManifestError> {
 /// Parses manifest `text` (named `path` in errors), resolving module and
 /// directory paths against `base` (made absolute first, against the current
 /// directory, if it is not).
-pub fn parse_manifest(
-    text: &str,
-    path: &Path,
-    base: &Path,
-) -> Result<Vec<TenantSpec>, ManifestError> {
+pub fn parse_manifest(text: &str, path: &Path, base: &Path) -> Result<Manifest, ManifestError> {
     let base = &std::path::absolute(base)
         .map_err(|e| file_error(path, format!("cannot locate the manifest's folder: {e}")))?;
     let at = |span: Range<usize>, message: String| {
@@ -257,6 +301,22 @@ pub fn parse_manifest(
             "the manifest has no tenants: add a [[tenant]] table".into(),
         ));
     }
+    let router = match &raw.router {
+        None => None,
+        Some(r) => {
+            let r = r.get_ref();
+            let listen = r.listen.get_ref().parse::<SocketAddr>().map_err(|_| {
+                at(
+                    r.listen.span(),
+                    format!("router: listen: `{}` is not IP:PORT", r.listen.get_ref()),
+                )
+            })?;
+            let tls = tls_pair(&r.tls_cert, &r.tls_key, base)
+                .map_err(|(span, e)| at(span, format!("router: {e}")))?;
+            Some(RouterSpec { listen, tls })
+        }
+    };
+    let mut routes_seen: BTreeMap<String, String> = BTreeMap::new();
     let mut specs: Vec<TenantSpec> = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut host_ports: Vec<(SocketAddr, String, usize)> = Vec::new();
@@ -400,19 +460,29 @@ pub fn parse_manifest(
         if let Some(raw) = &tenant.http_max_requests {
             limits.http.max_requests = count("http-max-requests", raw)?;
         }
-        let server_tls = match (&tenant.tls_cert, &tenant.tls_key) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => Some(
-                fields::server_tls(&base.join(cert.get_ref()), &base.join(key.get_ref()))
-                    .map_err(|e| at(cert.span(), format!("tenant `{name}`: tls-cert: {e}")))?,
-            ),
-            (Some(one), None) | (None, Some(one)) => {
+        let server_tls = tls_pair(&tenant.tls_cert, &tenant.tls_key, base)
+            .map_err(|(span, e)| at(span, format!("tenant `{name}`: {e}")))?;
+        let mut routes = Vec::new();
+        if let Some(raw) = &tenant.routes {
+            if router.is_none() {
                 return Err(at(
-                    one.span(),
-                    format!("tenant `{name}`: tls-cert and tls-key go together: give both"),
+                    raw.span(),
+                    format!("tenant `{name}`: routes need a [router] with a listen address"),
                 ));
             }
-        };
+            for text in raw.get_ref() {
+                let route: wasabi_gojs::Route = text
+                    .parse()
+                    .map_err(|e| at(raw.span(), format!("tenant `{name}`: routes: {e}")))?;
+                if let Some(other) = routes_seen.insert(route.to_string(), name.clone()) {
+                    return Err(at(
+                        raw.span(),
+                        format!("tenant `{name}`: routes: {route} is already tenant `{other}`'s"),
+                    ));
+                }
+                routes.push(route);
+            }
+        }
         let env = tenant.env.unwrap_or_default();
         for (key, value) in &env {
             fields::env_name(key)
@@ -435,9 +505,34 @@ pub fn parse_manifest(
             restart: tenant.restart.map(Spanned::into_inner).unwrap_or_default(),
             go_test_runner: false,
             server_tls,
+            routes,
         });
     }
-    Ok(specs)
+    Ok(Manifest {
+        tenants: specs,
+        router,
+    })
+}
+
+/// A `tls-cert` and `tls-key` pair: both or neither; the error comes with
+/// the span to point at.
+fn tls_pair(
+    cert: &Option<Spanned<String>>,
+    key: &Option<Spanned<String>>,
+    base: &Path,
+) -> Result<Option<wasabi_gojs::ServerTls>, (Range<usize>, String)> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            fields::server_tls(&base.join(cert.get_ref()), &base.join(key.get_ref()))
+                .map(Some)
+                .map_err(|e| (cert.span(), format!("tls-cert: {e}")))
+        }
+        (Some(one), None) | (None, Some(one)) => Err((
+            one.span(),
+            "tls-cert and tls-key go together: give both".into(),
+        )),
+    }
 }
 
 /// The manifest field that sets `cap`; `wasabi run`'s flag for it is the
@@ -497,10 +592,69 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Vec<TenantSpec>, ManifestError> {
+    fn parse_all(text: &str) -> Result<Manifest, ManifestError> {
         // Any existing file will do as a module here: this test's own source.
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         parse_manifest(text, Path::new("m.toml"), &base)
+    }
+
+    fn parse(text: &str) -> Result<Vec<TenantSpec>, ManifestError> {
+        parse_all(text).map(|m| m.tenants)
+    }
+
+    #[test]
+    fn a_router_and_routes_parse_and_routes_are_checked() {
+        let m = parse_all(
+            r#"
+[router]
+listen = "127.0.0.1:8080"
+
+[[tenant]]
+name = "blog"
+module = "manifest.rs"
+routes = ["Blog.example", "example.com/blog"]
+
+[[tenant]]
+name = "shop"
+module = "manifest.rs"
+routes = ["example.com/shop"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m.router.as_ref().map(|r| r.listen.to_string()),
+            Some("127.0.0.1:8080".to_string())
+        );
+        let routes: Vec<String> = m.routes().iter().map(|(r, t)| format!("{r}={t}")).collect();
+        assert_eq!(
+            routes,
+            [
+                "blog.example=blog",
+                "example.com/blog=blog",
+                "example.com/shop=shop"
+            ]
+        );
+        for (text, says) in [
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nroutes = [\"x.example\"]\n",
+                "routes need a [router]",
+            ),
+            (
+                "[router]\nlisten = \"127.0.0.1:1\"\n[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nroutes = [\"x.example\"]\n[[tenant]]\nname = \"b\"\nmodule = \"manifest.rs\"\nroutes = [\"X.example/\"]\n",
+                "x.example is already tenant `a`'s",
+            ),
+            (
+                "[router]\nlisten = \"127.0.0.1:1\"\n[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nroutes = [\"host:80\"]\n",
+                "`host:80` is not a route",
+            ),
+            (
+                "[router]\nlisten = \"nowhere\"\n[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\n",
+                "router: listen: `nowhere` is not IP:PORT",
+            ),
+        ] {
+            let e = parse_all(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{says:?} in {e}");
+        }
     }
 
     fn error(text: &str) -> String {

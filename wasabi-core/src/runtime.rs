@@ -42,6 +42,7 @@ pub struct InstanceStats {
     memory: Mutex<Option<Arc<MemoryMeter>>>,
     cpu_nanos: Arc<AtomicU64>,
     net: Mutex<Option<Arc<NetStats>>>,
+    ingress: Mutex<Option<wasabi_gojs::IngressHandle>>,
 }
 
 impl InstanceStats {
@@ -77,6 +78,11 @@ impl InstanceStats {
             .ok()
             .and_then(|m| m.as_ref().map(|m| m.host()))
             .unwrap_or(0)
+    }
+
+    /// How a router reaches the instance's HTTP server, once it runs.
+    pub fn ingress(&self) -> Option<wasabi_gojs::IngressHandle> {
+        self.ingress.lock().ok().and_then(|i| i.clone())
     }
 
     /// Connections the guest holds open (0 once it has ended).
@@ -254,6 +260,9 @@ impl Runtime {
         let memory = go.memory_meter();
         if let Ok(mut net) = stats.net.lock() {
             *net = Some(go.net_stats());
+        }
+        if let Ok(mut ingress) = stats.ingress.lock() {
+            *ingress = Some(go.router_handle());
         }
         if let Ok(mut m) = stats.memory.lock() {
             *m = Some(Arc::clone(&memory));

@@ -350,6 +350,18 @@ impl Supervisor {
             .collect()
     }
 
+    /// How a router reaches tenant `name`'s HTTP server in its current run;
+    /// `None` when there is no such tenant or it is not running.
+    pub fn ingress(&self, name: &str) -> Option<wasabi_gojs::IngressHandle> {
+        let tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        let tenant = tenants.get(name)?;
+        if tenant.task.is_finished() {
+            return None;
+        }
+        let stats = tenant.record.stats.lock().ok()?.clone();
+        stats.ingress()
+    }
+
     /// `true` when every tenant has ended for good (or there are none).
     pub fn all_ended(&self) -> bool {
         self.tenants

@@ -81,6 +81,9 @@ pub struct TenantSpec {
     /// listener the program serves through the host; plain HTTP when
     /// `None`.
     pub server_tls: Option<wasabi_gojs::ServerTls>,
+    /// Where a `wasabi serve` router sends requests to it: hosts, with an
+    /// optional path prefix. None by default.
+    pub routes: Vec<wasabi_gojs::Route>,
 }
 
 impl TenantSpec {
@@ -100,6 +103,7 @@ impl TenantSpec {
             restart: RestartPolicy::Never,
             go_test_runner: false,
             server_tls: None,
+            routes: Vec::new(),
         }
     }
 

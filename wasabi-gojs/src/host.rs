@@ -396,6 +396,11 @@ impl GoHost {
         self.network.sockets.stats()
     }
 
+    /// How a router reaches this instance's HTTP server from outside it.
+    pub fn router_handle(&self) -> wasabi_net::IngressHandle {
+        self.network.ingress.router_handle()
+    }
+
     /// The instance's memory meter: its linear memory and the host memory
     /// held for it, under one limit. The embedder's wasmtime resource
     /// limiter must count linear memory growth in it.

@@ -96,7 +96,10 @@ pub use host::{DrainSignal, GoHost, GoHostBuilder};
 pub use imports::{Abi, add_to_linker};
 pub use output::OutputSink;
 pub use wasabi_fs::{FsError, Mount, MountError, MountSpec, Sandbox, SandboxSpec};
-pub use wasabi_net::{AddressRule, NetPolicy, NetStats, ServerTls, TlsError};
+pub use wasabi_net::{
+    AddressRule, IngressHandle, NetPolicy, NetStats, Route, RouteError, Router, ServerTls,
+    TenantLookup, TlsError,
+};
 
 /// Access to the [`GoHost`] inside a store's data, the way `wasmtime-wasi`'s
 /// `WasiView` gives access to a WASI context.

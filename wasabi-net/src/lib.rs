@@ -47,7 +47,8 @@ pub use address::{Endpoint, Family, Host};
 pub use error::{NetError, NetUse};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
 pub use ingress::{
-    BodyRead, HeadError, Ingress, IngressError, RequestId, ResponseBody, ServerTls, TlsError, token,
+    BodyRead, HeadError, Ingress, IngressError, IngressHandle, RequestId, ResponseBody, Route,
+    RouteError, Router, ServerTls, TenantLookup, TlsError, token,
 };
 pub use policy::{AddressRule, NetPolicy, RuleParseError};
 pub use quota::{QuotaSlot, SocketQuota};

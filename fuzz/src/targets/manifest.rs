@@ -39,8 +39,8 @@ fn run(input: &[u8]) {
         let _ = std::fs::create_dir_all(base.join("d"));
         let _ = std::fs::write(base.join("m.wasm"), b"\0asm\x01\0\0\0");
     }
-    if let Ok(specs) = wasabi_core::manifest::parse_manifest(&text, Path::new("m.toml"), &base) {
-        for spec in specs {
+    if let Ok(manifest) = wasabi_core::manifest::parse_manifest(&text, Path::new("m.toml"), &base) {
+        for spec in manifest.tenants {
             assert!(spec.module.is_absolute(), "{:?}", spec.module);
             for mount in &spec.fs.mounts {
                 assert!(mount.host.is_absolute(), "{:?}", mount.host);

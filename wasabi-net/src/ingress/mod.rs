@@ -21,6 +21,7 @@
 mod body;
 mod doorbell;
 mod head;
+mod router;
 mod server;
 mod tls;
 
@@ -39,6 +40,7 @@ use wasabi_limits::{HostMemory, HttpLimits};
 
 pub use body::ResponseBody;
 pub use head::HeadError;
+pub use router::{Route, RouteError, Router, TenantLookup};
 pub use tls::{ServerTls, TlsError};
 
 use crate::SocketQuota;
@@ -91,6 +93,42 @@ pub enum IngressError {
     Memory,
 }
 
+/// How a [`Router`] reaches one tenant's [`Ingress`] from outside it.
+/// Cheap to clone; once the tenant's run ends, requests offered to it are
+/// answered `503`.
+#[derive(Clone)]
+pub struct IngressHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for IngressHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngressHandle")
+            .field("serving", &self.is_serving())
+            .finish()
+    }
+}
+
+impl IngressHandle {
+    /// Whether the tenant serves through the host now: it has a listener
+    /// the host serves, and is not shutting down.
+    pub fn is_serving(&self) -> bool {
+        self.shared.served_listener.load(Ordering::Acquire) != u64::MAX
+            && *self.shared.shutdown.borrow() == Shutdown::No
+    }
+
+    /// Hands `req` to the tenant as if it had come on its first served
+    /// listener, under the tenant's limits.
+    pub(crate) async fn offer(
+        &self,
+        mut from: server::Origin,
+        req: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<ResponseBody>, body::Aborted> {
+        from.listener_id = self.shared.served_listener.load(Ordering::Acquire) as u32;
+        server::handle(Arc::clone(&self.shared), from, req).await
+    }
+}
+
 /// A request the host accepted, waiting for the guest to take it.
 struct Arrival {
     head: Vec<u8>,
@@ -123,6 +161,11 @@ struct Shared {
     /// Told whenever a connection closes or a request ends, so a draining
     /// event loop sees the last one go.
     settled: tokio::sync::Notify,
+    /// The first listener the guest serves on (`u64::MAX`: none yet):
+    /// where a router's requests enter.
+    served_listener: std::sync::atomic::AtomicU64,
+    /// Set on a [`Router`]'s own server: its requests go to tenants.
+    router: std::sync::OnceLock<Arc<router::RouteTable>>,
 }
 
 #[derive(Default)]
@@ -344,6 +387,8 @@ impl Ingress {
                 stats: Mutex::new(None),
                 shutdown,
                 settled: tokio::sync::Notify::new(),
+                served_listener: std::sync::atomic::AtomicU64::new(u64::MAX),
+                router: std::sync::OnceLock::new(),
             }),
             requests: HashMap::new(),
             last_id: 0,
@@ -364,7 +409,25 @@ impl Ingress {
         if let Ok(mut s) = self.shared.stats.lock() {
             *s = Some(stats);
         }
+        let _ = self.shared.served_listener.compare_exchange(
+            u64::MAX,
+            u64::from(listener_id),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         server::spawn_acceptor(Arc::clone(&self.shared), listener, listener_id)
+    }
+
+    /// A handle a [`Router`] sends requests to this tenant through.
+    pub fn router_handle(&self) -> IngressHandle {
+        IngressHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Makes this the server of a router: requests go through `table`.
+    fn route_with(&mut self, table: Arc<router::RouteTable>) {
+        let _ = self.shared.router.set(table);
     }
 
     /// Whether the tenant serves HTTP through the host (so its event loop
@@ -615,7 +678,9 @@ mod tests {
         let listener = StdListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let listener = Arc::new(AsyncFd::new(listener).unwrap());
+        // SAFETY: the std listener owns its descriptor, and the AsyncFd owns
+        // the listener until both are dropped together.
+        let listener = Arc::new(unsafe { AsyncFd::register(listener) }.unwrap());
         let task = ingress.serve(listener, 1, Arc::default());
         (ingress, addr, task)
     }

@@ -215,16 +215,20 @@ impl Connection<'_> {
             let in_progress = Arc::clone(&in_progress);
             let (remote, listener_id, tls) = (self.remote, self.listener_id, self.tls);
             service_fn(move |req| {
-                handle(
-                    Arc::clone(&shared),
-                    Arc::clone(&in_progress),
-                    Request {
-                        remote: Arc::clone(&remote),
-                        listener_id,
-                        tls: tls.clone(),
-                    },
-                    req,
-                )
+                let shared = Arc::clone(&shared);
+                let from = Origin {
+                    remote: Arc::clone(&remote),
+                    listener_id,
+                    tls: tls.clone(),
+                    in_progress: Arc::clone(&in_progress),
+                };
+                async move {
+                    // A router's connection: the request goes to a tenant.
+                    match shared.router.get() {
+                        Some(table) => table.dispatch(from, req).await,
+                        None => handle(shared, from, req).await,
+                    }
+                }
             })
         };
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
@@ -278,11 +282,13 @@ impl Connection<'_> {
     }
 }
 
-/// Where a request came from: what its head tells the guest beyond HTTP.
-struct Request {
-    remote: Arc<str>,
-    listener_id: u32,
-    tls: Option<Arc<head::TlsInfo>>,
+/// Where a request came from: what its head tells the guest beyond HTTP,
+/// and the count of requests in progress on its connection.
+pub(crate) struct Origin {
+    pub(crate) remote: Arc<str>,
+    pub(crate) listener_id: u32,
+    pub(crate) tls: Option<Arc<head::TlsInfo>>,
+    pub(crate) in_progress: Arc<AtomicUsize>,
 }
 
 const REQUEST_TIMEOUT: &[u8] =
@@ -317,10 +323,9 @@ pub(super) fn status_response(
 
 /// One request: refused here if it breaks a limit, otherwise queued for the
 /// guest, whose answer this waits for.
-async fn handle(
+pub(crate) async fn handle(
     shared: Arc<Shared>,
-    in_progress: Arc<AtomicUsize>,
-    from: Request,
+    from: Origin,
     req: hyper::Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Aborted> {
     use hyper::body::Body;
@@ -369,7 +374,7 @@ async fn handle(
         shared.active.fetch_sub(1, Ordering::AcqRel);
         return Ok(busy());
     }
-    let link = Link::new(&shared, Some(in_progress));
+    let link = Link::new(&shared, Some(from.in_progress));
     let (respond, answer) = oneshot::channel();
     let mut holding = Holding(Some(Arc::clone(&link)));
     let ring = {
