@@ -390,6 +390,26 @@ fn admin_metrics_json_logs_and_a_tenant_that_ends_for_good() {
         .and_then(|v| v.parse::<f64>().ok())
         .expect("a memory figure");
     assert!(memory > 1e6, "{memory}");
+    // hello answered through the host's HTTP server: its requests count.
+    let figure = |prefix: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{prefix}\n{metrics}"))
+    };
+    assert!(figure("wasabi_tenant_http_responses_total{tenant=\"hello\",class=\"2xx\"} ") >= 1.0);
+    assert_eq!(
+        figure("wasabi_tenant_http_responses_total{tenant=\"hello\",class=\"5xx\"} "),
+        0.0
+    );
+    assert!(figure("wasabi_tenant_http_request_duration_seconds_count{tenant=\"hello\"} ") >= 1.0);
+    assert!(
+        figure("wasabi_tenant_http_request_duration_seconds_bucket{tenant=\"hello\",le=\"+Inf\"} ")
+            >= 1.0
+    );
+    assert!(figure("wasabi_tenant_http_response_bytes_total{tenant=\"hello\"} ") >= 3.0);
+    assert!(serve.tenant("hello")["http"]["responses"]["2xx"].as_u64() >= Some(1));
     assert_eq!(get(&serve.admin, "/nope").0, 404);
     let records: Vec<serde_json::Value> = serve
         .stdout()

@@ -35,7 +35,7 @@ pub use module::{GuestKind, GuestModule, LoadError, ModuleOrigin, PrecompiledCod
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
 pub use runtime::{InstanceStats, Runtime, RuntimeConfig};
 pub use store::TenantData;
-pub use supervisor::{StartError, Supervisor, TenantState, TenantStatus};
+pub use supervisor::{HttpStatus, StartError, Supervisor, TenantState, TenantStatus};
 pub use tenant::{RestartPolicy, TenantError, TenantIo, TenantSpec};
 /// The guest world of Go js/wasm programs, for embedders that assemble one
 /// themselves; [`Runtime::run`] does it from a [`TenantSpec`].

@@ -85,6 +85,42 @@ pub struct TenantStatus {
     /// Every cap it runs under, by [`Cap::key`](wasabi_limits::Cap::key)
     /// (`null`: not capped).
     pub limits: BTreeMap<&'static str, Option<f64>>,
+    /// What the host's HTTP server did for it, over all its runs.
+    pub http: HttpStatus,
+}
+
+/// A tenant's requests served by the host's HTTP server.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HttpStatus {
+    /// Responses by status class (`"2xx"`, ...).
+    pub responses: BTreeMap<&'static str, u64>,
+    /// Requests whose client went away before the response ended.
+    pub abandoned: u64,
+    /// Request body bytes the handler read.
+    pub request_bytes: u64,
+    /// Response body bytes the handler wrote.
+    pub response_bytes: u64,
+    /// Latency histogram: cumulative counts per bound of
+    /// `wasabi_gojs::LATENCY_BOUNDS`, then `+Inf`; and the sum in seconds.
+    #[serde(skip)]
+    pub latency_cumulative: Vec<u64>,
+    #[serde(skip)]
+    #[allow(missing_docs)]
+    pub latency_sum_seconds: f64,
+}
+
+impl From<wasabi_gojs::RequestStatsSnapshot> for HttpStatus {
+    fn from(s: wasabi_gojs::RequestStatsSnapshot) -> HttpStatus {
+        const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        HttpStatus {
+            responses: CLASSES.iter().copied().zip(s.by_class).collect(),
+            abandoned: s.abandoned,
+            request_bytes: s.request_bytes,
+            response_bytes: s.response_bytes,
+            latency_cumulative: s.latency_cumulative,
+            latency_sum_seconds: s.latency_sum_seconds,
+        }
+    }
 }
 
 /// What the supervisor keeps about a tenant while it lives.
@@ -93,6 +129,8 @@ struct Record {
     state: Mutex<TenantState>,
     restarts: AtomicU64,
     cpu_nanos: Arc<AtomicU64>,
+    /// The requests the host's HTTP server served for it, over all runs.
+    http: Arc<wasabi_gojs::RequestStats>,
     stats: Mutex<Arc<InstanceStats>>,
     last_exit: Mutex<Option<(String, bool)>>,
     /// The drain signal of the current run.
@@ -130,6 +168,7 @@ impl Record {
                 .iter()
                 .map(|&cap| (cap.key(), self.spec.limits.get(cap)))
                 .collect(),
+            http: self.http.snapshot().into(),
         }
     }
 }
@@ -252,6 +291,7 @@ impl Supervisor {
             state: Mutex::new(TenantState::Running),
             restarts: AtomicU64::new(0),
             cpu_nanos: Arc::default(),
+            http: Arc::default(),
             stats: Mutex::default(),
             last_exit: Mutex::new(None),
             drain: Mutex::new(DrainSignal::new()),
@@ -458,6 +498,7 @@ impl TenantRun {
             stderr: Box::new(self.output(Stream::Stderr)),
             drain,
             advice: Arc::clone(&self.advice),
+            http_stats: Arc::clone(&self.record.http),
         }
     }
 
@@ -616,5 +657,82 @@ pub fn prometheus_metrics(tenants: &[TenantStatus]) -> String {
             }
         }
     }
+    http_metrics(&mut out, tenants, &label);
     out
+}
+
+/// The host's HTTP server's figures per tenant: responses by status
+/// class, a latency histogram, body bytes each way.
+fn http_metrics(
+    out: &mut String,
+    tenants: &[TenantStatus],
+    label: &dyn Fn(&TenantStatus) -> String,
+) {
+    let name = "wasabi_tenant_http_responses_total";
+    out.push_str(&format!(
+        "# HELP {name} responses the host's HTTP server sent for the tenant, by status class\n# TYPE {name} counter\n"
+    ));
+    for t in tenants {
+        for (class, n) in &t.http.responses {
+            out.push_str(&format!(
+                "{name}{{tenant=\"{}\",class=\"{class}\"}} {n}\n",
+                label(t)
+            ));
+        }
+    }
+    type Counter = (&'static str, &'static str, fn(&HttpStatus) -> u64);
+    let counters: [Counter; 3] = [
+        (
+            "wasabi_tenant_http_abandoned_total",
+            "requests whose client went away before the response ended",
+            |h| h.abandoned,
+        ),
+        (
+            "wasabi_tenant_http_request_bytes_total",
+            "request body bytes the tenant's handlers read",
+            |h| h.request_bytes,
+        ),
+        (
+            "wasabi_tenant_http_response_bytes_total",
+            "response body bytes the tenant's handlers wrote",
+            |h| h.response_bytes,
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for t in tenants {
+            out.push_str(&format!(
+                "{name}{{tenant=\"{}\"}} {}\n",
+                label(t),
+                value(&t.http)
+            ));
+        }
+    }
+    let name = "wasabi_tenant_http_request_duration_seconds";
+    out.push_str(&format!(
+        "# HELP {name} time from a request's arrival to the end of its response\n# TYPE {name} histogram\n"
+    ));
+    for t in tenants {
+        let h = &t.http;
+        let bounds = wasabi_gojs::LATENCY_BOUNDS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(std::iter::once("+Inf".to_string()));
+        for (le, n) in bounds.zip(&h.latency_cumulative) {
+            out.push_str(&format!(
+                "{name}_bucket{{tenant=\"{}\",le=\"{le}\"}} {n}\n",
+                label(t)
+            ));
+        }
+        let count = h.latency_cumulative.last().copied().unwrap_or(0);
+        out.push_str(&format!(
+            "{name}_sum{{tenant=\"{}\"}} {}\n",
+            label(t),
+            h.latency_sum_seconds
+        ));
+        out.push_str(&format!(
+            "{name}_count{{tenant=\"{}\"}} {count}\n",
+            label(t)
+        ));
+    }
 }

@@ -130,6 +130,9 @@ pub struct TenantIo {
     pub drain: DrainSignal,
     /// How a denial or a reached cap tells its owner what to change.
     pub advice: SharedAdvice,
+    /// Where the host's HTTP server counts the requests it serves for it
+    /// (a supervisor keeps one per tenant across its runs).
+    pub http_stats: Arc<wasabi_gojs::RequestStats>,
 }
 
 impl Default for TenantIo {
@@ -141,6 +144,7 @@ impl Default for TenantIo {
             stderr: Box::new(std::io::stderr()),
             drain: DrainSignal::new(),
             advice: Arc::new(NoAdvice),
+            http_stats: Arc::default(),
         }
     }
 }
@@ -228,6 +232,7 @@ pub(crate) fn go_world(spec: &TenantSpec, io: TenantIo) -> Result<GoHostBuilder,
         .filesystem(fs)
         .limits(spec.limits)
         .advice(io.advice)
+        .request_stats(io.http_stats)
         .drain_signal(io.drain)
         .go_test_runner(spec.go_test_runner)
         .server_tls(spec.server_tls.clone()))

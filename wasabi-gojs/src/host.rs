@@ -166,6 +166,7 @@ pub struct GoHostBuilder {
     go_test_runner: bool,
     advice: SharedAdvice,
     server_tls: Option<wasabi_net::ServerTls>,
+    request_stats: std::sync::Arc<wasabi_net::RequestStats>,
 }
 
 impl Default for GoHostBuilder {
@@ -190,7 +191,15 @@ impl GoHostBuilder {
             go_test_runner: false,
             advice: std::sync::Arc::new(NoAdvice),
             server_tls: None,
+            request_stats: std::sync::Arc::default(),
         }
+    }
+
+    /// Where the host's HTTP server counts the requests it serves (fresh
+    /// counters by default).
+    pub fn request_stats(mut self, stats: std::sync::Arc<wasabi_net::RequestStats>) -> Self {
+        self.request_stats = stats;
+        self
     }
 
     /// Serve HTTPS with this certificate and key on every listener the
@@ -346,6 +355,7 @@ impl GoHostBuilder {
                     self.server_tls,
                     std::sync::Arc::clone(&sockets),
                     std::sync::Arc::clone(&memory) as std::sync::Arc<dyn wasabi_limits::HostMemory>,
+                    self.request_stats,
                 ),
                 wake: None,
                 pending_head: None,

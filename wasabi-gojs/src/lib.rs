@@ -97,8 +97,8 @@ pub use imports::{Abi, add_to_linker};
 pub use output::OutputSink;
 pub use wasabi_fs::{FsError, Mount, MountError, MountSpec, Sandbox, SandboxSpec};
 pub use wasabi_net::{
-    AddressRule, IngressHandle, NetPolicy, NetStats, Route, RouteError, Router, ServerTls,
-    TenantLookup, TlsError,
+    AddressRule, IngressHandle, LATENCY_BOUNDS, NetPolicy, NetStats, RequestStats,
+    RequestStatsSnapshot, Route, RouteError, Router, ServerTls, TenantLookup, TlsError,
 };
 
 /// Access to the [`GoHost`] inside a store's data, the way `wasmtime-wasi`'s

@@ -47,8 +47,9 @@ pub use address::{Endpoint, Family, Host};
 pub use error::{NetError, NetUse};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
 pub use ingress::{
-    BodyRead, HeadError, Ingress, IngressError, IngressHandle, RequestId, ResponseBody, Route,
-    RouteError, Router, ServerTls, TenantLookup, TlsError, token,
+    BodyRead, HeadError, Ingress, IngressError, IngressHandle, LATENCY_BOUNDS, RequestId,
+    RequestStats, RequestStatsSnapshot, ResponseBody, Route, RouteError, Router, ServerTls,
+    TenantLookup, TlsError, token,
 };
 pub use policy::{AddressRule, NetPolicy, RuleParseError};
 pub use quota::{QuotaSlot, SocketQuota};

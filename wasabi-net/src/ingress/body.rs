@@ -227,6 +227,15 @@ impl Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
+        // Everything sent? hyper stops polling a whole body once it says it
+        // is at its end, so a body dropped then is a completed response.
+        let finished = match &self.kind {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Piped(pipe) => pipe
+                .state
+                .lock()
+                .is_ok_and(|s| s.ended && s.chunks.is_empty() && s.trailers.is_none()),
+        };
         if let Kind::Piped(pipe) = &self.kind
             && let Ok(mut s) = pipe.state.lock()
         {
@@ -237,9 +246,13 @@ impl Drop for ResponseBody {
                 link.release(held);
             }
         }
-        // A body dropped before its end: the client went away.
         if let Some(link) = self.link.take() {
-            link.abandoned();
+            if finished {
+                link.completed();
+            } else {
+                // Dropped before its end: the client went away.
+                link.abandoned();
+            }
         }
     }
 }

@@ -21,6 +21,7 @@
 mod body;
 mod doorbell;
 mod head;
+mod metrics;
 mod router;
 mod server;
 mod tls;
@@ -40,6 +41,7 @@ use wasabi_limits::{HostMemory, HttpLimits};
 
 pub use body::ResponseBody;
 pub use head::HeadError;
+pub use metrics::{LATENCY_BOUNDS, RequestStats, RequestStatsSnapshot};
 pub use router::{Route, RouteError, Router, TenantLookup};
 pub use tls::{ServerTls, TlsError};
 
@@ -143,6 +145,8 @@ struct Arrival {
 #[derive(Debug)]
 struct Shared {
     limits: HttpLimits,
+    /// What the server did, for the tenant's metrics.
+    stats_http: Arc<RequestStats>,
     /// Serve over TLS with this identity; plain HTTP when `None`.
     tls: Option<ServerTls>,
     doorbell: Arc<Doorbell>,
@@ -223,6 +227,10 @@ pub(crate) struct Link {
     over: AtomicBool,
     /// Requests in progress on the connection this one came on.
     on_connection: Option<Arc<AtomicUsize>>,
+    /// When the request arrived, and the status of its response once it
+    /// has one (0 before): for the tenant's metrics.
+    arrived: std::time::Instant,
+    status: std::sync::atomic::AtomicU16,
 }
 
 impl Link {
@@ -235,6 +243,8 @@ impl Link {
             id: AtomicU32::new(0),
             over: AtomicBool::new(false),
             on_connection,
+            arrived: std::time::Instant::now(),
+            status: std::sync::atomic::AtomicU16::new(0),
         })
     }
 
@@ -251,6 +261,13 @@ impl Link {
     fn end(&self, gone: bool) {
         if self.over.swap(true, Ordering::AcqRel) {
             return;
+        }
+        match self.status.load(Ordering::Acquire) {
+            status if !gone && status != 0 => self
+                .shared
+                .stats_http
+                .answered(status, self.arrived.elapsed()),
+            _ => self.shared.stats_http.abandoned(),
         }
         self.shared.active.fetch_sub(1, Ordering::AcqRel);
         if let Some(n) = &self.on_connection {
@@ -364,7 +381,7 @@ impl Drop for Ingress {
 
 impl Ingress {
     /// A server that enforces `limits`, speaks TLS with `server_tls` if given,
-    /// counts its connections under
+    /// counts what it serves in `requests`, its connections under
     /// `quota` (the tenant's socket cap) and the bytes it holds for the
     /// tenant in `memory`.
     pub fn new(
@@ -372,11 +389,13 @@ impl Ingress {
         server_tls: Option<ServerTls>,
         quota: Arc<SocketQuota>,
         memory: Arc<dyn HostMemory>,
+        requests: Arc<RequestStats>,
     ) -> Ingress {
         let (shutdown, _) = watch::channel(Shutdown::No);
         Ingress {
             shared: Arc::new(Shared {
                 limits,
+                stats_http: requests,
                 tls: server_tls,
                 doorbell: Arc::default(),
                 memory,
@@ -519,12 +538,14 @@ impl Ingress {
     pub fn read(&mut self, id: RequestId, buf: &mut [u8]) -> Result<BodyRead, IngressError> {
         let limit = self.shared.limits.max_body_bytes;
         let bell = Arc::clone(&self.shared.doorbell);
+        let stats = Arc::clone(&self.shared.stats_http);
         let r = self.request(id)?;
         loop {
             if !r.leftover.is_empty() {
                 let n = r.leftover.len().min(buf.len());
                 buf[..n].copy_from_slice(&r.leftover[..n]);
                 r.leftover.advance(n);
+                stats.read(n);
                 return Ok(BodyRead::Data(n));
             }
             if r.body_done || buf.is_empty() {
@@ -564,11 +585,14 @@ impl Ingress {
         if let Some(mut r) = self.requests.remove(&id)
             && let Some(respond) = r.respond.take()
         {
+            r.link.status.store(413, Ordering::Release);
             let _ = respond.send(server::status_response(
                 hyper::StatusCode::PAYLOAD_TOO_LARGE,
                 "request body too large\n",
                 &[("connection", "close")],
             ));
+            // The host's own answer carries no link: the request ends here.
+            r.link.completed();
         }
     }
 
@@ -594,6 +618,8 @@ impl Ingress {
         let r = self.request(id)?;
         let respond = r.respond.take().ok_or(IngressError::AlreadyAnswered(id))?;
         let link = Arc::clone(&r.link);
+        link.status.store(status.as_u16(), Ordering::Release);
+        link.shared.stats_http.wrote(body.len());
         let body = if end {
             ResponseBody::full(Bytes::copy_from_slice(body), Some(link))
         } else {
@@ -629,7 +655,10 @@ impl Ingress {
         let pipe = r.pipe.as_ref().ok_or(IngressError::NotAnswered(id))?;
         match pipe.write(data, |n| memory.charge(n as u64)) {
             Err(()) => Err(IngressError::Memory),
-            Ok(Written::Took(n)) => Ok(Some(n)),
+            Ok(Written::Took(n)) => {
+                r.link.shared.stats_http.wrote(n);
+                Ok(Some(n))
+            }
             Ok(Written::Full) => {
                 tracing::trace!(id, "response window full");
                 Ok(None)
@@ -674,6 +703,7 @@ mod tests {
             None,
             SocketQuota::new(64),
             Arc::new(wasabi_limits::Uncounted),
+            Arc::default(),
         );
         let listener = StdListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();

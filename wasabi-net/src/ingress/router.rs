@@ -203,6 +203,7 @@ impl Router {
             tls,
             SocketQuota::new(MAX_ROUTER_CONNECTIONS),
             Arc::new(Uncounted),
+            Arc::default(),
         );
         server.route_with(Arc::clone(&table));
         Router { table, server }

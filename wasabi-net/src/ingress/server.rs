@@ -331,6 +331,7 @@ pub(crate) async fn handle(
     use hyper::body::Body;
 
     if *shared.shutdown.borrow() != Shutdown::No {
+        shared.stats_http.answered(503, Duration::ZERO);
         return Ok(status_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down\n",
@@ -343,6 +344,7 @@ pub(crate) async fn handle(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > shared.limits.max_body_bytes) {
+        shared.stats_http.answered(413, Duration::ZERO);
         return Ok(status_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large\n",
@@ -360,6 +362,7 @@ pub(crate) async fn handle(
     // Admission: the tenant's cap on requests in progress.
     if shared.active.fetch_add(1, Ordering::AcqRel) >= shared.limits.max_requests {
         shared.active.fetch_sub(1, Ordering::AcqRel);
+        shared.stats_http.answered(503, Duration::ZERO);
         return Ok(busy());
     }
     let head = head::encode_request(
@@ -372,6 +375,7 @@ pub(crate) async fn handle(
     let charged = head.len() as u64 + ARRIVAL_OVERHEAD;
     if !shared.memory.charge(charged) {
         shared.active.fetch_sub(1, Ordering::AcqRel);
+        shared.stats_http.answered(503, Duration::ZERO);
         return Ok(busy());
     }
     let link = Link::new(&shared, Some(from.in_progress));
@@ -398,6 +402,10 @@ pub(crate) async fn handle(
         if q.arrivals.len() >= shared.limits.max_requests {
             drop(q);
             shared.memory.release(charged);
+            // The request's link, dropped here, does not count it.
+            link.status.store(503, Ordering::Release);
+            holding.take();
+            link.completed();
             return Ok(busy());
         }
         q.arrivals.push_back(Arrival {
