@@ -443,6 +443,25 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         runs: 1,
     });
 
+    let routed = if quick { 10 } else { 100 };
+    step(&format!(
+        "{routed} tenants behind one routed port (wasabi serve [router], wrk, {} s)",
+        plan.http_seconds
+    ));
+    let alone = routed_rps(&tools, &out_dir, 1, load)?;
+    let many = routed_rps(&tools, &out_dir, routed, load)?;
+    figures.push(Figure {
+        name: "routed_tenants",
+        title: Box::leak(
+            format!("{routed} tenants behind one routed port, aggregate (wrk)").into_boxed_str(),
+        ),
+        unit: "req/s",
+        wasabi: many,
+        baselines: vec![("one_tenant_alone", alone)],
+        target: Some(("one_tenant_alone", 0.8, false)),
+        runs: 1,
+    });
+
     step("spawn: supervisor start to listener accepting");
     let spawn_out = output(
         Command::new(&tools.spawn)
@@ -823,6 +842,81 @@ fn density(tools: &Tools, tenants: usize) -> anyhow::Result<f64> {
     Ok((all - one) / (tenants - 1) as f64)
 }
 
+/// Requests per second through a `wasabi serve` router in front of
+/// `tenants` hello-server tenants, wrk's requests spread evenly over their
+/// hosts (`t0.test`, `t1.test`, ...).
+fn routed_rps(
+    tools: &Tools,
+    out_dir: &Path,
+    tenants: usize,
+    load: Duration,
+) -> anyhow::Result<f64> {
+    let dir = out_dir.join("routed");
+    std::fs::create_dir_all(&dir)?;
+    let router = format!("127.0.0.1:{}", free_port()?);
+    let mut manifest = format!("[router]\nlisten = \"{router}\"\n\n");
+    let probes = (0..tenants)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ports = probes
+        .iter()
+        .map(|p| p.local_addr().map(|a| a.port()))
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(probes);
+    for (i, port) in ports.iter().enumerate() {
+        manifest.push_str(&format!(
+            "[[tenant]]\nname = \"t{i}\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"127.0.0.1:{port}\" }}\nroutes = [\"t{i}.test\"]\n\n",
+            tools.programs.join("hello-server.wasm").display()
+        ));
+    }
+    let path = dir.join(format!("manifest-{tenants}.toml"));
+    std::fs::write(&path, manifest)?;
+    let script = dir.join(format!("hosts-{tenants}.lua"));
+    std::fs::write(
+        &script,
+        format!(
+            "local i = 0\nrequest = function()\n  i = (i % {tenants}) + 1\n  \
+             return wrk.format(\"GET\", \"/\", {{[\"Host\"] = \"t\" .. (i - 1) .. \".test\"}})\nend\n"
+        ),
+    )?;
+    let mut child: Child = Command::new(&tools.wasabi)
+        .arg("serve")
+        .arg(format!("--cache-dir={}", tools.cache.display()))
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let measured = (|| {
+        wait_answering(&router)?;
+        // Every tenant serving through the router before the load starts.
+        for i in 0..tenants {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let mut s = std::net::TcpStream::connect(&router)?;
+                write!(
+                    s,
+                    "GET / HTTP/1.1\r\nHost: t{i}.test\r\nConnection: close\r\n\r\n"
+                )?;
+                let mut answer = String::new();
+                s.read_to_string(&mut answer)?;
+                if answer.starts_with("HTTP/1.1 200") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("tenant t{i} never answered through the router: {answer:?}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let script = script.display().to_string();
+        Ok(wrk(&format!("http://{router}/"), 64, load, Some(&script))?.rps)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    measured
+}
+
 /// Resident memory of an idle program under `cmd`, once it printed its line.
 fn idle_rss_mib(cmd: &mut Command) -> anyhow::Result<f64> {
     let mut child = cmd
@@ -996,6 +1090,7 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time.\n\
          - **host-call cost**: `programs/js-calls` times a loop of `js.Global().Get(\"Object\").Type()` inside the guest, so start-up is excluded.\n\
          - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`: under Wasabi with the host serving HTTP (`wasabi.Serve`, the Wasabi column), with Go's own server in the guest (`-socket`, `wasabi_socket`), and natively with `GOMAXPROCS=1` (`native`) and on all cores; p50/p99 latency of the same requests.\n\
+         - **routed tenants**: `wasabi serve` with a `[router]` in front of 100 hello-server tenants (`t0.test` ...), wrk's requests spread over their hosts by a script, against the same router in front of one tenant.\n\
          - **HTTP/2, 100 streams**: `h2load` (Debian's `nghttp2-client`) with one connection carrying 100 concurrent streams against `hello-server` (HTTP/2 without TLS, by prior knowledge; Go's own server in the guest has none).\n\
          - **wrk rows**: the same four servers under Debian's `wrk` (one thread, 64 connections): `hello-server`, a JSON API (`programs/http-handlers` `/json`, a 1 KiB POST decoded and answered) and a 1 MiB streamed response (`/big?mb=1`); req/s and p99.\n\
          - **spawn**: `benches/src/bin/spawn.rs` asks a `Supervisor` for a hello-server tenant (module compiled and linked) and times it until its listener accepts.\n\
