@@ -790,36 +790,7 @@ fn rss_mib(pid: u32) -> anyhow::Result<f64> {
 fn density(tools: &Tools, tenants: usize) -> anyhow::Result<f64> {
     let rss_with = |count: usize| -> anyhow::Result<f64> {
         let dir = tools.root.join("target/bench/density");
-        std::fs::create_dir_all(&dir)?;
-        let mut manifest = String::new();
-        let mut addrs = Vec::new();
-        // Distinct free ports: hold every probe open until all are chosen.
-        let probes = (0..count)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let ports = probes
-            .iter()
-            .map(|p| p.local_addr().map(|a| a.port()))
-            .collect::<Result<Vec<_>, _>>()?;
-        drop(probes);
-        for (i, port) in ports.into_iter().enumerate() {
-            let addr = format!("127.0.0.1:{port}");
-            manifest.push_str(&format!(
-                "[[tenant]]\nname = \"t{i}\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"{addr}\" }}\n\n",
-                tools.programs.join("hello-server.wasm").display()
-            ));
-            addrs.push(addr);
-        }
-        let path = dir.join(format!("manifest-{count}.toml"));
-        std::fs::write(&path, manifest)?;
-        let mut child: Child = Command::new(&tools.wasabi)
-            .arg("serve")
-            .arg(format!("--cache-dir={}", tools.cache.display()))
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?;
+        let (mut child, addrs) = serve_hello_tenants(tools, &dir, count, None)?;
         let measured = (|| {
             for addr in &addrs {
                 if let Some(status) = child.try_wait()? {
@@ -842,6 +813,53 @@ fn density(tools: &Tools, tenants: usize) -> anyhow::Result<f64> {
     Ok((all - one) / (tenants - 1) as f64)
 }
 
+/// Starts `wasabi serve` with `count` hello-server tenants (`t0`, `t1`,
+/// ...), each on a free port of its own, and with a `[router]` on `router`
+/// routing `tI.test` to tenant `tI` if given: the server and the
+/// tenants' addresses.
+fn serve_hello_tenants(
+    tools: &Tools,
+    dir: &Path,
+    count: usize,
+    router: Option<&str>,
+) -> anyhow::Result<(Child, Vec<String>)> {
+    std::fs::create_dir_all(dir)?;
+    let mut manifest = match router {
+        Some(addr) => format!("[router]\nlisten = \"{addr}\"\n\n"),
+        None => String::new(),
+    };
+    // Distinct free ports: hold every probe open until all are chosen.
+    let probes = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let addrs = probes
+        .iter()
+        .map(|p| p.local_addr().map(|a| a.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(probes);
+    for (i, addr) in addrs.iter().enumerate() {
+        manifest.push_str(&format!(
+            "[[tenant]]\nname = \"t{i}\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"{addr}\" }}\n",
+            tools.programs.join("hello-server.wasm").display()
+        ));
+        if router.is_some() {
+            manifest.push_str(&format!("routes = [\"t{i}.test\"]\n"));
+        }
+        manifest.push('\n');
+    }
+    let path = dir.join(format!("manifest-{count}.toml"));
+    std::fs::write(&path, manifest)?;
+    let child = Command::new(&tools.wasabi)
+        .arg("serve")
+        .arg(format!("--cache-dir={}", tools.cache.display()))
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    Ok((child, addrs))
+}
+
 /// Requests per second through a `wasabi serve` router in front of
 /// `tenants` hello-server tenants, wrk's requests spread evenly over their
 /// hosts (`t0.test`, `t1.test`, ...).
@@ -852,25 +870,8 @@ fn routed_rps(
     load: Duration,
 ) -> anyhow::Result<f64> {
     let dir = out_dir.join("routed");
-    std::fs::create_dir_all(&dir)?;
     let router = format!("127.0.0.1:{}", free_port()?);
-    let mut manifest = format!("[router]\nlisten = \"{router}\"\n\n");
-    let probes = (0..tenants)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ports = probes
-        .iter()
-        .map(|p| p.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(probes);
-    for (i, port) in ports.iter().enumerate() {
-        manifest.push_str(&format!(
-            "[[tenant]]\nname = \"t{i}\"\nmodule = \"{}\"\nlisten = {{ \"127.0.0.1:8080\" = \"127.0.0.1:{port}\" }}\nroutes = [\"t{i}.test\"]\n\n",
-            tools.programs.join("hello-server.wasm").display()
-        ));
-    }
-    let path = dir.join(format!("manifest-{tenants}.toml"));
-    std::fs::write(&path, manifest)?;
+    let (mut child, _) = serve_hello_tenants(tools, &dir, tenants, Some(&router))?;
     let script = dir.join(format!("hosts-{tenants}.lua"));
     std::fs::write(
         &script,
@@ -879,14 +880,6 @@ fn routed_rps(
              return wrk.format(\"GET\", \"/\", {{[\"Host\"] = \"t\" .. (i - 1) .. \".test\"}})\nend\n"
         ),
     )?;
-    let mut child: Child = Command::new(&tools.wasabi)
-        .arg("serve")
-        .arg(format!("--cache-dir={}", tools.cache.display()))
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
     let measured = (|| {
         wait_answering(&router)?;
         // Every tenant serving through the router before the load starts.
