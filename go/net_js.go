@@ -4,19 +4,45 @@ package wasabi
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
-	"syscall"
-	"syscall/js"
 	"time"
 	"unsafe"
 )
+
+// The host's sockets, through the runtime's own imports (module "wasabi",
+// see host_js.go): ids, addresses and lengths, never JS values.
+
+//go:wasmimport wasabi sock_listen
+func hostSockListen(network unsafe.Pointer, networkLen int32, address unsafe.Pointer, addressLen int32) int32
+
+//go:wasmimport wasabi sock_dial
+func hostSockDial(network unsafe.Pointer, networkLen int32, address unsafe.Pointer, addressLen int32) int32
+
+//go:wasmimport wasabi sock_connected
+func hostSockConnected(id int32) int32
+
+//go:wasmimport wasabi sock_accept
+func hostSockAccept(listener int32) int32
+
+//go:wasmimport wasabi sock_read
+func hostSockRead(id int32, buf unsafe.Pointer, size int32) int32
+
+//go:wasmimport wasabi sock_write
+func hostSockWrite(id int32, buf unsafe.Pointer, size int32) int32
+
+//go:wasmimport wasabi sock_close_write
+func hostSockCloseWrite(id int32) int32
+
+//go:wasmimport wasabi sock_close
+func hostSockClose(id int32) int32
+
+//go:wasmimport wasabi sock_addr
+func hostSockAddr(id, peer int32, buf unsafe.Pointer, size int32) int32
 
 // Listen announces on the local network address ("tcp", "tcp4" or "tcp6";
 // "127.0.0.1:8080", ":0" for any free port) and returns a listener.
@@ -30,12 +56,15 @@ func Listen(network, address string) (net.Listener, error) {
 	if err := checkNetwork(network); err != nil {
 		return nil, opErr(err)
 	}
-	v, err := call("listen", network, address)
-	if err != nil {
+	if err := startHost(); err != nil {
 		return nil, opErr(err)
 	}
-	l := &listener{id: v.Int(), closed: make(chan struct{})}
-	l.addr = sockAddr("localAddr", l.id)
+	id := hostSockListen(strPtr(network), int32(len(network)), strPtr(address), int32(len(address)))
+	if id < 0 {
+		return nil, opErr(socketError(id))
+	}
+	l := &listener{id: id, waits: register(id), closed: make(chan struct{})}
+	l.addr = sockAddr(id, false)
 	return l, nil
 }
 
@@ -54,23 +83,32 @@ func DialContext(ctx context.Context, network, address string) (net.Conn, error)
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(err)
 	}
-	w := newWaiter()
-	defer w.release()
-	v, err := call("dial", network, address, w.token)
-	if err != nil {
+	if err := startHost(); err != nil {
 		return nil, opErr(err)
 	}
-	id := v.Int()
-	select {
-	case r := <-w.ch:
-		if r.err != nil {
-			return nil, opErr(r.err)
+	id := hostSockDial(strPtr(network), int32(len(network)), strPtr(address), int32(len(address)))
+	if id < 0 {
+		return nil, opErr(socketError(id))
+	}
+	waits := register(id)
+	for {
+		switch r := hostSockConnected(id); r {
+		case 0:
+			return newConn(id, waits), nil
+		case resultAgain:
+		default:
+			// The host has closed the failed dial's id.
+			unregister(id)
+			return nil, opErr(socketError(r))
 		}
-		return newConn(id), nil
-	case <-ctx.Done():
-		// Closing the socket cancels the dial on the host.
-		_, _ = call("close", id)
-		return nil, opErr(ctx.Err())
+		select {
+		case <-waits.writable:
+		case <-ctx.Done():
+			// Closing the socket cancels the dial on the host.
+			hostSockClose(id)
+			unregister(id)
+			return nil, opErr(ctx.Err())
+		}
 	}
 }
 
@@ -100,187 +138,71 @@ func checkNetwork(network string) error {
 	return net.UnknownNetworkError(network)
 }
 
-// errNoRuntime is returned by every call when the program does not run
-// under Wasabi (for example under Node.js).
-var errNoRuntime = errors.New("wasabi: networking needs the Wasabi runtime " +
-	"(globalThis.wasabi is missing): run this program with `wasabi run`")
-
-// The host's socket interface, globalThis.wasabi.net, found on first use.
-var (
-	hostOnce sync.Once
-	hostNet  js.Value
-	hostErr  error
-)
-
-func host() (js.Value, error) {
-	hostOnce.Do(func() {
-		w := js.Global().Get("wasabi")
-		if w.Type() != js.TypeObject || w.Get("net").Type() != js.TypeObject {
-			hostErr = errNoRuntime
-			return
-		}
-		hostNet = w.Get("net")
-		// The callback lives as long as the program: it is never released.
-		hostNet.Call("setNotify", js.FuncOf(notify))
-	})
-	return hostNet, hostErr
+// strPtr is the address of s's bytes, for the duration of one import call.
+func strPtr(s string) unsafe.Pointer {
+	return unsafe.Pointer(unsafe.StringData(s))
 }
 
-// call calls a method of the host's socket interface, turning a thrown JS
-// error into a Go error.
-func call(method string, args ...any) (v js.Value, err error) {
-	n, err := host()
-	if err != nil {
-		return js.Value{}, err
+// socketWaits is how the goroutines waiting on one socket are woken: the
+// host's tokens for it signal these (buffered, so a token that comes before
+// the wait is kept; a stale one only makes a call look again).
+type socketWaits struct {
+	readable chan struct{}
+	writable chan struct{}
+}
+
+// sockets maps the ids of open sockets to their waits.
+var sockets struct {
+	mu   sync.Mutex
+	byID map[int32]*socketWaits
+}
+
+// register makes the waits of a new socket id.
+func register(id int32) *socketWaits {
+	w := &socketWaits{readable: make(chan struct{}, 1), writable: make(chan struct{}, 1)}
+	sockets.mu.Lock()
+	if sockets.byID == nil {
+		sockets.byID = map[int32]*socketWaits{}
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			jsErr, ok := r.(js.Error)
-			if !ok {
-				panic(r)
-			}
-			err = newHostError(jsErr.Value)
-		}
-	}()
-	return n.Call(method, args...), nil
-}
-
-// hostError is an error the host reported: its message, and the errno its
-// POSIX code names, so errors.Is(err, syscall.ECONNREFUSED) and
-// errors.Is(err, os.ErrPermission) work as they do natively.
-type hostError struct {
-	msg   string
-	errno syscall.Errno
-}
-
-func (e *hostError) Error() string { return e.msg }
-
-func (e *hostError) Unwrap() error {
-	if e.errno == 0 {
-		return nil
-	}
-	return e.errno
-}
-
-// Timeout reports whether the error is a timeout.
-func (e *hostError) Timeout() bool { return e.errno == syscall.ETIMEDOUT }
-
-// Temporary reports whether retrying may succeed (a full socket table).
-func (e *hostError) Temporary() bool {
-	return e.errno == syscall.EMFILE || e.errno == syscall.EINTR || e.Timeout()
-}
-
-var errnoByCode = map[string]syscall.Errno{
-	"EACCES":        syscall.EACCES,
-	"EADDRINUSE":    syscall.EADDRINUSE,
-	"EADDRNOTAVAIL": syscall.EADDRNOTAVAIL,
-	"EAFNOSUPPORT":  syscall.EAFNOSUPPORT,
-	"EBADF":         syscall.EBADF,
-	"ECONNABORTED":  syscall.ECONNABORTED,
-	"ECONNREFUSED":  syscall.ECONNREFUSED,
-	"ECONNRESET":    syscall.ECONNRESET,
-	"EHOSTUNREACH":  syscall.EHOSTUNREACH,
-	"EINTR":         syscall.EINTR,
-	"EINVAL":        syscall.EINVAL,
-	"EIO":           syscall.EIO,
-	"EMFILE":        syscall.EMFILE,
-	"ENETDOWN":      syscall.ENETDOWN,
-	"ENETUNREACH":   syscall.ENETUNREACH,
-	"ENOTCONN":      syscall.ENOTCONN,
-	"EPIPE":         syscall.EPIPE,
-	"ETIMEDOUT":     syscall.ETIMEDOUT,
-}
-
-func newHostError(v js.Value) error {
-	if v.Type() != js.TypeObject {
-		return &hostError{msg: "wasabi: " + v.String()}
-	}
-	e := &hostError{msg: v.Get("message").String()}
-	if code := v.Get("code"); code.Type() == js.TypeString {
-		e.errno = errnoByCode[code.String()]
-	}
-	return e
-}
-
-// A waiter is one pending notification from the host: a wait for readiness
-// or a dial. The host calls notify with the waiter's token.
-type waiter struct {
-	token uint64
-	ch    chan waitResult
-}
-
-type waitResult struct {
-	err error
-}
-
-var (
-	waitersMu sync.Mutex
-	waiters   = map[uint64]chan waitResult{}
-	lastToken uint64
-)
-
-func newWaiter() waiter {
-	waitersMu.Lock()
-	defer waitersMu.Unlock()
-	lastToken++
-	w := waiter{token: lastToken, ch: make(chan waitResult, 1)}
-	waiters[w.token] = w.ch
+	sockets.byID[id] = w
+	sockets.mu.Unlock()
 	return w
 }
 
-func (w waiter) release() {
-	waitersMu.Lock()
-	delete(waiters, w.token)
-	waitersMu.Unlock()
+// unregister forgets a closed socket id (the host may reuse it).
+func unregister(id int32) {
+	sockets.mu.Lock()
+	delete(sockets.byID, id)
+	sockets.mu.Unlock()
 }
 
-// notify is the host's callback: notify(token, error, id, ...), one
-// triple per completed wait or dial, every event ready at once in one call.
-// It runs on the event goroutine and must not block; a token no one waits
-// for any more (a wait that timed out) is ignored.
-func notify(_ js.Value, args []js.Value) any {
-	for i := 0; i+1 < len(args); i += 3 {
-		token := uint64(args[i].Float())
-		var r waitResult
-		if e := args[i+1]; !e.IsNull() && !e.IsUndefined() {
-			r.err = newHostError(e)
-		}
-		waitersMu.Lock()
-		ch := waiters[token]
-		delete(waiters, token)
-		waitersMu.Unlock()
-		if ch != nil {
-			ch <- r
-		}
+// deliverSocket wakes what waits for a socket's token.
+func deliverSocket(kind int, id int32) {
+	sockets.mu.Lock()
+	w := sockets.byID[id]
+	sockets.mu.Unlock()
+	if w == nil {
+		return
 	}
-	return nil
-}
-
-// waitReady parks the calling goroutine until socket id is ready for
-// interest ("read" or "write"), the socket is closed, or expired is closed.
-func waitReady(id int, interest string, closed, expired <-chan struct{}) error {
-	w := newWaiter()
-	defer w.release()
-	if _, err := call("wait", id, interest, w.token); err != nil {
-		return err
-	}
-	select {
-	case r := <-w.ch:
-		return r.err
-	case <-closed:
-		return net.ErrClosed
-	case <-expired:
-		return os.ErrDeadlineExceeded
+	if kind == tokenSocketReadable {
+		signal(w.readable)
+	} else {
+		signal(w.writable)
 	}
 }
 
 // sockAddr asks the host for a socket's local or remote address.
-func sockAddr(method string, id int) net.Addr {
-	v, err := call(method, id)
-	if err != nil {
+func sockAddr(id int32, peer bool) net.Addr {
+	var which int32
+	if peer {
+		which = 1
+	}
+	var buf [64]byte
+	n := hostSockAddr(id, which, ptr(buf[:]), int32(len(buf)))
+	if n < 0 || int(n) > len(buf) {
 		return &net.TCPAddr{}
 	}
-	ap, err := netip.ParseAddrPort(v.String())
+	ap, err := netip.ParseAddrPort(string(buf[:n]))
 	if err != nil {
 		return &net.TCPAddr{}
 	}
@@ -295,7 +217,8 @@ func (a stringAddr) String() string  { return a.address }
 
 // listener is a host listening socket.
 type listener struct {
-	id        int
+	id        int32
+	waits     *socketWaits
 	addr      net.Addr
 	acceptMu  sync.Mutex
 	closeOnce sync.Once
@@ -312,15 +235,17 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, l.opErr(net.ErrClosed)
 		default:
 		}
-		v, err := call("accept", l.id)
-		if err != nil {
-			return nil, l.opErr(err)
+		r := hostSockAccept(l.id)
+		if r >= 0 {
+			return newConn(r, register(r)), nil
 		}
-		if !v.IsNull() {
-			return newConn(v.Int()), nil
+		if r != resultAgain {
+			return nil, l.opErr(socketError(r))
 		}
-		if err := waitReady(l.id, "read", l.closed, nil); err != nil {
-			return nil, l.opErr(err)
+		select {
+		case <-l.waits.readable:
+		case <-l.closed:
+			return nil, l.opErr(net.ErrClosed)
 		}
 	}
 }
@@ -330,10 +255,20 @@ func (l *listener) Close() error {
 	err := net.ErrClosed
 	l.closeOnce.Do(func() {
 		close(l.closed)
-		_, err = call("close", l.id)
+		err = closeSocket(l.id)
 	})
 	if err != nil {
 		return l.opErr(err)
+	}
+	return nil
+}
+
+// closeSocket closes socket id on the host and forgets its waits.
+func closeSocket(id int32) error {
+	r := hostSockClose(id)
+	unregister(id)
+	if r != 0 {
+		return socketError(r)
 	}
 	return nil
 }
@@ -347,7 +282,8 @@ func (l *listener) opErr(err error) error {
 
 // conn is a host TCP connection.
 type conn struct {
-	id            int
+	id            int32
+	waits         *socketWaits
 	local, remote net.Addr
 	readMu        sync.Mutex
 	writeMu       sync.Mutex
@@ -357,17 +293,11 @@ type conn struct {
 	writeDeadline deadline
 }
 
-func newConn(id int) *conn {
-	c := &conn{id: id, closed: make(chan struct{})}
-	c.local = sockAddr("localAddr", id)
-	c.remote = sockAddr("remoteAddr", id)
+func newConn(id int32, waits *socketWaits) *conn {
+	c := &conn{id: id, waits: waits, closed: make(chan struct{})}
+	c.local = sockAddr(id, false)
+	c.remote = sockAddr(id, true)
 	return c
-}
-
-// bufAddr is the linear-memory address of b's first byte. The host copies
-// to or from it during one synchronous call, while no Go code runs.
-func bufAddr(b []byte) uintptr {
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 }
 
 // ready returns why an operation cannot start: the connection is closed or
@@ -387,6 +317,19 @@ func (c *conn) ready(d *deadline) error {
 	}
 }
 
+// park waits for ch (the host's token), the connection's close, or the
+// deadline d.
+func (c *conn) park(ch chan struct{}, d *deadline) error {
+	select {
+	case <-ch:
+		return nil
+	case <-c.closed:
+		return net.ErrClosed
+	case <-d.expired():
+		return os.ErrDeadlineExceeded
+	}
+}
+
 // Read reads up to len(b) bytes; io.EOF at the end of the stream.
 func (c *conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
@@ -398,23 +341,23 @@ func (c *conn) Read(b []byte) (int, error) {
 		if err := c.ready(&c.readDeadline); err != nil {
 			return 0, c.opErr("read", err)
 		}
-		v, err := call("read", c.id, bufAddr(b), len(b))
-		runtime.KeepAlive(b)
-		if err != nil {
+		r := hostSockRead(c.id, ptr(b), int32(min(len(b), maxTransfer)))
+		switch {
+		case r > 0:
+			return int(r), nil
+		case r == 0:
+			return 0, io.EOF
+		case r != resultAgain:
+			return 0, c.opErr("read", socketError(r))
+		}
+		if err := c.park(c.waits.readable, &c.readDeadline); err != nil {
 			return 0, c.opErr("read", err)
 		}
-		if v.IsNull() {
-			if err := waitReady(c.id, "read", c.closed, c.readDeadline.expired()); err != nil {
-				return 0, c.opErr("read", err)
-			}
-			continue
-		}
-		if n := v.Int(); n > 0 {
-			return n, nil
-		}
-		return 0, io.EOF
 	}
 }
+
+// maxTransfer is the most bytes one call moves (the host's bound too).
+const maxTransfer = 1 << 30
 
 // Write writes all of b, unless an error (or the deadline) stops it.
 func (c *conn) Write(b []byte) (int, error) {
@@ -429,18 +372,17 @@ func (c *conn) Write(b []byte) (int, error) {
 			return written, nil
 		}
 		rest := b[written:]
-		v, err := call("write", c.id, bufAddr(rest), len(rest))
-		runtime.KeepAlive(rest)
-		if err != nil {
-			return written, c.opErr("write", err)
-		}
-		if v.IsNull() {
-			if err := waitReady(c.id, "write", c.closed, c.writeDeadline.expired()); err != nil {
-				return written, c.opErr("write", err)
-			}
+		r := hostSockWrite(c.id, ptr(rest), int32(min(len(rest), maxTransfer)))
+		if r >= 0 {
+			written += int(r)
 			continue
 		}
-		written += v.Int()
+		if r != resultAgain {
+			return written, c.opErr("write", socketError(r))
+		}
+		if err := c.park(c.waits.writable, &c.writeDeadline); err != nil {
+			return written, c.opErr("write", err)
+		}
 	}
 }
 
@@ -449,7 +391,7 @@ func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		_, err = call("close", c.id)
+		err = closeSocket(c.id)
 	})
 	if err != nil {
 		return c.opErr("close", err)
@@ -463,8 +405,8 @@ func (c *conn) CloseWrite() error {
 	if err := c.ready(nil); err != nil {
 		return c.opErr("close", err)
 	}
-	if _, err := call("closeWrite", c.id); err != nil {
-		return c.opErr("close", err)
+	if r := hostSockCloseWrite(c.id); r != 0 {
+		return c.opErr("close", socketError(r))
 	}
 	return nil
 }

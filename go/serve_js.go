@@ -19,13 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall/js"
 	"unsafe"
 )
 
 // The host's HTTP server, through the runtime's own imports (module
-// "wasabi"): integer arguments, bytes copied straight to and from this
-// program's memory, no syscall/js values per request. The host accepts,
+// "wasabi", see host_js.go). The host accepts,
 // parses and enforces the server's limits; this file turns its requests into
 // *http.Request values for the handler and the handler's ResponseWriter
 // calls into response bytes.
@@ -54,28 +52,6 @@ func hostHTTPFinish(id int32, trailers unsafe.Pointer, size int32) int32
 //go:wasmimport wasabi http_abort
 func hostHTTPAbort(id int32) int32
 
-//go:wasmimport wasabi poll
-func hostPoll(buf unsafe.Pointer, size int32) int32
-
-//go:wasmimport wasabi last_error
-func hostLastError(buf unsafe.Pointer, size int32) int32
-
-// Result codes of the imports.
-const (
-	resultAgain    = -1
-	resultGone     = -2
-	resultTooLarge = -3
-	resultFailed   = -4
-)
-
-// What a token from poll says, in its upper 32 bits.
-const (
-	tokenAccept   = 1
-	tokenReadable = 2
-	tokenWritable = 3
-	tokenGone     = 4
-)
-
 // bufferBeforeChunking is how much of a response is held before its head
 // goes out, as in Go's own server: a handler that writes no more than this
 // and returns gets a Content-Length; one that writes more is streamed.
@@ -84,25 +60,6 @@ const bufferBeforeChunking = 2048
 // flushAt is how much of a streamed response is gathered per call to the
 // host.
 const flushAt = 4096
-
-func ptr(b []byte) unsafe.Pointer {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Pointer(unsafe.SliceData(b))
-}
-
-// lastError is the host's message for the last failed call.
-func lastError() error {
-	var small [256]byte
-	n := hostLastError(ptr(small[:]), int32(len(small)))
-	if int(n) <= len(small) {
-		return errors.New("wasabi: " + string(small[:n]))
-	}
-	big := make([]byte, n)
-	hostLastError(ptr(big), n)
-	return errors.New("wasabi: " + string(big))
-}
 
 // A servedListener is a listener the host serves HTTP on, and its handler.
 type servedListener struct {
@@ -120,11 +77,10 @@ var server struct {
 	accept    chan struct{}
 }
 
-// startServing registers the wake callback and the dispatching goroutine,
-// once.
+// startServing registers the wake callback (startHost) and starts the
+// dispatching goroutine, once.
 func startServing() error {
-	n, err := host()
-	if err != nil {
+	if err := startHost(); err != nil {
 		return err
 	}
 	server.mu.Lock()
@@ -136,8 +92,6 @@ func startServing() error {
 	server.listeners = map[int32]*servedListener{}
 	server.requests = map[int32]*serverRequest{}
 	server.accept = make(chan struct{}, 1)
-	// The callback lives as long as the program.
-	n.Call("setWake", js.FuncOf(onWake))
 	go dispatch()
 	return nil
 }
@@ -167,22 +121,8 @@ func serveHost(l *listener, handler http.Handler) error {
 	return l.opErr(net.ErrClosed)
 }
 
-// onWake is called by the host, with no arguments, when poll has tokens.
-// It runs on the event goroutine: it only wakes goroutines, never blocks.
-func onWake(js.Value, []js.Value) any {
-	var tokens [256]uint64
-	for {
-		n := int(hostPoll(unsafe.Pointer(&tokens[0]), int32(len(tokens))))
-		for _, t := range tokens[:n] {
-			deliver(int(t>>32), int32(uint32(t)))
-		}
-		if n < len(tokens) {
-			return nil
-		}
-	}
-}
-
-func deliver(kind int, id int32) {
+// deliverRequest wakes what waits for a token of the host's HTTP server.
+func deliverRequest(kind int, id int32) {
 	if kind == tokenAccept {
 		signal(server.accept)
 		return
@@ -200,14 +140,6 @@ func deliver(kind int, id int32) {
 		signal(r.channel(&r.writable))
 	case tokenGone:
 		r.leave()
-	}
-}
-
-// signal wakes whoever waits on ch, or the next one to wait.
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
 	}
 }
 

@@ -282,7 +282,21 @@ fn companion_guest(name: &str, body: &str) -> std::path::PathBuf {
           (import "wasabi" "http_abort" (func $abort (param i32) (result i32)))
           (import "wasabi" "poll" (func $poll (param i32 i32) (result i32)))
           (import "wasabi" "last_error" (func $last_error (param i32 i32) (result i32)))
+          (import "wasabi" "sock_listen" (func $listen (param i32 i32 i32 i32) (result i32)))
+          (import "wasabi" "sock_dial" (func $dial (param i32 i32 i32 i32) (result i32)))
+          (import "wasabi" "sock_connected" (func $connected (param i32) (result i32)))
+          (import "wasabi" "sock_accept" (func $accept (param i32) (result i32)))
+          (import "wasabi" "sock_read" (func $sock_read (param i32 i32 i32) (result i32)))
+          (import "wasabi" "sock_write" (func $sock_write (param i32 i32 i32) (result i32)))
+          (import "wasabi" "sock_close_write" (func $close_write (param i32) (result i32)))
+          (import "wasabi" "sock_close" (func $close (param i32) (result i32)))
+          (import "wasabi" "sock_addr" (func $sock_addr (param i32 i32 i32 i32) (result i32)))
           (memory (export "mem") 1)
+          (data (i32.const 2048) "udp")
+          (data (i32.const 2056) "tcp")
+          (data (i32.const 2064) "10.0.0.1:80")
+          (data (i32.const 2080) "127.0.0.1:0")
+          (data (i32.const 2096) "tcp\ff")
           (func $run (export "run") (param i32 i32)
             (i32.store (i32.const 1032) {body})
             (call $exit (i32.const 1024)))
@@ -317,6 +331,48 @@ fn companion_calls_on_requests_that_do_not_exist_fail_without_harm() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// A check for a companion guest's body: 1 when `call` does not return
+/// `expected`, else 0.
+fn mismatch(call: &str, expected: i32) -> String {
+    format!("(i32.ne {call} (i32.const {expected}))")
+}
+
+#[test]
+fn companion_socket_calls_on_what_is_not_theirs_fail_with_their_errno() {
+    // A failure is -(256 + errno): EBADF 9, EAFNOSUPPORT 97, EACCES 13,
+    // EINVAL 22. The guest exits with the number of calls that did not
+    // fail as expected.
+    let checks = [
+        ("(call $sock_read (i32.const 777) (i32.const 0) (i32.const 10))", -265),
+        ("(call $sock_write (i32.const -1) (i32.const 0) (i32.const 4))", -265),
+        ("(call $accept (i32.const 5))", -265),
+        ("(call $connected (i32.const 3))", -265),
+        ("(call $close (i32.const 9))", -265),
+        ("(call $close_write (i32.const 9))", -265),
+        ("(call $sock_addr (i32.const 9) (i32.const 1) (i32.const 0) (i32.const 64))", -265),
+        // UDP; a connection the policy does not grant; a 100 kB address;
+        // a network name that is not UTF-8.
+        ("(call $listen (i32.const 2048) (i32.const 3) (i32.const 2080) (i32.const 11))", -353),
+        ("(call $dial (i32.const 2056) (i32.const 3) (i32.const 2064) (i32.const 11))", -269),
+        ("(call $listen (i32.const 2056) (i32.const 3) (i32.const 0) (i32.const 100000))", -278),
+        ("(call $dial (i32.const 2096) (i32.const 4) (i32.const 2064) (i32.const 11))", -278),
+        // The denial's message says how to grant it.
+        ("(i32.gt_u (call $last_error (i32.const 4096) (i32.const 1024)) (i32.const 0))", 1),
+    ];
+    let body = checks
+        .iter()
+        .map(|(call, expected)| mismatch(call, *expected))
+        .reduce(|sum, one| format!("(i32.add {sum} {one})"))
+        .unwrap();
+    let out = run_no_cache(&companion_guest("companion-sockets-unknown", &body));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "calls that did not fail as expected: {}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn companion_calls_with_addresses_outside_memory_trap() {
     for (name, call, import) in [
@@ -329,6 +385,16 @@ fn companion_calls_with_addresses_outside_memory_trap() {
             "companion-respond-oob",
             "(call $respond (i32.const 1) (i32.const 200) (i32.const -8) (i32.const 64) (i32.const 0) (i32.const 0) (i32.const 1))",
             "wasabi.http_respond",
+        ),
+        (
+            "companion-sock-read-oob",
+            "(call $sock_read (i32.const 1) (i32.const 65530) (i32.const 100))",
+            "wasabi.sock_read",
+        ),
+        (
+            "companion-sock-listen-oob",
+            "(call $listen (i32.const 65534) (i32.const 3) (i32.const 2080) (i32.const 11))",
+            "wasabi.sock_listen",
         ),
         (
             "companion-error-oob",

@@ -4,12 +4,11 @@
 
 use crate::globals::fetch::{self, FetchHost};
 use crate::globals::fs::{self, FsHost};
-use crate::globals::net::{self, NetHost};
+use crate::globals::net;
 use crate::globals::{
     Completion, Native, array, bytes, console, crypto, date, errors, go, object, path, performance,
     process, timers,
 };
-use crate::guest_memory::GuestMemory;
 use crate::heap::HostFn;
 use crate::host::GoHost;
 use crate::value::Value;
@@ -24,14 +23,6 @@ impl GoHost {
         }
     }
 
-    /// What `wasabi.net` works with.
-    pub(crate) fn net_host(&mut self) -> NetHost<'_> {
-        NetHost {
-            js: &mut self.js,
-            network: &mut self.network,
-        }
-    }
-
     /// What `fetch` works with.
     pub(crate) fn fetch_host(&mut self) -> FetchHost<'_> {
         FetchHost {
@@ -43,11 +34,9 @@ impl GoHost {
 
 /// Calls the host function numbered `f` (a function object's
 /// [`Callable::Host`](crate::heap::Callable::Host)). `construct` is true
-/// for `new F(...)`. `mem` is the guest's linear memory, for the natives
-/// that move bytes straight to or from it.
+/// for `new F(...)`.
 pub(crate) fn call(
     host: &mut GoHost,
-    mem: &mut GuestMemory<'_>,
     f: HostFn,
     this: &Value,
     args: &[Value],
@@ -58,13 +47,12 @@ pub(crate) fn call(
         // out cannot be in the heap, but would still only be a JS error.
         return Completion::Throw(host.js.type_error("not a function"));
     };
-    call_native(host, mem, native, this, args, construct)
+    call_native(host, native, this, args, construct)
 }
 
 /// Calls `native` itself (what [`call`] does once it knows which).
 pub(crate) fn call_native(
     host: &mut GoHost,
-    mem: &mut GuestMemory<'_>,
     native: Native,
     this: &Value,
     args: &[Value],
@@ -85,7 +73,7 @@ pub(crate) fn call_native(
         Native::Path(op) => path::call(js, &host.files, op, args),
         Native::Fs(op) => fs::call(&mut host.fs_host(), op, args),
         Native::StatsIs(mask) => fs::stats_is(&mut host.fs_host(), this, mask),
-        Native::Net(op) => net::call(&mut host.net_host(), mem, op, args),
+        Native::Net(op) => net::call(&mut host.js, &mut host.network, op, args),
         Native::Fetch(op) => fetch::call(&mut host.fetch_host(), op, this, args, construct),
         Native::Go(op) => go::call(js, op, args),
     };

@@ -85,7 +85,6 @@ fn an_array_inside_itself_reads_as_empty() {
     assert_eq!(js_string(&host.js.heap, &a).unwrap(), ",7");
     let joined = returned(call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Array(super::array::Op::Join),
         &a,
         &["-".into()],
@@ -103,7 +102,6 @@ fn a_join_past_the_string_limit_throws_before_allocating() {
     let id = host.js.new_array(vec![big; 1024]).unwrap();
     let thrown = match call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Array(super::array::Op::Join),
         &Value::Object(id),
         &[],
@@ -158,7 +156,6 @@ fn a_buffer_only_go_holds_is_released_once_written() {
     let new_bytes = |host: &mut GoHost| {
         returned(call_native(
             host,
-            &mut GuestMemory::new(&mut []),
             Native::Bytes(super::bytes::Op::Ctor),
             &Value::Undefined,
             &[4096.0.into()],
@@ -176,7 +173,6 @@ fn a_buffer_only_go_holds_is_released_once_written() {
     for buf in [&private, &kept] {
         call_native(
             &mut host,
-            &mut GuestMemory::new(&mut []),
             Native::Fs(FsOp::WriteSync),
             &Value::Undefined,
             &[1.0.into(), buf.clone()],
@@ -196,7 +192,6 @@ fn write_sync_writes_to_stdout_and_returns_the_length() {
     let buf = bytes(&mut host, b"hi\n");
     let n = returned(call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Fs(FsOp::WriteSync),
         &Value::Undefined,
         &[1.0.into(), buf],
@@ -221,7 +216,6 @@ fn fs_write_ends_by_calling_back_with_the_count() {
     ];
     match call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Fs(FsOp::Write),
         &Value::Undefined,
         &args,
@@ -251,7 +245,6 @@ fn a_queued_callback_keeps_its_arguments_alive() {
     ];
     call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Fs(FsOp::Open),
         &Value::Undefined,
         &args,
@@ -284,7 +277,6 @@ fn without_mounts_no_file_exists() {
     ];
     let Completion::Return(Value::Undefined) = call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Fs(FsOp::Open),
         &Value::Undefined,
         &args,
@@ -306,7 +298,6 @@ fn huge_typed_arrays_throw_instead_of_allocating() {
     let (mut host, _) = host_with_stdout();
     let c = call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Bytes(super::bytes::Op::Ctor),
         &Value::Undefined,
         &[Value::Number(1e15)],
@@ -320,7 +311,6 @@ fn huge_typed_arrays_throw_instead_of_allocating() {
     );
     let c = call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Bytes(super::bytes::Op::Ctor),
         &Value::Undefined,
         &[Value::Number(-1.0)],
@@ -334,7 +324,6 @@ fn dates_use_the_tenant_time_zone() {
     let (mut host, _) = host_with_stdout();
     let date = returned(call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Date(super::date::Op::Ctor),
         &Value::Undefined,
         &[0.0.into()],
@@ -342,7 +331,6 @@ fn dates_use_the_tenant_time_zone() {
     ));
     let offset = returned(call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Date(super::date::Op::GetTimezoneOffset),
         &date,
         &[],
@@ -351,7 +339,6 @@ fn dates_use_the_tenant_time_zone() {
     assert_eq!(offset, Value::Number(-120.0));
     let c = call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Date(super::date::Op::GetTime),
         &Value::from("not a date"),
         &[],
@@ -365,7 +352,6 @@ fn set_timeout_needs_a_function_and_clear_timeout_cancels() {
     let (mut host, _) = host_with_stdout();
     let c = call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Timers(super::timers::Op::SetTimeout),
         &Value::Undefined,
         &[Value::Null, 5.0.into()],
@@ -382,7 +368,6 @@ fn set_timeout_needs_a_function_and_clear_timeout_cancels() {
         .unwrap();
     let id = returned(call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Timers(super::timers::Op::SetTimeout),
         &Value::Undefined,
         &[log, 5.0.into()],
@@ -391,7 +376,6 @@ fn set_timeout_needs_a_function_and_clear_timeout_cancels() {
     assert_eq!(host.timers.len(), 1);
     call_native(
         &mut host,
-        &mut GuestMemory::new(&mut []),
         Native::Timers(super::timers::Op::ClearTimeout),
         &Value::Undefined,
         &[id],
@@ -473,7 +457,6 @@ fn a_timer_flood_stops_at_the_cap_with_advice() {
     for _ in 0..1000 {
         let c = call_native(
             &mut host,
-            &mut GuestMemory::new(&mut []),
             Native::Timers(super::timers::Op::SetTimeout),
             &Value::Undefined,
             &[f.clone(), 1e9.into()],

@@ -24,7 +24,6 @@ use wasmtime::{AsContextMut, Caller, Instance, Memory, Store, TypedFunc};
 
 use crate::GoView;
 use crate::calling::{GuestExit, HostError, import_error, store};
-use crate::globals::net;
 use crate::globals::{self, Completion};
 use crate::guest_memory::{Frame, GuestMemory};
 use crate::heap::{Callable, Key, ObjectKind};
@@ -269,12 +268,7 @@ pub(crate) async fn invoke<T: GoView>(
     construct: bool,
 ) -> wasmtime::Result<Result<Value, Value>> {
     let mut store = ctx.as_context_mut();
-    let memory = store.data_mut().go().exports.as_ref().map(|e| e.memory);
-    let (bytes, data): (&mut [u8], &mut T) = match memory {
-        Some(memory) => memory.data_and_store_mut(&mut store),
-        None => (&mut [], store.data_mut()),
-    };
-    let host = data.go();
+    let host = store.data_mut().go();
     let callable = match &func {
         Value::Object(id) => match host.js.heap.get(*id).kind {
             ObjectKind::Function(c) => Some(c),
@@ -292,7 +286,6 @@ pub(crate) async fn invoke<T: GoView>(
         Some(Callable::Host(f)) => {
             let completion = crate::dispatch::call(
                 host,
-                &mut GuestMemory::new(bytes),
                 f,
                 &this,
                 &args,
@@ -521,10 +514,7 @@ async fn next_turn(host: &mut GoHost, told_deadlock: &mut bool) -> Result<Turn, 
     }
     let deadline = host.timers.next_deadline();
     let completed = !host.js.completions.is_empty();
-    let waiting = host.network.sockets.has_pending()
-        || host.requests.http.has_pending()
-        || host.network.ingress.is_serving()
-        || completed;
+    let waiting = host.network.waiting() || host.requests.http.has_pending() || completed;
     if deadline.is_none() && !waiting && !host.drain.draining() {
         if *told_deadlock {
             return Err(RunError::Deadlock);
@@ -578,9 +568,8 @@ async fn wait(host: &mut GoHost, deadline: Option<Instant>, completed: bool) -> 
     tokio::select! {
         biased;
         () = timer => Some(Wake::Timer),
-        event = network.sockets.next_event() => Some(Wake::Net(event)),
+        () = network.doorbell.rung() => Some(Wake::Doorbell),
         event = requests.http.next_event() => Some(Wake::Fetch(event)),
-        () = network.ingress.rung() => Some(Wake::Doorbell),
         // Draining: look again when a connection of the host's server goes.
         () = network.ingress.settled(), if draining => None,
         () = drain.requested(), if !draining => None,
@@ -633,7 +622,7 @@ async fn take_turn<T: GoView>(
         Wake::Doorbell => {
             let Some(wake) = host.network.wake.clone() else {
                 // Nobody to tell: the tokens mean nothing to this guest.
-                host.network.ingress.take_tokens(&mut [0; 256]);
+                host.network.doorbell.clear();
                 return Ok(None);
             };
             tracing::trace!("waking the guest for its tokens");
@@ -643,46 +632,23 @@ async fn take_turn<T: GoView>(
             if !host.network.polled {
                 // A guest that is woken but never asks what for would have
                 // its loop spin on the same tokens: they are dropped.
-                while host.network.ingress.take_tokens(&mut [0; 256]) > 0 {}
+                host.network.doorbell.clear();
             }
             result
         }
-        Wake::Net(first) => {
-            let Some(notify) = host.network.notify.clone() else {
-                tracing::debug!(
-                    token = first.token,
-                    "network event without a notify callback"
-                );
-                return Ok(None);
-            };
-            // Every event ready now goes in one call: one entry into Go for
-            // a burst of readiness, not one per socket.
-            let mut args = net::notify_args(&mut host.net_host(), first);
-            while args.len() < 3 * MAX_EVENT_BATCH {
-                let Some(event) = host.network.sockets.try_next_event() else {
-                    break;
-                };
-                args.extend(net::notify_args(&mut host.net_host(), event));
-            }
-            call_back(store, notify, args, "the network notify callback").await?
-        }
     }))
 }
-
-/// Most network events delivered in one call of the notify callback.
-const MAX_EVENT_BATCH: usize = 256;
 
 /// What woke the event loop.
 enum Wake {
     /// The earliest timer is due.
     Timer,
-    /// A network wait or dial completed.
-    Net(wasabi_net::Event),
     /// An HTTP request progressed.
     Fetch(wasabi_net::FetchEvent),
     /// An `fs` call completed; its callback is queued.
     Completion,
-    /// The companion's imports have tokens for the guest.
+    /// The doorbell rang: the companion's imports (sockets, the host's
+    /// HTTP server) have tokens for the guest.
     Doorbell,
 }
 

@@ -328,6 +328,8 @@ impl GoHostBuilder {
             .unwrap_or_default();
         // One cap for sockets and fetch requests together.
         let sockets = wasabi_net::SocketQuota::new(limits.max_sockets);
+        // One doorbell for everything the companion's imports wait for.
+        let doorbell = std::sync::Arc::new(wasabi_net::Doorbell::default());
         Ok(GoHost {
             js: Js {
                 heap,
@@ -348,15 +350,20 @@ impl GoHostBuilder {
                 umask: 0o022,
             },
             network: Network {
-                sockets: Sockets::new(self.net_policy.clone(), std::sync::Arc::clone(&sockets)),
-                notify: None,
+                sockets: Sockets::new(
+                    self.net_policy.clone(),
+                    std::sync::Arc::clone(&sockets),
+                    std::sync::Arc::clone(&doorbell),
+                ),
                 ingress: wasabi_net::Ingress::new(
+                    std::sync::Arc::clone(&doorbell),
                     limits.http,
                     self.server_tls,
                     std::sync::Arc::clone(&sockets),
                     std::sync::Arc::clone(&memory) as std::sync::Arc<dyn wasabi_limits::HostMemory>,
                     self.request_stats,
                 ),
+                doorbell,
                 wake: None,
                 pending_head: None,
                 last_error: None,
@@ -450,7 +457,6 @@ impl GoHost {
                 .chain(self.table.values())
                 .chain(self.timers.values())
                 .chain(self.pinned.iter())
-                .chain(self.network.notify.iter())
                 .chain(self.network.wake.iter())
                 .chain(pending.iter()),
         );

@@ -129,6 +129,35 @@ fn io_message(e: &io::Error) -> String {
     text.to_string()
 }
 
+/// The number of a POSIX error name, as Linux numbers it — and so as Go
+/// numbers `syscall.Errno` on js/wasm and wasip1, where a guest turns it
+/// back into the same error value (`errors.Is(err, syscall.ECONNREFUSED)`).
+/// `EIO` for a name this table does not know.
+pub fn errno_number(code: &str) -> i32 {
+    match code {
+        "EINTR" => 4,
+        "EIO" => 5,
+        "EBADF" => 9,
+        "EACCES" => 13,
+        "EINVAL" => 22,
+        "EMFILE" => 24,
+        "EPIPE" => 32,
+        "EPROTO" => 71,
+        "EAFNOSUPPORT" => 97,
+        "EADDRINUSE" => 98,
+        "EADDRNOTAVAIL" => 99,
+        "ENETDOWN" => 100,
+        "ENETUNREACH" => 101,
+        "ECONNABORTED" => 103,
+        "ECONNRESET" => 104,
+        "ENOTCONN" => 107,
+        "ETIMEDOUT" => 110,
+        "ECONNREFUSED" => 111,
+        "EHOSTUNREACH" => 113,
+        _ => 5,
+    }
+}
+
 /// The POSIX name for an I/O error.
 fn io_code(e: &io::Error) -> &'static str {
     use io::ErrorKind as K;
@@ -163,6 +192,33 @@ mod tests {
         assert_eq!(e.code(), "ECONNRESET");
         assert_eq!(e.to_string(), "connection reset by peer");
         assert_eq!(NetError::TooManySockets { limit: 3 }.code(), "EMFILE");
+    }
+
+    #[test]
+    fn every_code_has_its_linux_number() {
+        for (code, n) in [("ECONNREFUSED", 111), ("EACCES", 13), ("EMFILE", 24)] {
+            assert_eq!(errno_number(code), n);
+        }
+        let kinds = [
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::AddrInUse,
+            io::ErrorKind::AddrNotAvailable,
+            io::ErrorKind::NotConnected,
+            io::ErrorKind::TimedOut,
+            io::ErrorKind::HostUnreachable,
+            io::ErrorKind::NetworkUnreachable,
+            io::ErrorKind::NetworkDown,
+            io::ErrorKind::PermissionDenied,
+            io::ErrorKind::InvalidInput,
+            io::ErrorKind::Interrupted,
+        ];
+        for kind in kinds {
+            let code = NetError::from(io::Error::from(kind)).code();
+            assert_ne!(errno_number(code), 5, "{code} has no number");
+        }
     }
 
     #[test]

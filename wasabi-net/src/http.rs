@@ -437,7 +437,11 @@ mod tests {
         let quota = crate::SocketQuota::new(2);
         let mut policy = loopback();
         policy.allow_listen("127.0.0.1".parse::<AddressRule>().unwrap());
-        let mut net = crate::Sockets::new(policy.clone(), std::sync::Arc::clone(&quota));
+        let mut net = crate::Sockets::new(
+            policy.clone(),
+            std::sync::Arc::clone(&quota),
+            std::sync::Arc::default(),
+        );
         let mut client = HttpClient::new(policy, std::sync::Arc::clone(&quota));
         let listener = net.listen("tcp", "127.0.0.1:0").unwrap();
         let req = HttpRequest {

@@ -6,10 +6,13 @@
 //!   and connecting; a denial says what was denied ([`NetError::Denied`]),
 //!   and the tenant owner's [`wasabi_limits::Advice`] says how to grant it.
 //! * [`Sockets`] — one instance's sockets: readiness-based `listen`,
-//!   `accept`, `dial`, `read`, `write`, `close_write`, `close`, with waits
-//!   delivered as [`Event`]s, a cap on open sockets ([`SocketQuota`], shared
-//!   with the HTTP client), and everything closed when it is
+//!   `accept`, `dial`, `read`, `write`, `close_write`, `close`; an operation
+//!   that would block arms a wait that rings the instance's [`Doorbell`]
+//!   when the socket is ready. A cap on open sockets ([`SocketQuota`],
+//!   shared with the HTTP client), and everything closed when it is
 //!   dropped.
+//! * [`Doorbell`] — how everything a guest waits for (sockets, requests of
+//!   the host's HTTP server) tells its event loop, as integer [`token`]s.
 //! * [`Ingress`] — the HTTP server the host runs for a tenant: hyper
 //!   accepts and parses, the tenant's handler gets request ids and heads,
 //!   and bodies stream both ways through bounded buffers.
@@ -20,22 +23,24 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), wasabi_net::NetError> {
-//! use wasabi_net::{AddressRule, Interest, Sockets, NetPolicy, SocketQuota};
+//! use std::sync::Arc;
+//! use wasabi_net::{AddressRule, Doorbell, Sockets, NetPolicy, SocketQuota, token};
 //!
 //! let mut policy = NetPolicy::deny_all();
 //! policy.allow_listen("127.0.0.1".parse::<AddressRule>().expect("a valid rule"));
-//! let mut net = Sockets::new(policy, SocketQuota::new(16));
+//! let bell = Arc::new(Doorbell::default());
+//! let mut net = Sockets::new(policy, SocketQuota::new(16), Arc::clone(&bell));
 //! let listener = net.listen("tcp", "127.0.0.1:0")?;
-//! assert_eq!(net.accept(listener)?, None); // nobody has connected yet
-//! net.wait(listener, Interest::Read, 1)?; // an Event with token 1 comes when someone does
-//! assert!(net.has_pending());
-//! assert!(net.dial("tcp", "10.0.0.1:80", 2).is_err()); // connecting is not granted
+//! assert_eq!(net.accept(listener)?, None); // nobody has connected yet...
+//! assert_eq!(bell.armed(), 1); // ...and token::SOCKET_READABLE | listener rings when someone does
+//! assert!(net.dial("tcp", "10.0.0.1:80").is_err()); // connecting is not granted
 //! # Ok(()) }
 //! ```
 
 #![deny(missing_docs)]
 
 mod address;
+mod doorbell;
 mod error;
 mod http;
 mod ingress;
@@ -44,13 +49,14 @@ mod quota;
 mod sockets;
 
 pub use address::{Endpoint, Family, Host};
-pub use error::{NetError, NetUse};
+pub use doorbell::{Doorbell, Ringer, token};
+pub use error::{NetError, NetUse, errno_number};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
 pub use ingress::{
     BodyRead, HeadError, Ingress, IngressError, IngressHandle, LATENCY_BOUNDS, RequestId,
     RequestStats, RequestStatsSnapshot, ResponseBody, Route, RouteError, Router, ServerTls,
-    TenantLookup, TlsError, token,
+    TenantLookup, TlsError,
 };
 pub use policy::{AddressRule, NetPolicy, RuleParseError};
 pub use quota::{QuotaSlot, SocketQuota};
-pub use sockets::{Event, Interest, NetStats, SocketId, Sockets};
+pub use sockets::{NetStats, SocketId, Sockets};

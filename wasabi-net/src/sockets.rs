@@ -1,62 +1,47 @@
-//! [`Sockets`]: the sockets of one instance, its policy and its pending
-//! waits.
+//! [`Sockets`]: the sockets of one instance and its policy.
 //!
 //! The interface is readiness-based, like Go's own network poller: `read`,
-//! `write` and `accept` never block — they return `None` when they would —
-//! and `wait` arms a one-shot notification for when the socket is ready,
-//! delivered later through [`Sockets::next_event`]. This keeps every
-//! data copy synchronous and direct (kernel buffer to the caller's slice, for
-//! Wasabi the guest's linear memory) and every wait cheap: a small tokio task
-//! that owns nothing but a reference to its socket.
+//! `write`, `accept` and `connected` never block. When one would, it returns
+//! `None` and arms a wait: the instance's [`Doorbell`] rings
+//! [`token::SOCKET_READABLE`] or [`token::SOCKET_WRITABLE`] with the socket's
+//! id once the socket is ready (a dial rings `SOCKET_WRITABLE` when it has
+//! finished, as a non-blocking `connect` does). An armed wait is a waker in
+//! the reactor's slot for the socket, not a task: a wait costs nothing until
+//! it rings, a new one replaces the last, and closing the socket drops it.
+//! Every data copy is synchronous and direct (kernel buffer to the caller's
+//! slice, for Wasabi the guest's linear memory).
 //!
 //! Everything an instance holds is released when its `Sockets` is dropped:
-//! every socket closes (peers see the connection end) and every pending task
-//! is aborted.
+//! every socket closes (peers see the connection end) and every dial is
+//! aborted.
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::AbortHandle;
 
 use crate::address::{Endpoint, Family, Host};
+use crate::doorbell::{Doorbell, token};
 use crate::{NetError, NetPolicy, QuotaSlot, SocketQuota};
 
 /// The id of a socket within one instance.
 pub type SocketId = u32;
 
-/// What a wait waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interest {
-    /// Data to read, end of stream, or (for a listener) a connection to accept.
-    Read,
-    /// Room to write.
-    Write,
-}
-
-/// A completed wait or dial.
-#[derive(Debug)]
-pub struct Event {
-    /// The token the caller gave to [`Sockets::wait`] or [`Sockets::dial`].
-    pub token: u64,
-    /// For a dial, the connected socket; for a wait, `None`.
-    pub result: Result<Option<SocketId>, NetError>,
-}
+/// The outcome of a dial, once it has one.
+type DialOutcome = Arc<Mutex<Option<Result<TcpStream, NetError>>>>;
 
 enum Socket {
     Listener(Arc<AsyncFd<StdListener>>),
-    Stream(Arc<TcpStream>),
-    /// A dial in progress; `serial` tells its completion from a later
-    /// socket that reuses the id.
-    Dialing {
-        serial: u64,
-    },
+    Stream(TcpStream),
+    /// A dial in progress (its task is the entry's `task`).
+    Dialing(DialOutcome),
     /// A listener whose connections the host's HTTP server takes
-    /// ([`Sockets::serve_http`]); its accept task is the entry's read task.
+    /// ([`Sockets::serve_http`]); its accept task is the entry's `task`.
     Serving(Arc<AsyncFd<StdListener>>),
     /// A listener the host stopped while draining: its port is closed, but
     /// the id stays taken until the guest closes it, so that no other socket
@@ -71,7 +56,7 @@ impl Socket {
         let what = match self {
             Socket::Listener(_) => "a listener",
             Socket::Stream(_) => "a connection",
-            Socket::Dialing { .. } => "still connecting",
+            Socket::Dialing(_) => "still connecting",
             Socket::Serving(_) => "a listener the host serves HTTP on",
             Socket::Stopped => "a listener the host stopped",
         };
@@ -84,35 +69,19 @@ struct Entry {
     /// The address the guest asked for, when the policy mapped it to another
     /// host address: what the guest sees as the local address.
     guest_local: Option<SocketAddr>,
-    /// The pending wait (or the dial) for each interest, aborted when
-    /// replaced or when the socket closes.
-    read_task: Option<AbortHandle>,
-    write_task: Option<AbortHandle>,
+    /// The dial in progress, or the host's HTTP server accepting: aborted
+    /// with the entry.
+    task: Option<AbortHandle>,
     /// Its place under the tenant's socket cap, given back with the entry.
     _slot: QuotaSlot,
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        for task in [self.read_task.take(), self.write_task.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(task) = self.task.take() {
             task.abort();
         }
     }
-}
-
-enum TaskOutput {
-    Ready {
-        token: u64,
-    },
-    Connected {
-        token: u64,
-        id: SocketId,
-        serial: u64,
-        result: Result<TcpStream, NetError>,
-    },
 }
 
 /// Live counts of one instance's sockets, shared with whoever watches the
@@ -139,38 +108,41 @@ impl NetStats {
     }
 }
 
-/// The network of one instance: its policy, its open sockets, and the waits
-/// and dials in flight.
+/// The network of one instance: its policy and its open sockets, whose
+/// waits ring its doorbell.
 ///
-/// Operations that start a wait or a dial spawn a task on the current tokio
-/// runtime, so they must be called from within one.
+/// Operations that start a dial spawn a task on the current tokio runtime,
+/// and waits register with its reactor, so they must be called from within
+/// one.
 pub struct Sockets {
     policy: NetPolicy,
     quota: Arc<SocketQuota>,
     sockets: Slab<Entry>,
-    tasks: JoinSet<TaskOutput>,
-    next_serial: u64,
+    doorbell: Arc<Doorbell>,
     stats: Arc<NetStats>,
-    /// Waits and dials that completed and whose event is not delivered yet.
-    ready: Arc<AtomicUsize>,
     /// Reads and accepts that found data since the event loop's turn began.
     turn_reads: usize,
 }
 
 /// Reads and accepts that may find data in one turn of the event loop
-/// while other sockets' events wait for the turn to end.
+/// while other events wait for the turn to end.
 ///
-/// Why: the host delivers readiness events between turns (calls into the
-/// guest), and a turn lasts until every goroutine is blocked. A goroutine
-/// whose socket always has data (a keep-alive client sending its next
-/// request as soon as it has an answer) never blocks, so a few busy
-/// connections could hold a turn for hundreds of milliseconds while a
-/// connection that had to wait got nothing: measured, a p99 of 270 ms for
-/// 8 connections against a p90 of 1 ms. Past this budget, and only when
-/// another socket's event is waiting, a read reports "nothing yet": its
-/// goroutine arms a wait like the others, the turn ends, and every ready
-/// socket is served in the next one, busy or not.
+/// Why: the host delivers readiness between turns (calls into the guest),
+/// and a turn lasts until every goroutine is blocked. A goroutine whose
+/// socket always has data (a keep-alive client sending its next request as
+/// soon as it has an answer) never blocks, so a few busy connections could
+/// hold a turn for hundreds of milliseconds while a connection that had to
+/// wait got nothing: measured, a p99 of 270 ms for 8 connections against a
+/// p90 of 1 ms. Past this budget, and only when another token is waiting,
+/// a read reports "nothing yet" and rings its own socket's token: its
+/// goroutine parks like the others, the turn ends, and every ready socket
+/// is served in the next one, busy or not.
 const TURN_BUDGET: usize = 32;
+
+/// How often a read, write or accept looks again when the reactor says the
+/// socket is ready but the kernel has nothing: a race with new data, which
+/// settles at once; past this the wait is left to the doorbell.
+const READY_RETRIES: usize = 4;
 
 impl Drop for Sockets {
     fn drop(&mut self) {
@@ -184,17 +156,17 @@ impl std::fmt::Debug for Sockets {
         f.debug_struct("Sockets")
             .field("policy", &self.policy)
             .field("open_sockets", &self.sockets.len())
-            .field("pending", &self.tasks.len())
             .finish()
     }
 }
 
 impl Default for Sockets {
-    /// No network at all, and the default socket cap.
+    /// No network at all, the default socket cap, and a doorbell of its own.
     fn default() -> Sockets {
         Sockets::new(
             NetPolicy::deny_all(),
             SocketQuota::new(wasabi_limits::DEFAULT_MAX_SOCKETS),
+            Arc::default(),
         )
     }
 }
@@ -202,16 +174,14 @@ impl Default for Sockets {
 impl Sockets {
     /// An instance's network under `policy`, holding at most as many
     /// sockets at once as `quota` (shared with the instance's HTTP client)
-    /// allows.
-    pub fn new(policy: NetPolicy, quota: Arc<SocketQuota>) -> Sockets {
+    /// allows, its waits ringing `doorbell`.
+    pub fn new(policy: NetPolicy, quota: Arc<SocketQuota>, doorbell: Arc<Doorbell>) -> Sockets {
         Sockets {
             policy,
             quota,
             sockets: Slab::new(),
-            tasks: JoinSet::new(),
-            next_serial: 0,
+            doorbell,
             stats: Arc::default(),
-            ready: Arc::default(),
             turn_reads: 0,
         }
     }
@@ -222,10 +192,10 @@ impl Sockets {
         self.turn_reads = 0;
     }
 
-    /// Whether this turn has used its read budget while another socket's
-    /// event waits: then a read or an accept yields.
+    /// Whether this turn has used its read budget while another token
+    /// waits: then a read or an accept yields.
     fn should_yield(&self) -> bool {
-        self.turn_reads >= TURN_BUDGET && self.ready.load(Ordering::Acquire) > 0
+        self.turn_reads >= TURN_BUDGET && self.doorbell.is_rung()
     }
 
     /// The policy this context enforces.
@@ -253,7 +223,7 @@ impl Sockets {
         let connections = self
             .sockets
             .iter()
-            .filter(|(_, e)| matches!(e.socket, Socket::Stream(_) | Socket::Dialing { .. }))
+            .filter(|(_, e)| matches!(e.socket, Socket::Stream(_) | Socket::Dialing(_)))
             .count();
         self.stats
             .open_sockets
@@ -271,16 +241,11 @@ impl Sockets {
         for (_, entry) in self.sockets.iter_mut() {
             if matches!(entry.socket, Socket::Listener(_) | Socket::Serving(_)) {
                 entry.socket = Socket::Stopped;
-                if let Some(task) = entry.read_task.take() {
+                if let Some(task) = entry.task.take() {
                     task.abort();
                 }
             }
         }
-    }
-
-    /// `true` while a wait or a dial may still deliver an event.
-    pub fn has_pending(&self) -> bool {
-        !self.tasks.is_empty()
     }
 
     /// Fails when the instance holds as many sockets as it may: checked
@@ -300,8 +265,7 @@ impl Sockets {
         let key = self.sockets.insert(Entry {
             socket,
             guest_local: None,
-            read_task: None,
-            write_task: None,
+            task: None,
             _slot: slot,
         });
         self.recount();
@@ -317,11 +281,17 @@ impl Sockets {
         self.sockets.get(id as usize).ok_or(NetError::NotOpen(id))
     }
 
-    fn stream(&self, id: SocketId) -> Result<&Arc<TcpStream>, NetError> {
+    fn stream(&self, id: SocketId) -> Result<&TcpStream, NetError> {
         match &self.entry(id)?.socket {
             Socket::Stream(s) => Ok(s),
             other => Err(other.wrong_kind(id)),
         }
+    }
+
+    /// Rings `token` for the guest to look again next turn: a yield.
+    fn yield_turn(&self, token: u64) -> Option<usize> {
+        self.doorbell.ring(token);
+        None
     }
 
     /// Starts listening on `address` (`host:port`; `localhost` is
@@ -364,7 +334,8 @@ impl Sockets {
     }
 
     /// Accepts a pending connection on listener `id`, or `None` when there
-    /// is none yet (wait for [`Interest::Read`]).
+    /// is none yet: then [`token::SOCKET_READABLE`] rings with `id` when
+    /// one may be.
     pub fn accept(&mut self, id: SocketId) -> Result<Option<SocketId>, NetError> {
         let entry = self.entry(id)?;
         let guest_local = entry.guest_local;
@@ -379,10 +350,13 @@ impl Sockets {
             }
         };
         self.check_room()?;
+        let token = token::SOCKET_READABLE | u64::from(id);
         if self.should_yield() {
+            self.yield_turn(token);
             return Ok(None);
         }
-        let Some(stream) = try_accept(&listener)? else {
+        let waker = self.doorbell.waker(token);
+        let Some(stream) = try_accept(&listener, &waker)? else {
             return Ok(None);
         };
         self.turn_reads += 1;
@@ -390,7 +364,7 @@ impl Sockets {
         let stream = TcpStream::from_std(stream)?;
         // Go's own network stack sets TCP_NODELAY on every connection.
         stream.set_nodelay(true)?;
-        let conn = self.insert(Socket::Stream(Arc::new(stream)))?;
+        let conn = self.insert(Socket::Stream(stream))?;
         if let Some(entry) = self.sockets.get_mut(conn as usize) {
             entry.guest_local = guest_local;
         }
@@ -399,100 +373,110 @@ impl Sockets {
     }
 
     /// Starts connecting to `address` if the policy grants it, and returns
-    /// the id the connection will have. The outcome arrives as an
-    /// [`Event`] with `token`; [`close`](Self::close) cancels it.
-    pub fn dial(&mut self, network: &str, address: &str, token: u64) -> Result<SocketId, NetError> {
+    /// the id the connection will have. [`token::SOCKET_WRITABLE`] rings
+    /// with that id when the dial has finished; [`connected`](Self::connected)
+    /// then tells how. [`close`](Self::close) cancels it.
+    pub fn dial(&mut self, network: &str, address: &str) -> Result<SocketId, NetError> {
         let family = Family::from_network(network)?;
         let endpoint: Endpoint = address.parse()?;
         self.policy.check_connect(&endpoint)?;
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let id = self.insert(Socket::Dialing { serial })?;
-        let task = self.tasks.spawn(async move {
+        let outcome = DialOutcome::default();
+        let id = self.insert(Socket::Dialing(Arc::clone(&outcome)))?;
+        let ringer = self
+            .doorbell
+            .ringer(token::SOCKET_WRITABLE | u64::from(id));
+        let task = tokio::spawn(async move {
             let result = connect(&endpoint, family).await;
-            TaskOutput::Connected {
-                token,
-                id,
-                serial,
-                result,
+            if let Ok(mut slot) = outcome.lock() {
+                *slot = Some(result);
             }
+            ringer.ring();
         });
         if let Some(entry) = self.sockets.get_mut(id as usize) {
-            entry.write_task = Some(task);
+            entry.task = Some(task.abort_handle());
         }
         tracing::debug!(id, %address, "dialing");
         Ok(id)
     }
 
-    /// Reads into `buf`: `Some(0)` at the end of the stream, `None` when no
-    /// data is there yet (wait for [`Interest::Read`]).
-    pub fn read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<Option<usize>, NetError> {
-        let stream = self.stream(id)?;
-        if self.should_yield() {
-            return Ok(None);
-        }
-        match stream.try_read(buf) {
-            Ok(n) => {
-                self.turn_reads += 1;
-                Ok(Some(n))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Writes from `buf`: how much was written, or `None` when the send
-    /// buffer is full (wait for [`Interest::Write`]).
-    pub fn write(&mut self, id: SocketId, buf: &[u8]) -> Result<Option<usize>, NetError> {
-        match self.stream(id)?.try_write(buf) {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Arms a one-shot notification, delivered as an [`Event`] with `token`,
-    /// for when socket `id` is ready for `interest`. A new wait for the same
-    /// socket and interest replaces the previous one.
-    pub fn wait(&mut self, id: SocketId, interest: Interest, token: u64) -> Result<(), NetError> {
-        let entry = self.entry(id)?;
-        let task = match (&entry.socket, interest) {
-            (Socket::Listener(l), Interest::Read) => {
-                let l = Arc::clone(l);
-                let ready = Arc::clone(&self.ready);
-                self.tasks.spawn(async move {
-                    // The readiness stays set; the next accept consumes or clears it.
-                    let _ = l.readable().await;
-                    ready.fetch_add(1, Ordering::AcqRel);
-                    TaskOutput::Ready { token }
-                })
-            }
-            (Socket::Stream(s), interest) => {
-                let s = Arc::clone(s);
-                let ready = Arc::clone(&self.ready);
-                self.tasks.spawn(async move {
-                    let _ = match interest {
-                        Interest::Read => s.readable().await,
-                        Interest::Write => s.writable().await,
-                    };
-                    ready.fetch_add(1, Ordering::AcqRel);
-                    TaskOutput::Ready { token }
-                })
-            }
-            (other, _) => return Err(other.wrong_kind(id)),
-        };
+    /// Whether dial `id` has connected: `Ok(true)` once it has (and for
+    /// any connection), `Ok(false)` while it is under way. A failed dial
+    /// returns its error once, and its id is closed.
+    pub fn connected(&mut self, id: SocketId) -> Result<bool, NetError> {
         let entry = self
             .sockets
             .get_mut(id as usize)
             .ok_or(NetError::NotOpen(id))?;
-        let slot = match interest {
-            Interest::Read => &mut entry.read_task,
-            Interest::Write => &mut entry.write_task,
+        let outcome = match &entry.socket {
+            Socket::Stream(_) => return Ok(true),
+            Socket::Dialing(outcome) => outcome.lock().ok().and_then(|mut o| o.take()),
+            other => return Err(other.wrong_kind(id)),
         };
-        if let Some(old) = slot.replace(task) {
-            old.abort();
+        match outcome {
+            None => Ok(false),
+            Some(Ok(stream)) => {
+                entry.socket = Socket::Stream(stream);
+                entry.task = None;
+                Ok(true)
+            }
+            Some(Err(e)) => {
+                self.sockets.remove(id as usize);
+                self.recount();
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    /// Reads into `buf`: `Some(0)` at the end of the stream, `None` when no
+    /// data is there yet (then [`token::SOCKET_READABLE`] rings with `id`
+    /// when there may be).
+    pub fn read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<Option<usize>, NetError> {
+        let token = token::SOCKET_READABLE | u64::from(id);
+        let yielding = self.should_yield();
+        let stream = self.stream(id)?;
+        if yielding {
+            return Ok(self.yield_turn(token));
+        }
+        for _ in 0..READY_RETRIES {
+            match stream.try_read(buf) {
+                Ok(n) => {
+                    self.turn_reads += 1;
+                    return Ok(Some(n));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+            let waker = self.doorbell.waker(token);
+            match stream.poll_read_ready(&mut Context::from_waker(&waker)) {
+                Poll::Pending => return Ok(None),
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e.into()),
+            }
+        }
+        Ok(self.yield_turn(token))
+    }
+
+    /// Writes from `buf`: how much was written, or `None` when the send
+    /// buffer is full (then [`token::SOCKET_WRITABLE`] rings with `id` when
+    /// it may have room).
+    pub fn write(&mut self, id: SocketId, buf: &[u8]) -> Result<Option<usize>, NetError> {
+        let token = token::SOCKET_WRITABLE | u64::from(id);
+        let stream = self.stream(id)?;
+        for _ in 0..READY_RETRIES {
+            match stream.try_write(buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+            let waker = self.doorbell.waker(token);
+            match stream.poll_write_ready(&mut Context::from_waker(&waker)) {
+                Poll::Pending => return Ok(None),
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e.into()),
+            }
+        }
+        self.doorbell.ring(token);
+        Ok(None)
     }
 
     /// Hands listener `id` to `ingress`, the host's HTTP server: from now on
@@ -513,10 +497,7 @@ impl Sockets {
             Socket::Listener(l) => Arc::clone(l),
             other => return Err(other.wrong_kind(id)),
         };
-        if let Some(task) = entry.read_task.take() {
-            task.abort();
-        }
-        entry.read_task = Some(ingress.serve(Arc::clone(&listener), id, stats));
+        entry.task = Some(ingress.serve(Arc::clone(&listener), id, stats));
         entry.socket = Socket::Serving(listener);
         tracing::debug!(id, "serving HTTP");
         Ok(())
@@ -526,11 +507,11 @@ impl Sockets {
     /// side can still read.
     pub fn close_write(&mut self, id: SocketId) -> Result<(), NetError> {
         let stream = self.stream(id)?;
-        socket2::SockRef::from(stream.as_ref()).shutdown(std::net::Shutdown::Write)?;
+        socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)?;
         Ok(())
     }
 
-    /// Closes socket `id`, cancelling its waits (or its dial).
+    /// Closes socket `id`, dropping its waits (or cancelling its dial).
     pub fn close(&mut self, id: SocketId) -> Result<(), NetError> {
         self.sockets
             .try_remove(id as usize)
@@ -557,83 +538,16 @@ impl Sockets {
     pub fn peer_addr(&self, id: SocketId) -> Result<SocketAddr, NetError> {
         Ok(self.stream(id)?.peer_addr()?)
     }
-
-    /// The next completed wait or dial. Never completes while
-    /// [`has_pending`](Self::has_pending) is false. Cancel-safe: dropping the
-    /// future loses no event.
-    pub async fn next_event(&mut self) -> Event {
-        loop {
-            let Some(joined) = self.tasks.join_next().await else {
-                return std::future::pending().await;
-            };
-            if let Some(event) = self.completed(joined) {
-                return event;
-            }
-        }
-    }
-
-    /// A completed wait or dial if one is ready now, without waiting: how a
-    /// caller delivers every event that is ready in one batch.
-    pub fn try_next_event(&mut self) -> Option<Event> {
-        loop {
-            let joined = self.tasks.try_join_next()?;
-            if let Some(event) = self.completed(joined) {
-                return Some(event);
-            }
-        }
-    }
-
-    /// The event a finished task reports, if it still has something to say.
-    fn completed(&mut self, joined: Result<TaskOutput, tokio::task::JoinError>) -> Option<Event> {
-        // A task that was aborted (replaced or closed) has nothing to say.
-        let output = joined.ok()?;
-        if matches!(output, TaskOutput::Ready { .. }) {
-            let _ = self
-                .ready
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-        }
-        match output {
-            TaskOutput::Ready { token } => Some(Event {
-                token,
-                result: Ok(None),
-            }),
-            TaskOutput::Connected {
-                token,
-                id,
-                serial,
-                result,
-            } => {
-                let entry = self.sockets.get_mut(id as usize)?;
-                if !matches!(entry.socket, Socket::Dialing { serial: s } if s == serial) {
-                    return None;
-                }
-                entry.write_task = None;
-                Some(match result {
-                    Ok(stream) => {
-                        entry.socket = Socket::Stream(Arc::new(stream));
-                        Event {
-                            token,
-                            result: Ok(Some(id)),
-                        }
-                    }
-                    Err(e) => {
-                        self.sockets.remove(id as usize);
-                        self.recount();
-                        Event {
-                            token,
-                            result: Err(e),
-                        }
-                    }
-                })
-            }
-        }
-    }
 }
 
-/// Accepts without blocking: `None` when no connection is waiting.
-fn try_accept(listener: &AsyncFd<StdListener>) -> Result<Option<StdStream>, NetError> {
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
+/// Accepts without blocking: `None` when no connection is waiting, and
+/// then `waker` is armed for when one may be.
+fn try_accept(
+    listener: &AsyncFd<StdListener>,
+    waker: &Waker,
+) -> Result<Option<StdStream>, NetError> {
+    let mut cx = Context::from_waker(waker);
+    for _ in 0..READY_RETRIES {
         match listener.poll_read_ready(&mut cx) {
             Poll::Pending => return Ok(None),
             Poll::Ready(Err(e)) => return Err(e.into()),
@@ -645,6 +559,8 @@ fn try_accept(listener: &AsyncFd<StdListener>) -> Result<Option<StdStream>, NetE
             },
         }
     }
+    waker.wake_by_ref();
+    Ok(None)
 }
 
 /// Resolves (when `endpoint` is a name) and connects, trying each address of
@@ -693,24 +609,44 @@ mod tests {
         policy
     }
 
-    async fn next(net: &mut Sockets) -> Event {
-        tokio::time::timeout(std::time::Duration::from_secs(10), net.next_event())
+    /// Sockets under `policy` and `cap`, with their doorbell.
+    fn sockets(policy: NetPolicy, cap: usize) -> (Sockets, Arc<Doorbell>) {
+        let bell = Arc::new(Doorbell::default());
+        (
+            Sockets::new(policy, SocketQuota::new(cap), Arc::clone(&bell)),
+            bell,
+        )
+    }
+
+    /// The tokens rung next (waiting up to 10 s for the first).
+    async fn rung(bell: &Doorbell) -> Vec<u64> {
+        tokio::time::timeout(std::time::Duration::from_secs(10), bell.rung())
             .await
-            .expect("an event within 10 s")
+            .expect("a token within 10 s");
+        let mut out = [0u64; 64];
+        let n = bell.take(&mut out);
+        out[..n].to_vec()
+    }
+
+    fn readable(id: SocketId) -> u64 {
+        token::SOCKET_READABLE | u64::from(id)
+    }
+
+    fn writable(id: SocketId) -> u64 {
+        token::SOCKET_WRITABLE | u64::from(id)
     }
 
     #[tokio::test]
     async fn listen_accept_read_write_close() {
-        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
+        let (mut net, bell) = sockets(loopback_policy(), 8);
         let l = net.listen("tcp", "127.0.0.1:0").unwrap();
         let addr = net.local_addr(l).unwrap();
         assert_eq!(net.accept(l).unwrap(), None);
-        net.wait(l, Interest::Read, 7).unwrap();
+        assert_eq!(bell.armed(), 1, "the accept armed a wait");
         let mut peer = std::thread::spawn(move || StdStream::connect(addr).unwrap())
             .join()
             .unwrap();
-        let event = next(&mut net).await;
-        assert_eq!(event.token, 7);
+        assert_eq!(rung(&bell).await, [readable(l)]);
         let c = net
             .accept(l)
             .unwrap()
@@ -721,10 +657,7 @@ mod tests {
         let n = loop {
             match net.read(c, &mut buf).unwrap() {
                 Some(n) => break n,
-                None => {
-                    net.wait(c, Interest::Read, 8).unwrap();
-                    assert_eq!(next(&mut net).await.token, 8);
-                }
+                None => assert!(rung(&bell).await.contains(&readable(c))),
             }
         };
         assert_eq!(&buf[..n], b"ping");
@@ -739,47 +672,54 @@ mod tests {
     }
 
     /// Accepts a connection on listener `l` from a new peer.
-    async fn connected(net: &mut Sockets, l: SocketId) -> (SocketId, StdStream) {
+    async fn connected(net: &mut Sockets, bell: &Doorbell, l: SocketId) -> (SocketId, StdStream) {
         let addr = net.local_addr(l).unwrap();
+        connected_at(net, bell, l, addr).await
+    }
+
+    /// Accepts a connection on listener `l` from a new peer of `addr`.
+    async fn connected_at(
+        net: &mut Sockets,
+        bell: &Doorbell,
+        l: SocketId,
+        addr: SocketAddr,
+    ) -> (SocketId, StdStream) {
         let peer = StdStream::connect(addr).unwrap();
         loop {
             if let Some(c) = net.accept(l).unwrap() {
                 return (c, peer);
             }
-            net.wait(l, Interest::Read, 0).unwrap();
-            next(net).await;
+            rung(bell).await;
         }
     }
 
     #[tokio::test]
     async fn a_busy_socket_yields_its_turn_to_one_that_waited() {
-        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
+        let (mut net, bell) = sockets(loopback_policy(), 8);
         let l = net.listen("tcp", "127.0.0.1:0").unwrap();
-        let (busy, mut busy_peer) = connected(&mut net, l).await;
-        let (quiet, mut quiet_peer) = connected(&mut net, l).await;
+        let (busy, mut busy_peer) = connected(&mut net, &bell, l).await;
+        let (quiet, mut quiet_peer) = connected(&mut net, &bell, l).await;
+        bell.clear();
         // The busy connection always has data; the quiet one waits for its
-        // first byte, which comes: its event is ready to be delivered.
+        // first byte, which comes: its token rings.
         busy_peer.write_all(&[b'b'; 4096]).unwrap();
-        net.wait(quiet, Interest::Read, 42).unwrap();
-        quiet_peer.write_all(b"q").unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            while net.ready.load(Ordering::Acquire) == 0 {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the quiet socket's wait completes");
-        net.begin_turn();
         let mut buf = [0u8; 1];
+        assert_eq!(net.read(quiet, &mut buf).unwrap(), None);
+        quiet_peer.write_all(b"q").unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), bell.rung())
+            .await
+            .expect("the quiet socket's wait rings");
+        net.begin_turn();
         let mut reads = 0;
         while let Some(n) = net.read(busy, &mut buf).unwrap() {
             assert_eq!(n, 1);
             reads += 1;
         }
         // The busy socket had data left, but the turn gave way after its
-        // budget; the quiet socket's event is delivered next.
+        // budget, ringing its own token to be served next turn with the
+        // quiet one.
         assert_eq!(reads, TURN_BUDGET);
-        assert_eq!(next(&mut net).await.token, 42);
+        assert_eq!(rung(&bell).await, [readable(quiet), readable(busy)]);
         // A new turn: the busy socket reads again.
         net.begin_turn();
         assert_eq!(net.read(busy, &mut buf).unwrap(), Some(1));
@@ -796,13 +736,10 @@ mod tests {
             .unwrap();
         let mut policy = NetPolicy::deny_all();
         policy.map_listen("127.0.0.1:8080".parse().unwrap(), host_port);
-        let mut net = Sockets::new(policy, SocketQuota::new(8));
+        let (mut net, bell) = sockets(policy, 8);
         let l = net.listen("tcp", "127.0.0.1:8080").unwrap();
         assert_eq!(net.local_addr(l).unwrap().to_string(), "127.0.0.1:8080");
-        let peer = StdStream::connect(host_port).unwrap();
-        net.wait(l, Interest::Read, 1).unwrap();
-        next(&mut net).await;
-        let c = net.accept(l).unwrap().unwrap();
+        let (c, peer) = connected_at(&mut net, &bell, l, host_port).await;
         assert_eq!(net.local_addr(c).unwrap().to_string(), "127.0.0.1:8080");
         assert_eq!(net.peer_addr(c).unwrap(), peer.local_addr().unwrap());
         let stats = net.stats();
@@ -811,42 +748,53 @@ mod tests {
         net.stop_listening();
         assert!(StdStream::connect(host_port).is_err());
         assert!(net.accept(l).is_err());
-        net.wait(c, Interest::Write, 2).unwrap();
-        assert_eq!(next(&mut net).await.token, 2);
-        assert_eq!(net.write(c, b"still here").unwrap(), Some(10));
+        // A new connection is writable once the reactor has seen it.
+        let written = loop {
+            match net.write(c, b"still here").unwrap() {
+                Some(n) => break n,
+                None => assert!(rung(&bell).await.contains(&writable(c))),
+            }
+        };
+        assert_eq!(written, 10);
         net.close(l).unwrap();
         drop(net);
         assert_eq!((stats.open_sockets(), stats.open_connections()), (0, 0));
     }
 
     #[tokio::test]
-    async fn dial_completes_through_an_event() {
+    async fn a_dial_rings_when_it_has_finished() {
         let server = StdListener::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap().to_string();
-        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
-        let id = net.dial("tcp", &addr, 42).unwrap();
-        let event = next(&mut net).await;
-        assert_eq!(event.token, 42);
-        assert_eq!(event.result.unwrap(), Some(id));
+        let (mut net, bell) = sockets(loopback_policy(), 8);
+        let id = net.dial("tcp", &addr).unwrap();
+        assert!(
+            matches!(net.read(id, &mut [0; 4]), Err(NetError::WrongKind { .. })),
+            "a dial in progress is no connection yet"
+        );
+        assert_eq!(rung(&bell).await, [writable(id)]);
+        assert!(net.connected(id).unwrap());
+        assert!(net.connected(id).unwrap(), "and stays connected");
         assert_eq!(net.peer_addr(id).unwrap().to_string(), addr);
         drop(server);
-        // Nothing listens any more: refused.
-        let id = net.dial("tcp", &addr, 43).unwrap();
-        let event = next(&mut net).await;
-        let err = event.result.unwrap_err();
+        // Nothing listens any more: refused, once; then the id is gone.
+        let id = net.dial("tcp", &addr).unwrap();
+        assert_eq!(rung(&bell).await, [writable(id)]);
+        let err = net.connected(id).unwrap_err();
         assert_eq!(err.code(), "ECONNREFUSED", "{err}");
+        assert!(matches!(net.connected(id), Err(NetError::NotOpen(_))));
         assert!(matches!(net.close(id), Err(NetError::NotOpen(_))));
+        assert_eq!(bell.armed(), 0);
     }
 
     #[tokio::test]
     async fn policy_and_caps_are_enforced() {
-        let mut net = Sockets::new(NetPolicy::deny_all(), SocketQuota::new(1));
+        let (mut net, _) = sockets(NetPolicy::deny_all(), 1);
         let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
         assert_eq!(err.code(), "EACCES");
         assert_eq!(err.to_string(), "listening on 127.0.0.1:0 is not allowed");
-        let err = net.dial("tcp", "127.0.0.1:1", 1).unwrap_err();
+        let err = net.dial("tcp", "127.0.0.1:1").unwrap_err();
         assert_eq!(err.to_string(), "connecting to 127.0.0.1:1 is not allowed");
-        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(1));
+        let (mut net, _) = sockets(loopback_policy(), 1);
         net.listen("tcp", "127.0.0.1:0").unwrap();
         let err = net.listen("tcp", "127.0.0.1:0").unwrap_err();
         assert_eq!(err.code(), "EMFILE");
@@ -855,26 +803,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn closing_cancels_waits_and_dropping_closes_everything() {
-        let mut net = Sockets::new(loopback_policy(), SocketQuota::new(8));
+    async fn closing_drops_waits_and_dropping_closes_everything() {
+        let (mut net, bell) = sockets(loopback_policy(), 8);
         let l = net.listen("tcp", "127.0.0.1:0").unwrap();
         let addr = net.local_addr(l).unwrap();
-        net.wait(l, Interest::Read, 1).unwrap();
+        assert_eq!(net.accept(l).unwrap(), None);
+        assert_eq!(bell.armed(), 1);
         net.close(l).unwrap();
-        // The aborted wait delivers nothing, and the port is free again.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let quiet =
-            tokio::time::timeout(std::time::Duration::from_millis(50), net.next_event()).await;
-        assert!(quiet.is_err());
-        assert!(!net.has_pending());
+        // The dropped wait may still ring once (harmless), but no longer
+        // counts: nothing is left to wake the guest, and the port is free.
+        assert_eq!(bell.armed(), 0);
         assert!(StdStream::connect(addr).is_err());
+        // A dial that is closed before it finishes is cancelled.
+        let unroutable = net.dial("tcp", "127.0.0.1:1").unwrap();
+        net.close(unroutable).unwrap();
+        tokio::task::yield_now().await;
         let server = StdListener::bind("127.0.0.1:0").unwrap();
-        let id = net.dial("tcp", &server.local_addr().unwrap().to_string(), 2);
-        next(&mut net).await.result.unwrap();
+        let id = net
+            .dial("tcp", &server.local_addr().unwrap().to_string())
+            .unwrap();
+        while !net.connected(id).unwrap() {
+            rung(&bell).await;
+        }
         let (mut accepted, _) = server.accept().unwrap();
-        assert!(id.is_ok());
         drop(net);
         let mut buf = [0u8; 1];
         assert_eq!(accepted.read(&mut buf).unwrap(), 0, "the peer sees the end");
+        tokio::task::yield_now().await;
+        assert_eq!(bell.armed(), 0, "every wait went with the sockets");
+    }
+
+    #[tokio::test]
+    async fn a_guest_looping_on_a_quiet_socket_queues_nothing() {
+        let (mut net, bell) = sockets(loopback_policy(), 8);
+        let l = net.listen("tcp", "127.0.0.1:0").unwrap();
+        let (c, _peer) = connected(&mut net, &bell, l).await;
+        bell.clear();
+        let mut buf = [0u8; 8];
+        for _ in 0..10_000 {
+            assert_eq!(net.read(c, &mut buf).unwrap(), None);
+            assert_eq!(net.accept(l).unwrap(), None);
+        }
+        assert_eq!(bell.armed(), 2, "one wait per socket and direction");
+        assert!(!bell.is_rung());
     }
 }

@@ -443,6 +443,28 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         runs: 1,
     });
 
+    step(&format!(
+        "raw TCP echo: tcp-echo, 8 connections streaming 64 KiB writes, {} s",
+        plan.http_seconds
+    ));
+    let mut echo = Vec::new();
+    for name in ["wasabi", "native", "native_all_cores"] {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let mut cmd = server_command(&tools, &cache_flag, "tcp-echo", name, &addr);
+        let mbps = with_server(&mut cmd, &addr, || echo_throughput(&addr, 8, load))?;
+        echo.push((name, mbps));
+    }
+    let (ours, others) = echo.split_first().context("a server")?;
+    figures.push(Figure {
+        name: "tcp_echo",
+        title: "raw TCP echo through wasabi.Listen (tcp-echo, 8 connections)",
+        unit: "MB/s",
+        wasabi: ours.1,
+        baselines: others.to_vec(),
+        target: Some(("native", 0.5, false)),
+        runs: 1,
+    });
+
     let routed = if quick { 10 } else { 100 };
     step(&format!(
         "{routed} tenants behind one routed port (wasabi serve [router], wrk, {} s)",
@@ -771,6 +793,58 @@ async fn client(addr: &str, deadline: tokio::time::Instant) -> anyhow::Result<Ve
         latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(latencies)
+}
+
+/// Echo throughput in MB/s (bytes sent and echoed back, per second):
+/// `connections` clients each writing 64 KiB blocks for `duration` while
+/// a second thread reads the echo, then half-closing and reading the rest.
+fn echo_throughput(addr: &str, connections: usize, duration: Duration) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let clients: Vec<_> = (0..connections)
+        .map(|_| {
+            let addr = addr.to_string();
+            std::thread::spawn(move || -> anyhow::Result<u64> {
+                let stream = std::net::TcpStream::connect(&addr)?;
+                stream.set_nodelay(true)?;
+                let mut reader = stream.try_clone()?;
+                let counting = std::thread::spawn(move || -> std::io::Result<u64> {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut total = 0u64;
+                    loop {
+                        match reader.read(&mut buf)? {
+                            0 => return Ok(total),
+                            n => total += n as u64,
+                        }
+                    }
+                });
+                let block = vec![b'x'; 64 * 1024];
+                let mut writer = &stream;
+                let mut sent = 0u64;
+                while Instant::now() < deadline {
+                    writer.write_all(&block)?;
+                    sent += block.len() as u64;
+                }
+                stream.shutdown(std::net::Shutdown::Write)?;
+                let echoed = counting
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the reading thread panicked"))??;
+                if echoed != sent {
+                    bail!("sent {sent} bytes, {echoed} came back");
+                }
+                Ok(echoed)
+            })
+        })
+        .collect();
+    let mut total = 0u64;
+    for c in clients {
+        total += c
+            .join()
+            .map_err(|_| anyhow::anyhow!("an echo client panicked"))??;
+    }
+    let mbps = total as f64 / started.elapsed().as_secs_f64() / 1e6;
+    eprintln!("tcp echo {addr}: {mbps:.1} MB/s");
+    Ok(mbps)
 }
 
 /// Resident memory of process `pid`, in MiB.

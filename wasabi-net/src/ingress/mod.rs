@@ -19,7 +19,6 @@
 //! listener and closes every connection.
 
 mod body;
-mod doorbell;
 mod head;
 mod metrics;
 mod router;
@@ -47,20 +46,7 @@ pub use tls::{ServerTls, TlsError};
 
 use crate::SocketQuota;
 use body::{Pipe, Written};
-use doorbell::Doorbell;
-
-/// What a token says, in its upper 32 bits; the lower 32 are the request id
-/// (0 for [`token::ACCEPT`]).
-pub mod token {
-    /// Requests wait to be taken with [`Ingress::take_request`](super::Ingress::take_request).
-    pub const ACCEPT: u64 = 1 << 32;
-    /// The request's body has bytes (or its end) to read.
-    pub const READABLE: u64 = 2 << 32;
-    /// The request's response has room for more bytes.
-    pub const WRITABLE: u64 = 3 << 32;
-    /// The client went away: the request will never be answered.
-    pub const GONE: u64 = 4 << 32;
-}
+use crate::doorbell::{Doorbell, token};
 
 /// The id of a request within one tenant, never 0 and never reused.
 pub type RequestId = u32;
@@ -383,8 +369,10 @@ impl Ingress {
     /// A server that enforces `limits`, speaks TLS with `server_tls` if given,
     /// counts what it serves in `requests`, its connections under
     /// `quota` (the tenant's socket cap) and the bytes it holds for the
-    /// tenant in `memory`.
+    /// tenant in `memory`, and tells the guest what happened through
+    /// `doorbell`.
     pub fn new(
+        doorbell: Arc<Doorbell>,
         limits: HttpLimits,
         server_tls: Option<ServerTls>,
         quota: Arc<SocketQuota>,
@@ -397,7 +385,7 @@ impl Ingress {
                 limits,
                 stats_http: requests,
                 tls: server_tls,
-                doorbell: Arc::default(),
+                doorbell,
                 memory,
                 quota,
                 queue: Mutex::default(),
@@ -476,16 +464,6 @@ impl Ingress {
     /// [`Ingress::connections`] and [`Ingress::active_requests`].
     pub async fn settled(&self) {
         self.shared.settled.notified().await;
-    }
-
-    /// Completes once a token is waiting (cancel-safe).
-    pub async fn rung(&self) {
-        self.shared.doorbell.rung().await;
-    }
-
-    /// Moves waiting tokens into `out`; how many.
-    pub fn take_tokens(&self, out: &mut [u64]) -> usize {
-        self.shared.doorbell.take(out)
     }
 
     /// The next request for the guest: its id and its head (see the
@@ -699,6 +677,7 @@ mod tests {
     /// accept task).
     fn serving(limits: HttpLimits) -> (Ingress, std::net::SocketAddr, tokio::task::AbortHandle) {
         let mut ingress = Ingress::new(
+            Arc::default(),
             limits,
             None,
             SocketQuota::new(64),

@@ -198,7 +198,10 @@ impl Router {
             routes: RwLock::default(),
             lookup,
         });
+        // The router's own doorbell rings for no guest: its requests are
+        // queued in (and ring) the tenants' ingresses.
         let mut server = Ingress::new(
+            Arc::default(),
             HttpLimits::default(),
             tls,
             SocketQuota::new(MAX_ROUTER_CONNECTIONS),
