@@ -343,21 +343,45 @@ fn companion_socket_calls_on_what_is_not_theirs_fail_with_their_errno() {
     // EINVAL 22. The guest exits with the number of calls that did not
     // fail as expected.
     let checks = [
-        ("(call $sock_read (i32.const 777) (i32.const 0) (i32.const 10))", -265),
-        ("(call $sock_write (i32.const -1) (i32.const 0) (i32.const 4))", -265),
+        (
+            "(call $sock_read (i32.const 777) (i32.const 0) (i32.const 10))",
+            -265,
+        ),
+        (
+            "(call $sock_write (i32.const -1) (i32.const 0) (i32.const 4))",
+            -265,
+        ),
         ("(call $accept (i32.const 5))", -265),
         ("(call $connected (i32.const 3))", -265),
         ("(call $close (i32.const 9))", -265),
         ("(call $close_write (i32.const 9))", -265),
-        ("(call $sock_addr (i32.const 9) (i32.const 1) (i32.const 0) (i32.const 64))", -265),
+        (
+            "(call $sock_addr (i32.const 9) (i32.const 1) (i32.const 0) (i32.const 64))",
+            -265,
+        ),
         // UDP; a connection the policy does not grant; a 100 kB address;
         // a network name that is not UTF-8.
-        ("(call $listen (i32.const 2048) (i32.const 3) (i32.const 2080) (i32.const 11))", -353),
-        ("(call $dial (i32.const 2056) (i32.const 3) (i32.const 2064) (i32.const 11))", -269),
-        ("(call $listen (i32.const 2056) (i32.const 3) (i32.const 0) (i32.const 100000))", -278),
-        ("(call $dial (i32.const 2096) (i32.const 4) (i32.const 2064) (i32.const 11))", -278),
+        (
+            "(call $listen (i32.const 2048) (i32.const 3) (i32.const 2080) (i32.const 11))",
+            -353,
+        ),
+        (
+            "(call $dial (i32.const 2056) (i32.const 3) (i32.const 2064) (i32.const 11))",
+            -269,
+        ),
+        (
+            "(call $listen (i32.const 2056) (i32.const 3) (i32.const 0) (i32.const 100000))",
+            -278,
+        ),
+        (
+            "(call $dial (i32.const 2096) (i32.const 4) (i32.const 2064) (i32.const 11))",
+            -278,
+        ),
         // The denial's message says how to grant it.
-        ("(i32.gt_u (call $last_error (i32.const 4096) (i32.const 1024)) (i32.const 0))", 1),
+        (
+            "(i32.gt_u (call $last_error (i32.const 4096) (i32.const 1024)) (i32.const 0))",
+            1,
+        ),
     ];
     let body = checks
         .iter()

@@ -732,9 +732,31 @@ fn one_router_port_reaches_each_tenant_by_host_and_path() {
         get_host(&router, "two.test", "/api/deeper?x=1"),
         (200, false, "from two\n".into())
     );
+    // A fully qualified name (trailing dot) is the same host.
+    assert_eq!(
+        get_host(&router, "one.test.:80", "/"),
+        (200, false, "from one\n".into())
+    );
     // Outside the prefix, and an unknown host: the router answers 404.
     assert_eq!(get_host(&router, "two.test", "/apiary").0, 404);
     assert_eq!(get_host(&router, "nobody.test", "/").0, 404);
+    // Hosts that only look like a route's, an empty one, a path that
+    // climbs out of a prefix: 404 from the router, or (a malformed Host)
+    // 400 from its HTTP parser; never another tenant.
+    for (host, path) in [
+        ("one.test..", "/"),
+        ("xone.test", "/"),
+        ("one.test.evil", "/"),
+        ("", "/"),
+        ("two.test", "/ap"),
+        ("two.test", "/apiary/../api"),
+    ] {
+        let (status, _, body) = get_host(&router, host, path);
+        assert!(
+            status == 404 || status == 400,
+            "Host {host:?} {path}: {status} {body:?}"
+        );
+    }
     // A tenant that does not serve through the host gets 503 with
     // Retry-After: the client may come back.
     let (status, retry, _) = get_host(&router, "idle.test", "/");

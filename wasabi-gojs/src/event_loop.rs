@@ -284,13 +284,7 @@ pub(crate) async fn invoke<T: GoView>(
                 .type_error(&format!("{what} is not a function"))))
         }
         Some(Callable::Host(f)) => {
-            let completion = crate::dispatch::call(
-                host,
-                f,
-                &this,
-                &args,
-                construct,
-            );
+            let completion = crate::dispatch::call(host, f, &this, &args, construct);
             if let Some(limit) = host.js.memory_trap.take() {
                 return Err(wasmtime::Error::new(limit));
             }

@@ -16,8 +16,8 @@
 //! aborted.
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
@@ -382,9 +382,7 @@ impl Sockets {
         self.policy.check_connect(&endpoint)?;
         let outcome = DialOutcome::default();
         let id = self.insert(Socket::Dialing(Arc::clone(&outcome)))?;
-        let ringer = self
-            .doorbell
-            .ringer(token::SOCKET_WRITABLE | u64::from(id));
+        let ringer = self.doorbell.ringer(token::SOCKET_WRITABLE | u64::from(id));
         let task = tokio::spawn(async move {
             let result = connect(&endpoint, family).await;
             if let Ok(mut slot) = outcome.lock() {

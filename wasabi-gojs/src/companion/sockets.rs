@@ -55,11 +55,7 @@ fn result(host: &mut GoHost, r: Result<Option<i32>, NetError>) -> i32 {
 
 /// A string argument: the guest's bytes at `ptr`, which must be UTF-8 and
 /// short. Outside linear memory it traps, as every bad address does.
-fn text(
-    mem: &GuestMemory<'_>,
-    ptr: i32,
-    len: i32,
-) -> Result<Result<String, NetError>, HostError> {
+fn text(mem: &GuestMemory<'_>, ptr: i32, len: i32) -> Result<Result<String, NetError>, HostError> {
     let len = addr(len);
     if len > MAX_ADDRESS {
         return Ok(Err(NetError::BadAddress {
@@ -68,10 +64,12 @@ fn text(
         }));
     }
     let bytes = mem.slice(addr(ptr), len)?;
-    Ok(String::from_utf8(bytes.to_vec()).map_err(|_| NetError::BadAddress {
-        address: String::from_utf8_lossy(bytes).into_owned(),
-        reason: "it is not UTF-8",
-    }))
+    Ok(
+        String::from_utf8(bytes.to_vec()).map_err(|_| NetError::BadAddress {
+            address: String::from_utf8_lossy(bytes).into_owned(),
+            reason: "it is not UTF-8",
+        }),
+    )
 }
 
 /// Socket ids come as `i32`; a negative one names no socket.
@@ -228,9 +226,7 @@ mod tests {
 
     #[test]
     fn failures_carry_their_errno_past_every_other_result() {
-        let refused = NetError::from(std::io::Error::from(
-            std::io::ErrorKind::ConnectionRefused,
-        ));
+        let refused = NetError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         let mut host = crate::GoHostBuilder::new().build().unwrap();
         let r = failure(&mut host, &refused);
         assert_eq!(errno_of(r), Some(111));

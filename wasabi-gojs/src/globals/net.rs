@@ -62,12 +62,7 @@ pub(crate) fn install(b: &mut super::Binder<'_>) -> Result<(), crate::heap::Heap
 }
 
 /// Calls a `wasabi.net` method.
-pub(crate) fn call(
-    js: &mut Js,
-    network: &mut Network,
-    op: NetOp,
-    args: &[Value],
-) -> NativeResult {
+pub(crate) fn call(js: &mut Js, network: &mut Network, op: NetOp, args: &[Value]) -> NativeResult {
     match op {
         NetOp::SetWake => {
             let f = super::arg(args, 0);

@@ -45,8 +45,8 @@ pub use router::{Route, RouteError, Router, TenantLookup};
 pub use tls::{ServerTls, TlsError};
 
 use crate::SocketQuota;
-use body::{Pipe, Written};
 use crate::doorbell::{Doorbell, token};
+use body::{Pipe, Written};
 
 /// The id of a request within one tenant, never 0 and never reused.
 pub type RequestId = u32;

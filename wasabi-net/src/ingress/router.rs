@@ -63,7 +63,7 @@ impl std::str::FromStr for Route {
         }
         let prefix = path.trim_end_matches('/');
         Ok(Route {
-            host: host.to_ascii_lowercase(),
+            host: route_host(host),
             prefix: if prefix.is_empty() {
                 "/".into()
             } else {
@@ -95,6 +95,19 @@ impl Route {
                     .strip_prefix(self.prefix.as_str())
                     .is_some_and(|rest| rest.starts_with('/')))
     }
+}
+
+/// The host a request names (its absolute URI's, or its `Host` header), as
+/// routes are written: lowercase, without the port, and without the
+/// trailing dot of a fully qualified name (`Blog.Example.:8080` is
+/// `blog.example`). Empty when there is none.
+fn route_host(named: &str) -> String {
+    // Strip the port, but not the colons inside an IPv6 literal's brackets.
+    let host = match named.rfind(':') {
+        Some(i) if !named[i..].contains(']') => &named[..i],
+        _ => named,
+    };
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
 /// Finds a tenant's ingress by name (the supervisor's current run of it).
@@ -129,21 +142,12 @@ impl RouteTable {
         from: Origin,
         req: hyper::Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Aborted> {
-        let host = req
-            .uri()
-            .host()
-            .map(str::to_string)
-            .or_else(|| {
-                let h = req.headers().get(hyper::header::HOST)?.to_str().ok()?;
-                // Strip the port (and the brackets of an IPv6 literal's).
-                let h = match h.rfind(':') {
-                    Some(i) if !h[i..].contains(']') => &h[..i],
-                    _ => h,
-                };
-                Some(h.to_string())
-            })
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let host = req.uri().host().or_else(|| {
+            req.headers()
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+        let host = host.map(route_host).unwrap_or_default();
         let Some(tenant) = self.tenant_for(&host, req.uri().path()) else {
             return Ok(server::status_response(
                 StatusCode::NOT_FOUND,
@@ -251,5 +255,29 @@ mod tests {
         for bad in ["", "/x", "a b", "host:80", "h/p?q"] {
             assert!(bad.parse::<Route>().is_err(), "{bad}");
         }
+        let dotted: Route = "Blog.Example.".parse().unwrap();
+        assert_eq!(dotted.to_string(), "blog.example");
+    }
+
+    #[test]
+    fn a_request_s_host_is_read_as_routes_are_written() {
+        for (named, host) in [
+            ("a.test", "a.test"),
+            ("A.Test", "a.test"),
+            ("a.test.", "a.test"),
+            ("a.test.:8080", "a.test"),
+            ("a.test:8080", "a.test"),
+            ("[::1]:80", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("", ""),
+            (":80", ""),
+            ("a.test..", "a.test."),
+        ] {
+            assert_eq!(route_host(named), host, "{named:?}");
+        }
+        let r: Route = "a.test".parse().unwrap();
+        assert!(r.takes(&route_host("A.TEST.:443"), "/"));
+        assert!(!r.takes(&route_host("a.test.."), "/"));
+        assert!(!r.takes(&route_host("xa.test"), "/"));
     }
 }
