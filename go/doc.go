@@ -14,6 +14,12 @@
 // library, so one program runs natively (to develop and test it) and under
 // Wasabi (to host it) without changes.
 //
+// Under Wasabi the package talks to the runtime through its own
+// //go:wasmimport functions (module "wasabi") with integer arguments, not
+// through syscall/js. A js/wasm program that uses its networking therefore
+// runs only under Wasabi: Node.js refuses to start it, naming the missing
+// "wasabi" import.
+//
 // # Permissions
 //
 // Under Wasabi nothing is reachable unless the runtime grants it:

@@ -91,6 +91,11 @@ fn go_clients_get_the_same_answers_as_from_the_native_server() {
 /// headers sorted (HTTP/1 names are case-insensitive; the order of
 /// different names carries no meaning).
 fn curl(args: &[&str]) -> String {
+    normalized(&curl_raw(args))
+}
+
+/// curl's answer as it printed it (without carriage returns).
+fn curl_raw(args: &[&str]) -> String {
     let out = Command::new("curl")
         .args(["-s", "-S", "-i", "--max-time", "20"])
         .args(args)
@@ -101,8 +106,13 @@ fn curl(args: &[&str]) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+/// An answer with the `Date` header left out, names lowercased and
+/// headers sorted.
+fn normalized(text: &str) -> String {
+    let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
     let mut lines = head.lines();
     let status = lines.next().unwrap_or("").trim().to_string();
     let mut headers: Vec<String> = lines
@@ -128,9 +138,9 @@ fn curl_gets_the_same_answers_over_http1_and_http2() {
         vec!["/status?code=404"],
         vec!["--http2-prior-knowledge", "/headers"],
         vec!["--http2-prior-knowledge", "/status?code=201"],
-        // curl asks to upgrade to h2c; both answer over HTTP/1.1, as the
-        // upgrade allows.
-        vec!["--http2", "/headers"],
+        // A POST with a body asks to upgrade to h2c too, but is answered
+        // over HTTP/1.1 by both (a body is not upgraded).
+        vec!["--http2", "-d", "hello", "/echo"],
         // Expect: 100-continue, then 3 MiB streamed through the handler.
         vec![
             "-H",
@@ -154,6 +164,79 @@ fn curl_gets_the_same_answers_over_http1_and_http2() {
         };
         assert_eq!(run(&addr), run(&native.addr), "curl {case:?}");
     }
+}
+
+/// curl's answer after an h2c upgrade, without the 101 that precedes it.
+fn after_switching(answer: String) -> String {
+    let Some(rest) = answer.strip_prefix("HTTP/1.1 101 Switching Protocols\n") else {
+        panic!("no 101 Switching Protocols first: {answer}");
+    };
+    // The 101's own headers, up to its blank line, then the real answer.
+    let (switch_head, real) = rest.split_once("\n\n").expect("a blank line after the 101");
+    assert!(
+        switch_head.to_ascii_lowercase().contains("upgrade: h2c"),
+        "{switch_head}"
+    );
+    real.to_string()
+}
+
+#[test]
+fn an_h2c_upgrade_is_answered_in_http2_as_by_prior_knowledge() {
+    // Go's own server ignores the upgrade (it answers over HTTP/1.1); the
+    // host takes it, so the answers are compared with the native server's
+    // over HTTP/2 by prior knowledge.
+    let native = Native::start();
+    let (_server, addr) = wasabi_server(&[]);
+    for path in ["/headers", "/status?code=201", "/dump?x=1"] {
+        let upgraded = curl_raw(&["--http2", &format!("http://{addr}{path}")]);
+        let upgraded = normalized(&after_switching(upgraded)).replace(&addr, "ADDR");
+        let expected = curl(&[
+            "--http2-prior-knowledge",
+            &format!("http://{}{path}", native.addr),
+        ])
+        .replace(&native.addr, "ADDR");
+        assert_eq!(upgraded, expected, "{path}");
+    }
+    // Several requests: the first upgrades, the others reuse the HTTP/2
+    // connection.
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-w", "%{http_version} %{num_connects}\n", "--http2"]);
+    for path in ["/headers", "/dump", "/status?code=204"] {
+        cmd.args(["-o", "/dev/null", &format!("http://{addr}{path}")]);
+    }
+    let out = cmd.output().expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 1\n2 0\n2 0\n");
+}
+
+#[test]
+fn a_client_that_asks_for_h2c_and_then_misbehaves_loses_only_its_connection() {
+    let (_server, addr) = wasabi_server(&["--http-header-timeout", "300ms"]);
+    let upgrade = "GET /headers HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+                   Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+    // After the 101: HTTP/1.1 again instead of the HTTP/2 preface; a
+    // preface followed by a frame that is not SETTINGS; and nothing at all
+    // (closed once the head timeout passes).
+    let mut ping = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    ping.extend_from_slice(&[0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    for after in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], &ping, b""] {
+        let started = Instant::now();
+        let mut request = upgrade.as_bytes().to_vec();
+        request.extend_from_slice(after);
+        let out = exchange(&addr, &request, Duration::from_secs(10));
+        assert!(
+            out.starts_with("HTTP/1.1 101 Switching Protocols"),
+            "{out:?}"
+        );
+        assert!(!out.contains("HTTP/1.1 200"), "{out:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "closed in time");
+    }
+    // The server still serves, upgrades included.
+    let out = Command::new("curl")
+        .args(["-s", "-w", "%{http_version}", "-o", "/dev/null", "--http2"])
+        .arg(format!("http://{addr}/headers"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2");
 }
 
 /// Sends `request` on a fresh connection and reads until the server closes

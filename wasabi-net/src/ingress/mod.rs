@@ -19,6 +19,7 @@
 //! listener and closes every connection.
 
 mod body;
+mod h2c;
 mod head;
 mod metrics;
 mod router;

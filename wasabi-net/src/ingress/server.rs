@@ -1,13 +1,13 @@
 //! The host's side of the server: the accept loop of each listener, one
-//! task per connection speaking HTTP/1.1 or HTTP/2 (prior knowledge) with
-//! hyper, and the service that enforces the tenant's limits and queues what
-//! passes for its handler.
+//! task per connection speaking HTTP/1.1 or HTTP/2 (prior knowledge, an h2c
+//! upgrade, or ALPN) with hyper, and the service that enforces the tenant's
+//! limits and queues what passes for its handler.
 
 use std::io;
 use std::net::TcpListener as StdListener;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::body::{Aborted, ResponseBody};
-use super::{Arrival, Holding, Link, Shared, Shutdown, head, token};
+use super::{Arrival, Holding, Link, Shared, Shutdown, h2c, head, token};
 
 /// What a queued request is charged beyond its head: the request's own
 /// bookkeeping.
@@ -149,6 +149,7 @@ async fn serve_connection(
             tls: None,
             last_active,
             plain: Some(stream),
+            in_progress: Arc::default(),
         };
         return conn.drive(io).await;
     };
@@ -186,6 +187,7 @@ async fn serve_connection(
         tls: Some(Arc::new(info)),
         last_active,
         plain: None,
+        in_progress: Arc::default(),
     };
     conn.drive(tls_stream).await;
 }
@@ -201,20 +203,53 @@ struct Connection<'a> {
     /// The socket, when it carries plain HTTP: a 408 can be written on it
     /// after hyper gives up on a slow head.
     plain: Option<Arc<TcpStream>>,
+    /// Requests in progress on the connection.
+    in_progress: Arc<AtomicUsize>,
 }
 
+/// An accepted h2c upgrade: the upgraded connection once the 101 is out,
+/// and the HEADERS frame of stream 1.
+type Upgrade = (hyper::upgrade::OnUpgrade, Vec<u8>);
+
 impl Connection<'_> {
+    /// Serves the connection until it ends, in HTTP/2 after an h2c upgrade.
     async fn drive<I>(self, io: I)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        // Plain HTTP/1.1 may upgrade; TLS negotiates HTTP/2 by ALPN instead.
+        let Some((upgraded, stream_one)) = self.serve(io, self.tls.is_none()).await else {
+            return;
+        };
+        let Ok(upgraded) = upgraded.await else {
+            return;
+        };
+        let within = self.shared.limits.header_timeout;
+        match h2c::splice(TokioIo::new(upgraded), stream_one, within).await {
+            Ok(io) => {
+                self.serve(io, false).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "an h2c upgrade failed"),
+        }
+    }
+
+    /// Serves HTTP on `io` until the connection ends, a drain closes it, or
+    /// it stays idle too long. Returns the h2c upgrade a request asked for,
+    /// when `upgradable` and one did.
+    async fn serve<I>(&self, io: I, upgradable: bool) -> Option<Upgrade>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let shared = self.shared;
-        let in_progress = Arc::new(AtomicUsize::new(0));
+        let in_progress = &self.in_progress;
+        let (upgrade_tx, mut upgrade_rx) = oneshot::channel::<Upgrade>();
+        let upgrade_tx = Arc::new(Mutex::new(upgradable.then_some(upgrade_tx)));
         let service = {
             let shared = Arc::clone(shared);
-            let in_progress = Arc::clone(&in_progress);
-            let (remote, listener_id, tls) = (self.remote, self.listener_id, self.tls);
-            service_fn(move |req| {
+            let in_progress = Arc::clone(in_progress);
+            let (remote, listener_id, tls) =
+                (Arc::clone(&self.remote), self.listener_id, self.tls.clone());
+            service_fn(move |mut req| {
                 let shared = Arc::clone(&shared);
                 let from = Origin {
                     remote: Arc::clone(&remote),
@@ -222,7 +257,21 @@ impl Connection<'_> {
                     tls: tls.clone(),
                     in_progress: Arc::clone(&in_progress),
                 };
+                // A request asking for h2c, the first on a plain connection:
+                // 101, and the connection goes on in HTTP/2 with it as
+                // stream 1.
+                let upgrade = h2c::asks_upgrade(&req)
+                    .then(|| h2c::stream_one(&req))
+                    .flatten()
+                    .and_then(|frame| Some((upgrade_tx.lock().ok()?.take()?, frame)));
+                let upgrading = upgrade.is_some();
+                if let Some((tx, frame)) = upgrade {
+                    let _ = tx.send((hyper::upgrade::on(&mut req), frame));
+                }
                 async move {
+                    if upgrading {
+                        return Ok(h2c::switching(ResponseBody::full("", None)));
+                    }
                     // A router's connection: the request goes to a tenant.
                     match shared.router.get() {
                         Some(table) => table.dispatch(from, req).await,
@@ -231,11 +280,13 @@ impl Connection<'_> {
                 }
             })
         };
-        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
         let mut shutdown = shared.shutdown.subscribe();
         let idle = shared.limits.idle_timeout;
-        let last_active = self.last_active;
+        let last_active = &self.last_active;
         let mut draining = false;
         loop {
             let quiet_since = last_active.load(Ordering::Relaxed);
@@ -252,13 +303,14 @@ impl Connection<'_> {
                             let _ = stream.try_write(REQUEST_TIMEOUT);
                         }
                         tracing::debug!(error = %e, "connection ended");
+                        return None;
                     }
-                    return;
+                    return upgrade_rx.try_recv().ok();
                 }
                 changed = shutdown.changed(), if !draining => {
                     let state = *shutdown.borrow_and_update();
                     match (changed, state) {
-                        (Err(_), _) | (_, Shutdown::Now) => return,
+                        (Err(_), _) | (_, Shutdown::Now) => return None,
                         (_, Shutdown::Graceful) => {
                             draining = true;
                             conn.as_mut().graceful_shutdown();
@@ -270,7 +322,7 @@ impl Connection<'_> {
                     let quiet = now_ms().saturating_sub(last_active.load(Ordering::Relaxed));
                     if quiet >= idle.as_millis() as u64 && in_progress.load(Ordering::Acquire) == 0 {
                         tracing::debug!("closing an idle connection");
-                        return;
+                        return None;
                     }
                     if quiet >= idle.as_millis() as u64 {
                         // A request is in progress: its handler decides.
