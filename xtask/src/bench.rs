@@ -69,6 +69,7 @@ impl Figure {
         self.baselines
             .iter()
             .find(|(b, _)| *b == baseline)
+            .filter(|(_, v)| *v != 0.0)
             .map(|(_, v)| self.wasabi / v)
     }
 
@@ -89,7 +90,7 @@ impl Figure {
     fn target_text(&self) -> String {
         match self.target {
             None => String::new(),
-            Some(("absolute", bound, true)) => format!("< {bound} {}", self.unit),
+            Some(("absolute", bound, true)) => format!("<= {bound} {}", self.unit),
             Some(("absolute", bound, false)) => format!(">= {bound} {}", self.unit),
             Some((b, bound, true)) => format!("<= {bound}x {b}"),
             Some((b, bound, false)) => format!(">= {bound}x {b}"),
@@ -368,6 +369,7 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
     let post_json = out_dir.join("post-json.lua");
     std::fs::write(&post_json, wrk_post_script(1024))?;
     let post_json = post_json.display().to_string();
+    let mut timeouts: Vec<(&'static str, u64)> = servers.iter().map(|s| (*s, 0)).collect();
     for (figure, title, path, script) in [
         ("wrk_hello", "hello-server, wrk", "/", None),
         (
@@ -395,6 +397,9 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
             let mut cmd = server_command(&tools, &cache_flag, program, name, &addr);
             let url = format!("http://{addr}{path}");
             let result = with_server(&mut cmd, &addr, || wrk(&url, 64, load, script))?;
+            if let Some(t) = timeouts.iter_mut().find(|(n, _)| *n == name) {
+                t.1 += result.timeouts;
+            }
             results.push((name, result));
         }
         let (ours, others) = results.split_first().context("a server")?;
@@ -417,6 +422,17 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
             runs: 1,
         });
     }
+
+    let (ours, others) = timeouts.split_first().context("a server")?;
+    figures.push(Figure {
+        name: "wrk_timeouts",
+        title: "requests wrk timed out after 2 s (hello, JSON and stream rows together)",
+        unit: "requests",
+        wasabi: ours.1 as f64,
+        baselines: others.iter().map(|(n, t)| (*n, *t as f64)).collect(),
+        target: Some(("absolute", 0.0, true)),
+        runs: 1,
+    });
 
     step(&format!(
         "HTTP/2: 100 streams over one connection (h2load, {} s)",
@@ -590,6 +606,8 @@ struct LoadResult {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Requests that got no answer within the client's timeout.
+    timeouts: u64,
 }
 
 /// `program` (hello-server or http-handlers, which take the same flags)
@@ -686,8 +704,9 @@ fn wrk(
         &format!("-c{connections}"),
         &format!("-d{}s", duration.as_secs().max(1)),
         "--latency",
+        // The bar: no request may wait 2 s.
         "--timeout",
-        "5s",
+        "2s",
     ]);
     if let Some(script) = script {
         cmd.args(["-s", script]);
@@ -721,10 +740,18 @@ fn wrk(
     {
         eprintln!("wrk {url}: {}", line.trim());
     }
+    // "Socket errors: connect 0, read 0, write 0, timeout 12"
+    let timeouts = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Socket errors:"))
+        .and_then(|l| l.split(',').find_map(|p| p.trim().strip_prefix("timeout ")))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
     Ok(LoadResult {
         rps,
         p50_ms: field("50%").and_then(ms).unwrap_or(f64::NAN),
         p99_ms: field("99%").and_then(ms).unwrap_or(f64::NAN),
+        timeouts,
     })
 }
 
@@ -758,6 +785,7 @@ fn load_test(addr: &str, connections: usize, duration: Duration) -> anyhow::Resu
             rps: latencies.len() as f64 / elapsed,
             p50_ms: at(0.50),
             p99_ms: at(0.99),
+            timeouts: 0,
         })
     })
 }
