@@ -1187,7 +1187,8 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`: under Wasabi with the host serving HTTP (`wasabi.Serve`, the Wasabi column), with Go's own server in the guest (`-socket`, `wasabi_socket`), and natively with `GOMAXPROCS=1` (`native`) and on all cores; p50/p99 latency of the same requests.\n\
          - **routed tenants**: `wasabi serve` with a `[router]` in front of 100 hello-server tenants (`t0.test` ...), wrk's requests spread over their hosts by a script, against the same router in front of one tenant.\n\
          - **HTTP/2, 100 streams**: `h2load` (Debian's `nghttp2-client`) with one connection carrying 100 concurrent streams against `hello-server` (HTTP/2 without TLS, by prior knowledge; Go's own server in the guest has none).\n\
-         - **wrk rows**: the same four servers under Debian's `wrk` (one thread, 64 connections): `hello-server`, a JSON API (`programs/http-handlers` `/json`, a 1 KiB POST decoded and answered) and a 1 MiB streamed response (`/big?mb=1`); req/s and p99.\n\
+         - **wrk rows**: the same four servers under Debian's `wrk` (one thread, 64 connections): `hello-server`, a JSON API (`programs/http-handlers` `/json`, a 1 KiB POST decoded and answered) and a 1 MiB streamed response (`/big?mb=1`); req/s and p99, and the requests wrk gave up on after 2 s (none may).\n\
+         - **raw TCP echo**: `programs/tcp-echo` (`wasabi.Listen`, `io.Copy` back) under Wasabi and natively; 8 clients in `xtask` each stream 64 KiB writes for the load's duration while reading the echo, then half-close; bytes echoed per second.\n\
          - **spawn**: `benches/src/bin/spawn.rs` asks a `Supervisor` for a hello-server tenant (module compiled and linked) and times it until its listener accepts.\n\
          - **density**: `wasabi serve` with 200 idle hello-server tenants (each answered one request): the resident memory beyond a one-tenant process, per tenant, against the resident memory of one Node.js process running an idle Go program (`programs/idle`; Node.js cannot run hello-server, which needs sockets).\n"
     );
@@ -1197,7 +1198,9 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
 }
 
 fn fmt(v: f64) -> String {
-    if v >= 100.0 {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.2}")
