@@ -1,4 +1,5 @@
-//! `wasabi`: run Go js/wasm programs, and compile them ahead of time.
+//! `wasabi`: run Go js/wasm programs and WASI preview-1 commands, and
+//! compile them ahead of time.
 //!
 //! The binary is a thin layer over `wasabi-core`: it parses flags, builds a
 //! [`Runtime`], and maps outcomes to exit codes and messages.
@@ -31,16 +32,22 @@ const EXIT_ERROR: u8 = 1;
 #[command(
     name = "wasabi",
     version,
-    about = "Run Go programs built with GOOS=js GOARCH=wasm, in a sandbox.",
-    long_about = "Run Go programs built with GOOS=js GOARCH=wasm, in a sandbox.\n\n\
+    about = "Run WebAssembly programs in a sandbox: Go js/wasm, and WASI preview-1 commands.",
+    long_about = "Run WebAssembly programs in a sandbox: Go programs built with GOOS=js \
+        GOARCH=wasm, and WASI preview-1 commands (Rust, C, AssemblyScript, Go with \
+        GOOS=wasip1; they import wasi_snapshot_preview1 and export _start). The kind is \
+        read from the module.\n\n\
         Wasabi gives a Go js/wasm program the JS world it expects from a browser or \
-        Node.js, and nothing else: no files, no network and no environment variables \
-        unless you grant them. Go programs reach the network through the companion \
-        module wasabi.dev/go (Listen, Dial, ListenAndServe, RoundTripper), or make HTTP \
-        requests with net/http unchanged (through the host's fetch).",
+        Node.js, and a WASI command the system interface of WASI preview 1, and nothing \
+        else: no files, no network and no environment variables unless you grant them \
+        (--dir mounts become a WASI command's preopened directories). Go programs reach \
+        the network through the companion module wasabi.dev/go (Listen, Dial, \
+        ListenAndServe, RoundTripper), or make HTTP requests with net/http unchanged \
+        (through the host's fetch).",
     after_help = "Examples:\n  \
         GOOS=js GOARCH=wasm go build -o hello.wasm ./hello\n  \
         wasabi run hello.wasm\n  \
+        wasabi run --dir ./data:/data tool.wasm -- /data/input.txt    # a WASI command\n  \
         wasabi run --env GREETING=hi --max-memory 128MiB app.wasm -- -v input.txt\n  \
         wasabi run --allow-listen=127.0.0.1:8080 --allow-connect=127.0.0.1:5432 server.wasm\n  \
         wasabi run --dir ./site:/srv:ro --dir ./uploads:/data site.wasm\n  \
@@ -54,9 +61,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a Go js/wasm program (.wasm; a .cwasm from `wasabi compile` with --allow-precompiled).
+    /// Run a Go js/wasm program or a WASI command (.wasm; a .cwasm from `wasabi compile` with --allow-precompiled).
     #[command(
-        after_help = "Exit status: the program's own exit code (2 for a Go panic); \
+        after_help = "Exit status: the program's own exit code (2 for a Go panic; a WASI \
+        command's proc_exit code); \
         134 when it traps or breaks a limit; 1 when Wasabi cannot start it.\n\n\
         Compiled code is cached (see --cache-dir); run with --verbose to see whether \
         a run compiled the module or loaded it from the cache."
@@ -68,7 +76,7 @@ enum Command {
     /// Run a Go test or program the way `go test -exec` and `go run -exec` expect.
     #[command(name = "go-exec", after_help = GO_EXEC_HELP)]
     GoExec(GoExecArgs),
-    /// Compile a Go js/wasm module ahead of time into a .cwasm file.
+    /// Compile a module (Go js/wasm or WASI) ahead of time into a .cwasm file.
     #[command(
         after_help = "A .cwasm holds machine code for this machine's CPU and this \
         build of Wasabi, sealed with this installation's key (install.key in \
@@ -137,12 +145,13 @@ struct RunArgs {
     #[command(flatten)]
     program: ProgramArgs,
 
-    /// The program: a .wasm built with GOOS=js GOARCH=wasm (or, with
-    /// --allow-precompiled, a .cwasm).
+    /// The program: a .wasm built with GOOS=js GOARCH=wasm, or a WASI
+    /// preview-1 command (or, with --allow-precompiled, a .cwasm).
     #[arg(value_name = "FILE", help_heading = "Arguments")]
     file: PathBuf,
 
-    /// Arguments for the program (after `--`), its os.Args[1:].
+    /// Arguments for the program (after `--`): os.Args[1:] of a Go
+    /// program, argv[1..] of a WASI command.
     #[arg(last = true, value_name = "ARGS", help_heading = "Arguments")]
     args: Vec<String>,
 }
@@ -493,10 +502,13 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: bool) {
+    // wasmtime-wasi logs what a WASI guest calls (a warning per call of an
+    // unimplemented function): guest-triggered, so it never reaches the
+    // host's log unless WASABI_LOG asks for it.
     let default = if verbose {
-        "wasabi=info,wasabi_core=info"
+        "wasabi=info,wasabi_core=info,wasmtime_wasi=off"
     } else {
-        "warn"
+        "warn,wasmtime_wasi=off"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASABI_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

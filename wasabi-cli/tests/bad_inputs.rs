@@ -51,18 +51,39 @@ fn a_truncated_module_is_called_truncated() {
 }
 
 #[test]
-fn wasm_that_is_not_from_go_is_refused() {
-    let dir = scratch("not-go");
+fn wasm_that_is_no_guest_kind_wasabi_runs_is_refused_with_what_it_is() {
+    let dir = scratch("not-a-guest");
     let empty = dir.join("empty-module.wasm");
     std::fs::write(&empty, b"\0asm\x01\0\0\0").unwrap();
-    assert_refused(&run_no_cache(&empty), &empty, "not a Go js/wasm module");
-    let wasi = dir.join("wasi.wasm");
-    let module = wat::parse_str(
+    assert_refused(
+        &run_no_cache(&empty),
+        &empty,
+        "it imports nothing and exports no `_start`",
+    );
+    let write = |name: &str, wat: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+        path
+    };
+    let no_start = write(
+        "wasi-no-start.wasm",
         r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1))"#,
-    )
-    .unwrap();
-    std::fs::write(&wasi, module).unwrap();
-    assert_refused(&run_no_cache(&wasi), &wasi, "not a Go js/wasm module");
+    );
+    assert_refused(
+        &run_no_cache(&no_start),
+        &no_start,
+        "a WASI module without `_start`",
+    );
+    let reactor = write(
+        "reactor.wasm",
+        r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func (export "_initialize")))"#,
+    );
+    assert_refused(&run_no_cache(&reactor), &reactor, "a WASI reactor");
+    let other = write(
+        "other.wasm",
+        r#"(module (import "env" "f" (func)) (func (export "_start")))"#,
+    );
+    assert_refused(&run_no_cache(&other), &other, "it imports from `env`");
     let component = dir.join("component.wasm");
     std::fs::write(&component, b"\0asm\x0d\0\x01\0").unwrap();
     assert_refused(&run_no_cache(&component), &component, "component");

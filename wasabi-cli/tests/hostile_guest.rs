@@ -218,17 +218,6 @@ fn an_array_inside_itself_does_not_crash_the_host() {
     assert_eq!(stdout(&out), "join: \"-7\"\n");
 }
 
-/// CPU time a process has used so far, from /proc.
-fn cpu_time(pid: u32) -> std::time::Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    // Fields after the command name (which may hold spaces): utime is the
-    // 12th and stime the 13th of those.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    std::time::Duration::from_millis(ticks * 10)
-}
-
 /// A module whose wasm `start` function loops ran before metering began:
 /// it used a whole core under `--max-cpu 0.2`. Instantiation is guest code
 /// too, metered and throttled.
@@ -256,7 +245,7 @@ fn a_looping_start_function_is_held_to_its_cpu_share() {
     let mut child = cmd.spawn().expect("start wasabi");
     let wall = std::time::Duration::from_secs(2);
     std::thread::sleep(wall);
-    let used = cpu_time(child.id());
+    let used = support::cpu_time(child.id());
     let _ = child.kill();
     let _ = child.wait();
     // A fifth of the wall time, the initial burst credit, and startup.

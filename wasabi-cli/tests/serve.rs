@@ -762,3 +762,36 @@ fn one_router_port_reaches_each_tenant_by_host_and_path() {
     let (status, retry, _) = get_host(&router, "idle.test", "/");
     assert_eq!((status, retry), (503, true));
 }
+
+#[test]
+fn a_wasi_command_is_a_tenant_beside_go_ones() {
+    let [addr]: [String; 1] = free_addrs(1).try_into().expect("one address");
+    // A WASI command that prints a line and exits 0 (run once).
+    let wasi = scratch("serve-wasi").join("hello-wasi.wasm");
+    let wat = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 1024) "from wasi\n")
+      (func (export "_start")
+        (i32.store (i32.const 0) (i32.const 1024))
+        (i32.store (i32.const 4) (i32.const 10))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    std::fs::write(&wasi, wat::parse_str(wat).unwrap()).unwrap();
+    let manifest = format!(
+        "{}[[tenant]]\nname = \"wasi\"\nmodule = \"{}\"\nrestart = \"never\"\n",
+        hello_tenant("go", "from go", &addr),
+        wasi.display()
+    );
+    let serve = Serve::start("serve-wasi-mixed", &manifest, &[]);
+    eventually("the Go tenant to answer", || answers(&addr, "from go"));
+    eventually("the WASI tenant to end", || {
+        serve.tenant("wasi")["state"] == "ended"
+    });
+    assert_eq!(serve.tenant("wasi")["last_exit_ok"], true);
+    assert!(
+        serve.stdout().contains("wasi | from wasi\n"),
+        "{}",
+        serve.stdout()
+    );
+    assert_eq!(serve.tenant("go")["state"], "running");
+}

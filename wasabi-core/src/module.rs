@@ -1,16 +1,17 @@
-//! Loading a Go js/wasm module from a file: recognising what the file is,
-//! checking that it is a Go module, and compiling it (or taking it from the
-//! cache, or, only when the caller allows it, deserializing a `.cwasm` this
-//! installation sealed).
+//! Loading a guest module from a file: recognising what the file is and
+//! which kind of guest it is (Go js/wasm, or a WASI preview-1 command), and
+//! compiling it (or taking it from the cache, or, only when the caller
+//! allows it, deserializing a `.cwasm` this installation sealed).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use wasabi_gojs::Abi;
-use wasmtime::{Engine, Module, Precompiled};
+use wasmtime::{Engine, InstancePre, Module, Precompiled};
 
 use crate::cache::ModuleCache;
 use crate::seal::{InstallKey, SealError};
+use crate::store::TenantData;
 
 /// Where a loaded module's machine code came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,6 +45,84 @@ pub enum GuestKind {
     /// A Go program built with `GOOS=js GOARCH=wasm`, importing module
     /// `gojs` (Go 1.21 and later) or `go` (Go 1.20 and earlier).
     GoJs(Abi),
+    /// A WASI preview-1 command: it imports `wasi_snapshot_preview1` (or
+    /// nothing) and exports `_start` — Rust, C, AssemblyScript, Go with
+    /// `GOOS=wasip1`.
+    WasiP1,
+}
+
+impl GuestKind {
+    /// The kind of a module with these import modules and exports, or why
+    /// it is none that Wasabi runs.
+    fn of<'a>(
+        imports: impl IntoIterator<Item = &'a str>,
+        exports: impl IntoIterator<Item = &'a str>,
+    ) -> Result<GuestKind, NotAGuest> {
+        let imports: Vec<&str> = imports.into_iter().collect();
+        if let Some(abi) = Abi::from_import_modules(imports.iter().copied()) {
+            return Ok(GuestKind::GoJs(abi));
+        }
+        let exports: Vec<&str> = exports.into_iter().collect();
+        let wasi = imports.iter().all(|m| *m == WASI_P1);
+        match (
+            wasi,
+            exports.contains(&"_start"),
+            exports.contains(&"_initialize"),
+        ) {
+            (true, true, _) => Ok(GuestKind::WasiP1),
+            (true, false, true) => Err(NotAGuest::Reactor),
+            (true, false, false) if !imports.is_empty() => Err(NotAGuest::NoStart),
+            _ => Err(NotAGuest::Unknown(
+                imports
+                    .iter()
+                    .find(|m| **m != WASI_P1)
+                    .map(|m| m.to_string()),
+            )),
+        }
+    }
+}
+
+/// The import module of WASI preview 1.
+const WASI_P1: &str = "wasi_snapshot_preview1";
+
+/// Why a valid module is no guest Wasabi runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAGuest {
+    /// A WASI reactor (a library: `_initialize`, no `_start`).
+    Reactor,
+    /// A WASI module without `_start`.
+    NoStart,
+    /// Neither Go js/wasm nor WASI; the first import module that is not
+    /// WASI, if any.
+    Unknown(Option<String>),
+}
+
+impl std::fmt::Display for NotAGuest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotAGuest::Reactor => f.write_str(
+                "a WASI reactor (it exports `_initialize` and no `_start`): Wasabi runs WASI \
+                 commands, which start at `_start`; build it as a command (for Rust, a `bin` \
+                 crate; for C, without `-mexec-model=reactor`)",
+            ),
+            NotAGuest::NoStart => f.write_str(
+                "a WASI module without `_start`: Wasabi runs WASI commands, which start there",
+            ),
+            NotAGuest::Unknown(module) => {
+                f.write_str("not a module Wasabi runs: ")?;
+                match module {
+                    Some(m) => write!(f, "it imports from `{m}`, which is ")?,
+                    None => f.write_str("it imports nothing and exports no `_start`, so it is ")?,
+                }
+                f.write_str(
+                    "neither Go js/wasm (imports from `gojs`, or `go` before Go 1.21; \
+                     GOOS=js GOARCH=wasm) nor a WASI preview-1 command (imports from \
+                     `wasi_snapshot_preview1` and exports `_start`; GOOS=wasip1, \
+                     wasm32-wasip1)",
+                )
+            }
+        }
+    }
 }
 
 /// A compiled module, ready to instantiate as many tenants as wanted.
@@ -56,7 +135,14 @@ pub struct GuestModule {
     /// The module with its imports resolved, set by
     /// [`Runtime::load`](crate::Runtime::load): every tenant of the module
     /// instantiates from it without linking again.
-    pub(crate) pre: Option<wasmtime::InstancePre<crate::store::TenantData>>,
+    pub(crate) pre: Option<Pre>,
+}
+
+/// A module with its imports resolved, for the store of its kind.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    Go(InstancePre<TenantData<wasabi_gojs::GoHost>>),
+    Wasi(InstancePre<TenantData<wasabi_wasi::WasiCtx>>),
 }
 
 impl std::fmt::Debug for GuestModule {
@@ -127,14 +213,13 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
-    /// A valid module that Go's js/wasm port did not produce.
-    #[error(
-        "{}: not a Go js/wasm module: it imports nothing from `gojs` (Go 1.21+) or `go` (Go 1.20 and older); build it with GOOS=js GOARCH=wasm",
-        .path.display()
-    )]
-    NotGo {
+    /// A valid module of no kind Wasabi runs.
+    #[error("{}: {why}", .path.display())]
+    NotAGuest {
         /// The file.
         path: PathBuf,
+        /// What it is instead.
+        why: NotAGuest,
     },
     /// Precompiled machine code, which was not allowed.
     #[error(
@@ -172,7 +257,7 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// What a file turned out to be, with its bytes (read once: what was
 /// checked is what is compiled or deserialized).
 pub(crate) enum Inspected {
-    Wasm { bytes: Vec<u8>, abi: Abi },
+    Wasm { bytes: Vec<u8>, kind: GuestKind },
     Precompiled { bytes: Vec<u8> },
 }
 
@@ -213,18 +298,15 @@ pub(crate) fn inspect(path: &Path, precompiled: PrecompiledCode) -> Result<Inspe
             hint,
         });
     }
-    let abi = import_abi(path, &bytes)?;
-    match abi {
-        Some(abi) => Ok(Inspected::Wasm { bytes, abi }),
-        None => Err(LoadError::NotGo {
-            path: path.to_path_buf(),
-        }),
-    }
+    let kind = guest_kind(path, &bytes)?;
+    Ok(Inspected::Wasm { bytes, kind })
 }
 
-/// Scans the module's sections (without compiling) for its import modules.
-fn import_abi(path: &Path, bytes: &[u8]) -> Result<Option<Abi>, LoadError> {
+/// Scans the module's sections (without compiling) for its import modules
+/// and exports: which kind of guest it is.
+fn guest_kind(path: &Path, bytes: &[u8]) -> Result<GuestKind, LoadError> {
     let mut modules: Vec<String> = Vec::new();
+    let mut exports: Vec<String> = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         match payload.map_err(|e| classify(path, e))? {
             wasmparser::Payload::Version {
@@ -244,10 +326,22 @@ fn import_abi(path: &Path, bytes: &[u8]) -> Result<Option<Abi>, LoadError> {
                     }
                 }
             }
+            wasmparser::Payload::ExportSection(reader) => {
+                for export in reader {
+                    exports.push(export.map_err(|e| classify(path, e))?.name.to_string());
+                }
+            }
             _ => {}
         }
     }
-    Ok(Abi::from_import_modules(modules.iter().map(String::as_str)))
+    GuestKind::of(
+        modules.iter().map(String::as_str),
+        exports.iter().map(String::as_str),
+    )
+    .map_err(|why| LoadError::NotAGuest {
+        path: path.to_path_buf(),
+        why,
+    })
 }
 
 fn classify(path: &Path, e: wasmparser::BinaryReaderError) -> LoadError {
@@ -271,7 +365,7 @@ pub(crate) fn compile(
     cache: Option<&ModuleCache>,
     path: &Path,
     bytes: &[u8],
-    abi: Abi,
+    kind: GuestKind,
 ) -> Result<GuestModule, LoadError> {
     let key = cache.map(|_| ModuleCache::key(engine, bytes));
     if let (Some(cache), Some(key)) = (cache, &key)
@@ -280,7 +374,7 @@ pub(crate) fn compile(
         tracing::info!(module = %path.display(), "loaded from the compiled-module cache");
         return Ok(GuestModule {
             module,
-            kind: GuestKind::GoJs(abi),
+            kind,
             path: path.to_path_buf(),
             origin: ModuleOrigin::Cached,
             pre: None,
@@ -298,7 +392,7 @@ pub(crate) fn compile(
     }
     Ok(GuestModule {
         module,
-        kind: GuestKind::GoJs(abi),
+        kind,
         path: path.to_path_buf(),
         origin: ModuleOrigin::Compiled(took),
         pre: None,
@@ -328,12 +422,17 @@ pub(crate) fn load_precompiled(
     // still checks the version, settings and CPU features.
     let module =
         unsafe { Module::deserialize(engine, artifact) }.map_err(|e| refused(format!("{e:#}")))?;
-    let abi = Abi::detect(&module).ok_or_else(|| LoadError::NotGo {
+    let kind = GuestKind::of(
+        module.imports().map(|i| i.module()),
+        module.exports().map(|e| e.name()),
+    )
+    .map_err(|why| LoadError::NotAGuest {
         path: path.to_path_buf(),
+        why,
     })?;
     Ok(GuestModule {
         module,
-        kind: GuestKind::GoJs(abi),
+        kind,
         path: path.to_path_buf(),
         pre: None,
         origin: ModuleOrigin::Precompiled,

@@ -6,17 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wasabi_gojs::memory::MemoryMeter;
-use wasabi_gojs::{Abi, GoView, NetStats, Outcome};
-use wasmtime::{Engine, Linker, Store};
+use wasabi_gojs::{Abi, GoHost, GoView, NetStats, Outcome};
+use wasabi_wasi::WasiCtx;
+use wasmtime::{Engine, Instance, InstancePre, Linker, Module, Store};
 
 use crate::cache::ModuleCache;
 use crate::cpu::Metered;
 use crate::engine::{build_engine, start_epoch_ticker};
 use crate::limits::{Limiter, MemoryLimitExceeded};
-use crate::module::{self, GuestKind, GuestModule, Inspected, LoadError, PrecompiledCode};
+use crate::module::{self, GuestKind, GuestModule, Inspected, LoadError, Pre, PrecompiledCode};
 use crate::seal::{InstallKey, SealError, default_key_path};
 use crate::store::TenantData;
-use crate::tenant::{TenantError, TenantIo, TenantSpec, go_world};
+use crate::tenant::{TenantError, TenantIo, TenantSpec, go_world, wasi_world};
 
 /// How a [`Runtime`] is set up.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +97,8 @@ impl InstanceStats {
 }
 
 /// The shared machinery of a Wasabi process: one engine (and its epoch
-/// ticker), the compiled-module cache, and a linker per Go ABI.
+/// ticker), the compiled-module cache, and a linker per kind of guest (each
+/// Go ABI, and WASI preview 1).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -114,8 +116,9 @@ pub struct Runtime {
     cache: Option<ModuleCache>,
     key_file: Option<PathBuf>,
     key: OnceLock<Result<InstallKey, SealError>>,
-    gojs: Linker<TenantData>,
-    legacy: Linker<TenantData>,
+    gojs: Linker<TenantData<GoHost>>,
+    legacy: Linker<TenantData<GoHost>>,
+    wasi: Linker<TenantData<WasiCtx>>,
 }
 
 impl Runtime {
@@ -127,6 +130,8 @@ impl Runtime {
         wasabi_gojs::add_to_linker(&mut gojs, Abi::Gojs)?;
         let mut legacy = Linker::new(&engine);
         wasabi_gojs::add_to_linker(&mut legacy, Abi::Legacy)?;
+        let mut wasi = Linker::new(&engine);
+        wasabi_wasi::add_to_linker(&mut wasi, TenantData::wasi)?;
         let mut runtime = Runtime {
             engine,
             cache: None,
@@ -134,6 +139,7 @@ impl Runtime {
             key: OnceLock::new(),
             gojs,
             legacy,
+            wasi,
         };
         if let Some(dir) = config.cache_dir {
             // Without a key nothing could be proven ours, so nothing is cached.
@@ -179,8 +185,8 @@ impl Runtime {
         precompiled: PrecompiledCode,
     ) -> Result<GuestModule, LoadError> {
         let mut module = match module::inspect(path, precompiled)? {
-            Inspected::Wasm { bytes, abi } => {
-                module::compile(&self.engine, self.cache.as_ref(), path, &bytes, abi)?
+            Inspected::Wasm { bytes, kind } => {
+                module::compile(&self.engine, self.cache.as_ref(), path, &bytes, kind)?
             }
             Inspected::Precompiled { bytes } => {
                 module::load_precompiled(&self.engine, self.install_key(), path, &bytes)?
@@ -188,17 +194,21 @@ impl Runtime {
         };
         // A module whose imports do not resolve keeps `pre` empty and fails,
         // with the linker's message, when a tenant instantiates it.
-        module.pre = self
-            .linker(module.kind())
-            .instantiate_pre(&module.module)
-            .ok();
+        module.pre = match module.kind() {
+            GuestKind::GoJs(abi) => self
+                .go_linker(abi)
+                .instantiate_pre(&module.module)
+                .map(Pre::Go),
+            GuestKind::WasiP1 => self.wasi.instantiate_pre(&module.module).map(Pre::Wasi),
+        }
+        .ok();
         Ok(module)
     }
 
-    fn linker(&self, kind: GuestKind) -> &Linker<TenantData> {
-        match kind {
-            GuestKind::GoJs(Abi::Gojs) => &self.gojs,
-            GuestKind::GoJs(Abi::Legacy) => &self.legacy,
+    fn go_linker(&self, abi: Abi) -> &Linker<TenantData<GoHost>> {
+        match abi {
+            Abi::Gojs => &self.gojs,
+            Abi::Legacy => &self.legacy,
         }
     }
 
@@ -211,8 +221,8 @@ impl Runtime {
             path: output.to_path_buf(),
             source,
         };
-        let (bytes, abi) = match module::inspect(input, PrecompiledCode::Refused)? {
-            Inspected::Wasm { bytes, abi } => (bytes, abi),
+        let (bytes, kind) = match module::inspect(input, PrecompiledCode::Refused)? {
+            Inspected::Wasm { bytes, kind } => (bytes, kind),
             Inspected::Precompiled { .. } => {
                 return Err(LoadError::PrecompiledRefused {
                     path: input.to_path_buf(),
@@ -222,7 +232,7 @@ impl Runtime {
         let key = self
             .install_key()
             .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
-        let module = module::compile(&self.engine, None, input, &bytes, abi)?;
+        let module = module::compile(&self.engine, None, input, &bytes, kind)?;
         let artifact = module
             .module()
             .serialize()
@@ -250,11 +260,41 @@ impl Runtime {
         stats: &Arc<InstanceStats>,
     ) -> Result<Outcome, TenantError> {
         // The module's kind decides the world its tenant gets.
-        let go = match module.kind() {
-            GuestKind::GoJs(_) => go_world(spec, io)?
-                .build()
-                .map_err(TenantError::WorldTooBig)?,
+        let tenant = async {
+            match (module.kind(), &module.pre) {
+                (GuestKind::GoJs(abi), pre) => {
+                    let pre = match pre {
+                        Some(Pre::Go(pre)) => Some(pre),
+                        _ => None,
+                    };
+                    self.run_go(module, self.go_linker(abi), pre, spec, io, stats)
+                        .await
+                }
+                (GuestKind::WasiP1, pre) => {
+                    let pre = match pre {
+                        Some(Pre::Wasi(pre)) => Some(pre),
+                        _ => None,
+                    };
+                    self.run_wasi(module, pre, spec, io, stats).await
+                }
+            }
         };
+        Metered::new(tenant, Arc::clone(&stats.cpu_nanos), spec.limits.max_cpu).await
+    }
+
+    /// A Go js/wasm tenant: its JS world, then Go's event loop.
+    async fn run_go(
+        &self,
+        module: &GuestModule,
+        linker: &Linker<TenantData<GoHost>>,
+        pre: Option<&InstancePre<TenantData<GoHost>>>,
+        spec: &TenantSpec,
+        io: TenantIo,
+        stats: &Arc<InstanceStats>,
+    ) -> Result<Outcome, TenantError> {
+        let go = go_world(spec, io)?
+            .build()
+            .map_err(TenantError::WorldTooBig)?;
         // One meter for linear memory and the host memory held for the
         // guest: the limiter and the JS world both count in it.
         let memory = go.memory_meter();
@@ -264,38 +304,76 @@ impl Runtime {
         if let Ok(mut ingress) = stats.ingress.lock() {
             *ingress = Some(go.router_handle());
         }
+        let mut store = self.store(go, memory, stats);
+        let instance = instantiate(&mut store, pre, linker, &module.module).await?;
+        let outcome = wasabi_gojs::run(&mut store, &instance).await;
+        store.data_mut().go().flush();
+        outcome.map_err(TenantError::from_run)
+    }
+
+    /// A WASI preview-1 command: wasmtime-wasi's world, then `_start`.
+    async fn run_wasi(
+        &self,
+        module: &GuestModule,
+        pre: Option<&InstancePre<TenantData<WasiCtx>>>,
+        spec: &TenantSpec,
+        io: TenantIo,
+        stats: &Arc<InstanceStats>,
+    ) -> Result<Outcome, TenantError> {
+        let wasi = wasi_world(spec, io)?;
+        let memory = Arc::new(MemoryMeter::new(spec.limits.max_memory));
+        let mut store = self.store(wasi, memory, stats);
+        let instance = instantiate(&mut store, pre, &self.wasi, &module.module).await?;
+        match wasabi_wasi::run(&mut store, &instance).await {
+            Ok(code) => Ok(Outcome::Exited(code)),
+            Err(wasabi_wasi::RunError::Trap(e)) => {
+                Err(TenantError::from_run(wasabi_gojs::RunError::Trap(e)))
+            }
+            Err(e @ wasabi_wasi::RunError::NoStart) => Err(TenantError::Setup(e.to_string())),
+        }
+    }
+
+    /// A store for `world`, its memory counted in `memory` (and published
+    /// in `stats`), preempted at every epoch tick.
+    fn store<W>(
+        &self,
+        world: W,
+        memory: Arc<MemoryMeter>,
+        stats: &InstanceStats,
+    ) -> Store<TenantData<W>> {
         if let Ok(mut m) = stats.memory.lock() {
             *m = Some(Arc::clone(&memory));
         }
         let mut store = Store::new(
             &self.engine,
             TenantData {
-                go,
+                world,
                 limiter: Limiter { memory },
             },
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        // Instantiation runs the module's `start` function, which is guest
-        // code like any other: it is metered and held to the CPU budget too.
-        let tenant = async {
-            let instance = match &module.pre {
-                Some(pre) => pre.instantiate_async(&mut store).await,
-                None => {
-                    self.linker(module.kind())
-                        .instantiate_async(&mut store, &module.module)
-                        .await
-                }
-            }
-            .map_err(|e| match e.downcast_ref::<MemoryLimitExceeded>() {
-                Some(limit) => TenantError::MemoryLimit(*limit),
-                None => TenantError::Instantiate(e),
-            })?;
-            let outcome = wasabi_gojs::run(&mut store, &instance).await;
-            store.data_mut().go().flush();
-            outcome.map_err(TenantError::from_run)
-        };
-        Metered::new(tenant, Arc::clone(&stats.cpu_nanos), spec.limits.max_cpu).await
+        store
     }
+}
+
+/// Instantiates `module` in `store` (from `pre` when the imports resolved
+/// at load time, else through `linker`, which says what is missing).
+/// Instantiation runs the module's `start` function, which is guest code
+/// like any other: it is metered and held to the CPU budget too.
+async fn instantiate<W: Send>(
+    store: &mut Store<TenantData<W>>,
+    pre: Option<&InstancePre<TenantData<W>>>,
+    linker: &Linker<TenantData<W>>,
+    module: &Module,
+) -> Result<Instance, TenantError> {
+    match pre {
+        Some(pre) => pre.instantiate_async(&mut *store).await,
+        None => linker.instantiate_async(&mut *store, module).await,
+    }
+    .map_err(|e| match e.downcast_ref::<MemoryLimitExceeded>() {
+        Some(limit) => TenantError::MemoryLimit(*limit),
+        None => TenantError::Instantiate(e),
+    })
 }

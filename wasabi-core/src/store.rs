@@ -4,14 +4,24 @@ use wasabi_gojs::{GoHost, GoView};
 
 use crate::limits::Limiter;
 
-/// The store data of one tenant: its guest world and its limiter.
-pub struct TenantData {
-    pub(crate) go: GoHost,
+/// The store data of one tenant: its guest world — a [`GoHost`] for a Go
+/// js/wasm guest, a [`wasabi_wasi::WasiCtx`] for a WASI one — and its
+/// limiter. Each kind of guest has its own store type, so an import of one
+/// world can never be called on the other's.
+pub struct TenantData<W = GoHost> {
+    pub(crate) world: W,
     pub(crate) limiter: Limiter,
 }
 
-impl GoView for TenantData {
+impl GoView for TenantData<GoHost> {
     fn go(&mut self) -> &mut GoHost {
-        &mut self.go
+        &mut self.world
+    }
+}
+
+impl TenantData<wasabi_wasi::WasiCtx> {
+    /// The WASI context, as wasmtime-wasi's imports reach it.
+    pub(crate) fn wasi(&mut self) -> &mut wasabi_wasi::WasiCtx {
+        &mut self.world
     }
 }

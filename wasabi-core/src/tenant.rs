@@ -171,7 +171,7 @@ pub enum TenantError {
     #[error(transparent)]
     Run(RunError),
     /// The tenant's world could not be set up (a mount cannot be opened).
-    #[error("could not set up the JS world: {0}")]
+    #[error("could not set up the guest's world: {0}")]
     Setup(String),
     /// The JS world's own objects do not fit in the tenant's limits.
     #[error("could not set up the JS world: {0}")]
@@ -236,4 +236,39 @@ pub(crate) fn go_world(spec: &TenantSpec, io: TenantIo) -> Result<GoHostBuilder,
         .drain_signal(io.drain)
         .go_test_runner(spec.go_test_runner)
         .server_tls(spec.server_tls.clone()))
+}
+
+/// The WASI world of a preview-1 command: its arguments, the environment it
+/// was granted, its mounts as preopens (a read-only mount gives read-only
+/// descriptors) and its output sinks.
+pub(crate) fn wasi_world(
+    spec: &TenantSpec,
+    io: TenantIo,
+) -> Result<wasabi_wasi::WasiCtx, TenantError> {
+    let preopens = spec
+        .fs
+        .mounts
+        .iter()
+        .map(|m| wasabi_wasi::Preopen {
+            host: m.host.clone(),
+            guest: m
+                .guest
+                .clone()
+                .unwrap_or_else(|| m.host.to_string_lossy().into_owned()),
+            read_only: m.read_only,
+        })
+        .collect();
+    let args = std::iter::once(spec.argv0())
+        .chain(spec.args.iter().cloned())
+        .collect();
+    wasabi_wasi::WasiWorld {
+        args,
+        env: spec.env.clone(),
+        preopens,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        max_open_files: spec.limits.max_open_files,
+    }
+    .build()
+    .map_err(|e| TenantError::Setup(e.to_string()))
 }

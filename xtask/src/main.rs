@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance | fuzz | soak`.
+//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance | wasi-testsuite | fuzz | soak`.
 //!
 //! Everything a fresh machine needs beyond Rust and Go is installed from
 //! here, idempotently, so `cargo xtask ci` is the whole of CI.
@@ -9,6 +9,7 @@ mod fuzz;
 #[cfg(test)]
 mod layers;
 mod soak;
+mod wasi_testsuite;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,6 +55,14 @@ enum Task {
         #[arg(value_name = "PACKAGE")]
         packages: Vec<String>,
     },
+    /// Run the official WASI test suite's preview-1 tests (Rust, C,
+    /// AssemblyScript; tests/wasi-testsuite, or $WASI_TESTSUITE) under
+    /// `wasabi run` and write the table (target/wasi-testsuite/results.md).
+    WasiTestsuite {
+        /// Also write the table into docs/wasi-conformance.md.
+        #[arg(long)]
+        publish: bool,
+    },
     /// Fuzz Wasabi's hostile-input surfaces (the gojs imports of a real
     /// instance, the manifest, the address and mount parsers, guest paths,
     /// module loading), each target for a set time; crashes are kept in
@@ -94,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         Task::Conformance { publish, packages } => {
             conformance::conformance(&root, packages, publish)
         }
+        Task::WasiTestsuite { publish } => wasi_testsuite::wasi_testsuite(&root, publish),
         Task::Fuzz { seconds, targets } => fuzz::fuzz(&root, seconds, targets),
         Task::Soak {
             requests,
@@ -571,6 +581,8 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--doc"])
         .current_dir(root))?;
+    step("cargo xtask wasi-testsuite (the official WASI preview-1 tests)");
+    wasi_testsuite::wasi_testsuite(root, false)?;
     step("cargo xtask fuzz --seconds 15 (every target, briefly)");
     fuzz::fuzz(root, 15, Vec::new())?;
     step("cargo xtask bench --quick (the comparison harness, as a smoke test)");
