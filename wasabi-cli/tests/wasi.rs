@@ -223,3 +223,15 @@ fn a_spinning_guest_is_held_to_its_cpu_share() {
         "a spinning WASI guest used {used:?} of CPU in {wall:?} under --max-cpu 0.2"
     );
 }
+
+#[test]
+fn a_wasi_command_compiles_ahead_of_time_and_runs_sealed() {
+    let guest = command("wasi-aot", "", "(i32.const 5)");
+    let cwasm = guest.with_extension("cwasm");
+    let mut cmd = wasabi();
+    cmd.arg("compile").arg(&guest).arg("-o").arg(&cwasm);
+    let out = support::finish(cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&cwasm, &["--allow-precompiled"], &[]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+}
