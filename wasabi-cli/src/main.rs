@@ -105,10 +105,11 @@ struct CacheArgs {
 }
 
 const GO_EXEC_HELP: &str = "\
-Use it as the runner of Go's js/wasm tests:
+Use it as the runner of Go's js/wasm (or wasip1) tests:
 
   GOOS=js GOARCH=wasm go test -exec=\"wasabi go-exec\" ./...
   GOOS=js GOARCH=wasm go test -exec=\"wasabi go-exec --allow-net=127.0.0.1\" ./pkg
+  GOOS=wasip1 GOARCH=wasm go test -exec=\"wasabi go-exec\" ./...
 
 or put it on PATH as go_js_wasm_exec (a symbolic link to wasabi), and `go test` \
 finds it with no -exec at all.

@@ -163,12 +163,22 @@ fn bad_mounts_are_refused_before_the_program_starts() {
 
 /// `GOOS=js GOARCH=wasm go test -exec "<wasabi> go-exec <flags>" <args>` in `dir`.
 fn go_test_exec(dir: &Path, exec_flags: &str, args: &[&str]) -> std::process::Output {
+    go_test_exec_for("js", dir, exec_flags, args)
+}
+
+/// [`go_test_exec`] with `GOOS=goos` (`js` or `wasip1`).
+fn go_test_exec_for(
+    goos: &str,
+    dir: &Path,
+    exec_flags: &str,
+    args: &[&str],
+) -> std::process::Output {
     let exec = format!("{} go-exec {exec_flags}", env!("CARGO_BIN_EXE_wasabi"));
     let mut cmd = Command::new("go");
     cmd.args(["test", "-count=1", "-exec", &exec])
         .args(args)
         .current_dir(dir)
-        .env("GOOS", "js")
+        .env("GOOS", goos)
         .env("GOARCH", "wasm")
         .env("WASABI_PROBE", "passed-through");
     finish(cmd)
@@ -210,6 +220,29 @@ fn go_test_exec_runs_a_package_s_tests() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn go_test_exec_runs_a_wasip1_package_s_tests() {
+    // The same package built with GOOS=wasip1: a WASI command that gets
+    // the same world (its directory, a private /tmp, GOROOT, the
+    // environment go test sets) through preopens.
+    let dir = root().join("programs/gotest-probe");
+    let out = go_test_exec_for("wasip1", &dir, "", &["-v", "."]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert_passed(
+        &text,
+        &[
+            "TestWorkingDirectory",
+            "TestTempDir",
+            "TestEnvironment",
+            "TestFailOnRequest",
+            "TestHTTPTestServer",
+        ],
+    );
+    let out = go_test_exec_for("wasip1", &dir, "", &[".", "-args", "-must-fail"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 }
 
 #[test]

@@ -8,13 +8,24 @@ use support::*;
 /// Runs `name` under Wasabi and natively with the same arguments and
 /// environment, and checks stdout, stderr and exit codes agree.
 fn same_as_native(name: &str, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    same_build_as_native(&format!("{name}.wasm"), name, env, args)
+}
+
+/// [`same_as_native`] for the build `wasm` of program `name` (its js/wasm
+/// build, or `wasip1/NAME.wasm`).
+fn same_build_as_native(
+    wasm: &str,
+    name: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
     let mut flags = Vec::new();
     let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     for pair in &pairs {
         flags.push("--env");
         flags.push(pair.as_str());
     }
-    let guest = run_guest(&program(&format!("{name}.wasm")), &flags, args);
+    let guest = run_guest(&program(wasm), &flags, args);
     let native = run_native(name, env, args);
     assert_eq!(stdout(&guest), stdout(&native), "stdout of {name} {args:?}");
     assert_eq!(stderr(&guest), stderr(&native), "stderr of {name} {args:?}");
@@ -73,6 +84,28 @@ fn timers_goroutines_select_and_context_match_native() {
     // run in the order their timers fired, whatever the machine's load.
     let out = same_as_native("timers", &[("GOMAXPROCS", "1")], &[]);
     assert!(stdout(&out).ends_with("done\n"));
+}
+
+#[test]
+fn go_wasip1_builds_match_native() {
+    // The same programs built with GOOS=wasip1 run as WASI commands.
+    let cases: &[(&str, &[(&str, &str)], &[&str], i32)] = &[
+        ("hello", &[], &[], 0),
+        ("args-env", &[], &["one", "two words", "", "ünïcödé"], 0),
+        (
+            "args-env",
+            &[("GREETING", "hi"), ("TZ", "UTC")],
+            &["fail"],
+            3,
+        ),
+        ("timers", &[("GOMAXPROCS", "1")], &[], 0),
+        ("cpu-bound", &[], &[], 0),
+        ("panic-exit", &[], &["exit", "7"], 7),
+    ];
+    for (name, env, args, code) in cases {
+        let out = same_build_as_native(&format!("wasip1/{name}.wasm"), name, env, args);
+        assert_eq!(out.status.code(), Some(*code), "{name} {args:?}");
+    }
 }
 
 #[test]

@@ -235,25 +235,42 @@ fn go_version(go: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Programs also built for `GOOS=wasip1` (into target/programs/wasip1/):
+/// the ones that need neither syscall/js nor the companion's networking.
+const WASIP1_PROGRAMS: &[&str] = &[
+    "hello",
+    "args-env",
+    "timers",
+    "panic-exit",
+    "cpu-bound",
+    "fs-probe",
+];
+
 fn build_examples(root: &Path) -> anyhow::Result<()> {
     let out = root.join("target/programs");
     std::fs::create_dir_all(out.join("native"))?;
+    std::fs::create_dir_all(out.join("wasip1"))?;
     let toolchain = go_version("go")?;
     let mut built = 0;
     for program in programs(root)? {
         let stamp = out.join(format!("{}.stamp", program.name));
         let wasm = out.join(format!("{}.wasm", program.name));
         let native = out.join("native").join(&program.name);
+        let wasip1 = WASIP1_PROGRAMS
+            .contains(&program.name.as_str())
+            .then(|| out.join("wasip1").join(format!("{}.wasm", program.name)));
         let print = fingerprint(root, &program, &toolchain)?;
         let fresh = std::fs::read_to_string(&stamp).is_ok_and(|s| s == print)
             && wasm.is_file()
-            && (program.js_only || native.is_file());
+            && (program.js_only || native.is_file())
+            && wasip1.as_ref().is_none_or(|w| w.is_file());
         if fresh {
             continue;
         }
         println!(
-            "building {} (js/wasm{})",
+            "building {} (js/wasm{}{})",
             program.name,
+            if wasip1.is_some() { ", wasip1" } else { "" },
             if program.js_only { "" } else { " and native" }
         );
         run(Command::new("go")
@@ -263,6 +280,15 @@ fn build_examples(root: &Path) -> anyhow::Result<()> {
             .current_dir(&program.dir)
             .env("GOOS", "js")
             .env("GOARCH", "wasm"))?;
+        if let Some(wasip1) = &wasip1 {
+            run(Command::new("go")
+                .args(["build", "-o"])
+                .arg(wasip1)
+                .arg(".")
+                .current_dir(&program.dir)
+                .env("GOOS", "wasip1")
+                .env("GOARCH", "wasm"))?;
+        }
         if !program.js_only {
             run(Command::new("go")
                 .args(["build", "-o"])
