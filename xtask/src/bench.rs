@@ -289,6 +289,81 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         runs: plan.cpu_runs,
     });
 
+    step("WASI preview 1: Go hello and cpu-bound built for wasip1");
+    // The same programs as WASI commands, against their js/wasm builds
+    // under Wasabi and, when it is on PATH, wasmtime's own CLI on the same
+    // file (the peer a wasip1 user would pick; not installed by this task,
+    // its build takes long).
+    let wasmtime = which("wasmtime");
+    if wasmtime.is_none() {
+        skipped.push("wasmtime CLI (for the WASI rows): not on PATH".to_string());
+    }
+    let wasmtime_median = |runs: usize, wasm: &str| -> anyhow::Result<Option<f64>> {
+        let Some(bin) = &wasmtime else {
+            return Ok(None);
+        };
+        let file = tools.programs.join(wasm);
+        median_wall(runs, || {
+            let mut cmd = Command::new(bin);
+            cmd.arg("run").arg(&file);
+            cmd
+        })
+        .map(Some)
+    };
+    time_run(&mut tools.wasabi_run(&[&cache_flag], "wasip1/hello.wasm", &[]))?;
+    let wasi_warm = median_wall(plan.start_runs, || {
+        tools.wasabi_run(&[&cache_flag], "wasip1/hello.wasm", &[])
+    })?;
+    let wasi_cold = median_wall(plan.start_runs, || {
+        tools.wasabi_run(&["--no-cache"], "wasip1/hello.wasm", &[])
+    })?;
+    let mut warm_baselines = vec![("wasabi_js", warm)];
+    let cold_baselines = vec![("wasabi_js", cold)];
+    if let Some(w) = wasmtime_median(plan.start_runs, "wasip1/hello.wasm")? {
+        warm_baselines.push(("wasmtime", w));
+    }
+    figures.push(Figure {
+        name: "wasip1_warm_start",
+        title: "Go wasip1 hello, warm start (wasabi_js: the js/wasm build under Wasabi)",
+        unit: "s",
+        wasabi: wasi_warm,
+        baselines: warm_baselines,
+        target: None,
+        runs: plan.start_runs,
+    });
+    figures.push(Figure {
+        name: "wasip1_cold_start",
+        title: "Go wasip1 hello, cold start (empty cache)",
+        unit: "s",
+        wasabi: wasi_cold,
+        baselines: cold_baselines,
+        target: None,
+        runs: plan.start_runs,
+    });
+    time_run(&mut tools.wasabi_run(&[&cache_flag], "wasip1/cpu-bound.wasm", &[]))?;
+    let wasi_cpu = median_wall(plan.cpu_runs, || {
+        tools.wasabi_run(&[&cache_flag], "wasip1/cpu-bound.wasm", &[])
+    })?;
+    let mut cpu_baselines = vec![
+        ("wasabi_js", wasabi_cpu),
+        (
+            "native",
+            median_wall(plan.cpu_runs, || tools.native("cpu-bound"))?,
+        ),
+    ];
+    if let Some(w) = wasmtime_median(plan.cpu_runs, "wasip1/cpu-bound.wasm")? {
+        cpu_baselines.push(("wasmtime", w));
+    }
+    figures.push(Figure {
+        name: "wasip1_cpu_bound",
+        title: "Go wasip1 cpu-bound, wall time",
+        unit: "s",
+        wasabi: wasi_cpu,
+        baselines: cpu_baselines,
+        target: None,
+        runs: plan.cpu_runs,
+    });
+
     step(&format!(
         "host-call cost: {} syscall/js calls",
         plan.js_calls
@@ -1189,6 +1264,7 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **HTTP/2, 100 streams**: `h2load` (Debian's `nghttp2-client`) with one connection carrying 100 concurrent streams against `hello-server` (HTTP/2 without TLS, by prior knowledge; Go's own server in the guest has none).\n\
          - **wrk rows**: the same four servers under Debian's `wrk` (one thread, 64 connections): `hello-server`, a JSON API (`programs/http-handlers` `/json`, a 1 KiB POST decoded and answered) and a 1 MiB streamed response (`/big?mb=1`); req/s and p99, and the requests wrk gave up on after 2 s (none may).\n\
          - **raw TCP echo**: `programs/tcp-echo` (`wasabi.Listen`, `io.Copy` back) under Wasabi and natively; 8 clients in `xtask` each stream 64 KiB writes for the load's duration while reading the echo, then half-close; bytes echoed per second.\n\
+         - **WASI rows**: `hello` and `cpu-bound` built with `GOOS=wasip1`, run as WASI commands under Wasabi, against their js/wasm builds under Wasabi (`wasabi_js`), native Go, and wasmtime's own CLI on the same file when it is on PATH (the WASI rows have no target yet; issue 14 sets them).\n\
          - **spawn**: `benches/src/bin/spawn.rs` asks a `Supervisor` for a hello-server tenant (module compiled and linked) and times it until its listener accepts.\n\
          - **density**: `wasabi serve` with 200 idle hello-server tenants (each answered one request): the resident memory beyond a one-tenant process, per tenant, against the resident memory of one Node.js process running an idle Go program (`programs/idle`; Node.js cannot run hello-server, which needs sockets).\n"
     );
