@@ -400,7 +400,7 @@ The manifest (TOML) lists the tenants:
 
   [[tenant]]
   name = \"blog\"                   # unique; tags its output and metrics
-  module = \"blog.wasm\"            # relative to the manifest's folder
+  module = \"blog.wasm\"            # relative to the manifest's folder; Go js/wasm or a WASI command
   allow-precompiled = false       # true: module may be a .cwasm `wasabi compile` made here
   args = [\"-v\"]
   env = { GREETING = \"hi\" }

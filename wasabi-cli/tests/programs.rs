@@ -89,7 +89,9 @@ fn timers_goroutines_select_and_context_match_native() {
 #[test]
 fn go_wasip1_builds_match_native() {
     // The same programs built with GOOS=wasip1 run as WASI commands.
-    let cases: &[(&str, &[(&str, &str)], &[&str], i32)] = &[
+    // (program, environment, arguments, exit code)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str], i32);
+    let cases: &[Case] = &[
         ("hello", &[], &[], 0),
         ("args-env", &[], &["one", "two words", "", "ünïcödé"], 0),
         (

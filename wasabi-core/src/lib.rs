@@ -1,5 +1,6 @@
 //! The core of the Wasabi runtime: the engine, the compiled-module cache,
-//! loading Go js/wasm modules, and running them as tenants under limits.
+//! loading guest modules (Go js/wasm, and WASI preview-1 commands), and
+//! running them as tenants under limits.
 //!
 //! A [`Runtime`] holds what every tenant of a process shares; [`Runtime::load`]
 //! turns a file into a [`GuestModule`]; [`Runtime::run`] runs one tenant of it

@@ -13,7 +13,7 @@
 //!
 //! [[tenant]]
 //! name = "blog"                   # unique: [A-Za-z0-9._-], at most 64 characters
-//! module = "blog.wasm"            # relative to the manifest's folder
+//! module = "blog.wasm"            # relative to the manifest's folder; Go js/wasm or a WASI command
 //! allow-precompiled = false       # true: `module` may be a .cwasm `wasabi compile` made here
 //! args = ["-v"]
 //! env = { GREETING = "hi" }

@@ -177,7 +177,7 @@ impl GuestModule {
     }
 }
 
-/// Why a file could not be loaded as a Go js/wasm module. Every message names
+/// Why a file could not be loaded as a guest module. Every message names
 /// the file.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -261,7 +261,7 @@ pub(crate) enum Inspected {
     Precompiled { bytes: Vec<u8> },
 }
 
-/// Reads and checks `path`: a Go js/wasm module, or, when `precompiled`
+/// Reads and checks `path`: a guest module (Go js/wasm or a WASI command), or, when `precompiled`
 /// allows it, what looks like precompiled code (its seal is checked when it
 /// is loaded).
 pub(crate) fn inspect(path: &Path, precompiled: PrecompiledCode) -> Result<Inspected, LoadError> {
@@ -437,4 +437,39 @@ pub(crate) fn load_precompiled(
         pre: None,
         origin: ModuleOrigin::Precompiled,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_is_read_from_imports_and_exports() {
+        let kind = |imports: &[&str], exports: &[&str]| {
+            GuestKind::of(imports.iter().copied(), exports.iter().copied())
+        };
+        assert_eq!(
+            kind(&["gojs"], &["run", "resume"]),
+            Ok(GuestKind::GoJs(Abi::Gojs))
+        );
+        assert_eq!(kind(&["go"], &["run"]), Ok(GuestKind::GoJs(Abi::Legacy)));
+        // Go js/wasm wins even beside WASI imports.
+        assert_eq!(
+            kind(&[WASI_P1, "gojs"], &["_start"]),
+            Ok(GuestKind::GoJs(Abi::Gojs))
+        );
+        assert_eq!(
+            kind(&[WASI_P1], &["_start", "memory"]),
+            Ok(GuestKind::WasiP1)
+        );
+        // A command that needs nothing from the host is a WASI command too.
+        assert_eq!(kind(&[], &["_start"]), Ok(GuestKind::WasiP1));
+        assert_eq!(kind(&[WASI_P1], &["_initialize"]), Err(NotAGuest::Reactor));
+        assert_eq!(kind(&[WASI_P1], &["memory"]), Err(NotAGuest::NoStart));
+        assert_eq!(kind(&[], &[]), Err(NotAGuest::Unknown(None)));
+        assert_eq!(
+            kind(&[WASI_P1, "wasi_unstable"], &["_start"]),
+            Err(NotAGuest::Unknown(Some("wasi_unstable".into())))
+        );
+    }
 }
