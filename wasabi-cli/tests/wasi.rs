@@ -235,3 +235,31 @@ fn a_wasi_command_compiles_ahead_of_time_and_runs_sealed() {
     let out = run(&cwasm, &["--allow-precompiled"], &[]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
 }
+
+#[test]
+fn a_guest_cannot_plant_a_link_that_leads_out_of_its_mount() {
+    // The Go probe built for wasip1 tries every way out, planting links
+    // included: wasmtime-wasi alone would create `new-rel -> ../../secret.txt`.
+    let dir = scratch("wasi-plant-link").join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mount = format!("{}:/d", dir.display());
+    let out = support::run_guest(
+        &support::program("wasip1/fs-probe.wasm"),
+        &["--dir", &mount],
+        &["escape", "/d"],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("new symlink climbing out: Operation not permitted"),
+        "{text}"
+    );
+    assert!(!text.contains("allowed"), "{text}");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        assert!(
+            !entry.file_type().unwrap().is_symlink(),
+            "a link was planted: {:?}",
+            entry.path()
+        );
+    }
+}

@@ -22,6 +22,34 @@
 
 #![deny(missing_docs)]
 
+#[cfg(test)]
+mod tests {
+    use super::climbs_out;
+
+    #[test]
+    fn links_that_climb_out_of_their_preopen_are_seen() {
+        for (target, link) in [
+            ("/etc/passwd", "l"),
+            ("..", "l"),
+            ("../x", "l"),
+            ("a/../../x", "l"),
+            ("../../x", "d/l"),
+            ("./../x", "l"),
+        ] {
+            assert!(climbs_out(target, link), "{target} from {link}");
+        }
+        for (target, link) in [
+            ("x", "l"),
+            ("../x", "d/l"),
+            ("a/../b", "l"),
+            (".", "l"),
+            ("d/../../x", "e/l"),
+        ] {
+            assert!(!climbs_out(target, link), "{target} from {link}");
+        }
+    }
+}
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -140,7 +168,83 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     project: fn(&mut T) -> &mut WasiP1Ctx,
 ) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker, project)
+    wasmtime_wasi::p1::add_to_linker_async(linker, project)?;
+    // One rule of the sandbox wasmtime-wasi does not keep: it refuses to
+    // follow a link out of a preopen, but lets a guest plant one (a link
+    // whose target climbs above its mount). The host, or anything else
+    // that walks the directory, would follow it; Go js guests are refused
+    // such links, and so are WASI guests.
+    linker.allow_shadowing(true);
+    linker.func_wrap_async(
+        "wasi_snapshot_preview1",
+        "path_symlink",
+        move |mut caller: wasmtime::Caller<'_, T>,
+              (target, target_len, dirfd, link, link_len): (i32, i32, i32, i32, i32)| {
+            Box::new(async move {
+                let Some(wasmtime::Extern::Memory(memory)) = caller.get_export("memory") else {
+                    return Err(wasmtime::Error::msg(
+                        "path_symlink: the module exports no memory",
+                    ));
+                };
+                let (bytes, data) = memory.data_and_store_mut(&mut caller);
+                let read = |ptr: i32, len: i32| -> wasmtime::Result<String> {
+                    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+                    let slice = ptr
+                        .checked_add(len)
+                        .and_then(|end| bytes.get(ptr..end))
+                        .ok_or_else(|| {
+                            wasmtime::Error::msg("path_symlink: pointer out of bounds")
+                        })?;
+                    Ok(String::from_utf8_lossy(slice).into_owned())
+                };
+                if climbs_out(&read(target, target_len)?, &read(link, link_len)?) {
+                    return Ok(wasmtime_wasi::p1::types::Errno::Perm as i32);
+                }
+                let mut memory = wiggle::GuestMemory::Unshared(bytes);
+                let result =
+                    wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1::path_symlink(
+                        project(data),
+                        &mut memory,
+                        wiggle::GuestPtr::new((target as u32, target_len as u32)),
+                        wasmtime_wasi::p1::types::Fd::from(dirfd as u32),
+                        wiggle::GuestPtr::new((link as u32, link_len as u32)),
+                    )
+                    .await;
+                match result {
+                    Ok(()) => Ok(0),
+                    Err(e) => Ok(e.downcast()? as i32),
+                }
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Whether a link at `link` (relative to a preopen: wasi-libc and Go
+/// resolve every path to a preopen and a path below it) pointing to
+/// `target` would lead out of the preopen: an absolute target, or one whose
+/// `..` climb above the preopen from the link's directory.
+fn climbs_out(target: &str, link: &str) -> bool {
+    if target.starts_with('/') {
+        return true;
+    }
+    // The depth of the link's directory below the preopen.
+    let mut depth: i64 = 0;
+    let parents = link.rsplit_once('/').map_or("", |(dir, _)| dir);
+    for part in parents.split('/').chain(target.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
 }
 
 /// Runs the command `instance` to its end: its exit code (0 when `_start`
