@@ -194,10 +194,12 @@ fn assert_passed(text: &str, tests: &[&str]) {
     }
 }
 
-#[test]
-fn go_test_exec_runs_a_package_s_tests() {
+/// Runs the probe package's tests built for `goos` under go-exec: every
+/// test passes, and with `-must-fail` the exit code is the test binary's
+/// (that run's output is returned).
+fn the_probe_package_passes_for(goos: &str) -> std::process::Output {
     let dir = root().join("programs/gotest-probe");
-    let out = go_test_exec(&dir, "", &["-v", "."]);
+    let out = go_test_exec_for(goos, &dir, "", &["-v", "."]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert_passed(
@@ -213,8 +215,14 @@ fn go_test_exec_runs_a_package_s_tests() {
         ],
     );
     // Arguments pass through, and the exit code is the test binary's.
-    let out = go_test_exec(&dir, "", &[".", "-args", "-must-fail"]);
+    let out = go_test_exec_for(goos, &dir, "", &[".", "-args", "-must-fail"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    out
+}
+
+#[test]
+fn go_test_exec_runs_a_package_s_tests() {
+    let out = the_probe_package_passes_for("js");
     assert!(
         stdout(&out).contains("failing on request"),
         "{}",
@@ -227,22 +235,7 @@ fn go_test_exec_runs_a_wasip1_package_s_tests() {
     // The same package built with GOOS=wasip1: a WASI command that gets
     // the same world (its directory, a private /tmp, GOROOT, the
     // environment go test sets) through preopens.
-    let dir = root().join("programs/gotest-probe");
-    let out = go_test_exec_for("wasip1", &dir, "", &["-v", "."]);
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
-    assert_passed(
-        &text,
-        &[
-            "TestWorkingDirectory",
-            "TestTempDir",
-            "TestEnvironment",
-            "TestFailOnRequest",
-            "TestHTTPTestServer",
-        ],
-    );
-    let out = go_test_exec_for("wasip1", &dir, "", &[".", "-args", "-must-fail"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    the_probe_package_passes_for("wasip1");
 }
 
 #[test]

@@ -236,18 +236,8 @@ fn a_looping_start_function_is_held_to_its_cpu_share() {
       (func (export "getsp") (result i32) (i32.const 1024)))"#;
     let path = scratch("start-spin").join("guest.wasm");
     std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
-    let mut cmd = wasabi();
-    cmd.args(["run", "--no-cache", "--max-cpu", "0.2"])
-        .arg(&path)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().expect("start wasabi");
     let wall = std::time::Duration::from_secs(2);
-    std::thread::sleep(wall);
-    let used = support::cpu_time(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let used = support::cpu_used_under_share(&path, "0.2", wall);
     // A fifth of the wall time, the initial burst credit, and startup.
     assert!(
         used < std::time::Duration::from_millis(900),

@@ -205,19 +205,8 @@ fn a_spinning_guest_is_held_to_its_cpu_share() {
         "",
         "(block (result i32) (loop $again (br $again)) (i32.const 0))",
     );
-    let mut child = wasabi()
-        .args(["run", "--no-cache", "--max-cpu", "0.2"])
-        .arg(&guest)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start wasabi");
     let wall = Duration::from_secs(2);
-    std::thread::sleep(wall);
-    let used = support::cpu_time(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let used = support::cpu_used_under_share(&guest, "0.2", wall);
     assert!(
         used < Duration::from_millis(900),
         "a spinning WASI guest used {used:?} of CPU in {wall:?} under --max-cpu 0.2"

@@ -239,3 +239,21 @@ pub fn cpu_time(pid: u32) -> Duration {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
 }
+
+/// CPU time `wasabi run --no-cache --max-cpu <share> <guest>` uses in
+/// `wall` of wall time, after which it is killed: for guests that spin.
+pub fn cpu_used_under_share(guest: &Path, share: &str, wall: Duration) -> Duration {
+    let mut child = wasabi()
+        .args(["run", "--no-cache", "--max-cpu", share])
+        .arg(guest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start wasabi");
+    std::thread::sleep(wall);
+    let used = cpu_time(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    used
+}
