@@ -142,7 +142,7 @@ pub struct GuestModule {
 #[derive(Clone)]
 pub(crate) enum Pre {
     Go(InstancePre<TenantData<wasabi_gojs::GoHost>>),
-    Wasi(InstancePre<TenantData<wasabi_wasi::WasiCtx>>),
+    Wasi(InstancePre<TenantData<wasabi_wasi::WasiHost>>),
 }
 
 impl std::fmt::Debug for GuestModule {

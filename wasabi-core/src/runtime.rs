@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use wasabi_gojs::memory::MemoryMeter;
 use wasabi_gojs::{Abi, GoHost, GoView, NetStats, Outcome};
-use wasabi_wasi::WasiCtx;
+use wasabi_wasi::WasiHost;
 use wasmtime::{Engine, Instance, InstancePre, Linker, Module, Store};
 
 use crate::cache::ModuleCache;
@@ -118,7 +118,7 @@ pub struct Runtime {
     key: OnceLock<Result<InstallKey, SealError>>,
     gojs: Linker<TenantData<GoHost>>,
     legacy: Linker<TenantData<GoHost>>,
-    wasi: Linker<TenantData<WasiCtx>>,
+    wasi: Linker<TenantData<WasiHost>>,
 }
 
 impl Runtime {
@@ -315,12 +315,19 @@ impl Runtime {
     async fn run_wasi(
         &self,
         module: &GuestModule,
-        pre: Option<&InstancePre<TenantData<WasiCtx>>>,
+        pre: Option<&InstancePre<TenantData<WasiHost>>>,
         spec: &TenantSpec,
         io: TenantIo,
         stats: &Arc<InstanceStats>,
     ) -> Result<Outcome, TenantError> {
-        let wasi = wasi_world(spec, io)?;
+        let opens_own_listeners = module
+            .module
+            .imports()
+            .any(|i| i.module() == "wasi_snapshot_preview1" && i.name() == "sock_listen");
+        let wasi = wasi_world(spec, io, opens_own_listeners)?;
+        if let Ok(mut net) = stats.net.lock() {
+            *net = Some(wasi.net_stats());
+        }
         let memory = Arc::new(MemoryMeter::new(spec.limits.max_memory));
         let mut store = self.store(wasi, memory, stats);
         let instance = instantiate(&mut store, pre, &self.wasi, &module.module).await?;

@@ -5,7 +5,7 @@ use wasabi_gojs::{GoHost, GoView};
 use crate::limits::Limiter;
 
 /// The store data of one tenant: its guest world — a [`GoHost`] for a Go
-/// js/wasm guest, a [`wasabi_wasi::WasiCtx`] for a WASI one — and its
+/// js/wasm guest, a [`wasabi_wasi::WasiHost`] for a WASI one — and its
 /// limiter. Each kind of guest has its own store type, so an import of one
 /// world can never be called on the other's.
 pub struct TenantData<W = GoHost> {
@@ -19,9 +19,9 @@ impl GoView for TenantData<GoHost> {
     }
 }
 
-impl TenantData<wasabi_wasi::WasiCtx> {
+impl TenantData<wasabi_wasi::WasiHost> {
     /// The WASI context, as wasmtime-wasi's imports reach it.
-    pub(crate) fn wasi(&mut self) -> &mut wasabi_wasi::WasiCtx {
+    pub(crate) fn wasi(&mut self) -> &mut wasabi_wasi::WasiHost {
         &mut self.world
     }
 }

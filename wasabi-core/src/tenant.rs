@@ -244,7 +244,8 @@ pub(crate) fn go_world(spec: &TenantSpec, io: TenantIo) -> Result<GoHostBuilder,
 pub(crate) fn wasi_world(
     spec: &TenantSpec,
     io: TenantIo,
-) -> Result<wasabi_wasi::WasiCtx, TenantError> {
+    opens_own_listeners: bool,
+) -> Result<wasabi_wasi::WasiHost, TenantError> {
     let preopens = spec
         .fs
         .mounts
@@ -261,6 +262,14 @@ pub(crate) fn wasi_world(
     let args = std::iter::once(spec.argv0())
         .chain(spec.args.iter().cloned())
         .collect();
+    // A guest that can open listeners itself (it imports the socket
+    // extension's `sock_listen`) binds its granted addresses when it wants
+    // them; one that cannot finds them already open.
+    let listeners = if opens_own_listeners {
+        Vec::new()
+    } else {
+        spec.net.listen_addresses()
+    };
     wasabi_wasi::WasiWorld {
         args,
         env: spec.env.clone(),
@@ -268,6 +277,10 @@ pub(crate) fn wasi_world(
         stdout: io.stdout,
         stderr: io.stderr,
         max_open_files: spec.limits.max_open_files,
+        net: spec.net.clone(),
+        max_sockets: spec.limits.max_sockets,
+        listeners,
+        advice: io.advice,
     }
     .build()
     .map_err(|e| TenantError::Setup(e.to_string()))

@@ -6,7 +6,7 @@
 //!   and connecting; a denial says what was denied ([`NetError::Denied`]),
 //!   and the tenant owner's [`wasabi_limits::Advice`] says how to grant it.
 //! * [`Sockets`] — one instance's sockets: readiness-based `listen`,
-//!   `accept`, `dial`, `read`, `write`, `close_write`, `close`; an operation
+//!   `accept`, `dial`, `read`, `write`, `shutdown`, `close`; an operation
 //!   that would block arms a wait that rings the instance's [`Doorbell`]
 //!   when the socket is ready. A cap on open sockets ([`SocketQuota`],
 //!   shared with the HTTP client), and everything closed when it is

@@ -264,6 +264,30 @@ impl NetPolicy {
         &self.listen_map
     }
 
+    /// The single addresses listening is granted on: each rule naming one
+    /// IP address (or `localhost`) and one port other than 0, then each
+    /// mapped guest address, in the order given, without repeats. What a
+    /// runtime can open for a guest before it starts.
+    pub fn listen_addresses(&self) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        let rules = self.listen.rules.iter().filter_map(|r| {
+            let ip = match &r.host {
+                HostPattern::Ip(ip) => *ip,
+                HostPattern::Name(name) if name == "localhost" => Ipv4Addr::LOCALHOST.into(),
+                _ => return None,
+            };
+            r.port
+                .filter(|p| *p != 0)
+                .map(|port| SocketAddr::new(ip, port))
+        });
+        for addr in rules.chain(self.listen_map.iter().map(|(guest, _)| *guest)) {
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        out
+    }
+
     /// `true` when nothing at all is granted.
     pub fn is_deny_all(&self) -> bool {
         self.listen.grant == Grant::Rules

@@ -501,12 +501,43 @@ impl Sockets {
         Ok(())
     }
 
-    /// Shuts down the writing half: the peer reads end of stream, and this
-    /// side can still read.
-    pub fn close_write(&mut self, id: SocketId) -> Result<(), NetError> {
+    /// Shuts down one half of connection `id`, or both: after
+    /// `Shutdown::Write` the peer reads end of stream and this side can
+    /// still read; after `Shutdown::Read` reads here find the end.
+    pub fn shutdown(&mut self, id: SocketId, how: std::net::Shutdown) -> Result<(), NetError> {
         let stream = self.stream(id)?;
-        socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)?;
+        socket2::SockRef::from(stream).shutdown(how)?;
         Ok(())
+    }
+
+    /// Whether socket `id` is ready to be read (`readable`: data, its end,
+    /// or for a listener a connection) or written (for a dial: it has
+    /// finished), without taking anything. When it is not, `waker` is
+    /// armed for when it may be (a dial rings the instance's doorbell with
+    /// its own token instead). Readiness can be stale; the operation
+    /// that follows tells for sure, as after `poll(2)`.
+    pub fn poll_ready(
+        &self,
+        id: SocketId,
+        readable: bool,
+        waker: &Waker,
+    ) -> Result<bool, NetError> {
+        let mut cx = Context::from_waker(waker);
+        let ready = |p: Poll<std::io::Result<()>>| match p {
+            Poll::Pending => Ok(false),
+            // An error is something to report: the call that follows finds it.
+            Poll::Ready(_) => Ok(true),
+        };
+        match &self.entry(id)?.socket {
+            Socket::Stream(s) if readable => ready(s.poll_read_ready(&mut cx)),
+            Socket::Stream(s) => ready(s.poll_write_ready(&mut cx)),
+            Socket::Listener(l) if readable => Ok(l.poll_read_ready(&mut cx).is_ready()),
+            // A dial rings the doorbell itself when it finishes.
+            Socket::Dialing(outcome) if !readable => Ok(outcome.lock().is_ok_and(|o| o.is_some())),
+            // Never ready for this direction (a listener is not written to,
+            // a dial not read from): nothing to arm.
+            _ => Ok(false),
+        }
     }
 
     /// Closes socket `id`, dropping its waits (or cancelling its dial).
@@ -660,7 +691,7 @@ mod tests {
         };
         assert_eq!(&buf[..n], b"ping");
         assert_eq!(net.write(c, b"pong").unwrap(), Some(4));
-        net.close_write(c).unwrap();
+        net.shutdown(c, std::net::Shutdown::Write).unwrap();
         let mut back = Vec::new();
         peer.read_to_end(&mut back).unwrap();
         assert_eq!(back, b"pong");

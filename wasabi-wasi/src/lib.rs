@@ -4,7 +4,8 @@
 //! The system interface itself is wasmtime-wasi's preview-1 implementation
 //! (`wasmtime_wasi::p1`), the one wasmtime's own CLI runs: it is complete and
 //! passes the official test suite, and a second implementation would only be
-//! a second place for bugs. This crate decides what a guest is given:
+//! a second place for bugs. This crate decides what a guest is given, and
+//! adds what wasmtime-wasi does not have:
 //!
 //! * its arguments and exactly the environment it was granted — nothing is
 //!   inherited from the host;
@@ -15,7 +16,15 @@
 //!   below a preopen is wasmtime-wasi's, on `cap-std`, which refuses `..`,
 //!   absolute paths and symbolic links that lead outside it, checked at each
 //!   step of each path (so a rename cannot move a link out after a check);
-//! * clocks and randomness from the host.
+//!   planting a link that leads out is refused here;
+//! * clocks and randomness from the host;
+//! * sockets, which wasmtime-wasi's preview 1 lacks ([`socket`]): listeners
+//!   opened before the guest starts, numbered right after the preopened
+//!   directories, with preview 1's `sock_accept`/`sock_recv`/`sock_send`/
+//!   `sock_shutdown`; and the WasmEdge extension for opening, binding,
+//!   listening and connecting ([`wasmedge`]) — all under the tenant's
+//!   network policy and socket cap, through `wasabi-net`. The guest's
+//!   descriptor numbers are therefore this crate's ([`fds`]).
 //!
 //! [`run`] calls the command's `_start`; `proc_exit(n)` ends it with code
 //! `n`.
@@ -50,18 +59,44 @@ mod tests {
     }
 }
 
+mod abi;
+mod fds;
+mod poll;
+mod shadow;
+mod socket;
+mod wasmedge;
+
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use wasabi_limits::SharedAdvice;
+use wasabi_net::{Doorbell, NetPolicy, NetStats, SocketQuota, Sockets};
 use wasmtime::{AsContextMut, Instance, Linker};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-pub use wasmtime_wasi::p1::WasiP1Ctx as WasiCtx;
+use crate::fds::{FdTable, Target};
+use crate::socket::{Net, SocketFd};
+
+/// The guest's world: wasmtime-wasi's context, the guest's descriptor
+/// numbers, and its network.
+pub struct WasiHost {
+    p1: WasiP1Ctx,
+    fds: FdTable,
+    net: Net,
+}
+
+impl WasiHost {
+    /// Live counts of the guest's sockets, for a supervisor's metrics.
+    pub fn net_stats(&self) -> Arc<NetStats> {
+        self.net.sockets.stats()
+    }
+}
 
 /// Where a guest's standard output or error goes.
 pub type OutputSink = Box<dyn Write + Send>;
@@ -91,6 +126,16 @@ pub struct WasiWorld {
     pub stderr: OutputSink,
     /// The most files and directories it may hold open at once.
     pub max_open_files: usize,
+    /// What it may do on the network.
+    pub net: NetPolicy,
+    /// The most sockets it may hold open at once.
+    pub max_sockets: usize,
+    /// Addresses to listen on before it starts, each a descriptor after
+    /// the preopened directories, in this order (see
+    /// [`NetPolicy::listen_addresses`]).
+    pub listeners: Vec<SocketAddr>,
+    /// How a denial is worded for the tenant's owner.
+    pub advice: SharedAdvice,
 }
 
 /// Descriptors a guest holds beyond its open files: standard streams,
@@ -103,6 +148,14 @@ pub enum WorldError {
     /// A mount names a relative host directory.
     #[error("the mount of {0} names a relative host directory; give an absolute path")]
     RelativeMount(PathBuf),
+    /// A listener cannot be opened before the guest starts.
+    #[error("cannot listen on {addr} for the guest: {message}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        message: String,
+    },
     /// A mount's host directory cannot be opened.
     #[error("cannot open {}: {message}", .host.display())]
     Mount {
@@ -125,8 +178,9 @@ pub enum RunError {
 }
 
 impl WasiWorld {
-    /// Builds the guest's context.
-    pub fn build(self) -> Result<WasiP1Ctx, WorldError> {
+    /// Builds the guest's world. Listeners are opened here, so this runs
+    /// within a tokio runtime.
+    pub fn build(self) -> Result<WasiHost, WorldError> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args);
         for (k, v) in &self.env {
@@ -150,82 +204,69 @@ impl WasiWorld {
                 })?;
         }
         let preopens = self.preopens.len();
-        let mut ctx = b.build_p1();
+        let mut p1 = b.build_p1();
         // Every descriptor is an entry of the context's resource table: its
         // capacity is the open-files cap. A guest past it traps (wasmtime-
         // wasi reports a full table as a trap, not as EMFILE) and only it
         // ends: no other tenant's descriptors are touched.
-        wasmtime_wasi::WasiView::ctx(&mut ctx)
+        wasmtime_wasi::WasiView::ctx(&mut p1)
             .table
             .set_max_capacity(self.max_open_files + preopens + RESERVED_DESCRIPTORS);
-        Ok(ctx)
+        let doorbell = Arc::new(Doorbell::default());
+        let mut net = Net {
+            sockets: Sockets::new(
+                self.net,
+                SocketQuota::new(self.max_sockets),
+                Arc::clone(&doorbell),
+            ),
+            doorbell,
+            advice: self.advice,
+        };
+        // Standard streams, then the preopened directories, under
+        // wasmtime-wasi's own numbers; then the listeners.
+        let mut fds = FdTable::new(3 + preopens as u32, self.max_sockets);
+        for addr in self.listeners {
+            let network = if addr.is_ipv6() { "tcp6" } else { "tcp4" };
+            let id = net
+                .sockets
+                .listen(network, &addr.to_string())
+                .map_err(|e| WorldError::Listen {
+                    addr,
+                    message: e.advised(&*net.advice),
+                })?;
+            fds.insert(Target::Socket(SocketFd::preopened(id, addr)))
+                .map_err(|_| WorldError::Listen {
+                    addr,
+                    message: format!("more listeners than the socket cap ({})", self.max_sockets),
+                })?;
+        }
+        Ok(WasiHost { p1, fds, net })
     }
 }
 
-/// Defines `wasi_snapshot_preview1` on `linker`, for a store whose data
-/// `project` leads to the guest's context.
+/// Defines `wasi_snapshot_preview1` on `linker` (with the WasmEdge socket
+/// extension), for a store whose data `project` leads to the guest's world.
+///
+/// wasmtime-wasi defines every import first; the ones that take or return
+/// a descriptor are then redefined over it ([`shadow`]), and the socket
+/// extension added ([`wasmedge`]).
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
-    project: fn(&mut T) -> &mut WasiP1Ctx,
+    project: fn(&mut T) -> &mut WasiHost,
 ) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker, project)?;
-    // One rule of the sandbox wasmtime-wasi does not keep: it refuses to
-    // follow a link out of a preopen, but lets a guest plant one (a link
-    // whose target climbs above its mount). The host, or anything else
-    // that walks the directory, would follow it; Go js guests are refused
-    // such links, and so are WASI guests.
+    wasmtime_wasi::p1::add_to_linker_async(linker, move |t| &mut project(t).p1)?;
     linker.allow_shadowing(true);
-    linker.func_wrap_async(
-        "wasi_snapshot_preview1",
-        "path_symlink",
-        move |mut caller: wasmtime::Caller<'_, T>,
-              (target, target_len, dirfd, link, link_len): (i32, i32, i32, i32, i32)| {
-            Box::new(async move {
-                let Some(wasmtime::Extern::Memory(memory)) = caller.get_export("memory") else {
-                    return Err(wasmtime::Error::msg(
-                        "path_symlink: the module exports no memory",
-                    ));
-                };
-                let (bytes, data) = memory.data_and_store_mut(&mut caller);
-                let read = |ptr: i32, len: i32| -> wasmtime::Result<String> {
-                    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
-                    let slice = ptr
-                        .checked_add(len)
-                        .and_then(|end| bytes.get(ptr..end))
-                        .ok_or_else(|| {
-                            wasmtime::Error::msg("path_symlink: pointer out of bounds")
-                        })?;
-                    Ok(String::from_utf8_lossy(slice).into_owned())
-                };
-                if climbs_out(&read(target, target_len)?, &read(link, link_len)?) {
-                    return Ok(wasmtime_wasi::p1::types::Errno::Perm as i32);
-                }
-                let mut memory = wiggle::GuestMemory::Unshared(bytes);
-                let result =
-                    wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1::path_symlink(
-                        project(data),
-                        &mut memory,
-                        wiggle::GuestPtr::new((target as u32, target_len as u32)),
-                        wasmtime_wasi::p1::types::Fd::from(dirfd as u32),
-                        wiggle::GuestPtr::new((link as u32, link_len as u32)),
-                    )
-                    .await;
-                match result {
-                    Ok(()) => Ok(0),
-                    Err(e) => Ok(e.downcast()? as i32),
-                }
-            })
-        },
-    )?;
+    let result = shadow::add_to_linker(linker, project)
+        .and_then(|()| wasmedge::add_to_linker(linker, project));
     linker.allow_shadowing(false);
-    Ok(())
+    result
 }
 
 /// Whether a link at `link` (relative to a preopen: wasi-libc and Go
 /// resolve every path to a preopen and a path below it) pointing to
 /// `target` would lead out of the preopen: an absolute target, or one whose
 /// `..` climb above the preopen from the link's directory.
-fn climbs_out(target: &str, link: &str) -> bool {
+pub(crate) fn climbs_out(target: &str, link: &str) -> bool {
     if target.starts_with('/') {
         return true;
     }

@@ -175,7 +175,7 @@ pub(crate) fn add_to_linker<T: GoView>(linker: &mut Linker<T>) -> wasmtime::Resu
                     let closed = if whole {
                         sockets.close(id(socket))
                     } else {
-                        sockets.close_write(id(socket))
+                        sockets.shutdown(id(socket), std::net::Shutdown::Write)
                     };
                     Ok(result(host, closed.map(|()| Some(0))))
                 })

@@ -1,11 +1,10 @@
-//go:build !(js && wasm)
+//go:build !(js && wasm) && !wasip1
 
 package wasabi
 
 import (
 	"context"
 	"net"
-	"net/http"
 )
 
 // Listen announces on the local network address ("tcp", "tcp4" or "tcp6";
@@ -25,18 +24,4 @@ func Listen(network, address string) (net.Listener, error) {
 func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, address)
-}
-
-// Serve serves HTTP requests on l with handler (http.DefaultServeMux when
-// nil) until l is closed.
-//
-// Under Wasabi, when l comes from Listen, the host serves: it accepts, speaks
-// HTTP/1.1 and HTTP/2 and enforces the server's limits in native code, and
-// runs only handler in the program. Elsewhere (and for any other listener)
-// Serve is the standard library's http.Server; built with Go 1.24 or later
-// it also speaks HTTP/2 without TLS (prior knowledge), as the host does.
-func Serve(l net.Listener, handler http.Handler) error {
-	srv := &http.Server{Handler: handler}
-	enableUnencryptedHTTP2(srv)
-	return srv.Serve(l)
 }

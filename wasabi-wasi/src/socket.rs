@@ -1,0 +1,521 @@
+//! Sockets for a WASI guest: preview 1's `sock_accept`, `sock_recv`,
+//! `sock_send` and `sock_shutdown`, and the WasmEdge socket extension
+//! (`sock_open`, `sock_bind`, `sock_listen`, `sock_connect`,
+//! `sock_getsockopt`, `sock_setsockopt`, `sock_getlocaladdr`,
+//! `sock_getpeeraddr`) that Go's wasip1 networking libraries
+//! (`github.com/stealthrocket/net`, the companion module) call.
+//!
+//! A socket descriptor is a guest-side state ([`SocketFd`]) over one socket
+//! of the tenant's [`wasabi_net::Sockets`]: the same policy, socket cap,
+//! listen mapping and readiness as a js guest's sockets. Nothing here
+//! blocks a thread: a blocking call waits on the tenant's doorbell, which
+//! the socket's waker rings; a non-blocking one returns `EAGAIN` (or
+//! `EINPROGRESS` for a connect, whose outcome `SO_ERROR` then reports).
+//!
+//! Address layouts are WasmEdge's: an address is passed as a buffer
+//! descriptor `{ buf: u32, buf_len: u32 }` whose buffer holds the 4 or 16
+//! bytes of an IPv4 or IPv6 address, or (128 bytes) a family `u16`
+//! (1 IPv4, 2 IPv6) followed by the address bytes; ports travel apart, as
+//! `u32`s. Datagram sockets and Unix sockets are not supported yet
+//! (`EPROTONOSUPPORT`, `EAFNOSUPPORT`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use wasabi_limits::SharedAdvice;
+use wasabi_net::{Doorbell, NetError, SocketId, Sockets, token};
+use wasmtime_wasi::p1::types::Errno;
+
+use crate::abi;
+use crate::fds::{FdTable, Target};
+
+/// WasmEdge's address families.
+const AF_INET: u16 = 1;
+const AF_INET6: u16 = 2;
+/// WasmEdge's socket types.
+const SOCK_ANY: i32 = 0;
+const SOCK_DGRAM: i32 = 1;
+const SOCK_STREAM: i32 = 2;
+/// `sock_getsockopt`/`sock_setsockopt` level and names (WasmEdge's).
+const SOL_SOCKET: i32 = 0;
+const SO_REUSEADDR: i32 = 0;
+const SO_TYPE: i32 = 1;
+const SO_ERROR: i32 = 2;
+const SO_KEEPALIVE: i32 = 7;
+/// Preview 1's `fdflags.nonblock`.
+pub(crate) const FDFLAGS_NONBLOCK: u16 = 1 << 2;
+
+/// A socket descriptor.
+pub(crate) struct SocketFd {
+    /// An IPv6 socket (else IPv4).
+    v6: bool,
+    /// Calls return `EAGAIN` rather than wait.
+    pub(crate) nonblocking: bool,
+    state: State,
+}
+
+/// Where a socket descriptor is in its life.
+enum State {
+    /// Made by `sock_open`; maybe given an address by `sock_bind`.
+    Open { bound: Option<SocketAddr> },
+    /// A listener.
+    Listening(SocketId),
+    /// A connect under way.
+    Connecting(SocketId),
+    /// A connection.
+    Connected(SocketId),
+    /// A connect that failed, its error not yet reported by `SO_ERROR`.
+    Failed(Errno),
+}
+
+impl SocketFd {
+    /// A listener the host opened for the guest before it started.
+    pub(crate) fn preopened(id: SocketId, addr: SocketAddr) -> SocketFd {
+        SocketFd {
+            v6: addr.is_ipv6(),
+            nonblocking: false,
+            state: State::Listening(id),
+        }
+    }
+
+    /// The host socket, if there is one.
+    pub(crate) fn id(&self) -> Option<SocketId> {
+        match self.state {
+            State::Listening(id) | State::Connecting(id) | State::Connected(id) => Some(id),
+            State::Open { .. } | State::Failed(_) => None,
+        }
+    }
+
+    /// The connection, once a connect under way has ended; `ENOTCONN` when
+    /// there is none (yet), `EAGAIN` while connecting.
+    fn connection(&mut self, sockets: &mut Sockets) -> Result<SocketId, Errno> {
+        self.settle(sockets);
+        match self.state {
+            State::Connected(id) => Ok(id),
+            State::Connecting(_) => Err(Errno::Again),
+            _ => Err(Errno::Notconn),
+        }
+    }
+
+    /// Moves a connect under way to its outcome, if it has one.
+    fn settle(&mut self, sockets: &mut Sockets) {
+        if let State::Connecting(id) = self.state {
+            match sockets.connected(id) {
+                Ok(true) => self.state = State::Connected(id),
+                Ok(false) => {}
+                // The id is closed with the failure.
+                Err(e) => self.state = State::Failed(abi::errno_of(e.code())),
+            }
+        }
+    }
+
+    /// Whether a `poll_oneoff` subscription for reading (or writing) is
+    /// satisfied now; when it is not, a wake-up is armed on the doorbell.
+    pub(crate) fn ready(&mut self, net: &mut Net, readable: bool) -> bool {
+        self.settle(&mut net.sockets);
+        let (id, direction) = match self.state {
+            State::Listening(id) | State::Connected(id) => (id, readable),
+            // A connect rings the doorbell when it ends.
+            State::Connecting(_) => return false,
+            // An error, or an operation that fails at once: ready to say so.
+            State::Open { .. } | State::Failed(_) => return true,
+        };
+        let kind = if direction {
+            token::SOCKET_READABLE
+        } else {
+            token::SOCKET_WRITABLE
+        };
+        let waker = net.doorbell.waker(kind | u64::from(id));
+        net.sockets
+            .poll_ready(id, direction, &waker)
+            .unwrap_or(true)
+    }
+
+    /// `fd_fdstat_get`'s file type: `SOCKET_STREAM`.
+    pub(crate) fn filetype(&self) -> u8 {
+        wasmtime_wasi::p1::types::Filetype::SocketStream as u8
+    }
+}
+
+/// The tenant's network as its WASI imports see it.
+pub(crate) struct Net {
+    pub(crate) sockets: Sockets,
+    pub(crate) doorbell: Arc<Doorbell>,
+    /// How to word a denial for the tenant's owner.
+    pub(crate) advice: SharedAdvice,
+}
+
+impl Net {
+    /// The errno for `e`; a denial or a cap reached is also logged with
+    /// how to change it, since an errno cannot carry that.
+    fn errno(&self, e: NetError) -> Errno {
+        if matches!(e, NetError::Denied { .. } | NetError::TooManySockets { .. }) {
+            tracing::warn!("{}", e.advised(&*self.advice));
+        }
+        abi::errno_of(e.code())
+    }
+
+    /// Waits until something the guest waits for may have happened.
+    async fn wait(&self) {
+        self.doorbell.rung().await;
+    }
+
+    /// Closes host socket `id`.
+    pub(crate) fn close(&mut self, socket: &SocketFd) {
+        if let Some(id) = socket.id() {
+            let _ = self.sockets.close(id);
+        }
+    }
+}
+
+/// `sock_open`: a new socket descriptor.
+pub(crate) fn open(fds: &mut FdTable, family: i32, socktype: i32) -> Result<u32, Errno> {
+    let v6 = match u16::try_from(family) {
+        Ok(AF_INET) => false,
+        Ok(AF_INET6) => true,
+        _ => return Err(Errno::Afnosupport),
+    };
+    match socktype {
+        SOCK_ANY | SOCK_STREAM => {}
+        SOCK_DGRAM => return Err(Errno::Protonosupport),
+        _ => return Err(Errno::Inval),
+    }
+    fds.insert(Target::Socket(SocketFd {
+        v6,
+        nonblocking: false,
+        state: State::Open { bound: None },
+    }))
+}
+
+/// Reads the address at `ptr` (a WasmEdge buffer descriptor) with `port`.
+pub(crate) fn read_address(
+    mem: &[u8],
+    import: &str,
+    ptr: i32,
+    port: u32,
+) -> wasmtime::Result<Result<SocketAddr, Errno>> {
+    let buf = abi::read_u32(mem, import, ptr)? as i32;
+    let len = abi::read_u32(mem, import, ptr.wrapping_add(4))?;
+    let Ok(port) = u16::try_from(port) else {
+        return Ok(Err(Errno::Inval));
+    };
+    let raw = abi::bytes(mem, import, buf, len.min(128))?;
+    let ip: IpAddr = match raw.len() {
+        4 => <[u8; 4]>::try_from(raw).map(Ipv4Addr::from)?.into(),
+        16 => <[u8; 16]>::try_from(raw).map(Ipv6Addr::from)?.into(),
+        n if n >= 18 => match u16::from_le_bytes([raw[0], raw[1]]) {
+            AF_INET => <[u8; 4]>::try_from(&raw[2..6]).map(Ipv4Addr::from)?.into(),
+            AF_INET6 => <[u8; 16]>::try_from(&raw[2..18])
+                .map(Ipv6Addr::from)?
+                .into(),
+            _ => return Ok(Err(Errno::Afnosupport)),
+        },
+        _ => return Ok(Err(Errno::Inval)),
+    };
+    Ok(Ok(SocketAddr::new(ip, port)))
+}
+
+/// Writes `addr` to the WasmEdge buffer descriptor at `ptr` and its port to
+/// `port_ptr`.
+pub(crate) fn write_address(
+    mem: &mut [u8],
+    import: &str,
+    ptr: i32,
+    port_ptr: i32,
+    addr: SocketAddr,
+) -> wasmtime::Result<Result<(), Errno>> {
+    let buf = abi::read_u32(mem, import, ptr)? as i32;
+    let len = abi::read_u32(mem, import, ptr.wrapping_add(4))?;
+    let (family, octets): (u16, Vec<u8>) = match addr.ip() {
+        IpAddr::V4(ip) => (AF_INET, ip.octets().to_vec()),
+        IpAddr::V6(ip) => (AF_INET6, ip.octets().to_vec()),
+    };
+    if len as usize >= 2 + octets.len() && len >= 18 {
+        let out = abi::bytes_mut(mem, import, buf, 2 + octets.len() as u32)?;
+        out[..2].copy_from_slice(&family.to_le_bytes());
+        out[2..].copy_from_slice(&octets);
+    } else if len as usize == octets.len() {
+        abi::bytes_mut(mem, import, buf, len)?.copy_from_slice(&octets);
+    } else {
+        return Ok(Err(Errno::Inval));
+    }
+    abi::write_u32(mem, import, port_ptr, u32::from(addr.port()))?;
+    Ok(Ok(()))
+}
+
+fn network(v6: bool) -> &'static str {
+    if v6 { "tcp6" } else { "tcp4" }
+}
+
+/// `sock_bind`: records the address `sock_listen` will listen on.
+pub(crate) fn bind(fds: &mut FdTable, fd: i32, addr: SocketAddr) -> Result<(), Errno> {
+    let socket = fds.socket(fd)?;
+    if socket.v6 != addr.is_ipv6() {
+        return Err(Errno::Afnosupport);
+    }
+    match &mut socket.state {
+        State::Open { bound } if bound.is_none() => {
+            *bound = Some(addr);
+            Ok(())
+        }
+        _ => Err(Errno::Inval),
+    }
+}
+
+/// `sock_listen`: listens on the bound address, if the policy grants it.
+pub(crate) fn listen(fds: &mut FdTable, net: &mut Net, fd: i32) -> Result<(), Errno> {
+    let socket = fds.socket(fd)?;
+    let addr = match socket.state {
+        State::Open { bound } => bound.unwrap_or_else(|| {
+            let any: IpAddr = if socket.v6 {
+                Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                Ipv4Addr::UNSPECIFIED.into()
+            };
+            SocketAddr::new(any, 0)
+        }),
+        State::Listening(_) => return Ok(()),
+        _ => return Err(Errno::Inval),
+    };
+    let id = net
+        .sockets
+        .listen(network(socket.v6), &addr.to_string())
+        .map_err(|e| net.errno(e))?;
+    socket.state = State::Listening(id);
+    Ok(())
+}
+
+/// `sock_connect`: connects to `addr` if the policy grants it; on a
+/// non-blocking socket, returns `EINPROGRESS` and lets `SO_ERROR` tell how
+/// it ended.
+pub(crate) async fn connect(
+    fds: &mut FdTable,
+    net: &mut Net,
+    fd: i32,
+    addr: SocketAddr,
+) -> Result<(), Errno> {
+    let socket = fds.socket(fd)?;
+    match socket.state {
+        State::Open { .. } => {}
+        State::Connecting(_) => return Err(Errno::Already),
+        State::Connected(_) => return Err(Errno::Isconn),
+        _ => return Err(Errno::Inval),
+    }
+    if socket.v6 != addr.is_ipv6() {
+        return Err(Errno::Afnosupport);
+    }
+    let id = net
+        .sockets
+        .dial(network(socket.v6), &addr.to_string())
+        .map_err(|e| net.errno(e))?;
+    socket.state = State::Connecting(id);
+    if socket.nonblocking {
+        return Err(Errno::Inprogress);
+    }
+    loop {
+        net.doorbell.clear();
+        socket.settle(&mut net.sockets);
+        match socket.state {
+            State::Connected(_) => return Ok(()),
+            State::Failed(e) => {
+                socket.state = State::Open { bound: None };
+                return Err(e);
+            }
+            _ => net.wait().await,
+        }
+    }
+}
+
+/// `sock_accept`: the next connection on a listener, as a new descriptor
+/// with `flags` (`fdflags`; only `NONBLOCK` means something).
+pub(crate) async fn accept(
+    fds: &mut FdTable,
+    net: &mut Net,
+    fd: i32,
+    flags: u16,
+) -> Result<u32, Errno> {
+    let socket = fds.socket(fd)?;
+    let State::Listening(id) = socket.state else {
+        return Err(Errno::Inval);
+    };
+    let (v6, nonblocking) = (socket.v6, socket.nonblocking);
+    fds.room_for_socket()?;
+    let conn = loop {
+        net.doorbell.clear();
+        net.sockets.begin_turn();
+        match net.sockets.accept(id) {
+            Ok(Some(conn)) => break conn,
+            Ok(None) if nonblocking => return Err(Errno::Again),
+            Ok(None) => net.wait().await,
+            Err(e) => return Err(net.errno(e)),
+        }
+    };
+    let accepted = SocketFd {
+        v6,
+        nonblocking: flags & FDFLAGS_NONBLOCK != 0,
+        state: State::Connected(conn),
+    };
+    fds.insert(Target::Socket(accepted)).inspect_err(|_| {
+        let _ = net.sockets.close(conn);
+    })
+}
+
+/// Reads into the first non-empty buffer of `iovs` (as wasmtime-wasi does
+/// for files): how many bytes, 0 at the end of the stream.
+pub(crate) async fn recv(
+    fds: &mut FdTable,
+    net: &mut Net,
+    mem: &mut [u8],
+    import: &str,
+    fd: i32,
+    iovs: &[(i32, u32)],
+) -> wasmtime::Result<Result<u32, Errno>> {
+    let socket = match fds.socket(fd) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
+        return Ok(Ok(0));
+    };
+    loop {
+        net.doorbell.clear();
+        let id = match socket.connection(&mut net.sockets) {
+            Ok(id) => id,
+            Err(Errno::Again) if !socket.nonblocking => {
+                net.wait().await;
+                continue;
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        net.sockets.begin_turn();
+        let out = abi::bytes_mut(mem, import, buf, len)?;
+        match net.sockets.read(id, out) {
+            Ok(Some(n)) => return Ok(Ok(n as u32)),
+            Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
+            Ok(None) => net.wait().await,
+            Err(e) => return Ok(Err(net.errno(e))),
+        }
+    }
+}
+
+/// Writes from the first non-empty buffer of `iovs`: how many bytes.
+pub(crate) async fn send(
+    fds: &mut FdTable,
+    net: &mut Net,
+    mem: &[u8],
+    import: &str,
+    fd: i32,
+    iovs: &[(i32, u32)],
+) -> wasmtime::Result<Result<u32, Errno>> {
+    let socket = match fds.socket(fd) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
+        return Ok(Ok(0));
+    };
+    loop {
+        net.doorbell.clear();
+        let id = match socket.connection(&mut net.sockets) {
+            Ok(id) => id,
+            Err(Errno::Again) if !socket.nonblocking => {
+                net.wait().await;
+                continue;
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let data = abi::bytes(mem, import, buf, len)?;
+        match net.sockets.write(id, data) {
+            Ok(Some(n)) => return Ok(Ok(n as u32)),
+            Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
+            Ok(None) => net.wait().await,
+            Err(e) => return Ok(Err(net.errno(e))),
+        }
+    }
+}
+
+/// `sock_shutdown`: `how` is preview 1's `sdflags` (1 read, 2 write).
+pub(crate) fn shutdown(fds: &mut FdTable, net: &mut Net, fd: i32, how: i32) -> Result<(), Errno> {
+    let how = match how {
+        1 => std::net::Shutdown::Read,
+        2 => std::net::Shutdown::Write,
+        3 => std::net::Shutdown::Both,
+        _ => return Err(Errno::Inval),
+    };
+    let id = fds.socket(fd)?.connection(&mut net.sockets)?;
+    net.sockets.shutdown(id, how).map_err(|e| net.errno(e))
+}
+
+/// `sock_getsockopt` at `SOL_SOCKET`: the value, as an `i32`.
+pub(crate) fn getsockopt(
+    fds: &mut FdTable,
+    net: &mut Net,
+    fd: i32,
+    level: i32,
+    name: i32,
+) -> Result<i32, Errno> {
+    let socket = fds.socket(fd)?;
+    if level != SOL_SOCKET {
+        return Err(Errno::Noprotoopt);
+    }
+    match name {
+        SO_TYPE => Ok(SOCK_STREAM),
+        // Listeners reuse addresses, as Go's own do.
+        SO_REUSEADDR => Ok(1),
+        SO_KEEPALIVE => Ok(0),
+        SO_ERROR => {
+            socket.settle(&mut net.sockets);
+            Ok(match socket.state {
+                State::Connecting(_) => Errno::Inprogress as i32,
+                State::Failed(e) => {
+                    socket.state = State::Open { bound: None };
+                    e as i32
+                }
+                _ => 0,
+            })
+        }
+        _ => Err(Errno::Noprotoopt),
+    }
+}
+
+/// `sock_setsockopt` at `SOL_SOCKET`: the options a TCP program sets
+/// before it listens or connects are accepted (`SO_REUSEADDR` is what
+/// listeners do anyway; `SO_KEEPALIVE` is left to the host's defaults).
+pub(crate) fn setsockopt(fds: &mut FdTable, fd: i32, level: i32, name: i32) -> Result<(), Errno> {
+    fds.socket(fd)?;
+    match (level, name) {
+        (SOL_SOCKET, SO_REUSEADDR | SO_KEEPALIVE) => Ok(()),
+        _ => Err(Errno::Noprotoopt),
+    }
+}
+
+/// The local (or peer) address of socket `fd`, as the guest sees it.
+pub(crate) fn address(
+    fds: &mut FdTable,
+    net: &mut Net,
+    fd: i32,
+    peer: bool,
+) -> Result<SocketAddr, Errno> {
+    let socket = fds.socket(fd)?;
+    if peer {
+        let id = socket
+            .connection(&mut net.sockets)
+            .map_err(|_| Errno::Notconn)?;
+        return net.sockets.peer_addr(id).map_err(|e| net.errno(e));
+    }
+    socket.settle(&mut net.sockets);
+    match socket.state {
+        State::Listening(id) | State::Connected(id) => {
+            net.sockets.local_addr(id).map_err(|e| net.errno(e))
+        }
+        State::Open { bound: Some(addr) } => Ok(addr),
+        _ => {
+            let any: IpAddr = if socket.v6 {
+                Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                Ipv4Addr::UNSPECIFIED.into()
+            };
+            Ok(SocketAddr::new(any, 0))
+        }
+    }
+}
