@@ -221,6 +221,7 @@ impl WasiWorld {
             ),
             doorbell,
             advice: self.advice,
+            warned: Default::default(),
         };
         // Standard streams, then the preopened directories, under
         // wasmtime-wasi's own numbers; then the listeners.

@@ -143,14 +143,26 @@ pub(crate) struct Net {
     pub(crate) doorbell: Arc<Doorbell>,
     /// How to word a denial for the tenant's owner.
     pub(crate) advice: SharedAdvice,
+    /// The denials already logged.
+    pub(crate) warned: std::collections::HashSet<String>,
 }
+
+/// The most distinct denials logged for one tenant.
+const MAX_WARNINGS: usize = 32;
 
 impl Net {
     /// The errno for `e`; a denial or a cap reached is also logged with
     /// how to change it, since an errno cannot carry that.
-    fn errno(&self, e: NetError) -> Errno {
+    ///
+    /// Each message is logged once per tenant (and at most
+    /// [`MAX_WARNINGS`] in all), so a guest retrying a denied address in a
+    /// loop cannot flood the host's log.
+    fn errno(&mut self, e: NetError) -> Errno {
         if matches!(e, NetError::Denied { .. } | NetError::TooManySockets { .. }) {
-            tracing::warn!("{}", e.advised(&*self.advice));
+            let message = e.advised(&*self.advice);
+            if self.warned.len() < MAX_WARNINGS && self.warned.insert(message.clone()) {
+                tracing::warn!("{message}");
+            }
         }
         abi::errno_of(e.code())
     }

@@ -236,7 +236,8 @@ fn go_version(go: &str) -> anyhow::Result<String> {
 }
 
 /// Programs also built for `GOOS=wasip1` (into target/programs/wasip1/):
-/// the ones that need neither syscall/js nor the companion's networking.
+/// the ones that do not need syscall/js (the companion module's networking
+/// has a wasip1 build on the WasmEdge socket extension).
 const WASIP1_PROGRAMS: &[&str] = &[
     "hello",
     "args-env",
@@ -244,6 +245,9 @@ const WASIP1_PROGRAMS: &[&str] = &[
     "panic-exit",
     "cpu-bound",
     "fs-probe",
+    "tcp-echo",
+    "go-net-example",
+    "hello-server",
 ];
 
 fn build_examples(root: &Path) -> anyhow::Result<()> {

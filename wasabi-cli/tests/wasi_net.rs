@@ -1,0 +1,467 @@
+//! Sockets for WASI preview-1 guests: Go wasip1 programs that listen and
+//! dial through the companion module (on the WasmEdge socket extension),
+//! checked against their native builds with real clients; a preview-1
+//! program served through a listener Wasabi opened before it started; and
+//! what a hostile guest gets for wrong descriptors, denied addresses, a
+//! full socket cap and pointers outside its memory — an errno or a trap of
+//! its own, never a host failure.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+use support::{Background, free_port, program, run_guest, scratch, stderr, stdout, wasabi};
+
+/// WASI errno values (preview 1 numbering).
+const EACCES: i32 = 2;
+const EAGAIN: i32 = 6;
+const EBADF: i32 = 8;
+const EINPROGRESS: i32 = 26;
+const EINVAL: i32 = 28;
+const EMFILE: i32 = 33;
+const ENOTDIR: i32 = 54;
+const ENOTSOCK: i32 = 57;
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// Sends `payload`, half-closes, and reads everything back.
+fn echo_once(addr: &str, payload: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    s.write_all(payload).expect("write");
+    s.shutdown(Shutdown::Write).expect("half close");
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).expect("read to the end");
+    back
+}
+
+#[test]
+fn a_wasip1_echo_server_echoes_like_its_native_build() {
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut guest = Background::start(
+        &program("wasip1/tcp-echo.wasm"),
+        &["--allow-listen=127.0.0.1"],
+        &["-addr", "127.0.0.1:0"],
+    );
+    let line = guest.line();
+    let addr = line
+        .strip_prefix("listening on ")
+        .expect("address line")
+        .to_string();
+    assert_ne!(addr, "127.0.0.1:0", "the listener reports its real port");
+    let port = free_port();
+    let mut native = std::process::Command::new(program("native/tcp-echo"))
+        .args(["-addr", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("native echo");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(native.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let native_addr = format!("127.0.0.1:{port}");
+
+    assert_eq!(
+        echo_once(&addr, &payload),
+        echo_once(&native_addr, &payload)
+    );
+    // Many clients at once, each answered on its own connection.
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || echo_once(&addr, format!("client {i}").as_bytes()))
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        assert_eq!(c.join().unwrap(), format!("client {i}").as_bytes());
+    }
+    let _ = native.kill();
+    let _ = native.wait();
+}
+
+#[test]
+fn the_wasip1_go_net_example_serves_and_requests_itself() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = run_guest(
+        &program("wasip1/go-net-example.wasm"),
+        &[
+            &format!("--allow-listen={addr}"),
+            &format!("--allow-connect={addr}"),
+        ],
+        &["-addr", &addr, "-n", "200"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out) + &stderr(&out);
+    assert!(text.contains("GET /hello/200 -> hello #200"), "{text}");
+    assert!(text.contains("200 requests served and answered"), "{text}");
+}
+
+#[test]
+fn a_wasip1_dial_to_a_denied_address_fails_like_a_refusal_and_says_which_grant() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Listening is granted, connecting is not: the program's requests to
+    // itself fail with a permission error, and the host says what to grant.
+    let out = run_guest(
+        &program("wasip1/go-net-example.wasm"),
+        &[&format!("--allow-listen={addr}")],
+        &["-addr", &addr, "-n", "1"],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.to_lowercase().contains("permission denied"), "{err}");
+    let hint = format!("--allow-connect={addr}");
+    assert_eq!(err.matches(&hint).count(), 1, "said once: {err}");
+}
+
+/// A preview-1 command from WAT, with the socket and file imports a test
+/// needs; `_start` exits with what `body` leaves. 0..1024 is scratch; the
+/// data at 1024 is `data`.
+fn command(name: &str, extension: bool, data: &str, body: &str) -> std::path::PathBuf {
+    let ext = if extension {
+        r#"(import "wasi_snapshot_preview1" "sock_open" (func $sock_open (param i32 i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_bind" (func $sock_bind (param i32 i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_listen" (func $sock_listen (param i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_connect" (func $sock_connect (param i32 i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_getsockopt" (func $getsockopt (param i32 i32 i32 i32 i32) (result i32)))"#
+    } else {
+        ""
+    };
+    let wat = format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fdstat (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_fdstat_set_flags" (func $set_flags (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_renumber" (func $renumber (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "sock_accept" (func $accept (param i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "sock_recv" (func $recv (param i32 i32 i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "sock_send" (func $send (param i32 i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "sock_shutdown" (func $shutdown (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          {ext}
+          (memory (export "memory") 1)
+          (data (i32.const 1024) "{data}")
+          (func (export "_start") (local i32 i32) (call $exit {body})))"#
+    );
+    let path = scratch(name).join("guest.wasm");
+    std::fs::write(&path, wat::parse_str(&wat).expect("valid wat")).unwrap();
+    path
+}
+
+/// `wasabi run --no-cache [flags] guest`: exit code and stderr.
+fn run(guest: &std::path::Path, flags: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--no-cache"]).args(flags).arg(guest);
+    let out = support::finish(cmd);
+    (out.status.code(), stderr(&out))
+}
+
+/// Runs a guest that serves one connection in the background, connects
+/// to `addr` (retrying while the guest starts), and returns what the guest
+/// sent before closing, and its exit code.
+fn serve_one(
+    guest: &std::path::Path,
+    flags: &[&str],
+    addr: &str,
+    send: &[u8],
+) -> (Vec<u8>, Option<i32>) {
+    let mut cmd = wasabi();
+    cmd.args(["run", "--no-cache"]).args(flags).arg(guest);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start wasabi");
+    let start = std::time::Instant::now();
+    let mut s = loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("the guest never listened on {addr}: {e}"),
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(send).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).expect("read");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.code().is_some(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (back, out.status.code())
+}
+
+/// Accepts on `fd` (blocking), reads up to 64 bytes into 512, sends them
+/// back, closes; exits with the accepted descriptor's number.
+fn echo_one_body(fd: u32) -> String {
+    format!(
+        "(block (result i32)
+           (drop (call $accept (i32.const {fd}) (i32.const 0) (i32.const 0)))
+           (local.set 0 (i32.load (i32.const 0)))
+           (i32.store (i32.const 8) (i32.const 512))
+           (i32.store (i32.const 12) (i32.const 64))
+           (drop (call $recv (local.get 0) (i32.const 8) (i32.const 1) (i32.const 0) (i32.const 16) (i32.const 20)))
+           (i32.store (i32.const 12) (i32.load (i32.const 16)))
+           (drop (call $send (local.get 0) (i32.const 8) (i32.const 1) (i32.const 0) (i32.const 16)))
+           (drop (call $fd_close (local.get 0)))
+           (local.get 0))"
+    )
+}
+
+#[test]
+fn a_preview1_program_serves_on_the_listener_wasabi_opened_after_its_preopens() {
+    // No --dir: the listener is fd 3.
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let guest = command("wasi-preopened-listener", false, "", &echo_one_body(3));
+    let (back, code) = serve_one(&guest, &[&format!("--allow-listen={addr}")], &addr, b"ping");
+    assert_eq!(back, b"ping");
+    assert_eq!(code, Some(4), "the connection is the next descriptor");
+
+    // With one mount (fd 3), the listener is fd 4, and fd 3 is still the
+    // directory.
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = scratch("wasi-preopened-listener-dir");
+    let guest = command("wasi-preopened-listener-2", false, "", &echo_one_body(4));
+    let (back, code) = serve_one(
+        &guest,
+        &[
+            &format!("--allow-listen={addr}"),
+            &format!("--dir={}:/data", dir.display()),
+        ],
+        &addr,
+        b"pong",
+    );
+    assert_eq!(back, b"pong");
+    assert_eq!(code, Some(5));
+}
+
+#[test]
+fn sockets_report_their_type_and_refuse_file_operations() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let listen = format!("--allow-listen={addr}");
+    // fd_fdstat_get of the listener: filetype 6 (socket stream).
+    let guest = command(
+        "wasi-socket-fdstat",
+        false,
+        "x",
+        "(block (result i32) (drop (call $fdstat (i32.const 3) (i32.const 0))) (i32.load8_u (i32.const 0)))",
+    );
+    assert_eq!(run(&guest, &[&listen]).0, Some(6));
+    // A path under a socket: ENOTDIR.
+    let guest = command(
+        "wasi-socket-path",
+        false,
+        "x",
+        "(call $path_open (i32.const 3) (i32.const 0) (i32.const 1024) (i32.const 1) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))",
+    );
+    assert_eq!(run(&guest, &[&listen]).0, Some(ENOTDIR));
+    // Socket calls on a file (stdout) or on nothing.
+    let guest = command(
+        "wasi-accept-stdout",
+        false,
+        "",
+        "(call $accept (i32.const 1) (i32.const 0) (i32.const 0))",
+    );
+    assert_eq!(run(&guest, &[]).0, Some(ENOTSOCK));
+    let guest = command(
+        "wasi-accept-nothing",
+        false,
+        "",
+        "(call $accept (i32.const 99) (i32.const 0) (i32.const 0))",
+    );
+    assert_eq!(run(&guest, &[]).0, Some(EBADF));
+    let guest = command(
+        "wasi-accept-negative",
+        false,
+        "",
+        "(call $accept (i32.const -1) (i32.const 0) (i32.const 0))",
+    );
+    assert_eq!(run(&guest, &[]).0, Some(EBADF));
+    // A non-blocking accept with nobody connecting: EAGAIN.
+    let guest = command(
+        "wasi-accept-nonblocking",
+        false,
+        "",
+        "(block (result i32) (drop (call $set_flags (i32.const 3) (i32.const 4))) (call $accept (i32.const 3) (i32.const 0) (i32.const 0)))",
+    );
+    assert_eq!(run(&guest, &[&listen]).0, Some(EAGAIN));
+    // Renumbering the listener over stdout, then closing it: stdout's
+    // number now answers as a socket, and closing works once.
+    let guest = command(
+        "wasi-renumber-socket",
+        false,
+        "",
+        "(block (result i32)
+           (drop (call $renumber (i32.const 3) (i32.const 1)))
+           (drop (call $fdstat (i32.const 1) (i32.const 0)))
+           (if (i32.ne (i32.load8_u (i32.const 0)) (i32.const 6)) (then (call $exit (i32.const 100))))
+           (if (i32.ne (call $fd_close (i32.const 3)) (i32.const 8)) (then (call $exit (i32.const 101))))
+           (if (i32.ne (call $fd_close (i32.const 1)) (i32.const 0)) (then (call $exit (i32.const 102))))
+           (call $fd_close (i32.const 1)))",
+    );
+    assert_eq!(run(&guest, &[&listen]).0, Some(EBADF));
+}
+
+/// A WasmEdge address buffer at 64 → 4 bytes at 80 (127.0.0.1).
+const LOOPBACK_AT_64: &str = "(i32.store (i32.const 64) (i32.const 80)) (i32.store (i32.const 68) (i32.const 4)) (i32.store (i32.const 80) (i32.const 0x0100007f))";
+
+#[test]
+fn the_socket_extension_keeps_the_policy_and_the_cap() {
+    let port = free_port();
+    // A denied connect: EACCES, and the host says which grant is missing.
+    let guest = command(
+        "wasi-denied-connect",
+        true,
+        "",
+        &format!(
+            "(block (result i32)
+               (drop (call $sock_open (i32.const 1) (i32.const 2) (i32.const 0)))
+               {LOOPBACK_AT_64}
+               (call $sock_connect (i32.load (i32.const 0)) (i32.const 64) (i32.const {port})))"
+        ),
+    );
+    let (code, err) = run(&guest, &[]);
+    assert_eq!(code, Some(EACCES));
+    assert!(
+        err.contains(&format!("--allow-connect=127.0.0.1:{port}")),
+        "{err}"
+    );
+    // A denied listen fails at sock_listen.
+    let guest = command(
+        "wasi-denied-listen",
+        true,
+        "",
+        &format!(
+            "(block (result i32)
+               (drop (call $sock_open (i32.const 1) (i32.const 2) (i32.const 0)))
+               {LOOPBACK_AT_64}
+               (drop (call $sock_bind (i32.load (i32.const 0)) (i32.const 64) (i32.const {port})))
+               (call $sock_listen (i32.load (i32.const 0)) (i32.const 8)))"
+        ),
+    );
+    assert_eq!(run(&guest, &[]).0, Some(EACCES));
+    // Opening sockets past the cap: EMFILE, not host memory.
+    let guest = command(
+        "wasi-socket-cap",
+        true,
+        "",
+        "(block (result i32)
+           (loop $more
+             (local.set 1 (call $sock_open (i32.const 1) (i32.const 2) (i32.const 0)))
+             (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+             (br_if $more (i32.and (i32.eqz (local.get 1)) (i32.lt_u (local.get 0) (i32.const 100000)))))
+           (if (i32.ne (local.get 0) (i32.const 6)) (then (call $exit (i32.const 100))))
+           (local.get 1))",
+    );
+    assert_eq!(run(&guest, &["--max-connections=5"]).0, Some(EMFILE));
+    // A non-blocking connect to a granted port nobody listens on:
+    // EINPROGRESS, then SO_ERROR says refused (14).
+    let guest = command(
+        "wasi-connect-refused",
+        true,
+        "",
+        &format!(
+            "(block (result i32)
+               (drop (call $sock_open (i32.const 1) (i32.const 2) (i32.const 0)))
+               (drop (call $set_flags (i32.load (i32.const 0)) (i32.const 4)))
+               {LOOPBACK_AT_64}
+               (if (i32.ne (call $sock_connect (i32.load (i32.const 0)) (i32.const 64) (i32.const {port})) (i32.const {EINPROGRESS}))
+                 (then (call $exit (i32.const 100))))
+               (loop $wait
+                 (drop (call $getsockopt (i32.load (i32.const 0)) (i32.const 0) (i32.const 2) (i32.const 32) (i32.const 4)))
+                 (br_if $wait (i32.eq (i32.load (i32.const 32)) (i32.const {EINPROGRESS}))))
+               (i32.load (i32.const 32)))"
+        ),
+    );
+    assert_eq!(
+        run(&guest, &[&format!("--allow-connect=127.0.0.1:{port}")]).0,
+        Some(14)
+    );
+}
+
+#[test]
+fn hostile_arguments_get_an_errno_or_a_trap_of_their_own() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let listen = format!("--allow-listen={addr}");
+    // A receive buffer outside memory traps, naming the import.
+    let guest = command(
+        "wasi-recv-oob",
+        false,
+        "",
+        "(block (result i32)
+           (i32.store (i32.const 8) (i32.const 65000))
+           (i32.store (i32.const 12) (i32.const 100000))
+           (call $recv (i32.const 3) (i32.const 8) (i32.const 1) (i32.const 0) (i32.const 16) (i32.const 20)))",
+    );
+    let (code, err) = run(&guest, &[&listen]);
+    assert_eq!(code, Some(134), "{err}");
+    assert!(err.contains("sock_recv"), "{err}");
+    // An iovec count past IOV_MAX: EINVAL.
+    let guest = command(
+        "wasi-recv-many",
+        false,
+        "",
+        "(call $recv (i32.const 3) (i32.const 8) (i32.const 5000) (i32.const 0) (i32.const 16) (i32.const 20))",
+    );
+    assert_eq!(run(&guest, &[&listen]).0, Some(EINVAL));
+    // poll_oneoff with a huge count: EINVAL, not a huge host buffer.
+    let guest = command(
+        "wasi-poll-huge",
+        false,
+        "",
+        "(call $poll (i32.const 0) (i32.const 0) (i32.const 0x10000000) (i32.const 0))",
+    );
+    assert_eq!(run(&guest, &[&listen]).0, Some(EINVAL));
+    // poll on the listener with a 50 ms timeout and nobody connecting:
+    // one event, the clock's (userdata 7).
+    let guest = command(
+        "wasi-poll-socket-timeout",
+        false,
+        "",
+        "(block (result i32)
+           (i64.store (i32.const 0) (i64.const 1))
+           (i32.store8 (i32.const 8) (i32.const 1))
+           (i32.store (i32.const 16) (i32.const 3))
+           (i64.store (i32.const 48) (i64.const 7))
+           (i32.store8 (i32.const 56) (i32.const 0))
+           (i32.store (i32.const 64) (i32.const 1))
+           (i64.store (i32.const 72) (i64.const 50000000))
+           (drop (call $poll (i32.const 0) (i32.const 200) (i32.const 2) (i32.const 300)))
+           (if (i32.ne (i32.load (i32.const 300)) (i32.const 1)) (then (call $exit (i32.const 100))))
+           (i32.wrap_i64 (i64.load (i32.const 200))))",
+    );
+    assert_eq!(run(&guest, &[&listen]).0, Some(7));
+}
+
+#[test]
+fn a_guest_that_opens_its_own_listeners_gets_none_opened_for_it() {
+    // It imports sock_listen, so the grant is left for it to bind: fd 3
+    // is nothing.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let guest = command(
+        "wasi-own-listeners",
+        true,
+        "",
+        "(call $fdstat (i32.const 3) (i32.const 0))",
+    );
+    assert_eq!(
+        run(&guest, &[&format!("--allow-listen={addr}")]).0,
+        Some(EBADF)
+    );
+}
