@@ -795,3 +795,66 @@ fn a_wasi_command_is_a_tenant_beside_go_ones() {
     );
     assert_eq!(serve.tenant("go")["state"], "running");
 }
+
+#[test]
+fn c_rust_and_assemblyscript_guests_are_tenants_beside_go_ones() {
+    let [go, c]: [String; 2] = free_addrs(2).try_into().expect("two addresses");
+    let tenant = |name: &str, module: &str, extra: &str| {
+        format!(
+            "[[tenant]]\nname = \"{name}\"\nmodule = \"{}\"\n{extra}\n",
+            program(module).display()
+        )
+    };
+    let manifest = format!(
+        "{}{}{}{}",
+        hello_tenant("go", "from go", &go),
+        // The C server finds its listener (the mapped guest address)
+        // opened for it, and serves 3 requests before it ends.
+        tenant(
+            "c",
+            "wasi/c-probe.wasm",
+            &format!(
+                "args = [\"serve\", \"3\"]\nrestart = \"never\"\nlisten = {{ \"127.0.0.1:8080\" = \"{c}\" }}"
+            ),
+        ),
+        tenant(
+            "rust",
+            "wasi/rust-probe.wasm",
+            "args = [\"primes\", \"20000\"]\nrestart = \"never\""
+        ),
+        tenant(
+            "as",
+            "wasi/as-probe.wasm",
+            "args = [\"x\"]\nrestart = \"never\""
+        ),
+    );
+    let serve = Serve::start("serve-polyglot", &manifest, &[]);
+    eventually("the Go tenant to answer", || answers(&go, "from go"));
+    for i in 1..=3 {
+        let mut body = String::new();
+        eventually("the C tenant to answer", || match try_get(&c, "/c") {
+            Ok((200, b)) => {
+                body = b;
+                true
+            }
+            _ => false,
+        });
+        assert_eq!(
+            body,
+            format!("hello from C, request {i}: GET /c HTTP/1.1\n")
+        );
+    }
+    for name in ["c", "rust", "as"] {
+        eventually(&format!("the {name} tenant to end"), || {
+            serve.tenant(name)["state"] == "ended"
+        });
+    }
+    assert_eq!(serve.tenant("c")["last_exit_ok"], true);
+    let out = serve.stdout();
+    assert!(out.contains("rust | primes below 20000: 2262\n"), "{out}");
+    assert!(
+        out.contains("as | hello from AssemblyScript with 1 arguments\n"),
+        "{out}"
+    );
+    assert_eq!(serve.tenant("go")["state"], "running");
+}

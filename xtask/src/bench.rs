@@ -726,7 +726,7 @@ fn ensure_tool(tool: &str, package: &str) -> anyhow::Result<()> {
         step(&format!(
             "installing {package} (for {tool}, an outside load generator)"
         ));
-        crate::apt_install(package)?;
+        crate::apt_install(&[package])?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod conformance;
 mod fuzz;
 #[cfg(test)]
 mod layers;
+mod polyglot;
 mod soak;
 mod wasi_testsuite;
 
@@ -306,6 +307,7 @@ fn build_examples(root: &Path) -> anyhow::Result<()> {
         built += 1;
     }
     build_legacy_hello(root, &out)?;
+    built += polyglot::build(root, &out)?;
     println!(
         "programs: {built} built, the rest up to date, in {}",
         out.display()
@@ -505,9 +507,9 @@ fn demo(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs the Debian package `package` with apt-get (through sudo when
+/// Installs the Debian packages `packages` with apt-get (through sudo when
 /// not root).
-fn apt_install(package: &str) -> anyhow::Result<()> {
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     let sudo = if output(Command::new("id").arg("-u"))?.trim() == "0" {
         vec![]
     } else {
@@ -522,7 +524,9 @@ fn apt_install(package: &str) -> anyhow::Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive"))
     };
     apt(&["update", "-q"])?;
-    apt(&["install", "-y", "-q", package])
+    let mut install = vec!["install", "-y", "-q"];
+    install.extend_from_slice(packages);
+    apt(&install)
 }
 
 /// Installs what CI needs and is missing; safe to run again.
@@ -532,12 +536,12 @@ fn ensure_tools(root: &Path) -> anyhow::Result<()> {
         step(&format!(
             "installing {LEGACY_GO_PACKAGE} (Go 1.19, for the legacy-ABI test)"
         ));
-        apt_install(LEGACY_GO_PACKAGE)?;
+        apt_install(&[LEGACY_GO_PACKAGE])?;
     }
     // Real clients of the HTTP tests.
     if Command::new("curl").arg("--version").output().is_err() {
         step("installing curl (a client of the HTTP tests)");
-        apt_install("curl")?;
+        apt_install(&["curl"])?;
     }
     for component in ["rustfmt", "clippy"] {
         let have = Command::new("rustup")

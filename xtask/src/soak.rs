@@ -126,7 +126,7 @@ fn resetter(ports: Vec<u16>, stop: Arc<AtomicBool>, resets: Arc<AtomicU64>) {
 pub fn soak(root: &Path, requests: u64, cycles: u64, publish: bool) -> anyhow::Result<()> {
     if Command::new("wrk").arg("--version").output().is_err() {
         step("installing wrk (the outside load generator)");
-        apt_install("wrk")?;
+        apt_install(&["wrk"])?;
     }
     build_examples(root)?;
     step("building wasabi (release)");
