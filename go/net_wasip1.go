@@ -4,10 +4,12 @@ package wasabi
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -264,15 +266,21 @@ func (a stringAddr) String() string  { return a.address }
 // with the addresses GOOS=wasip1 cannot find out itself.
 type listener struct {
 	net.Listener
-	addr net.Addr
+	addr   net.Addr
+	closed atomic.Bool
 }
 
 func (l *listener) Addr() net.Addr { return l.addr }
 
+func (l *listener) Close() error {
+	l.closed.Store(true)
+	return l.Listener.Close()
+}
+
 func (l *listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
-		return nil, err
+		return nil, fixError(err, l.closed.Load(), l.addr, nil)
 	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
@@ -291,7 +299,43 @@ func (l *listener) Accept() (net.Conn, error) {
 type conn struct {
 	*net.TCPConn
 	local, remote net.Addr
+	closed        atomic.Bool
 }
 
 func (c *conn) LocalAddr() net.Addr  { return c.local }
 func (c *conn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *conn) Read(b []byte) (int, error) {
+	n, err := c.TCPConn.Read(b)
+	return n, fixError(err, c.closed.Load(), c.local, c.remote)
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	n, err := c.TCPConn.Write(b)
+	return n, fixError(err, c.closed.Load(), c.local, c.remote)
+}
+
+func (c *conn) Close() error {
+	c.closed.Store(true)
+	return c.TCPConn.Close()
+}
+
+// fixError gives an error of the standard library's connection what it
+// cannot give under wasip1: the addresses, and net.ErrClosed (rather than
+// the error of a closed file, since the socket came from os.NewFile) once
+// the connection or listener has been closed.
+func fixError(err error, closed bool, local, remote net.Addr) error {
+	var op *net.OpError
+	if err == nil || !errors.As(err, &op) {
+		return err
+	}
+	fixed := *op
+	fixed.Source, fixed.Addr = local, remote
+	if remote == nil {
+		fixed.Source, fixed.Addr = nil, local
+	}
+	if closed {
+		fixed.Err = net.ErrClosed
+	}
+	return &fixed
+}

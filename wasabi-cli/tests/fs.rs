@@ -259,6 +259,36 @@ fn the_companion_module_s_tests_pass_under_go_test_exec() {
     assert!(!text.contains("--- FAIL"), "{text}");
 }
 
+/// The same tests, built for wasip1: the module's sockets there are WASI
+/// descriptors made through the socket extension and handed to the
+/// standard library, and keep the same contract (deadlines, Close that
+/// unblocks with net.ErrClosed, CloseWrite, Go's error values).
+#[test]
+fn the_companion_module_s_tests_pass_under_go_test_exec_for_wasip1() {
+    let out = go_test_exec_for(
+        "wasip1",
+        &root().join("go"),
+        "--allow-net=127.0.0.1",
+        &["-v", "."],
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert_passed(
+        &text,
+        &[
+            "TestEchoWithHalfClose",
+            "TestConcurrentConnections",
+            "TestReadDeadline",
+            "TestCloseUnblocksReadAndAccept",
+            "TestDialRefused",
+            "TestDialContextCancelled",
+            "TestHTTPThroughRoundTripper",
+            "TestListenAndServe",
+        ],
+    );
+    assert!(!text.contains("--- FAIL"), "{text}");
+}
+
 /// Two goroutines looping on file calls once starved every other goroutine
 /// (file callbacks completed inside the call, so neither ever blocked): the
 /// sleeping main goroutine never woke. Callbacks now come in a later turn,

@@ -581,6 +581,8 @@ fn ci(root: &Path) -> anyhow::Result<()> {
         ("programs", None),
         ("programs", Some("js")),
         ("go", Some("js")),
+        ("programs", Some("wasip1")),
+        ("go", Some("wasip1")),
     ] {
         let mut cmd = Command::new("go");
         cmd.args(["vet", "./..."]).current_dir(root.join(dir));
