@@ -1,5 +1,6 @@
 // Package wasabi is the Go companion module of the Wasabi runtime: real TCP
-// networking for Go programs built with GOOS=js GOARCH=wasm.
+// networking for Go programs built with GOOS=js GOARCH=wasm or
+// GOOS=wasip1 GOARCH=wasm.
 //
 // Go's standard net package has no sockets under js/wasm (only an in-process
 // fake), and Node.js gives such programs none either. Under Wasabi, this
@@ -9,6 +10,13 @@
 // program) and RoundTripper makes HTTP requests through them. A goroutine
 // blocked on a socket parks only itself: the rest of the program keeps
 // running.
+//
+// Built for GOOS=wasip1, Listen, Dial and DialContext open sockets through
+// the WasmEdge socket extension, which Wasabi implements, and hand them to
+// the standard library (net.FileListener, net.FileConn): reads, writes and
+// deadlines are then Go's own, waiting in Go's network poller, and Serve is
+// the standard library's server in the program. Host names are not
+// resolved under wasip1: give IP addresses or "localhost".
 //
 // Built for any other GOOS/GOARCH, the same functions use the standard
 // library, so one program runs natively (to develop and test it) and under

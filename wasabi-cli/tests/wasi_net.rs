@@ -465,3 +465,65 @@ fn a_guest_that_opens_its_own_listeners_gets_none_opened_for_it() {
         Some(EBADF)
     );
 }
+
+/// `curl -s -i http://ADDR/PATH`: the status line and body (headers that
+/// differ between runs, such as Date, left out).
+fn curl(addr: &str, path: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "--max-time",
+            "20",
+            &format!("http://{addr}{path}"),
+        ])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter(|l| !l.starts_with("Date:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_standard_library_server_serves_on_descriptor_3_as_it_does_natively() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut guest = Background::start(
+        &program("wasip1/preopened-server.wasm"),
+        &[&format!("--allow-listen={addr}")],
+        &[],
+    );
+    assert_eq!(guest.line(), "serving");
+    let native_addr = format!("127.0.0.1:{}", free_port());
+    let mut native = std::process::Command::new(program("native/preopened-server"))
+        .args(["-addr", &native_addr])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("native server");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(native.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    for path in ["/", "/a/b?c=d"] {
+        assert_eq!(curl(&addr, path), curl(&native_addr, path));
+    }
+    // Concurrent clients, each answered: Go's poller waits, not the program.
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || curl(&addr, &format!("/c{i}")))
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        let text = c.join().unwrap();
+        assert!(
+            text.contains(&format!("GET /c{i}\n")) || text.ends_with(&format!("GET /c{i}")),
+            "{text}"
+        );
+    }
+    let _ = native.kill();
+    let _ = native.wait();
+}

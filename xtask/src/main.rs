@@ -249,6 +249,7 @@ const WASIP1_PROGRAMS: &[&str] = &[
     "tcp-echo",
     "go-net-example",
     "hello-server",
+    "preopened-server",
 ];
 
 fn build_examples(root: &Path) -> anyhow::Result<()> {
