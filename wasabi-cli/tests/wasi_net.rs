@@ -129,7 +129,9 @@ fn command(name: &str, extension: bool, data: &str, body: &str) -> std::path::Pa
            (import "wasi_snapshot_preview1" "sock_bind" (func $sock_bind (param i32 i32 i32) (result i32)))
            (import "wasi_snapshot_preview1" "sock_listen" (func $sock_listen (param i32 i32) (result i32)))
            (import "wasi_snapshot_preview1" "sock_connect" (func $sock_connect (param i32 i32 i32) (result i32)))
-           (import "wasi_snapshot_preview1" "sock_getsockopt" (func $getsockopt (param i32 i32 i32 i32 i32) (result i32)))"#
+           (import "wasi_snapshot_preview1" "sock_getsockopt" (func $getsockopt (param i32 i32 i32 i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_send_to" (func $send_to (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_recv_from" (func $recv_from (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#
     } else {
         ""
     };
@@ -526,4 +528,164 @@ fn a_standard_library_server_serves_on_descriptor_3_as_it_does_natively() {
     }
     let _ = native.kill();
     let _ = native.wait();
+}
+
+/// Opens a UDP socket (its descriptor at 0), then runs `rest`. Address
+/// buffers: 64 → 4 bytes at 80 (127.0.0.1); 96 → 128 bytes at 128 (for
+/// what recv_from reports). The iovec at 8 names 64 bytes at 512.
+fn udp_guest(name: &str, rest: &str) -> std::path::PathBuf {
+    command(
+        name,
+        true,
+        "",
+        &format!(
+            "(block (result i32)
+               (if (i32.ne (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0)) (i32.const 0))
+                 (then (call $exit (i32.const 100))))
+               {LOOPBACK_AT_64}
+               (i32.store (i32.const 96) (i32.const 128))
+               (i32.store (i32.const 100) (i32.const 128))
+               (i32.store (i32.const 8) (i32.const 512))
+               (i32.store (i32.const 12) (i32.const 64))
+               {rest})"
+        ),
+    )
+}
+
+#[test]
+fn a_udp_guest_echoes_a_datagram_to_its_sender() {
+    let port = free_port();
+    // Bind the granted port, receive one datagram, send it back to its
+    // source (as recv_from reported it), exit with its size.
+    let guest = udp_guest(
+        "wasi-udp-echo",
+        &format!(
+            "(if (i32.ne (call $sock_bind (i32.load (i32.const 0)) (i32.const 64) (i32.const {port})) (i32.const 0))
+               (then (call $exit (i32.const 101))))
+             (drop (call $recv_from (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 96) (i32.const 0) (i32.const 16) (i32.const 20) (i32.const 24)))
+             (i32.store (i32.const 12) (i32.load (i32.const 20)))
+             (drop (call $send_to (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 96) (i32.load (i32.const 16)) (i32.const 0) (i32.const 28)))
+             (i32.load (i32.const 28))"
+        ),
+    );
+    let mut cmd = wasabi();
+    cmd.args(["run", "--no-cache"])
+        .arg(format!("--allow-listen=127.0.0.1:{port}"))
+        .arg("--allow-connect=127.0.0.1")
+        .arg(&guest);
+    let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let start = std::time::Instant::now();
+    // Datagrams sent before the guest binds are lost: send until answered.
+    let got = loop {
+        client.send_to(b"datagram!", ("127.0.0.1", port)).unwrap();
+        if let Ok((n, from)) = client.recv_from(&mut buf) {
+            assert_eq!(from.port(), port);
+            break n;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no echo");
+    };
+    assert_eq!(&buf[..got], b"datagram!");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_unbound_udp_socket_hears_only_addresses_it_may_send_to() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let intruder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    // Send "hello" to the granted server, then receive: exit with the
+    // first byte of what arrives.
+    let guest = udp_guest(
+        "wasi-udp-hear",
+        &format!(
+            "(i32.store (i32.const 512) (i32.const 0x6c6c6568))
+             (i32.store8 (i32.const 516) (i32.const 0x6f))
+             (i32.store (i32.const 12) (i32.const 5))
+             (if (i32.ne (call $send_to (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 64) (i32.const {port}) (i32.const 0) (i32.const 28)) (i32.const 0))
+               (then (call $exit (i32.const 101))))
+             (i32.store (i32.const 12) (i32.const 64))
+             (drop (call $recv_from (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 96) (i32.const 0) (i32.const 16) (i32.const 20) (i32.const 24)))
+             (i32.load8_u (i32.const 512))"
+        ),
+    );
+    let mut cmd = wasabi();
+    cmd.args(["run", "--no-cache"])
+        .arg(format!("--allow-connect=127.0.0.1:{port}"))
+        .arg(&guest);
+    let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut buf = [0u8; 64];
+    let (n, guest_addr) = server.recv_from(&mut buf).expect("the guest's datagram");
+    assert_eq!(&buf[..n], b"hello");
+    intruder.send_to(b"intruder", guest_addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.send_to(b"reply", guest_addr).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(b'r')),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn udp_keeps_the_policy() {
+    let port = free_port();
+    // Sending to an address no grant names: EACCES.
+    let guest = udp_guest(
+        "wasi-udp-denied-send",
+        &format!(
+            "(call $send_to (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 64) (i32.const {port}) (i32.const 0) (i32.const 28))"
+        ),
+    );
+    assert_eq!(run(&guest, &[]).0, Some(EACCES));
+    // Binding without a listen grant: EACCES.
+    let guest = udp_guest(
+        "wasi-udp-denied-bind",
+        &format!("(call $sock_bind (i32.load (i32.const 0)) (i32.const 64) (i32.const {port}))"),
+    );
+    assert_eq!(run(&guest, &[]).0, Some(EACCES));
+    // A datagram socket reports its type (5), and cannot listen.
+    let guest = udp_guest(
+        "wasi-udp-type",
+        "(drop (call $fdstat (i32.load (i32.const 0)) (i32.const 200)))
+         (if (i32.ne (call $sock_listen (i32.load (i32.const 0)) (i32.const 1)) (i32.const 58))
+           (then (call $exit (i32.const 102))))
+         (i32.load8_u (i32.const 200))",
+    );
+    assert_eq!(run(&guest, &[]).0, Some(5));
+}
+
+#[test]
+fn a_wasip1_echo_server_listens_and_answers_on_ipv6() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let mut guest = Background::start(
+        &program("wasip1/tcp-echo.wasm"),
+        &["--allow-listen=[::1]"],
+        &["-addr", "[::1]:0"],
+    );
+    let line = guest.line();
+    let addr = line
+        .strip_prefix("listening on ")
+        .expect("address line")
+        .to_string();
+    assert!(addr.starts_with("[::1]:"), "{addr}");
+    assert_eq!(echo_once(&addr, b"over IPv6"), b"over IPv6");
 }

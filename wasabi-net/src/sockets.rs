@@ -25,6 +25,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
+mod datagram;
+
 use crate::address::{Endpoint, Family, Host};
 use crate::doorbell::{Doorbell, token};
 use crate::{NetError, NetPolicy, QuotaSlot, SocketQuota};
@@ -43,6 +45,8 @@ enum Socket {
     /// A listener whose connections the host's HTTP server takes
     /// ([`Sockets::serve_http`]); its accept task is the entry's `task`.
     Serving(Arc<AsyncFd<StdListener>>),
+    /// A datagram (UDP) socket.
+    Datagram(datagram::Datagram),
     /// A listener the host stopped while draining: its port is closed, but
     /// the id stays taken until the guest closes it, so that no other socket
     /// can answer to it.
@@ -56,6 +60,7 @@ impl Socket {
         let what = match self {
             Socket::Listener(_) => "a listener",
             Socket::Stream(_) => "a connection",
+            Socket::Datagram(_) => "a datagram socket",
             Socket::Dialing(_) => "still connecting",
             Socket::Serving(_) => "a listener the host serves HTTP on",
             Socket::Stopped => "a listener the host stopped",
@@ -532,6 +537,8 @@ impl Sockets {
             Socket::Stream(s) if readable => ready(s.poll_read_ready(&mut cx)),
             Socket::Stream(s) => ready(s.poll_write_ready(&mut cx)),
             Socket::Listener(l) if readable => Ok(l.poll_read_ready(&mut cx).is_ready()),
+            Socket::Datagram(d) if readable => ready(d.socket.poll_recv_ready(&mut cx)),
+            Socket::Datagram(d) => ready(d.socket.poll_send_ready(&mut cx)),
             // A dial rings the doorbell itself when it finishes.
             Socket::Dialing(outcome) if !readable => Ok(outcome.lock().is_ok_and(|o| o.is_some())),
             // Never ready for this direction (a listener is not written to,
@@ -559,13 +566,18 @@ impl Sockets {
         match &entry.socket {
             Socket::Listener(l) | Socket::Serving(l) => Ok(l.get_ref().local_addr()?),
             Socket::Stream(s) => Ok(s.local_addr()?),
+            Socket::Datagram(d) => Ok(d.socket.local_addr()?),
             other => Err(other.wrong_kind(id)),
         }
     }
 
-    /// The remote address of connection `id`.
+    /// The remote address of connection `id` (or connected datagram
+    /// socket).
     pub fn peer_addr(&self, id: SocketId) -> Result<SocketAddr, NetError> {
-        Ok(self.stream(id)?.peer_addr()?)
+        match &self.entry(id)?.socket {
+            Socket::Datagram(d) => Ok(d.socket.peer_addr()?),
+            _ => Ok(self.stream(id)?.peer_addr()?),
+        }
     }
 }
 

@@ -16,8 +16,12 @@
 //! descriptor `{ buf: u32, buf_len: u32 }` whose buffer holds the 4 or 16
 //! bytes of an IPv4 or IPv6 address, or (128 bytes) a family `u16`
 //! (1 IPv4, 2 IPv6) followed by the address bytes; ports travel apart, as
-//! `u32`s. Datagram sockets and Unix sockets are not supported yet
-//! (`EPROTONOSUPPORT`, `EAFNOSUPPORT`).
+//! `u32`s. Datagram (UDP) sockets are bound with `sock_bind` (a listen
+//! grant) or on first use to an ephemeral port, send with `sock_send_to`
+//! (each destination checked against the connect grants) or, once
+//! connected, with `sock_send`/`fd_write`; see `wasabi_net`'s datagram
+//! module for what an unbound socket may hear. Unix sockets are not
+//! supported (`EAFNOSUPPORT`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -49,6 +53,8 @@ pub(crate) const FDFLAGS_NONBLOCK: u16 = 1 << 2;
 pub(crate) struct SocketFd {
     /// An IPv6 socket (else IPv4).
     v6: bool,
+    /// A datagram (UDP) socket (else a stream).
+    datagram: bool,
     /// Calls return `EAGAIN` rather than wait.
     pub(crate) nonblocking: bool,
     state: State,
@@ -60,6 +66,8 @@ enum State {
     Open { bound: Option<SocketAddr> },
     /// A listener.
     Listening(SocketId),
+    /// A datagram socket with an address but no peer.
+    Bound(SocketId),
     /// A connect under way.
     Connecting(SocketId),
     /// A connection.
@@ -73,6 +81,7 @@ impl SocketFd {
     pub(crate) fn preopened(id: SocketId, addr: SocketAddr) -> SocketFd {
         SocketFd {
             v6: addr.is_ipv6(),
+            datagram: false,
             nonblocking: false,
             state: State::Listening(id),
         }
@@ -81,7 +90,10 @@ impl SocketFd {
     /// The host socket, if there is one.
     pub(crate) fn id(&self) -> Option<SocketId> {
         match self.state {
-            State::Listening(id) | State::Connecting(id) | State::Connected(id) => Some(id),
+            State::Listening(id)
+            | State::Bound(id)
+            | State::Connecting(id)
+            | State::Connected(id) => Some(id),
             State::Open { .. } | State::Failed(_) => None,
         }
     }
@@ -114,7 +126,7 @@ impl SocketFd {
     pub(crate) fn ready(&mut self, net: &mut Net, readable: bool) -> bool {
         self.settle(&mut net.sockets);
         let (id, direction) = match self.state {
-            State::Listening(id) | State::Connected(id) => (id, readable),
+            State::Listening(id) | State::Bound(id) | State::Connected(id) => (id, readable),
             // A connect rings the doorbell when it ends.
             State::Connecting(_) => return false,
             // An error, or an operation that fails at once: ready to say so.
@@ -131,9 +143,33 @@ impl SocketFd {
             .unwrap_or(true)
     }
 
-    /// `fd_fdstat_get`'s file type: `SOCKET_STREAM`.
+    /// `fd_fdstat_get`'s file type: `SOCKET_STREAM` or `SOCKET_DGRAM`.
     pub(crate) fn filetype(&self) -> u8 {
-        wasmtime_wasi::p1::types::Filetype::SocketStream as u8
+        use wasmtime_wasi::p1::types::Filetype;
+        if self.datagram {
+            Filetype::SocketDgram as u8
+        } else {
+            Filetype::SocketStream as u8
+        }
+    }
+
+    /// Whether this is a datagram (UDP) socket.
+    pub(crate) fn is_datagram(&self) -> bool {
+        self.datagram
+    }
+
+    /// The host socket of a datagram socket, made (on an ephemeral port)
+    /// if it has none yet.
+    fn datagram_socket(&mut self, net: &mut Net) -> Result<SocketId, Errno> {
+        match self.state {
+            State::Bound(id) | State::Connected(id) => Ok(id),
+            State::Open { .. } => {
+                let id = net.sockets.udp_open(self.v6).map_err(|e| net.errno(e))?;
+                self.state = State::Bound(id);
+                Ok(id)
+            }
+            _ => Err(Errno::Inval),
+        }
     }
 }
 
@@ -187,13 +223,14 @@ pub(crate) fn open(fds: &mut FdTable, family: i32, socktype: i32) -> Result<u32,
         Ok(AF_INET6) => true,
         _ => return Err(Errno::Afnosupport),
     };
-    match socktype {
-        SOCK_ANY | SOCK_STREAM => {}
-        SOCK_DGRAM => return Err(Errno::Protonosupport),
+    let datagram = match socktype {
+        SOCK_ANY | SOCK_STREAM => false,
+        SOCK_DGRAM => true,
         _ => return Err(Errno::Inval),
-    }
+    };
     fds.insert(Target::Socket(SocketFd {
         v6,
+        datagram,
         nonblocking: false,
         state: State::Open { bound: None },
     }))
@@ -259,11 +296,25 @@ fn network(v6: bool) -> &'static str {
     if v6 { "tcp6" } else { "tcp4" }
 }
 
-/// `sock_bind`: records the address `sock_listen` will listen on.
-pub(crate) fn bind(fds: &mut FdTable, fd: i32, addr: SocketAddr) -> Result<(), Errno> {
+/// `sock_bind`: records the address `sock_listen` will listen on, or binds
+/// a datagram socket there (if the policy grants listening on it).
+pub(crate) fn bind(
+    fds: &mut FdTable,
+    net: &mut Net,
+    fd: i32,
+    addr: SocketAddr,
+) -> Result<(), Errno> {
     let socket = fds.socket(fd)?;
     if socket.v6 != addr.is_ipv6() {
         return Err(Errno::Afnosupport);
+    }
+    if socket.datagram {
+        if !matches!(socket.state, State::Open { .. }) {
+            return Err(Errno::Inval);
+        }
+        let id = net.sockets.udp_bind(addr).map_err(|e| net.errno(e))?;
+        socket.state = State::Bound(id);
+        return Ok(());
     }
     match &mut socket.state {
         State::Open { bound } if bound.is_none() => {
@@ -277,6 +328,9 @@ pub(crate) fn bind(fds: &mut FdTable, fd: i32, addr: SocketAddr) -> Result<(), E
 /// `sock_listen`: listens on the bound address, if the policy grants it.
 pub(crate) fn listen(fds: &mut FdTable, net: &mut Net, fd: i32) -> Result<(), Errno> {
     let socket = fds.socket(fd)?;
+    if socket.datagram {
+        return Err(Errno::Notsup);
+    }
     let addr = match socket.state {
         State::Open { bound } => bound.unwrap_or_else(|| {
             let any: IpAddr = if socket.v6 {
@@ -307,14 +361,23 @@ pub(crate) async fn connect(
     addr: SocketAddr,
 ) -> Result<(), Errno> {
     let socket = fds.socket(fd)?;
+    if socket.v6 != addr.is_ipv6() {
+        return Err(Errno::Afnosupport);
+    }
+    if socket.datagram {
+        // A datagram socket's peer: set at once.
+        let id = socket.datagram_socket(net)?;
+        net.sockets
+            .udp_connect(id, addr)
+            .map_err(|e| net.errno(e))?;
+        socket.state = State::Connected(id);
+        return Ok(());
+    }
     match socket.state {
         State::Open { .. } => {}
         State::Connecting(_) => return Err(Errno::Already),
         State::Connected(_) => return Err(Errno::Isconn),
         _ => return Err(Errno::Inval),
-    }
-    if socket.v6 != addr.is_ipv6() {
-        return Err(Errno::Afnosupport);
     }
     let id = net
         .sockets
@@ -364,6 +427,7 @@ pub(crate) async fn accept(
     };
     let accepted = SocketFd {
         v6,
+        datagram: false,
         nonblocking: flags & FDFLAGS_NONBLOCK != 0,
         state: State::Connected(conn),
     };
@@ -386,6 +450,11 @@ pub(crate) async fn recv(
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
+    if socket.datagram {
+        return Ok(recv_datagram(socket, net, mem, import, iovs)
+            .await?
+            .map(|(n, _)| n));
+    }
     let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
         return Ok(Ok(0));
     };
@@ -423,6 +492,12 @@ pub(crate) async fn send(
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
+    if socket.datagram {
+        if !matches!(socket.state, State::Connected(_)) {
+            return Ok(Err(Errno::Destaddrreq));
+        }
+        return send_datagram(socket, net, mem, import, iovs, None).await;
+    }
     let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
         return Ok(Ok(0));
     };
@@ -471,6 +546,7 @@ pub(crate) fn getsockopt(
         return Err(Errno::Noprotoopt);
     }
     match name {
+        SO_TYPE if socket.datagram => Ok(SOCK_DGRAM),
         SO_TYPE => Ok(SOCK_STREAM),
         // Listeners reuse addresses, as Go's own do.
         SO_REUSEADDR => Ok(1),
@@ -517,7 +593,7 @@ pub(crate) fn address(
     }
     socket.settle(&mut net.sockets);
     match socket.state {
-        State::Listening(id) | State::Connected(id) => {
+        State::Listening(id) | State::Bound(id) | State::Connected(id) => {
             net.sockets.local_addr(id).map_err(|e| net.errno(e))
         }
         State::Open { bound: Some(addr) } => Ok(addr),
@@ -528,6 +604,83 @@ pub(crate) fn address(
                 Ipv4Addr::UNSPECIFIED.into()
             };
             Ok(SocketAddr::new(any, 0))
+        }
+    }
+}
+
+/// The largest datagram a guest may send or receive at once.
+const MAX_DATAGRAM: usize = 65536;
+
+/// Receives one datagram, scattered over `iovs`: its size (cut to the
+/// buffers) and source.
+pub(crate) async fn recv_datagram(
+    socket: &mut SocketFd,
+    net: &mut Net,
+    mem: &mut [u8],
+    import: &str,
+    iovs: &[(i32, u32)],
+) -> wasmtime::Result<Result<(u32, SocketAddr), Errno>> {
+    let id = match socket.state {
+        State::Bound(id) | State::Connected(id) => id,
+        _ => return Ok(Err(Errno::Notconn)),
+    };
+    let room: usize = iovs.iter().map(|(_, len)| *len as usize).sum();
+    let mut scratch = vec![0u8; room.min(MAX_DATAGRAM)];
+    let (n, from) = loop {
+        net.doorbell.clear();
+        match net.sockets.recv_from(id, &mut scratch) {
+            Ok(Some(got)) => break got,
+            Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
+            Ok(None) => net.wait().await,
+            Err(e) => return Ok(Err(net.errno(e))),
+        }
+    };
+    let mut rest = &scratch[..n];
+    for &(buf, len) in iovs {
+        if rest.is_empty() {
+            break;
+        }
+        let take = rest.len().min(len as usize);
+        abi::bytes_mut(mem, import, buf, take as u32)?.copy_from_slice(&rest[..take]);
+        rest = &rest[take..];
+    }
+    Ok(Ok((n as u32, from)))
+}
+
+/// Sends the buffers of `iovs` as one datagram to `dest` (or the peer):
+/// how many bytes. `EMSGSIZE` past the largest datagram.
+pub(crate) async fn send_datagram(
+    socket: &mut SocketFd,
+    net: &mut Net,
+    mem: &[u8],
+    import: &str,
+    iovs: &[(i32, u32)],
+    dest: Option<SocketAddr>,
+) -> wasmtime::Result<Result<u32, Errno>> {
+    if let Some(dest) = dest
+        && socket.v6 != dest.is_ipv6()
+    {
+        return Ok(Err(Errno::Afnosupport));
+    }
+    let total: usize = iovs.iter().map(|(_, len)| *len as usize).sum();
+    if total > MAX_DATAGRAM {
+        return Ok(Err(Errno::Msgsize));
+    }
+    let mut datagram = Vec::with_capacity(total);
+    for &(buf, len) in iovs {
+        datagram.extend_from_slice(abi::bytes(mem, import, buf, len)?);
+    }
+    let id = match socket.datagram_socket(net) {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(e)),
+    };
+    loop {
+        net.doorbell.clear();
+        match net.sockets.send_to(id, &datagram, dest) {
+            Ok(Some(n)) => return Ok(Ok(n as u32)),
+            Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
+            Ok(None) => net.wait().await,
+            Err(e) => return Ok(Err(net.errno(e))),
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
         "sock_bind",
         |host, mem, fd: i32, addr: i32, port: i32| {
             match socket::read_address(mem, "sock_bind", addr, port as u32)? {
-                Ok(addr) => Ok(errno(socket::bind(&mut host.fds, fd, addr))),
+                Ok(addr) => Ok(errno(socket::bind(&mut host.fds, &mut host.net, fd, addr))),
                 Err(e) => Ok(e as i32),
             }
         }
@@ -94,36 +94,77 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
             }
         );
     }
-    // Datagram sockets cannot be opened yet, so these have nothing to act
-    // on; they are defined so that a program linking them still starts.
     import!(
         linker,
         project,
         "sock_recv_from",
         |host,
-         _mem,
+         mem,
          fd: i32,
-         _iovs: i32,
-         _n: i32,
-         _addr: i32,
-         _flags: i32,
-         _port: i32,
-         _nread: i32,
-         _oflags: i32| { Ok(errno(host.fds.socket(fd).and(Err(Errno::Notsup)))) }
+         iovs: i32,
+         n: i32,
+         addr: i32,
+         flags: i32,
+         port: i32,
+         nread: i32,
+         oflags: i32| {
+            const NAME: &str = "sock_recv_from";
+            let iovs = match abi::iovecs(mem, NAME, iovs, n)? {
+                Ok(iovs) => iovs,
+                Err(e) => return Ok(e as i32),
+            };
+            abi::bytes(mem, NAME, nread, 4)?;
+            abi::bytes(mem, NAME, oflags, 2)?;
+            if flags != 0 {
+                return Ok(Errno::Notsup as i32);
+            }
+            let socket = match host.fds.socket(fd) {
+                Ok(s) if s.is_datagram() => s,
+                Ok(_) => return Ok(Errno::Notsup as i32),
+                Err(e) => return Ok(e as i32),
+            };
+            match socket::recv_datagram(socket, &mut host.net, mem, NAME, &iovs).await? {
+                Ok((count, from)) => {
+                    if let Err(e) = socket::write_address(mem, NAME, addr, port, from)? {
+                        return Ok(e as i32);
+                    }
+                    abi::write_u32(mem, NAME, nread, count)?;
+                    abi::write_u16(mem, NAME, oflags, 0)?;
+                    Ok(0)
+                }
+                Err(e) => Ok(e as i32),
+            }
+        }
     );
     import!(
         linker,
         project,
         "sock_send_to",
-        |host,
-         _mem,
-         fd: i32,
-         _iovs: i32,
-         _n: i32,
-         _addr: i32,
-         _port: i32,
-         _flags: i32,
-         _nwritten: i32| { Ok(errno(host.fds.socket(fd).and(Err(Errno::Notsup)))) }
+        |host, mem, fd: i32, iovs: i32, n: i32, addr: i32, port: i32, flags: i32, nwritten: i32| {
+            const NAME: &str = "sock_send_to";
+            let iovs = match abi::iovecs(mem, NAME, iovs, n)? {
+                Ok(iovs) => iovs,
+                Err(e) => return Ok(e as i32),
+            };
+            abi::bytes(mem, NAME, nwritten, 4)?;
+            if flags != 0 {
+                return Ok(Errno::Notsup as i32);
+            }
+            let dest = match socket::read_address(mem, NAME, addr, port as u32)? {
+                Ok(dest) => dest,
+                Err(e) => return Ok(e as i32),
+            };
+            let socket = match host.fds.socket(fd) {
+                Ok(s) if s.is_datagram() => s,
+                Ok(_) => return Ok(Errno::Notsup as i32),
+                Err(e) => return Ok(e as i32),
+            };
+            match socket::send_datagram(socket, &mut host.net, mem, NAME, &iovs, Some(dest)).await?
+            {
+                Ok(count) => abi::write_u32(mem, NAME, nwritten, count).map(|()| 0),
+                Err(e) => Ok(e as i32),
+            }
+        }
     );
     Ok(())
 }
