@@ -131,7 +131,8 @@ fn command(name: &str, extension: bool, data: &str, body: &str) -> std::path::Pa
            (import "wasi_snapshot_preview1" "sock_connect" (func $sock_connect (param i32 i32 i32) (result i32)))
            (import "wasi_snapshot_preview1" "sock_getsockopt" (func $getsockopt (param i32 i32 i32 i32 i32) (result i32)))
            (import "wasi_snapshot_preview1" "sock_send_to" (func $send_to (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
-           (import "wasi_snapshot_preview1" "sock_recv_from" (func $recv_from (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#
+           (import "wasi_snapshot_preview1" "sock_recv_from" (func $recv_from (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+           (import "wasi_snapshot_preview1" "sock_getaddrinfo" (func $getaddrinfo (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))"#
     } else {
         ""
     };
@@ -688,4 +689,56 @@ fn a_wasip1_echo_server_listens_and_answers_on_ipv6() {
         .to_string();
     assert!(addr.starts_with("[::1]:"), "{addr}");
     assert_eq!(echo_once(&addr, b"over IPv6"), b"over IPv6");
+}
+
+/// `sock_getaddrinfo` of the `node_len` bytes at 1024 with service "8080"
+/// (right after them), IPv4, into one record at 400 (its address at 440,
+/// 26 data bytes at 460): the errno, else 0 when one record came back
+/// with port 8080 and `first` for the address's first byte (else 100+).
+fn getaddrinfo_body(node_len: usize, first: u8) -> String {
+    format!(
+        "(block (result i32)
+           (i32.store8 (i32.const 302) (i32.const 1))
+           (i32.store (i32.const 340) (i32.const 400))
+           (i32.store (i32.const 412) (i32.const 440))
+           (i32.store (i32.const 444) (i32.const 26))
+           (i32.store (i32.const 448) (i32.const 460))
+           (local.set 0 (call $getaddrinfo (i32.const 1024) (i32.const {node_len}) (i32.const {service}) (i32.const 4)
+             (i32.const 300) (i32.const 340) (i32.const 1) (i32.const 350)))
+           (if (i32.ne (local.get 0) (i32.const 0)) (then (call $exit (local.get 0))))
+           (if (i32.ne (i32.load (i32.const 350)) (i32.const 1)) (then (call $exit (i32.const 100))))
+           (if (i32.ne (i32.load16_u (i32.const 460)) (i32.const 0x901f)) (then (call $exit (i32.const 101))))
+           (if (i32.ne (i32.load8_u (i32.const 462)) (i32.const {first})) (then (call $exit (i32.const 102))))
+           (i32.const 0))",
+        service = 1024 + node_len
+    )
+}
+
+#[test]
+fn getaddrinfo_answers_addresses_and_resolves_only_granted_names() {
+    let guest = command(
+        "wasi-gai-localhost",
+        true,
+        "localhost8080",
+        &getaddrinfo_body(9, 127),
+    );
+    assert_eq!(run(&guest, &[]).0, Some(0));
+    let guest = command(
+        "wasi-gai-ip",
+        true,
+        "10.1.2.38080",
+        &getaddrinfo_body(8, 10),
+    );
+    assert_eq!(run(&guest, &[]).0, Some(0));
+    // A name no connect grant names is not looked up: EACCES, and the host
+    // says which grant would allow it.
+    let guest = command(
+        "wasi-gai-denied",
+        true,
+        "example.com8080",
+        &getaddrinfo_body(11, 0),
+    );
+    let (code, err) = run(&guest, &[]);
+    assert_eq!(code, Some(EACCES));
+    assert!(err.contains("--allow-connect=example.com:8080"), "{err}");
 }

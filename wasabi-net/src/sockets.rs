@@ -26,6 +26,9 @@ use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
 mod datagram;
+mod resolve;
+
+use resolve::Resolved;
 
 use crate::address::{Endpoint, Family, Host};
 use crate::doorbell::{Doorbell, token};
@@ -127,6 +130,9 @@ pub struct Sockets {
     stats: Arc<NetStats>,
     /// Reads and accepts that found data since the event loop's turn began.
     turn_reads: usize,
+    /// Addresses [`resolve`](Self::resolve) found for granted host names:
+    /// connecting to one is checked as connecting to its name.
+    resolved: Resolved,
 }
 
 /// Reads and accepts that may find data in one turn of the event loop
@@ -188,6 +194,7 @@ impl Sockets {
             doorbell,
             stats: Arc::default(),
             turn_reads: 0,
+            resolved: Resolved::default(),
         }
     }
 
@@ -384,7 +391,7 @@ impl Sockets {
     pub fn dial(&mut self, network: &str, address: &str) -> Result<SocketId, NetError> {
         let family = Family::from_network(network)?;
         let endpoint: Endpoint = address.parse()?;
-        self.policy.check_connect(&endpoint)?;
+        self.check_connect(&endpoint)?;
         let outcome = DialOutcome::default();
         let id = self.insert(Socket::Dialing(Arc::clone(&outcome)))?;
         let ringer = self.doorbell.ringer(token::SOCKET_WRITABLE | u64::from(id));

@@ -193,7 +193,7 @@ impl Net {
     /// Each message is logged once per tenant (and at most
     /// [`MAX_WARNINGS`] in all), so a guest retrying a denied address in a
     /// loop cannot flood the host's log.
-    fn errno(&mut self, e: NetError) -> Errno {
+    pub(crate) fn errno(&mut self, e: NetError) -> Errno {
         if matches!(e, NetError::Denied { .. } | NetError::TooManySockets { .. }) {
             let message = e.advised(&*self.advice);
             if self.warned.len() < MAX_WARNINGS && self.warned.insert(message.clone()) {

@@ -166,5 +166,150 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
             }
         }
     );
+    import!(
+        linker,
+        project,
+        "sock_getaddrinfo",
+        |host,
+         mem,
+         node: i32,
+         node_len: i32,
+         service: i32,
+         service_len: i32,
+         hints: i32,
+         res: i32,
+         max: i32,
+         res_len: i32| {
+            getaddrinfo(
+                host,
+                mem,
+                [
+                    node,
+                    node_len,
+                    service,
+                    service_len,
+                    hints,
+                    res,
+                    max,
+                    res_len,
+                ],
+            )
+            .await
+        }
+    );
     Ok(())
+}
+
+/// WasmEdge's `addrinfo` (28 bytes) and `sockaddr` (12) layouts.
+const AI_FAMILY: i32 = 2;
+const AI_SOCKTYPE: i32 = 3;
+const AI_PROTOCOL: i32 = 4;
+const AI_ADDR: i32 = 12;
+const AI_NEXT: i32 = 24;
+const AI_PASSIVE: u16 = 1;
+const SA_DATA_LEN: i32 = 4;
+const SA_DATA: i32 = 8;
+
+/// A string argument, up to its first NUL (WasmEdge's callers terminate
+/// them).
+fn text(mem: &[u8], ptr: i32, len: i32) -> wasmtime::Result<Option<String>> {
+    let raw = abi::bytes(mem, "sock_getaddrinfo", ptr, len as u32)?;
+    let raw = raw.split(|b| *b == 0).next().unwrap_or_default();
+    Ok(std::str::from_utf8(raw)
+        .ok()
+        .filter(|t| t.len() <= 253)
+        .map(str::to_string))
+}
+
+/// `sock_getaddrinfo(node, node_len, service, service_len, hints, res,
+/// max, res_len)`: fills the guest's chain of `addrinfo` records (the
+/// first at `*res`, each linked by `ai_next`) with up to `max` addresses
+/// of `node`, resolved under the connect policy
+/// ([`wasabi_net::Sockets::resolve`]).
+async fn getaddrinfo(host: &mut WasiHost, mem: &mut [u8], args: [i32; 8]) -> wasmtime::Result<i32> {
+    const NAME: &str = "sock_getaddrinfo";
+    let [
+        node,
+        node_len,
+        service,
+        service_len,
+        hints,
+        res,
+        max,
+        res_len,
+    ] = args;
+    let (Some(node), Some(service)) =
+        (text(mem, node, node_len)?, text(mem, service, service_len)?)
+    else {
+        return Ok(Errno::Inval as i32);
+    };
+    let hint = abi::bytes(mem, NAME, hints, 8)?;
+    let (flags, family, socktype) = (u16::from_le_bytes([hint[0], hint[1]]), hint[2], hint[3]);
+    let port: u16 = match service.as_str() {
+        "" => 0,
+        "http" => 80,
+        "https" => 443,
+        p => match p.parse() {
+            Ok(p) => p,
+            Err(_) => return Ok(Errno::Inval as i32),
+        },
+    };
+    let (want_v4, want_v6) = match family {
+        0 => (true, true),
+        1 => (true, false),
+        2 => (false, true),
+        _ => return Ok(Errno::Afnosupport as i32),
+    };
+    let found = if node.is_empty() {
+        let ip: std::net::IpAddr = match (flags & AI_PASSIVE != 0, want_v4) {
+            (true, true) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            (true, false) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            (false, true) => std::net::Ipv4Addr::LOCALHOST.into(),
+            (false, false) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        vec![std::net::SocketAddr::new(ip, port)]
+    } else {
+        match host
+            .net
+            .sockets
+            .resolve(&node, port, want_v4, want_v6)
+            .await
+        {
+            Ok(found) => found,
+            Err(e @ wasabi_net::NetError::Denied { .. }) => return Ok(host.net.errno(e) as i32),
+            Err(_) => return Ok(Errno::Noent as i32),
+        }
+    };
+    let socktype = if socktype == 0 { 2 } else { socktype };
+    let protocol: u32 = if socktype == 1 { 2 } else { 1 };
+    let mut entry = abi::read_u32(mem, NAME, res)? as i32;
+    let mut written = 0u32;
+    for addr in found.iter().take(max.max(0) as usize) {
+        if entry == 0 {
+            break;
+        }
+        let record = abi::bytes_mut(mem, NAME, entry, 28)?;
+        record[AI_FAMILY as usize] = if addr.is_ipv4() { 1 } else { 2 };
+        record[AI_SOCKTYPE as usize] = socktype;
+        record[AI_PROTOCOL as usize..AI_PROTOCOL as usize + 4]
+            .copy_from_slice(&protocol.to_le_bytes());
+        let sockaddr = abi::read_u32(mem, NAME, entry.wrapping_add(AI_ADDR))? as i32;
+        abi::write_u32(mem, NAME, sockaddr, if addr.is_ipv4() { 1 } else { 2 })?;
+        let data_len = abi::read_u32(mem, NAME, sockaddr.wrapping_add(SA_DATA_LEN))?;
+        let data = abi::read_u32(mem, NAME, sockaddr.wrapping_add(SA_DATA))? as i32;
+        let octets = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.octets().to_vec(),
+            std::net::IpAddr::V6(ip) => ip.octets().to_vec(),
+        };
+        if (data_len as usize) < 2 + octets.len() {
+            return Ok(Errno::Inval as i32);
+        }
+        let out = abi::bytes_mut(mem, NAME, data, 2 + octets.len() as u32)?;
+        out[..2].copy_from_slice(&addr.port().to_be_bytes());
+        out[2..].copy_from_slice(&octets);
+        written += 1;
+        entry = abi::read_u32(mem, NAME, entry.wrapping_add(AI_NEXT))? as i32;
+    }
+    abi::write_u32(mem, NAME, res_len, written)?;
+    Ok(0)
 }

@@ -82,7 +82,7 @@ impl Sockets {
     /// to it: sends without an address go there, and only its datagrams
     /// arrive.
     pub fn udp_connect(&mut self, id: SocketId, peer: SocketAddr) -> Result<(), NetError> {
-        self.policy.check_connect(&Endpoint::from(peer))?;
+        self.check_connect(&Endpoint::from(peer))?;
         let d = self.datagram(id)?;
         socket2::SockRef::from(&d.socket).connect(&peer.into())?;
         Ok(())
@@ -98,7 +98,7 @@ impl Sockets {
         dest: Option<SocketAddr>,
     ) -> Result<Option<usize>, NetError> {
         if let Some(dest) = dest {
-            self.policy.check_connect(&Endpoint::from(dest))?;
+            self.check_connect(&Endpoint::from(dest))?;
         }
         let waker = self.doorbell.waker(token::SOCKET_WRITABLE | u64::from(id));
         let d = self.datagram(id)?;
@@ -132,7 +132,6 @@ impl Sockets {
     ) -> Result<Option<(usize, SocketAddr)>, NetError> {
         let token = token::SOCKET_READABLE | u64::from(id);
         let waker = self.doorbell.waker(token);
-        let policy = &self.policy;
         let d = match &self.entry(id)?.socket {
             Socket::Datagram(d) => d,
             other => return Err(other.wrong_kind(id)),
@@ -141,7 +140,7 @@ impl Sockets {
         for _ in 0..DROPS_PER_CALL {
             match d.socket.try_recv_from(buf) {
                 Ok((n, from)) => {
-                    if d.open_to_all || policy.check_connect(&Endpoint::from(from)).is_ok() {
+                    if d.open_to_all || self.check_connect(&Endpoint::from(from)).is_ok() {
                         return Ok(Some((n, from)));
                     }
                     tracing::trace!(id, %from, "datagram from an address the socket may not hear: dropped");
