@@ -23,7 +23,7 @@ fn command(name: &str, data: &str, body: &str) -> std::path::PathBuf {
           (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
           (memory (export "memory") 1)
           (data (i32.const 1024) "{data}")
-          (func (export "_start") (local i32) (call $exit {body})))"#
+          (func (export "_start") (local i32 i32) (call $exit {body})))"#
     );
     let path = scratch(name).join("guest.wasm");
     std::fs::write(&path, wat::parse_str(&wat).expect("valid wat")).unwrap();
@@ -176,26 +176,29 @@ fn a_guest_past_its_memory_limit_ends_alone_with_a_clear_error() {
 }
 
 #[test]
-fn a_guest_past_its_open_files_cap_ends_alone() {
+fn a_guest_past_its_open_files_cap_gets_emfile() {
     let dir = scratch("wasi-files");
     std::fs::write(dir.join("f"), "x").unwrap();
-    // Opens `f` 1000 times, keeping every descriptor.
+    // Opens `f` until an open fails (at most 1000 times), keeping every
+    // descriptor; exits with the failure's errno if exactly 20 opened.
     let guest = command(
         "wasi-open-loop",
         "f",
         &format!(
             "(block (result i32) (local.set 0 (i32.const 0))
                (loop $again
-                 (drop {})
-                 (local.set 0 (i32.add (local.get 0) (i32.const 1)))
-                 (br_if $again (i32.lt_u (local.get 0) (i32.const 1000))))
-               (i32.const 0))",
+                 (local.set 1 {})
+                 (if (i32.eqz (local.get 1)) (then
+                   (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                   (br_if $again (i32.lt_u (local.get 0) (i32.const 1000))))))
+               (if (i32.ne (local.get 0) (i32.const 20)) (then (call $exit (i32.const 100))))
+               (local.get 1))",
             open_at_1024(1, 0)
         ),
     );
     let mount = format!("{}:/d", dir.display());
     let out = run(&guest, &["--dir", &mount, "--max-open-files", "20"], &[]);
-    assert_eq!(out.status.code(), Some(134), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(33), "EMFILE; {}", stderr(&out));
 }
 
 #[test]

@@ -37,19 +37,23 @@ pub(crate) struct FdTable {
     /// alone would not bound them).
     sockets: usize,
     max_sockets: usize,
+    /// The most files, directories and standard streams the guest may
+    /// hold: the open-files cap, plus what it was given at start.
+    max_files: usize,
 }
 
 impl FdTable {
     /// The table at start: wasmtime-wasi's first `wasi` descriptors
     /// (standard streams, then preopened directories) under their own
     /// numbers.
-    pub(crate) fn new(wasi: u32, max_sockets: usize) -> FdTable {
+    pub(crate) fn new(wasi: u32, max_files: usize, max_sockets: usize) -> FdTable {
         FdTable {
             map: (0..wasi).map(|fd| (fd, Target::Wasi(fd))).collect(),
             free: BTreeSet::new(),
             next: wasi,
             sockets: 0,
             max_sockets,
+            max_files: max_files + wasi as usize,
         }
     }
 
@@ -77,6 +81,15 @@ impl FdTable {
             Some(Target::Wasi(_)) => Err(Errno::Notsock),
             None => Err(Errno::Badf),
         }
+    }
+
+    /// Whether another file may be opened: `EMFILE` when the guest holds
+    /// as many as it may.
+    pub(crate) fn room_for_file(&self) -> Result<(), Errno> {
+        if self.map.len() - self.sockets >= self.max_files {
+            return Err(Errno::Mfile);
+        }
+        Ok(())
     }
 
     /// Whether another socket may be made: `EMFILE` when the guest holds
@@ -138,7 +151,7 @@ mod tests {
 
     #[test]
     fn numbers_are_the_lowest_free_and_sockets_are_capped() {
-        let mut t = FdTable::new(4, 2);
+        let mut t = FdTable::new(4, 1, 2);
         let a = t.insert(Target::Wasi(4)).unwrap();
         assert_eq!(a, 4);
         assert!(matches!(t.remove(3), Ok(Target::Wasi(3))));
@@ -147,5 +160,9 @@ mod tests {
         assert_eq!(t.get(-1).map(|_| ()), Err(Errno::Badf));
         assert_eq!(t.wasi(3, Errno::Notdir), Ok(9));
         assert_eq!(t.socket(3).map(|_| ()), Err(Errno::Notsock));
+        // 4 given + 1 opened: the open-files cap of 1 is reached.
+        assert_eq!(t.room_for_file(), Err(Errno::Mfile));
+        t.remove(4).unwrap();
+        assert_eq!(t.room_for_file(), Ok(()));
     }
 }

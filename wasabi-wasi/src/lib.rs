@@ -205,10 +205,10 @@ impl WasiWorld {
         }
         let preopens = self.preopens.len();
         let mut p1 = b.build_p1();
-        // Every descriptor is an entry of the context's resource table: its
-        // capacity is the open-files cap. A guest past it traps (wasmtime-
-        // wasi reports a full table as a trap, not as EMFILE) and only it
-        // ends: no other tenant's descriptors are touched.
+        // The open-files cap is kept by the descriptor table (`EMFILE`, as
+        // POSIX says). wasmtime-wasi's resource table, whose entries are
+        // descriptors and the streams a call makes for a moment, is capped
+        // a little above it as a backstop: past it wasmtime-wasi traps.
         wasmtime_wasi::WasiView::ctx(&mut p1)
             .table
             .set_max_capacity(self.max_open_files + preopens + RESERVED_DESCRIPTORS);
@@ -225,7 +225,7 @@ impl WasiWorld {
         };
         // Standard streams, then the preopened directories, under
         // wasmtime-wasi's own numbers; then the listeners.
-        let mut fds = FdTable::new(3 + preopens as u32, self.max_sockets);
+        let mut fds = FdTable::new(3 + preopens as u32, self.max_open_files, self.max_sockets);
         for addr in self.listeners {
             let network = if addr.is_ipv6() { "tcp6" } else { "tcp4" };
             let id = net

@@ -191,7 +191,12 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
          inheriting: i64,
          fdflags: i32,
          out: i32| {
-            let inner = match host.fds.wasi(dirfd, Notdir) {
+            // The open-files cap, as POSIX reports it: EMFILE.
+            let inner = match host
+                .fds
+                .wasi(dirfd, Notdir)
+                .and_then(|fd| host.fds.room_for_file().map(|()| fd))
+            {
                 Ok(fd) => fd,
                 Err(e) => return Ok(e as i32),
             };
