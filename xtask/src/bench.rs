@@ -291,24 +291,32 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
 
     step("WASI preview 1: Go hello and cpu-bound built for wasip1");
     // The same programs as WASI commands, against their js/wasm builds
-    // under Wasabi and, when it is on PATH, wasmtime's own CLI on the same
-    // file (the peer a wasip1 user would pick; not installed by this task,
-    // its build takes long).
-    let wasmtime = which("wasmtime");
+    // under Wasabi and wasmtime's own CLI on the same file (the peer a
+    // wasip1 user would pick; installed under target/tools at a pinned
+    // version when missing, except with --quick: its build is long).
+    let wasmtime = if quick {
+        which("wasmtime")
+    } else {
+        Some(crate::conformance::wasmtime_cli(root)?)
+    };
     if wasmtime.is_none() {
-        skipped.push("wasmtime CLI (for the WASI rows): not on PATH".to_string());
+        skipped.push("wasmtime CLI (for the WASI rows): not on PATH under --quick".to_string());
     }
-    let wasmtime_median = |runs: usize, wasm: &str| -> anyhow::Result<Option<f64>> {
+    // wasmtime's warm start uses its own compiled-code cache; its cold
+    // start has none.
+    let wasmtime_median = |runs: usize, wasm: &str, cache: bool| -> anyhow::Result<Option<f64>> {
         let Some(bin) = &wasmtime else {
             return Ok(None);
         };
         let file = tools.programs.join(wasm);
-        median_wall(runs, || {
+        let cache = if cache { "cache=y" } else { "cache=n" };
+        let make = || {
             let mut cmd = Command::new(bin);
-            cmd.arg("run").arg(&file);
+            cmd.args(["run", "-C", cache]).arg(&file);
             cmd
-        })
-        .map(Some)
+        };
+        time_run(&mut make())?;
+        median_wall(runs, make).map(Some)
     };
     time_run(&mut tools.wasabi_run(&[&cache_flag], "wasip1/hello.wasm", &[]))?;
     let wasi_warm = median_wall(plan.start_runs, || {
@@ -318,9 +326,12 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         tools.wasabi_run(&["--no-cache"], "wasip1/hello.wasm", &[])
     })?;
     let mut warm_baselines = vec![("wasabi_js", warm)];
-    let cold_baselines = vec![("wasabi_js", cold)];
-    if let Some(w) = wasmtime_median(plan.start_runs, "wasip1/hello.wasm")? {
+    let mut cold_baselines = vec![("wasabi_js", cold)];
+    if let Some(w) = wasmtime_median(plan.start_runs, "wasip1/hello.wasm", true)? {
         warm_baselines.push(("wasmtime", w));
+    }
+    if let Some(w) = wasmtime_median(plan.start_runs, "wasip1/hello.wasm", false)? {
+        cold_baselines.push(("wasmtime", w));
     }
     figures.push(Figure {
         name: "wasip1_warm_start",
@@ -351,7 +362,7 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
             median_wall(plan.cpu_runs, || tools.native("cpu-bound"))?,
         ),
     ];
-    if let Some(w) = wasmtime_median(plan.cpu_runs, "wasip1/cpu-bound.wasm")? {
+    if let Some(w) = wasmtime_median(plan.cpu_runs, "wasip1/cpu-bound.wasm", true)? {
         cpu_baselines.push(("wasmtime", w));
     }
     figures.push(Figure {
@@ -497,6 +508,45 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
             runs: 1,
         });
     }
+
+    step("a Go HTTP server built for wasip1 (wrk)");
+    // hello-server built for wasip1 serves with Go's own server in the
+    // guest, on a socket from the WasmEdge extension; the same program as
+    // js/wasm under Wasabi is served by the host. wasmtime's CLI has no
+    // preview-1 sockets since version 47, so it has no row here.
+    {
+        let mut results = Vec::new();
+        for name in ["wasabi", "wasabi_js", "native"] {
+            let addr = format!("127.0.0.1:{}", free_port()?);
+            let mut cmd = match name {
+                "wasabi" => tools.wasabi_run(
+                    &[&cache_flag, &format!("--allow-listen={addr}")],
+                    "wasip1/hello-server.wasm",
+                    &["-addr", &addr],
+                ),
+                _ => server_command(&tools, &cache_flag, "hello-server", name, &addr),
+            };
+            let url = format!("http://{addr}/");
+            results.push((
+                name,
+                with_server(&mut cmd, &addr, || wrk(&url, 64, load, None))?,
+            ));
+        }
+        let (ours, others) = results.split_first().context("a server")?;
+        figures.push(Figure {
+            name: "wasip1_http",
+            title: "hello-server built for wasip1 (Go's server in the guest), wrk; wasabi_js: the js/wasm build, served by the host",
+            unit: "req/s",
+            wasabi: ours.1.rps,
+            baselines: others.iter().map(|(n, r)| (*n, r.rps)).collect(),
+            target: None,
+            runs: 1,
+        });
+    }
+    skipped.push(
+        "wasmtime CLI for the wasip1 HTTP server: it has no preview-1 sockets since version 47"
+            .to_string(),
+    );
 
     let (ours, others) = timeouts.split_first().context("a server")?;
     figures.push(Figure {
@@ -1264,7 +1314,7 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **HTTP/2, 100 streams**: `h2load` (Debian's `nghttp2-client`) with one connection carrying 100 concurrent streams against `hello-server` (HTTP/2 without TLS, by prior knowledge; Go's own server in the guest has none).\n\
          - **wrk rows**: the same four servers under Debian's `wrk` (one thread, 64 connections): `hello-server`, a JSON API (`programs/http-handlers` `/json`, a 1 KiB POST decoded and answered) and a 1 MiB streamed response (`/big?mb=1`); req/s and p99, and the requests wrk gave up on after 2 s (none may).\n\
          - **raw TCP echo**: `programs/tcp-echo` (`wasabi.Listen`, `io.Copy` back) under Wasabi and natively; 8 clients in `xtask` each stream 64 KiB writes for the load's duration while reading the echo, then half-close; bytes echoed per second.\n\
-         - **WASI rows**: `hello` and `cpu-bound` built with `GOOS=wasip1`, run as WASI commands under Wasabi, against their js/wasm builds under Wasabi (`wasabi_js`), native Go, and wasmtime's own CLI on the same file when it is on PATH (the WASI rows have no target yet; issue 14 sets them).\n\
+         - **WASI rows**: `hello` and `cpu-bound` built with `GOOS=wasip1`, run as WASI commands under Wasabi, against their js/wasm builds under Wasabi (`wasabi_js`), native Go, and wasmtime's own CLI (48.0.8, installed under target/tools) on the same file: warm with its compiled-code cache, cold without. `wasip1_http`: hello-server built for wasip1 (Go's own server in the guest, on a socket of the WasmEdge extension) against the js/wasm build that the host serves, and native; wasmtime's CLI cannot serve it (no preview-1 sockets since version 47). The WASI rows have no target.\n\
          - **spawn**: `benches/src/bin/spawn.rs` asks a `Supervisor` for a hello-server tenant (module compiled and linked) and times it until its listener accepts.\n\
          - **density**: `wasabi serve` with 200 idle hello-server tenants (each answered one request): the resident memory beyond a one-tenant process, per tenant, against the resident memory of one Node.js process running an idle Go program (`programs/idle`; Node.js cannot run hello-server, which needs sockets).\n"
     );

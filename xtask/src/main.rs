@@ -47,11 +47,17 @@ enum Task {
         publish: bool,
     },
     /// Run standard-library package tests under Node.js and under Wasabi, and
-    /// write the comparison (target/conformance/results.md).
+    /// write the comparison (target/conformance/results.md); with --wasip1,
+    /// built for wasip1 under wasmtime's CLI and under Wasabi.
     Conformance {
-        /// Also write the table into docs/conformance.md.
+        /// Also write the table into docs/conformance.md
+        /// (docs/conformance-wasip1.md with --wasip1).
         #[arg(long)]
         publish: bool,
+        /// Build the tests for GOOS=wasip1 and compare with wasmtime's CLI
+        /// (installed under target/tools when missing: a long build).
+        #[arg(long)]
+        wasip1: bool,
         /// Only these packages (default: the whole list in xtask/src/conformance.rs).
         #[arg(value_name = "PACKAGE")]
         packages: Vec<String>,
@@ -101,9 +107,11 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => demo(&root),
         Task::Ci => ci(&root),
         Task::Bench { quick, publish } => bench::bench(&root, quick, publish),
-        Task::Conformance { publish, packages } => {
-            conformance::conformance(&root, packages, publish)
-        }
+        Task::Conformance {
+            publish,
+            wasip1,
+            packages,
+        } => conformance::conformance(&root, packages, publish, wasip1),
         Task::WasiTestsuite { publish } => wasi_testsuite::wasi_testsuite(&root, publish),
         Task::Fuzz { seconds, targets } => fuzz::fuzz(&root, seconds, targets),
         Task::Soak {
