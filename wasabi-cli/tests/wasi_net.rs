@@ -152,7 +152,7 @@ fn command(name: &str, extension: bool, data: &str, body: &str) -> std::path::Pa
           (import "wasi_snapshot_preview1" "sock_shutdown" (func $shutdown (param i32 i32) (result i32)))
           (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
           {ext}
-          (memory (export "memory") 1)
+          (memory (export "memory") 64)
           (data (i32.const 1024) "{data}")
           (func (export "_start") (local i32 i32) (call $exit {body})))"#
     );
@@ -408,8 +408,8 @@ fn hostile_arguments_get_an_errno_or_a_trap_of_their_own() {
         false,
         "",
         "(block (result i32)
-           (i32.store (i32.const 8) (i32.const 65000))
-           (i32.store (i32.const 12) (i32.const 100000))
+           (i32.store (i32.const 8) (i32.const 0x3ff000))
+           (i32.store (i32.const 12) (i32.const 0x10000))
            (call $recv (i32.const 3) (i32.const 8) (i32.const 1) (i32.const 0) (i32.const 16) (i32.const 20)))",
     );
     let (code, err) = run(&guest, &[&listen]);
@@ -741,4 +741,29 @@ fn getaddrinfo_answers_addresses_and_resolves_only_granted_names() {
     let (code, err) = run(&guest, &[]);
     assert_eq!(code, Some(EACCES));
     assert!(err.contains("--allow-connect=example.com:8080"), "{err}");
+}
+
+#[test]
+fn a_huge_read_is_a_short_read_not_a_huge_host_buffer() {
+    // wasmtime-wasi reads a file into a host buffer as large as the guest
+    // asks for; Wasabi asks it for at most 1 MiB at once.
+    let dir = scratch("wasi-huge-read-data");
+    std::fs::write(dir.join("big"), vec![7u8; 3 << 20]).unwrap();
+    let guest = command(
+        "wasi-huge-read",
+        false,
+        "big",
+        "(block (result i32)
+           (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 1024) (i32.const 3) (i32.const 0)
+             (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 0)))
+           (i32.store (i32.const 8) (i32.const 0x10000))
+           (i32.store (i32.const 12) (i32.const 0x300000))
+           (if (i32.ne (call $fd_read (i32.load (i32.const 0)) (i32.const 8) (i32.const 1) (i32.const 16)) (i32.const 0))
+             (then (call $exit (i32.const 100))))
+           (if (i32.ne (i32.load (i32.const 12)) (i32.const 0x300000)) (then (call $exit (i32.const 101))))
+           (if (i32.ne (i32.load8_u (i32.const 0x10000)) (i32.const 7)) (then (call $exit (i32.const 102))))
+           (i32.shr_u (i32.load (i32.const 16)) (i32.const 16)))",
+    );
+    let (code, err) = run(&guest, &[&format!("--dir={}:/d", dir.display())]);
+    assert_eq!(code, Some(16), "1 MiB read: {err}");
 }

@@ -72,7 +72,31 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     file_import!(linker, project, sync fd_fdstat_set_rights, Notsup, (base: i64, inheriting: i64));
     file_import!(linker, project, async fd_filestat_set_size, Inval, (size: i64));
     file_import!(linker, project, async fd_filestat_set_times, Inval, (atim: i64, mtim: i64, flags: i32));
-    file_import!(linker, project, async fd_pread, Spipe, (iovs: i32, n: i32, offset: i64, out: i32));
+    import!(
+        linker,
+        project,
+        "fd_pread",
+        |host, mem, fd: i32, iovs: i32, n: i32, offset: i64, out: i32| {
+            match host.fds.wasi(fd, Spipe) {
+                Ok(fd) => {
+                    let clamp = Clamp::first_iovec(mem, iovs, n);
+                    let result = glue::fd_pread(
+                        &mut host.p1,
+                        &mut GuestMemory::Unshared(mem),
+                        fd,
+                        iovs,
+                        n,
+                        offset,
+                        out,
+                    )
+                    .await;
+                    clamp.restore(mem);
+                    result
+                }
+                Err(e) => Ok(e as i32),
+            }
+        }
+    );
     file_import!(linker, project, sync fd_prestat_get, Badf, (out: i32));
     file_import!(linker, project, sync fd_prestat_dir_name, Badf, (path: i32, len: i32));
     file_import!(linker, project, async fd_pwrite, Spipe, (iovs: i32, n: i32, offset: i64, out: i32));
@@ -299,7 +323,8 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
             match host.fds.get(fd) {
                 Ok(Target::Wasi(inner)) => {
                     let inner = *inner as i32;
-                    glue::fd_read(
+                    let clamp = Clamp::first_iovec(mem, iovs, n);
+                    let result = glue::fd_read(
                         &mut host.p1,
                         &mut GuestMemory::Unshared(mem),
                         inner,
@@ -307,7 +332,9 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
                         n,
                         out,
                     )
-                    .await
+                    .await;
+                    clamp.restore(mem);
+                    result
                 }
                 Ok(Target::Socket(_)) => {
                     recv(host, mem, "fd_read", fd, iovs, n, 0, out, None).await
@@ -561,5 +588,45 @@ async fn send(
     match socket::send(&mut host.fds, &mut host.net, mem, import, fd, &iovs).await? {
         Ok(count) => abi::write_u32(mem, import, out, count).map(|()| 0),
         Err(e) => Ok(e as i32),
+    }
+}
+
+/// The most bytes one read asks wasmtime-wasi for. It reads a file into a
+/// host buffer as large as the guest's buffer before copying it over, so
+/// without a bound a guest could make the host allocate as much as its
+/// whole memory, outside every limit, in one call. A read of less than was
+/// asked is a short read, which POSIX and preview 1 allow.
+const MAX_READ: u32 = 1 << 20;
+
+/// A guest `iovec` whose length is lowered to [`MAX_READ`] for one call,
+/// and put back after it (the guest does not run in between; preview-1
+/// memories are not shared).
+struct Clamp(Option<(i32, u32)>);
+
+impl Clamp {
+    /// Lowers the first non-empty buffer of the `n` at `iovs` (the one
+    /// wasmtime-wasi reads into), when it is larger than [`MAX_READ`].
+    /// Buffers outside memory are left for wasmtime-wasi to trap on.
+    fn first_iovec(mem: &mut [u8], iovs: i32, n: i32) -> Clamp {
+        for i in 0..(n as u32).min(abi::MAX_IOVECS) {
+            let at = iovs.wrapping_add((i * 8 + 4) as i32);
+            let Ok(len) = abi::read_u32(mem, "fd_read", at) else {
+                break;
+            };
+            if len == 0 {
+                continue;
+            }
+            if len > MAX_READ && abi::write_u32(mem, "fd_read", at, MAX_READ).is_ok() {
+                return Clamp(Some((at, len)));
+            }
+            break;
+        }
+        Clamp(None)
+    }
+
+    fn restore(self, mem: &mut [u8]) {
+        if let Some((at, len)) = self.0 {
+            let _ = abi::write_u32(mem, "fd_read", at, len);
+        }
     }
 }
