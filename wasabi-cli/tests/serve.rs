@@ -858,3 +858,44 @@ fn c_rust_and_assemblyscript_guests_are_tenants_beside_go_ones() {
     );
     assert_eq!(serve.tenant("go")["state"], "running");
 }
+
+#[test]
+fn wasi_servers_drain_on_sigterm() {
+    let [c, go]: [String; 2] = free_addrs(2).try_into().expect("two addresses");
+    let tenant = |name: &str, module: &str, addr: &str, args: &str| {
+        format!(
+            "[[tenant]]\nname = \"{name}\"\nmodule = \"{}\"\n{args}\nlisten = {{ \"127.0.0.1:8080\" = \"{addr}\" }}\n\n",
+            program(module).display()
+        )
+    };
+    // A C server blocked in accept, and Go's own server (wasip1) waiting in
+    // its poller, each on the listener opened for it.
+    let manifest = format!(
+        "{}{}",
+        tenant("c", "wasi/c-probe.wasm", &c, "args = [\"serve\", \"1000\"]"),
+        tenant("go", "wasip1/preopened-server.wasm", &go, ""),
+    );
+    let mut serve = Serve::start("serve-wasi-drain", &manifest, &["--grace", "30s"]);
+    eventually("the C tenant to answer", || {
+        matches!(try_get(&c, "/"), Ok((200, _)))
+    });
+    eventually("the Go tenant to answer", || {
+        matches!(try_get(&go, "/"), Ok((200, _)))
+    });
+    let started = Instant::now();
+    serve.signal("TERM");
+    assert_eq!(serve.wait_exit(), Some(0), "{}", serve.stderr());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "drained, not stopped after the grace period"
+    );
+    let err = serve.stderr();
+    for name in ["c", "go"] {
+        assert!(
+            err.contains(&format!(
+                "{name} | wasabi: drained: stopped accepting and finished its connections"
+            )),
+            "{err}"
+        );
+    }
+}

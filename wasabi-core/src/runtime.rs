@@ -332,7 +332,8 @@ impl Runtime {
         let mut store = self.store(wasi, memory, stats);
         let instance = instantiate(&mut store, pre, &self.wasi, &module.module).await?;
         match wasabi_wasi::run(&mut store, &instance).await {
-            Ok(code) => Ok(Outcome::Exited(code)),
+            Ok(wasabi_wasi::Ending::Exited(code)) => Ok(Outcome::Exited(code)),
+            Ok(wasabi_wasi::Ending::Drained) => Ok(Outcome::Drained),
             Err(wasabi_wasi::RunError::Trap(e)) => {
                 Err(TenantError::from_run(wasabi_gojs::RunError::Trap(e)))
             }

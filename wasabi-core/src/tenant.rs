@@ -281,6 +281,7 @@ pub(crate) fn wasi_world(
         max_sockets: spec.limits.max_sockets,
         listeners,
         advice: io.advice,
+        drain: io.drain,
     }
     .build()
     .map_err(|e| TenantError::Setup(e.to_string()))

@@ -20,58 +20,7 @@ use crate::table::RefTable;
 use crate::timers::Timers;
 use crate::timezone::TimeZone;
 use crate::value::Value;
-
-/// Asks a running instance to drain: stop accepting connections, let the
-/// open ones finish, then end with [`Outcome::Drained`](crate::Outcome).
-/// Clones share one signal; a host built without one never drains.
-///
-/// ```
-/// use wasabi_gojs::{DrainSignal, GoHostBuilder};
-///
-/// let drain = DrainSignal::new();
-/// let host = GoHostBuilder::new().drain_signal(drain.clone()).build()?;
-/// // ... later, from the supervisor:
-/// drain.start();
-/// assert!(drain.draining());
-/// # Ok::<(), wasabi_gojs::HeapError>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct DrainSignal {
-    tx: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
-    rx: tokio::sync::watch::Receiver<bool>,
-}
-
-impl Default for DrainSignal {
-    fn default() -> Self {
-        DrainSignal::new()
-    }
-}
-
-impl DrainSignal {
-    /// A signal not yet given.
-    pub fn new() -> DrainSignal {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        DrainSignal {
-            tx: std::sync::Arc::new(tx),
-            rx,
-        }
-    }
-
-    /// Gives the signal (idempotent).
-    pub fn start(&self) {
-        self.tx.send_replace(true);
-    }
-
-    /// `true` once the signal was given.
-    pub fn draining(&self) -> bool {
-        *self.rx.borrow()
-    }
-
-    /// Completes once the signal is given.
-    pub(crate) async fn requested(&mut self) {
-        let _ = self.rx.wait_for(|d| *d).await;
-    }
-}
+use wasabi_net::DrainSignal;
 
 /// How deeply JS and Go may call each other re-entrantly.
 pub const MAX_REENTRY_DEPTH: u32 = 64;

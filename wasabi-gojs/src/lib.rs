@@ -92,10 +92,11 @@ mod value;
 pub use calling::{GuestExit, HostError, ImportError};
 pub use event_loop::{Outcome, RunError, run};
 pub use heap::HeapError;
-pub use host::{DrainSignal, GoHost, GoHostBuilder};
+pub use host::{GoHost, GoHostBuilder};
 pub use imports::{Abi, add_to_linker};
 pub use output::OutputSink;
 pub use wasabi_fs::{FsError, Mount, MountError, MountSpec, Sandbox, SandboxSpec};
+pub use wasabi_net::DrainSignal;
 pub use wasabi_net::{
     AddressRule, IngressHandle, LATENCY_BOUNDS, NetPolicy, NetStats, RequestStats,
     RequestStatsSnapshot, Route, RouteError, Router, ServerTls, TenantLookup, TlsError,

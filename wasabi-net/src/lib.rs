@@ -41,6 +41,7 @@
 
 mod address;
 mod doorbell;
+mod drain;
 mod error;
 mod http;
 mod ingress;
@@ -50,6 +51,7 @@ mod sockets;
 
 pub use address::{Endpoint, Family, Host};
 pub use doorbell::{Doorbell, Ringer, token};
+pub use drain::DrainSignal;
 pub use error::{NetError, NetUse, errno_number};
 pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
 pub use ingress::{

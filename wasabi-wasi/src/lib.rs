@@ -74,7 +74,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use wasabi_limits::SharedAdvice;
-use wasabi_net::{Doorbell, NetPolicy, NetStats, SocketQuota, Sockets};
+use wasabi_net::{Doorbell, DrainSignal, NetPolicy, NetStats, SocketQuota, Sockets};
 use wasmtime::{AsContextMut, Instance, Linker};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -136,6 +136,10 @@ pub struct WasiWorld {
     pub listeners: Vec<SocketAddr>,
     /// How a denial is worded for the tenant's owner.
     pub advice: SharedAdvice,
+    /// The supervisor's request to drain: the guest's listeners stop, and
+    /// once its last connection has closed, it ends ([`Ending::Drained`]).
+    /// It is seen while the guest waits on the network or polls.
+    pub drain: DrainSignal,
 }
 
 /// Descriptors a guest holds beyond its open files: standard streams,
@@ -222,6 +226,7 @@ impl WasiWorld {
             doorbell,
             advice: self.advice,
             warned: Default::default(),
+            drain: self.drain,
         };
         // Standard streams, then the preopened directories, under
         // wasmtime-wasi's own numbers; then the listeners.
@@ -289,21 +294,34 @@ pub(crate) fn climbs_out(target: &str, link: &str) -> bool {
     false
 }
 
-/// Runs the command `instance` to its end: its exit code (0 when `_start`
-/// returns).
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this code (0 when `_start` returned).
+    Exited(i32),
+    /// It was asked to drain, and did.
+    Drained,
+}
+
+/// Runs the command `instance` to its end.
 pub async fn run<T: Send>(
     mut store: impl AsContextMut<Data = T>,
     instance: &Instance,
-) -> Result<i32, RunError> {
+) -> Result<Ending, RunError> {
     let start = instance
         .get_typed_func::<(), ()>(&mut store, "_start")
         .map_err(|_| RunError::NoStart)?;
     match start.call_async(&mut store, ()).await {
-        Ok(()) => Ok(0),
-        Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(I32Exit(code)) => Ok(*code),
-            None => Err(RunError::Trap(e)),
-        },
+        Ok(()) => Ok(Ending::Exited(0)),
+        Err(e) => {
+            if let Some(I32Exit(code)) = e.downcast_ref::<I32Exit>() {
+                return Ok(Ending::Exited(*code));
+            }
+            if e.downcast_ref::<socket::Drained>().is_some() {
+                return Ok(Ending::Drained);
+            }
+            Err(RunError::Trap(e))
+        }
     }
 }
 

@@ -80,6 +80,9 @@ pub(crate) async fn poll_oneoff(
     out: i32,
 ) -> wasmtime::Result<i32> {
     const IMPORT: &str = "poll_oneoff";
+    // A guest asked to drain ends at its next poll once it holds no
+    // connection.
+    host.net.check_drained()?;
     let count = n as u32;
     if count == 0 || count > MAX_SUBSCRIPTIONS {
         return Ok(Errno::Inval as i32);
@@ -151,11 +154,11 @@ pub(crate) async fn poll_oneoff(
         match earliest {
             Some(at) => {
                 tokio::select! {
-                    () = host.net.doorbell.rung() => {}
+                    result = host.net.wait() => result?,
                     () = tokio::time::sleep_until(at.into()) => {}
                 }
             }
-            None => host.net.doorbell.rung().await,
+            None => host.net.wait().await?,
         }
     }
 }

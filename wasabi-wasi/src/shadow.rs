@@ -462,7 +462,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
         "sock_accept",
         |host, mem, fd: i32, flags: i32, out: i32| {
             abi::bytes(mem, "sock_accept", out, 4)?;
-            match socket::accept(&mut host.fds, &mut host.net, fd, flags as u16).await {
+            match socket::accept(&mut host.fds, &mut host.net, fd, flags as u16).await? {
                 Ok(conn) => abi::write_u32(mem, "sock_accept", out, conn).map(|()| 0),
                 Err(e) => Ok(e as i32),
             }

@@ -27,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use wasabi_limits::SharedAdvice;
-use wasabi_net::{Doorbell, NetError, SocketId, Sockets, token};
+use wasabi_net::{Doorbell, DrainSignal, NetError, SocketId, Sockets, token};
 use wasmtime_wasi::p1::types::Errno;
 
 use crate::abi;
@@ -181,7 +181,22 @@ pub(crate) struct Net {
     pub(crate) advice: SharedAdvice,
     /// The denials already logged.
     pub(crate) warned: std::collections::HashSet<String>,
+    /// The supervisor's request to drain.
+    pub(crate) drain: DrainSignal,
 }
+
+/// How a guest that drained ends: stopped accepting, and its last
+/// connection closed. [`crate::run`] reports it as [`crate::Ending::Drained`].
+#[derive(Debug)]
+pub struct Drained;
+
+impl std::fmt::Display for Drained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("drained: stopped accepting and finished its connections")
+    }
+}
+
+impl std::error::Error for Drained {}
 
 /// The most distinct denials logged for one tenant.
 const MAX_WARNINGS: usize = 32;
@@ -203,9 +218,38 @@ impl Net {
         abi::errno_of(e.code())
     }
 
-    /// Waits until something the guest waits for may have happened.
-    async fn wait(&self) {
-        self.doorbell.rung().await;
+    /// Waits until something the guest waits for may have happened, or
+    /// the host asks the guest to drain; fails with [`Drained`] (which
+    /// ends the guest) once it has drained.
+    pub(crate) async fn wait(&mut self) -> wasmtime::Result<()> {
+        if self.drain.draining() {
+            self.doorbell.rung().await;
+        } else {
+            tokio::select! {
+                () = self.doorbell.rung() => {}
+                () = self.drain.requested() => {}
+            }
+        }
+        self.check_drained()
+    }
+
+    /// Whether the host asked the guest to drain. Its listeners are then
+    /// stopped (their ports closed; accepting waits for the end).
+    pub(crate) fn draining(&mut self) -> bool {
+        if !self.drain.draining() {
+            return false;
+        }
+        self.sockets.stop_listening();
+        true
+    }
+
+    /// Fails with [`Drained`] when the guest was asked to drain and holds
+    /// no connection any more.
+    pub(crate) fn check_drained(&mut self) -> wasmtime::Result<()> {
+        if self.draining() && self.sockets.open_connections() == 0 {
+            return Err(Drained.into());
+        }
+        Ok(())
     }
 
     /// Closes host socket `id`.
@@ -359,70 +403,89 @@ pub(crate) async fn connect(
     net: &mut Net,
     fd: i32,
     addr: SocketAddr,
-) -> Result<(), Errno> {
-    let socket = fds.socket(fd)?;
+) -> wasmtime::Result<Result<(), Errno>> {
+    let socket = match fds.socket(fd) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
     if socket.v6 != addr.is_ipv6() {
-        return Err(Errno::Afnosupport);
+        return Ok(Err(Errno::Afnosupport));
     }
     if socket.datagram {
         // A datagram socket's peer: set at once.
-        let id = socket.datagram_socket(net)?;
-        net.sockets
-            .udp_connect(id, addr)
-            .map_err(|e| net.errno(e))?;
+        let id = match socket.datagram_socket(net) {
+            Ok(id) => id,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = net.sockets.udp_connect(id, addr) {
+            return Ok(Err(net.errno(e)));
+        }
         socket.state = State::Connected(id);
-        return Ok(());
+        return Ok(Ok(()));
     }
     match socket.state {
         State::Open { .. } => {}
-        State::Connecting(_) => return Err(Errno::Already),
-        State::Connected(_) => return Err(Errno::Isconn),
-        _ => return Err(Errno::Inval),
+        State::Connecting(_) => return Ok(Err(Errno::Already)),
+        State::Connected(_) => return Ok(Err(Errno::Isconn)),
+        _ => return Ok(Err(Errno::Inval)),
     }
-    let id = net
-        .sockets
-        .dial(network(socket.v6), &addr.to_string())
-        .map_err(|e| net.errno(e))?;
+    let id = match net.sockets.dial(network(socket.v6), &addr.to_string()) {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(net.errno(e))),
+    };
     socket.state = State::Connecting(id);
     if socket.nonblocking {
-        return Err(Errno::Inprogress);
+        return Ok(Err(Errno::Inprogress));
     }
     loop {
         net.doorbell.clear();
         socket.settle(&mut net.sockets);
         match socket.state {
-            State::Connected(_) => return Ok(()),
+            State::Connected(_) => return Ok(Ok(())),
             State::Failed(e) => {
                 socket.state = State::Open { bound: None };
-                return Err(e);
+                return Ok(Err(e));
             }
-            _ => net.wait().await,
+            _ => net.wait().await?,
         }
     }
 }
 
 /// `sock_accept`: the next connection on a listener, as a new descriptor
-/// with `flags` (`fdflags`; only `NONBLOCK` means something).
+/// with `flags` (`fdflags`; only `NONBLOCK` means something). While the
+/// guest drains, no connection comes: a non-blocking accept says
+/// `EAGAIN`, a blocking one waits for the end.
 pub(crate) async fn accept(
     fds: &mut FdTable,
     net: &mut Net,
     fd: i32,
     flags: u16,
-) -> Result<u32, Errno> {
-    let socket = fds.socket(fd)?;
+) -> wasmtime::Result<Result<u32, Errno>> {
+    let socket = match fds.socket(fd) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
     let State::Listening(id) = socket.state else {
-        return Err(Errno::Inval);
+        return Ok(Err(Errno::Inval));
     };
     let (v6, nonblocking) = (socket.v6, socket.nonblocking);
-    fds.room_for_socket()?;
+    if let Err(e) = fds.room_for_socket() {
+        return Ok(Err(e));
+    }
     let conn = loop {
         net.doorbell.clear();
         net.sockets.begin_turn();
-        match net.sockets.accept(id) {
+        let accepted = if net.draining() {
+            net.check_drained()?;
+            Ok(None)
+        } else {
+            net.sockets.accept(id)
+        };
+        match accepted {
             Ok(Some(conn)) => break conn,
-            Ok(None) if nonblocking => return Err(Errno::Again),
-            Ok(None) => net.wait().await,
-            Err(e) => return Err(net.errno(e)),
+            Ok(None) if nonblocking => return Ok(Err(Errno::Again)),
+            Ok(None) => net.wait().await?,
+            Err(e) => return Ok(Err(net.errno(e))),
         }
     };
     let accepted = SocketFd {
@@ -431,9 +494,9 @@ pub(crate) async fn accept(
         nonblocking: flags & FDFLAGS_NONBLOCK != 0,
         state: State::Connected(conn),
     };
-    fds.insert(Target::Socket(accepted)).inspect_err(|_| {
+    Ok(fds.insert(Target::Socket(accepted)).inspect_err(|_| {
         let _ = net.sockets.close(conn);
-    })
+    }))
 }
 
 /// Reads into the first non-empty buffer of `iovs` (as wasmtime-wasi does
@@ -463,7 +526,7 @@ pub(crate) async fn recv(
         let id = match socket.connection(&mut net.sockets) {
             Ok(id) => id,
             Err(Errno::Again) if !socket.nonblocking => {
-                net.wait().await;
+                net.wait().await?;
                 continue;
             }
             Err(e) => return Ok(Err(e)),
@@ -473,7 +536,7 @@ pub(crate) async fn recv(
         match net.sockets.read(id, out) {
             Ok(Some(n)) => return Ok(Ok(n as u32)),
             Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
-            Ok(None) => net.wait().await,
+            Ok(None) => net.wait().await?,
             Err(e) => return Ok(Err(net.errno(e))),
         }
     }
@@ -506,7 +569,7 @@ pub(crate) async fn send(
         let id = match socket.connection(&mut net.sockets) {
             Ok(id) => id,
             Err(Errno::Again) if !socket.nonblocking => {
-                net.wait().await;
+                net.wait().await?;
                 continue;
             }
             Err(e) => return Ok(Err(e)),
@@ -515,7 +578,7 @@ pub(crate) async fn send(
         match net.sockets.write(id, data) {
             Ok(Some(n)) => return Ok(Ok(n as u32)),
             Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
-            Ok(None) => net.wait().await,
+            Ok(None) => net.wait().await?,
             Err(e) => return Ok(Err(net.errno(e))),
         }
     }
@@ -631,7 +694,7 @@ pub(crate) async fn recv_datagram(
         match net.sockets.recv_from(id, &mut scratch) {
             Ok(Some(got)) => break got,
             Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
-            Ok(None) => net.wait().await,
+            Ok(None) => net.wait().await?,
             Err(e) => return Ok(Err(net.errno(e))),
         }
     };
@@ -679,7 +742,7 @@ pub(crate) async fn send_datagram(
         match net.sockets.send_to(id, &datagram, dest) {
             Ok(Some(n)) => return Ok(Ok(n as u32)),
             Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
-            Ok(None) => net.wait().await,
+            Ok(None) => net.wait().await?,
             Err(e) => return Ok(Err(net.errno(e))),
         }
     }

@@ -51,7 +51,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
         |host, mem, fd: i32, addr: i32, port: i32| {
             match socket::read_address(mem, "sock_connect", addr, port as u32)? {
                 Ok(addr) => Ok(errno(
-                    socket::connect(&mut host.fds, &mut host.net, fd, addr).await,
+                    socket::connect(&mut host.fds, &mut host.net, fd, addr).await?,
                 )),
                 Err(e) => Ok(e as i32),
             }
