@@ -42,8 +42,10 @@ const EXIT_ERROR: u8 = 1;
         else: no files, no network and no environment variables unless you grant them \
         (--dir mounts become a WASI command's preopened directories). Go programs reach \
         the network through the companion module wasabi.dev/go (Listen, Dial, \
-        ListenAndServe, RoundTripper), or make HTTP requests with net/http unchanged \
-        (through the host's fetch).",
+        ListenAndServe, RoundTripper; for js/wasm and wasip1), or make HTTP requests \
+        with net/http unchanged (through the host's fetch); WASI commands in any \
+        language get sockets under the same grants (listeners opened for them, and \
+        WasmEdge's socket extension).",
     after_help = "Examples:\n  \
         GOOS=js GOARCH=wasm go build -o hello.wasm ./hello\n  \
         wasabi run hello.wasm\n  \
@@ -326,7 +328,9 @@ impl FsArgs {
 struct NetArgs {
     /// Let the program listen on these local addresses: IP[:PORT] or CIDR[:PORT]
     /// (IPv6 in brackets), comma-separated or repeated; without a port, any port.
-    /// Example: --allow-listen=127.0.0.1:8080
+    /// A WASI command that does not open listeners itself finds each single
+    /// address granted here already open, as a descriptor after its preopened
+    /// directories (fd 3 with no --dir). Example: --allow-listen=127.0.0.1:8080
     #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
     allow_listen: Vec<AddressRule>,
 
