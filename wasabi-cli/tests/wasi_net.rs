@@ -151,6 +151,7 @@ fn command(name: &str, extension: bool, data: &str, body: &str) -> std::path::Pa
           (import "wasi_snapshot_preview1" "sock_send" (func $send (param i32 i32 i32 i32 i32) (result i32)))
           (import "wasi_snapshot_preview1" "sock_shutdown" (func $shutdown (param i32 i32) (result i32)))
           (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (import "wasi_snapshot_preview1" "fd_prestat_dir_name" (func $prestat_name (param i32 i32 i32) (result i32)))
           {ext}
           (memory (export "memory") 64)
           (data (i32.const 1024) "{data}")
@@ -766,4 +767,106 @@ fn a_huge_read_is_a_short_read_not_a_huge_host_buffer() {
     );
     let (code, err) = run(&guest, &[&format!("--dir={}:/d", dir.display())]);
     assert_eq!(code, Some(16), "1 MiB read: {err}");
+}
+
+/// Finds the preopen named by the 4 bytes at 1040 among fds 3..32 (into
+/// local 0; 100 when none is), then runs `rest`.
+fn with_preopen(rest: &str) -> String {
+    format!(
+        "(block (result i32)
+           (local.set 0 (i32.const 3))
+           (block $found
+             (loop $next
+               (if (i32.eqz (call $prestat_name (local.get 0) (i32.const 700) (i32.const 4)))
+                 (then (br_if $found (i32.eq (i32.load (i32.const 700)) (i32.load (i32.const 1040))))))
+               (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+               (br_if $next (i32.lt_u (local.get 0) (i32.const 32))))
+             (call $exit (i32.const 100)))
+           {rest})"
+    )
+}
+
+/// `wasabi go-exec [flags] guest` in a scratch directory: the exit code.
+fn go_exec(guest: &std::path::Path, flags: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = wasabi();
+    cmd.arg("go-exec")
+        .args(flags)
+        .arg(guest)
+        .current_dir(guest.parent().unwrap());
+    let out = support::finish(cmd);
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn go_exec_gives_a_wasi_guest_dev_null_and_etc_hosts_unless_a_mount_covers_them() {
+    // data: "null" at 1024, "hosts" at 1028, "sda" at 1033, "x" at 1036,
+    // "/dev" at 1040.
+    let dev_null = with_preopen(
+        "(if (i32.ne (call $path_open (local.get 0) (i32.const 0) (i32.const 1024) (i32.const 4) (i32.const 0)
+               (i64.const 0x1fffffff) (i64.const 0) (i32.const 0) (i32.const 0)) (i32.const 0))
+           (then (call $exit (i32.const 101))))
+         (local.set 1 (i32.load (i32.const 0)))
+         (i32.store (i32.const 8) (i32.const 1024))
+         (i32.store (i32.const 12) (i32.const 6))
+         (drop (call $fd_write (local.get 1) (i32.const 8) (i32.const 1) (i32.const 16)))
+         (if (i32.ne (i32.load (i32.const 16)) (i32.const 6)) (then (call $exit (i32.const 102))))
+         (i32.store (i32.const 8) (i32.const 800))
+         (i32.store (i32.const 12) (i32.const 64))
+         (drop (call $fd_read (local.get 1) (i32.const 8) (i32.const 1) (i32.const 16)))
+         (if (i32.ne (i32.load (i32.const 16)) (i32.const 0)) (then (call $exit (i32.const 103))))
+         (drop (call $fdstat (local.get 1) (i32.const 900)))
+         (if (i32.ne (i32.load8_u (i32.const 900)) (i32.const 2)) (then (call $exit (i32.const 104))))
+         (if (i32.ne (call $path_open (local.get 0) (i32.const 0) (i32.const 1033) (i32.const 3) (i32.const 0)
+               (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0)) (i32.const 44))
+           (then (call $exit (i32.const 105))))
+         (call $path_open (local.get 0) (i32.const 0) (i32.const 1036) (i32.const 1) (i32.const 1)
+           (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))",
+    );
+    let guest = command(
+        "wasi-builtins-dev",
+        false,
+        "nullhostssdaxzzz/dev",
+        &dev_null,
+    );
+    let (code, err) = go_exec(&guest, &[]);
+    assert_eq!(
+        code,
+        Some(EACCES),
+        "null swallows, reads empty; nothing else, nothing made: {err}"
+    );
+    let etc_hosts = with_preopen(
+        "(if (i32.ne (call $path_open (local.get 0) (i32.const 0) (i32.const 1028) (i32.const 5) (i32.const 0)
+               (i64.const 0x1fffffff) (i64.const 0) (i32.const 0) (i32.const 0)) (i32.const 0))
+           (then (call $exit (i32.const 101))))
+         (local.set 1 (i32.load (i32.const 0)))
+         (i32.store (i32.const 8) (i32.const 800))
+         (i32.store (i32.const 12) (i32.const 64))
+         (drop (call $fd_read (local.get 1) (i32.const 8) (i32.const 1) (i32.const 16)))
+         (if (i32.ne (i32.load (i32.const 800)) (i32.const 0x2e373231)) (then (call $exit (i32.const 102))))
+         (call $fd_write (local.get 1) (i32.const 8) (i32.const 1) (i32.const 16))",
+    );
+    let guest = command(
+        "wasi-builtins-etc",
+        false,
+        "nullhostssdaxzzz/etc",
+        &etc_hosts,
+    );
+    assert_eq!(
+        go_exec(&guest, &[]).0,
+        Some(EBADF),
+        "hosts reads localhost, is read-only"
+    );
+    // A mount at / covers both; and `wasabi run` gives exactly the mounts.
+    let root = scratch("wasi-builtins-root");
+    let guest = command(
+        "wasi-builtins-covered",
+        false,
+        "nullhostssdaxzzz/dev",
+        &with_preopen("(i32.const 0)"),
+    );
+    assert_eq!(
+        go_exec(&guest, &[&format!("--dir={}:/", root.display())]).0,
+        Some(100)
+    );
+    assert_eq!(run(&guest, &[]).0, Some(100));
 }

@@ -282,6 +282,10 @@ pub(crate) fn wasi_world(
         listeners,
         advice: io.advice,
         drain: io.drain,
+        // The test world of `go test -exec`: its own runner gives a test
+        // binary the host's whole file system; Wasabi gives the two files
+        // tests take for granted.
+        builtins: spec.go_test_runner,
     }
     .build()
     .map_err(|e| TenantError::Setup(e.to_string()))

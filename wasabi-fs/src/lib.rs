@@ -36,5 +36,5 @@ pub mod stat;
 
 pub use error::FsError;
 pub use mount::{Mount, MountError, MountSpec};
-pub use sandbox::{FIRST_FD, Sandbox, SandboxSpec, flags};
+pub use sandbox::{ETC_HOSTS, FIRST_FD, Sandbox, SandboxSpec, flags};
 pub use stat::FileStat;

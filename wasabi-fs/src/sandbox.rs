@@ -92,9 +92,13 @@ const BUILTINS: [Builtin; 2] = [
     // Go's resolver reads it: `localhost` resolves with no DNS.
     Builtin {
         path: "/etc/hosts",
-        content: Some(b"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"),
+        content: Some(ETC_HOSTS),
     },
 ];
+
+/// The `/etc/hosts` every guest sees unless a mount covers it (js guests
+/// here, WASI guests in `wasabi-wasi`): `localhost` resolves with no DNS.
+pub const ETC_HOSTS: &[u8] = b"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n";
 
 impl Builtin {
     fn stat(&self) -> FileStat {

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use wasmtime_wasi::p1::types::Errno;
 
+use crate::builtin::BuiltinFd;
 use crate::socket::SocketFd;
 
 /// What a guest descriptor number stands for.
@@ -24,6 +25,8 @@ pub(crate) enum Target {
     Wasi(u32),
     /// A socket.
     Socket(SocketFd),
+    /// `/dev/null`, `/etc/hosts` or their made-up directories.
+    Builtin(BuiltinFd),
 }
 
 /// The guest's descriptors.
@@ -46,15 +49,21 @@ impl FdTable {
     /// The table at start: wasmtime-wasi's first `wasi` descriptors
     /// (standard streams, then preopened directories) under their own
     /// numbers.
-    pub(crate) fn new(wasi: u32, max_files: usize, max_sockets: usize) -> FdTable {
+    pub(crate) fn new(wasi: u32, max_sockets: usize) -> FdTable {
         FdTable {
             map: (0..wasi).map(|fd| (fd, Target::Wasi(fd))).collect(),
             free: BTreeSet::new(),
             next: wasi,
             sockets: 0,
             max_sockets,
-            max_files: max_files + wasi as usize,
+            max_files: usize::MAX,
         }
+    }
+
+    /// Caps the files and directories the guest may open at `cap` more than
+    /// it holds now (what it was given: standard streams, preopens).
+    pub(crate) fn cap_files(&mut self, cap: usize) {
+        self.max_files = (self.map.len() - self.sockets).saturating_add(cap);
     }
 
     /// What `fd` is: `EBADF` when nothing.
@@ -64,12 +73,23 @@ impl FdTable {
     }
 
     /// wasmtime-wasi's number for `fd`, as the ABI passes it; `on_socket`
-    /// when `fd` is a socket (the error the operation has on one, e.g.
-    /// `ENOTDIR` for a path, `ESPIPE` for a seek).
+    /// when `fd` is a socket or a made-up file (the error the operation
+    /// has on one, e.g. `ENOTDIR` for a path, `ESPIPE` for a seek), and
+    /// `EACCES` for a made-up directory (nothing can be changed in it).
     pub(crate) fn wasi(&self, fd: i32, on_socket: Errno) -> Result<i32, Errno> {
         match self.get(fd)? {
             Target::Wasi(inner) => Ok(*inner as i32),
-            Target::Socket(_) => Err(on_socket),
+            Target::Socket(_) | Target::Builtin(BuiltinFd::File { .. }) => Err(on_socket),
+            Target::Builtin(BuiltinFd::Dir { .. }) => Err(Errno::Acces),
+        }
+    }
+
+    /// The made-up file or directory `fd`, if it is one.
+    pub(crate) fn builtin(&mut self, fd: i32) -> Option<&mut BuiltinFd> {
+        let fd = u32::try_from(fd).ok()?;
+        match self.map.get_mut(&fd) {
+            Some(Target::Builtin(b)) => Some(b),
+            _ => None,
         }
     }
 
@@ -78,7 +98,7 @@ impl FdTable {
         let fd = u32::try_from(fd).map_err(|_| Errno::Badf)?;
         match self.map.get_mut(&fd) {
             Some(Target::Socket(s)) => Ok(s),
-            Some(Target::Wasi(_)) => Err(Errno::Notsock),
+            Some(Target::Wasi(_) | Target::Builtin(_)) => Err(Errno::Notsock),
             None => Err(Errno::Badf),
         }
     }
@@ -151,7 +171,8 @@ mod tests {
 
     #[test]
     fn numbers_are_the_lowest_free_and_sockets_are_capped() {
-        let mut t = FdTable::new(4, 1, 2);
+        let mut t = FdTable::new(4, 2);
+        t.cap_files(1);
         let a = t.insert(Target::Wasi(4)).unwrap();
         assert_eq!(a, 4);
         assert!(matches!(t.remove(3), Ok(Target::Wasi(3))));

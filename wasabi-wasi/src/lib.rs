@@ -60,6 +60,7 @@ mod tests {
 }
 
 mod abi;
+mod builtin;
 mod fds;
 mod poll;
 mod shadow;
@@ -136,6 +137,12 @@ pub struct WasiWorld {
     pub listeners: Vec<SocketAddr>,
     /// How a denial is worded for the tenant's owner.
     pub advice: SharedAdvice,
+    /// Whether it sees `/dev/null` and `/etc/hosts` where no mount covers
+    /// them, as js guests always do ([`builtin`]). Other WASI runtimes give
+    /// a program exactly its mounts, and the official suite expects no
+    /// preopen when none is given, so this is for `go test -exec`, whose
+    /// own runner gives a wasip1 test binary the host's whole file system.
+    pub builtins: bool,
     /// The supervisor's request to drain: the guest's listeners stop, and
     /// once its last connection has closed, it ends ([`Ending::Drained`]).
     /// It is seen while the guest waits on the network or polls.
@@ -229,8 +236,27 @@ impl WasiWorld {
             drain: self.drain,
         };
         // Standard streams, then the preopened directories, under
-        // wasmtime-wasi's own numbers; then the listeners.
-        let mut fds = FdTable::new(3 + preopens as u32, self.max_open_files, self.max_sockets);
+        // wasmtime-wasi's own numbers; then, when asked, the made-up
+        // directories of `/dev/null` and `/etc/hosts` that no mount covers;
+        // then the listeners, right after the mounts where other runtimes
+        // put them (fd 3 with no mount, as programs written for wazero or
+        // wasmtime's old `--tcplisten` expect). A preopened directory must
+        // come before the first descriptor that is not one: C and Rust
+        // programs stop looking for preopens there.
+        let mut fds = FdTable::new(3 + preopens as u32, self.max_sockets);
+        for (builtin, _) in builtin::Builtin::ALL {
+            if self.builtins && !self.preopens.iter().any(|p| builtin.covered_by(&p.guest)) {
+                fds.insert(Target::Builtin(builtin::BuiltinFd::Dir {
+                    of: builtin,
+                    preopen: true,
+                }))
+                .map_err(|_| WorldError::Mount {
+                    host: PathBuf::from(builtin.dir()),
+                    message: "no descriptor left".into(),
+                })?;
+            }
+        }
+        fds.cap_files(self.max_open_files);
         for addr in self.listeners {
             let network = if addr.is_ipv6() { "tcp6" } else { "tcp4" };
             let id = net

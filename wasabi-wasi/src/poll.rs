@@ -1,6 +1,7 @@
 //! `poll_oneoff` over files, clocks and sockets.
 //!
-//! When no subscription names a socket, wasmtime-wasi answers: the
+//! When no subscription names a socket (or a made-up file of
+//! [`crate::builtin`]), wasmtime-wasi answers: the
 //! subscriptions are copied to a scratch memory with the guest's numbers
 //! turned into wasmtime-wasi's, and its events copied back (their
 //! `userdata` is the guest's). When one does, this module answers itself:
@@ -94,9 +95,13 @@ pub(crate) async fn poll_oneoff(
         .chunks_exact(SUBSCRIPTION)
         .map(Subscription::parse)
         .collect();
-    let sockets = subscriptions
-        .iter()
-        .any(|s| s.kind != CLOCK && matches!(host.fds.get(s.fd), Ok(Target::Socket(_))));
+    let sockets = subscriptions.iter().any(|s| {
+        s.kind != CLOCK
+            && matches!(
+                host.fds.get(s.fd),
+                Ok(Target::Socket(_) | Target::Builtin(_))
+            )
+    });
     if !sockets {
         return through_wasmtime_wasi(host, mem, raw, &subscriptions, events, out).await;
     }
@@ -132,7 +137,7 @@ pub(crate) async fn poll_oneoff(
                                 ready.push(event(s.userdata, Errno::Success, s.kind, 1));
                             }
                         }
-                        // Files and streams are always ready.
+                        // Files, streams and made-up files are always ready.
                         Err(Errno::Notsock) => {
                             ready.push(event(s.userdata, Errno::Success, s.kind, 0))
                         }

@@ -46,8 +46,14 @@ pub(crate) use import;
 /// for a socket (`$on_socket` is its errno there): wasmtime-wasi's, under
 /// wasmtime-wasi's number.
 macro_rules! file_import {
-    ($linker:ident, $project:ident, $kind:ident $name:ident, $on_socket:expr, ($($arg:ident : $ty:ty),*)) => {
+    ($linker:ident, $project:ident, $kind:ident $name:ident, $on_socket:expr, ($($arg:ident : $ty:ty),*) $(, builtin: |$b:ident, $m:ident| $bexpr:expr)?) => {
         import!($linker, $project, stringify!($name), |host, mem, fd: i32 $(, $arg: $ty)*| {
+            $(
+                if let Some($b) = host.fds.builtin(fd) {
+                    let $m: &mut [u8] = &mut *mem;
+                    return $bexpr;
+                }
+            )?
             match host.fds.wasi(fd, $on_socket) {
                 Ok(fd) => file_import!(@call $kind, glue::$name(&mut host.p1, &mut GuestMemory::Unshared(mem), fd $(, $arg)*)),
                 Err(e) => Ok(e as i32),
@@ -77,6 +83,16 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
         project,
         "fd_pread",
         |host, mem, fd: i32, iovs: i32, n: i32, offset: i64, out: i32| {
+            if let Some(b) = host.fds.builtin(fd) {
+                let iovs = match abi::iovecs(mem, "fd_pread", iovs, n)? {
+                    Ok(iovs) => iovs,
+                    Err(e) => return Ok(e as i32),
+                };
+                return match b.read(mem, "fd_pread", &iovs, Some(offset as u64))? {
+                    Ok(count) => abi::write_u32(mem, "fd_pread", out, count).map(|()| 0),
+                    Err(e) => Ok(e as i32),
+                };
+            }
             match host.fds.wasi(fd, Spipe) {
                 Ok(fd) => {
                     let clamp = Clamp::first_iovec(mem, iovs, n);
@@ -97,15 +113,46 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
             }
         }
     );
-    file_import!(linker, project, sync fd_prestat_get, Badf, (out: i32));
-    file_import!(linker, project, sync fd_prestat_dir_name, Badf, (path: i32, len: i32));
-    file_import!(linker, project, async fd_pwrite, Spipe, (iovs: i32, n: i32, offset: i64, out: i32));
-    file_import!(linker, project, async fd_readdir, Notdir, (buf: i32, len: i32, cookie: i64, out: i32));
-    file_import!(linker, project, async fd_seek, Spipe, (offset: i64, whence: i32, out: i32));
+    file_import!(linker, project, sync fd_prestat_get, Badf, (out: i32), builtin: |b, m| b.prestat(m, out));
+    file_import!(linker, project, sync fd_prestat_dir_name, Badf, (path: i32, len: i32), builtin: |b, m| b.prestat_dir_name(m, path, len));
+    file_import!(linker, project, async fd_pwrite, Spipe, (iovs: i32, n: i32, offset: i64, out: i32), builtin: |b, m| {
+        let _ = offset;
+        match abi::iovecs(m, "fd_pwrite", iovs, n)?.and_then(|iovs| b.write(&iovs)) {
+            Ok(count) => abi::write_u32(m, "fd_pwrite", out, count).map(|()| 0),
+            Err(e) => Ok(e as i32),
+        }
+    });
+    file_import!(linker, project, async fd_readdir, Notdir, (buf: i32, len: i32, cookie: i64, out: i32), builtin: |b, m| {
+        match b.readdir(m, buf, len, cookie as u64)? {
+            Ok(used) => abi::write_u32(m, "fd_readdir", out, used).map(|()| 0),
+            Err(e) => Ok(e as i32),
+        }
+    });
+    file_import!(linker, project, async fd_seek, Spipe, (offset: i64, whence: i32, out: i32), builtin: |b, m| {
+        match b.seek(offset, whence) {
+            Ok(to) => {
+                abi::bytes_mut(m, "fd_seek", out, 8)?.copy_from_slice(&to.to_le_bytes());
+                Ok(0)
+            }
+            Err(e) => Ok(e as i32),
+        }
+    });
     file_import!(linker, project, async fd_sync, Inval, ());
-    file_import!(linker, project, sync fd_tell, Spipe, (out: i32));
+    file_import!(linker, project, sync fd_tell, Spipe, (out: i32), builtin: |b, m| {
+        match b.seek(0, 1) {
+            Ok(at) => {
+                abi::bytes_mut(m, "fd_tell", out, 8)?.copy_from_slice(&at.to_le_bytes());
+                Ok(0)
+            }
+            Err(e) => Ok(e as i32),
+        }
+    });
     file_import!(linker, project, async path_create_directory, Notdir, (path: i32, len: i32));
-    file_import!(linker, project, async path_filestat_get, Notdir, (flags: i32, path: i32, len: i32, out: i32));
+    file_import!(linker, project, async path_filestat_get, Notdir, (flags: i32, path: i32, len: i32, out: i32), builtin: |b, m| {
+        let _ = flags;
+        let name = String::from_utf8_lossy(abi::bytes(m, "path_filestat_get", path, len as u32)?).into_owned();
+        b.path_filestat(&name, m, out)
+    });
     file_import!(linker, project, async path_filestat_set_times, Notdir, (flags: i32, path: i32, len: i32, atim: i64, mtim: i64, fst: i32));
     file_import!(linker, project, async path_readlink, Notdir, (path: i32, len: i32, buf: i32, buf_len: i32, out: i32));
     file_import!(linker, project, async path_remove_directory, Notdir, (path: i32, len: i32));
@@ -215,6 +262,22 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
          inheriting: i64,
          fdflags: i32,
          out: i32| {
+            if let Some(dir) = host.fds.builtin(dirfd) {
+                let name = String::from_utf8_lossy(abi::bytes(mem, "path_open", path, len as u32)?)
+                    .into_owned();
+                abi::bytes(mem, "path_open", out, 4)?;
+                let opened = match dir
+                    .open(&name, oflags)
+                    .and_then(|b| host.fds.room_for_file().map(|()| b))
+                {
+                    Ok(b) => b,
+                    Err(e) => return Ok(e as i32),
+                };
+                return match host.fds.insert(Target::Builtin(opened)) {
+                    Ok(fd) => abi::write_u32(mem, "path_open", out, fd).map(|()| 0),
+                    Err(e) => Ok(e as i32),
+                };
+            }
             // The open-files cap, as POSIX reports it: EMFILE.
             let inner = match host
                 .fds
@@ -269,6 +332,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
                 }
                 Ok(0)
             }
+            Ok(Target::Builtin(_)) => Ok(errno(host.fds.remove(fd).map(drop))),
             Err(e) => Ok(e as i32),
         }
     });
@@ -339,6 +403,19 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
                 Ok(Target::Socket(_)) => {
                     recv(host, mem, "fd_read", fd, iovs, n, 0, out, None).await
                 }
+                Ok(Target::Builtin(_)) => {
+                    let iovs = match abi::iovecs(mem, "fd_read", iovs, n)? {
+                        Ok(iovs) => iovs,
+                        Err(e) => return Ok(e as i32),
+                    };
+                    let Some(b) = host.fds.builtin(fd) else {
+                        return Ok(Badf as i32);
+                    };
+                    match b.read(mem, "fd_read", &iovs, None)? {
+                        Ok(count) => abi::write_u32(mem, "fd_read", out, count).map(|()| 0),
+                        Err(e) => Ok(e as i32),
+                    }
+                }
                 Err(e) => Ok(e as i32),
             }
         }
@@ -362,6 +439,12 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
                     .await
                 }
                 Ok(Target::Socket(_)) => send(host, mem, "fd_write", fd, iovs, n, 0, out).await,
+                Ok(Target::Builtin(b)) => {
+                    match abi::iovecs(mem, "fd_write", iovs, n)?.and_then(|iovs| b.write(&iovs)) {
+                        Ok(count) => abi::write_u32(mem, "fd_write", out, count).map(|()| 0),
+                        Err(e) => Ok(e as i32),
+                    }
+                }
                 Err(e) => Ok(e as i32),
             }
         }
@@ -393,6 +476,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
                     stat[8..16].copy_from_slice(&rights.bits().to_le_bytes());
                     Ok(0)
                 }
+                Ok(Target::Builtin(b)) => b.fdstat(mem, out),
                 Err(e) => Ok(e as i32),
             }
         }
@@ -413,13 +497,13 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
                     )
                 }
                 Ok(Target::Socket(_)) => {
-                    let s = host
-                        .fds
-                        .socket(fd)
-                        .map_err(|_| abi::out_of_bounds("fd_fdstat_set_flags"))?;
-                    s.nonblocking = flags as u16 & FDFLAGS_NONBLOCK != 0;
+                    if let Ok(s) = host.fds.socket(fd) {
+                        s.nonblocking = flags as u16 & FDFLAGS_NONBLOCK != 0;
+                    }
                     Ok(0)
                 }
+                // Made-up files never block.
+                Ok(Target::Builtin(_)) => Ok(0),
                 Err(e) => Ok(e as i32),
             }
         }
@@ -442,6 +526,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
                     stat[16] = filetype;
                     Ok(0)
                 }
+                Ok(Target::Builtin(b)) => b.filestat(mem, out),
                 Err(e) => Ok(e as i32),
             }
         }
@@ -515,7 +600,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
 fn inner(target: &Target) -> Option<i32> {
     match target {
         Target::Wasi(fd) => Some(*fd as i32),
-        Target::Socket(_) => None,
+        Target::Socket(_) | Target::Builtin(_) => None,
     }
 }
 
