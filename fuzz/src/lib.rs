@@ -34,6 +34,7 @@ pub const TARGETS: &[Target] = &[
     targets::parsers::TARGET,
     targets::guest_path::TARGET,
     targets::module::TARGET,
+    targets::wasi_imports::TARGET,
 ];
 
 /// The target called `name`.

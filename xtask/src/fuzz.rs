@@ -17,6 +17,7 @@ const TARGETS: &[&str] = &[
     "parsers",
     "guest-path",
     "module",
+    "wasi-imports",
 ];
 
 /// Runs `targets` (all when empty) for `seconds` each.

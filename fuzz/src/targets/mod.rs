@@ -5,3 +5,4 @@ pub mod guest_path;
 pub mod manifest;
 pub mod module;
 pub mod parsers;
+pub mod wasi_imports;
