@@ -524,6 +524,8 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
                     "wasip1/hello-server.wasm",
                     &["-addr", &addr],
                 ),
+                // The js/wasm build, served by the host.
+                "wasabi_js" => server_command(&tools, &cache_flag, "hello-server", "wasabi", &addr),
                 _ => server_command(&tools, &cache_flag, "hello-server", name, &addr),
             };
             let url = format!("http://{addr}/");

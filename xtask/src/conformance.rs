@@ -120,16 +120,14 @@ pub const REASONS: &[(&str, &str)] = &[
 /// Wasabi, built for wasip1. Go's runner gives wasmtime the whole host
 /// file system (`--dir=/`) and the host's `PATH`; `wasabi go-exec` gives a
 /// test its package directory, a private `/tmp` and GOROOT read-only.
-pub const REASONS_WASIP1: &[(&str, &str)] = &[
-    (
-        "os",
-        "By design: the host's file system is not visible. TestFileChdir changes to `/`, which \
+pub const REASONS_WASIP1: &[(&str, &str)] = &[(
+    "os",
+    "By design: the host's file system is not visible. TestFileChdir changes to `/`, which \
          no mount covers; TestUserHomeDir, TestUserConfigDir and TestUserCacheDir stat the \
          directories under `$HOME`, which go-exec passes on with the rest of the environment \
          `go test` sets (as for js/wasm) but does not mount. Go's runner gives wasmtime \
          `--dir=/`.",
-    ),
-];
+)];
 
 /// The wasmtime CLI the wasip1 comparison runs, installed under target/.
 const WASMTIME_VERSION: &str = "48.0.8";
