@@ -15,8 +15,9 @@
 // the WasmEdge socket extension, which Wasabi implements, and hand them to
 // the standard library (net.FileListener, net.FileConn): reads, writes and
 // deadlines are then Go's own, waiting in Go's network poller, and Serve is
-// the standard library's server in the program. Host names are not
-// resolved under wasip1: give IP addresses or "localhost".
+// the standard library's server in the program. A host name to dial is
+// resolved by the runtime (sock_getaddrinfo), which looks it up only when a
+// connect grant names it; Listen takes an IP address or "localhost".
 //
 // Built for any other GOOS/GOARCH, the same functions use the standard
 // library, so one program runs natively (to develop and test it) and under

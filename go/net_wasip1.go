@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +43,9 @@ func sockGetlocaladdr(fd int32, addr unsafe.Pointer, port unsafe.Pointer) syscal
 
 //go:wasmimport wasi_snapshot_preview1 sock_getpeeraddr
 func sockGetpeeraddr(fd int32, addr unsafe.Pointer, port unsafe.Pointer) syscall.Errno
+
+//go:wasmimport wasi_snapshot_preview1 sock_getaddrinfo
+func sockGetaddrinfo(node unsafe.Pointer, nodeLen uint32, service unsafe.Pointer, serviceLen uint32, hints unsafe.Pointer, res unsafe.Pointer, maxResults uint32, resLen unsafe.Pointer) syscall.Errno
 
 // The extension's constants.
 const (
@@ -110,31 +114,45 @@ func DialContext(ctx context.Context, network, address string) (net.Conn, error)
 	opErr := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: err}
 	}
-	ap, err := resolve(network, address, false)
+	addrs, err := resolveDial(network, address)
 	if err != nil {
 		return nil, opErr(err)
 	}
-	fd, err := socket(ap)
+	var c net.Conn
+	for _, ap := range addrs {
+		if c, err = dialOne(ctx, ap); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, opErr(err)
+	}
+	return c, nil
+}
+
+// dialOne connects to ap.
+func dialOne(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
+	fd, err := socket(ap)
+	if err != nil {
+		return nil, err
 	}
 	ip := ap.Addr().AsSlice()
 	buf := addrBuf{buf: uint32(uintptr(unsafe.Pointer(&ip[0]))), len: uint32(len(ip))}
 	errno := sockConnect(fd, unsafe.Pointer(&buf), uint32(ap.Port()))
 	if errno != 0 && errno != syscall.EINPROGRESS {
 		syscall.Close(int(fd))
-		return nil, opErr(os.NewSyscallError("connect", errno))
+		return nil, os.NewSyscallError("connect", errno)
 	}
 	f := os.NewFile(uintptr(fd), "")
 	defer f.Close()
 	if errno == syscall.EINPROGRESS {
 		if err := awaitConnect(ctx, f); err != nil {
-			return nil, opErr(err)
+			return nil, err
 		}
 	}
 	c, err := net.FileConn(f)
 	if err != nil {
-		return nil, opErr(err)
+		return nil, err
 	}
 	return &conn{TCPConn: c.(*net.TCPConn), local: sockAddr(fd, false), remote: sockAddr(fd, true)}, nil
 }
@@ -191,6 +209,97 @@ func socket(ap netip.AddrPort) (int32, error) {
 	return fd, nil
 }
 
+// resolveDial turns "host:port" into the addresses to try, in order: an IP
+// address or "localhost" as resolve does; any other host name through the
+// runtime (sock_getaddrinfo), which looks it up only when a connect grant
+// names it.
+func resolveDial(network, address string) ([]netip.AddrPort, error) {
+	ap, err := resolve(network, address, false)
+	var dnsErr *net.DNSError
+	if err == nil || !errors.As(err, &dnsErr) {
+		return []netip.AddrPort{ap}, err
+	}
+	host, port, _ := net.SplitHostPort(address)
+	return lookup(network, host, port)
+}
+
+// The extension's addrinfo and sockaddr records, as the runtime reads and
+// fills them (WasmEdge's layouts).
+type addrinfo struct {
+	flags     uint16
+	family    uint8
+	socktype  uint8
+	protocol  uint32
+	addrlen   uint32
+	addr      uint32
+	canonname uint32
+	canonlen  uint32
+	next      uint32
+}
+
+type sockaddr struct {
+	family  uint32
+	dataLen uint32
+	data    uint32
+	_       uint32
+}
+
+type lookupResult struct {
+	info addrinfo
+	sa   sockaddr
+	data [26]byte
+}
+
+// lookup asks the runtime for host's addresses of network's family.
+func lookup(network, host, port string) ([]netip.AddrPort, error) {
+	hints := addrinfo{socktype: sockStream}
+	switch network {
+	case "tcp4":
+		hints.family = afInet
+	case "tcp6":
+		hints.family = afInet6
+	}
+	var results [8]lookupResult
+	for i := range results {
+		r := &results[i]
+		r.sa.dataLen = uint32(len(r.data))
+		r.sa.data = uint32(uintptr(unsafe.Pointer(&r.data)))
+		r.info.addrlen = uint32(unsafe.Sizeof(r.sa))
+		r.info.addr = uint32(uintptr(unsafe.Pointer(&r.sa)))
+		if i+1 < len(results) {
+			r.info.next = uint32(uintptr(unsafe.Pointer(&results[i+1].info)))
+		}
+	}
+	first := uint32(uintptr(unsafe.Pointer(&results[0].info)))
+	node, service := []byte(host+"\x00"), []byte(port+"\x00")
+	var n uint32
+	errno := sockGetaddrinfo(unsafe.Pointer(&node[0]), uint32(len(node)), unsafe.Pointer(&service[0]), uint32(len(service)),
+		unsafe.Pointer(&hints), unsafe.Pointer(&first), uint32(len(results)), unsafe.Pointer(&n))
+	runtime.KeepAlive(results)
+	if errno == syscall.EACCES {
+		// Denied: no connect grant names the host (the runtime says which
+		// to add).
+		return nil, os.NewSyscallError("getaddrinfo", errno)
+	}
+	if errno != 0 {
+		return nil, &net.DNSError{Err: errno.Error(), Name: host, IsNotFound: errno == syscall.ENOENT}
+	}
+	var addrs []netip.AddrPort
+	for _, r := range results[:min(int(n), len(results))] {
+		p := uint16(r.data[0])<<8 | uint16(r.data[1])
+		switch r.sa.family {
+		case afInet:
+			addrs = append(addrs, netip.AddrPortFrom(netip.AddrFrom4([4]byte(r.data[2:6])), p))
+		case afInet6:
+			addrs = append(addrs, netip.AddrPortFrom(netip.AddrFrom16([16]byte(r.data[2:18])), p))
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, &net.DNSError{Err: "no address found", Name: host, IsNotFound: true}
+	}
+	return addrs, nil
+}
+
 // resolve turns "host:port" into an address of network's family without a
 // resolver: the host is an IP address, "localhost", or (to listen) empty.
 func resolve(network, address string, listen bool) (netip.AddrPort, error) {
@@ -218,7 +327,7 @@ func resolve(network, address string, listen bool) (netip.AddrPort, error) {
 	default:
 		ip, err = netip.ParseAddr(host)
 		if err != nil {
-			return netip.AddrPort{}, &net.DNSError{Err: "host names are not resolved under wasip1; use an IP address", Name: host, IsNotFound: true}
+			return netip.AddrPort{}, &net.DNSError{Err: "a listen address must be an IP address or localhost", Name: host, IsNotFound: true}
 		}
 	}
 	ip = ip.Unmap()

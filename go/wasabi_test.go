@@ -171,6 +171,36 @@ func TestDialRefused(t *testing.T) {
 	}
 }
 
+// TestDialByName dials a host name that resolves to this machine's
+// loopback address ($WASABI_TEST_HOSTNAME, set by Wasabi's own tests with
+// the grant that names it): under Wasabi the runtime resolves it, for
+// js/wasm and wasip1 alike.
+func TestDialByName(t *testing.T) {
+	name := os.Getenv("WASABI_TEST_HOSTNAME")
+	if name == "" {
+		t.Skip("$WASABI_TEST_HOSTNAME names no host to resolve")
+	}
+	l := listen(t)
+	defer l.Close()
+	go echoServer(l)
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := wasabi.Dial("tcp4", net.JoinHostPort(name, port))
+	if err != nil {
+		t.Fatalf("Dial %s: %v", name, err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("by name")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "by name" {
+		t.Fatalf("echo = %q, %v", buf, err)
+	}
+}
+
 func TestDialContextCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

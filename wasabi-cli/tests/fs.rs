@@ -181,7 +181,32 @@ fn go_test_exec_for(
         .env("GOOS", goos)
         .env("GOARCH", "wasm")
         .env("WASABI_PROBE", "passed-through");
+    if let Some(name) = loopback_name() {
+        cmd.env("WASABI_TEST_HOSTNAME", name);
+    }
     finish(cmd)
+}
+
+/// This machine's own name, when it resolves to 127.0.0.1 (from
+/// /etc/hosts, usually): a host name the companion's tests can dial
+/// without a network (TestDialByName).
+fn loopback_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_ascii_lowercase();
+    let found = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 1)).ok()?;
+    let loopback = found
+        .into_iter()
+        .any(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST);
+    (loopback && !name.is_empty()).then_some(name)
+}
+
+/// go-exec flags for the companion module's tests: loopback, and the
+/// machine's name when it is one.
+fn companion_grants() -> String {
+    match loopback_name() {
+        Some(name) => format!("--allow-net=127.0.0.1 --allow-connect={name}"),
+        None => "--allow-net=127.0.0.1".to_string(),
+    }
 }
 
 /// Asserts that `go test -v` output `text` reports each test as passed.
@@ -240,7 +265,7 @@ fn go_test_exec_runs_a_wasip1_package_s_tests() {
 
 #[test]
 fn the_companion_module_s_tests_pass_under_go_test_exec() {
-    let out = go_test_exec(&root().join("go"), "--allow-net=127.0.0.1", &["-v", "."]);
+    let out = go_test_exec(&root().join("go"), &companion_grants(), &["-v", "."]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert_passed(
@@ -268,7 +293,7 @@ fn the_companion_module_s_tests_pass_under_go_test_exec_for_wasip1() {
     let out = go_test_exec_for(
         "wasip1",
         &root().join("go"),
-        "--allow-net=127.0.0.1",
+        &companion_grants(),
         &["-v", "."],
     );
     let text = stdout(&out);
@@ -286,6 +311,9 @@ fn the_companion_module_s_tests_pass_under_go_test_exec_for_wasip1() {
             "TestListenAndServe",
         ],
     );
+    if loopback_name().is_some() {
+        assert_passed(&text, &["TestDialByName"]);
+    }
     assert!(!text.contains("--- FAIL"), "{text}");
 }
 
