@@ -14,23 +14,6 @@ use support::*;
 /// Generous bound for any single network step; a hang is a failure.
 const STEP: Duration = Duration::from_secs(30);
 
-fn connect(addr: &str) -> TcpStream {
-    let started = Instant::now();
-    loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => {
-                s.set_read_timeout(Some(STEP)).expect("timeout");
-                return s;
-            }
-            Err(e) if started.elapsed() < STEP => {
-                let _ = e;
-                thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("could not connect to {addr}: {e}"),
-        }
-    }
-}
-
 /// The byte stream both sides of a transfer send (same as net-probe's).
 fn pattern(i: usize) -> u8 {
     (i.wrapping_mul(7).wrapping_add(i / 251)) as u8
@@ -49,15 +32,6 @@ fn echo_server(flags: &[&str]) -> (Background, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
     (guest, addr)
-}
-
-fn echo_once(addr: &str, payload: &[u8]) -> Vec<u8> {
-    let mut s = connect(addr);
-    s.write_all(payload).expect("write");
-    s.shutdown(Shutdown::Write).expect("half close");
-    let mut back = Vec::new();
-    s.read_to_end(&mut back).expect("read to the end");
-    back
 }
 
 #[test]

@@ -521,6 +521,22 @@ pub(crate) async fn recv(
     let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
         return Ok(Ok(0));
     };
+    stream_io(socket, net, |sockets, id| {
+        sockets.begin_turn();
+        let out = abi::bytes_mut(mem, import, buf, len)?;
+        Ok(sockets.read(id, out))
+    })
+    .await
+}
+
+/// Runs `op` (a read or a write) on the stream `socket` until it has a
+/// result: a blocking socket waits on the tenant's doorbell (while its
+/// connect is under way, too), a non-blocking one says `EAGAIN`.
+async fn stream_io(
+    socket: &mut SocketFd,
+    net: &mut Net,
+    mut op: impl FnMut(&mut Sockets, SocketId) -> wasmtime::Result<Result<Option<usize>, NetError>>,
+) -> wasmtime::Result<Result<u32, Errno>> {
     loop {
         net.doorbell.clear();
         let id = match socket.connection(&mut net.sockets) {
@@ -531,9 +547,7 @@ pub(crate) async fn recv(
             }
             Err(e) => return Ok(Err(e)),
         };
-        net.sockets.begin_turn();
-        let out = abi::bytes_mut(mem, import, buf, len)?;
-        match net.sockets.read(id, out) {
+        match op(&mut net.sockets, id)? {
             Ok(Some(n)) => return Ok(Ok(n as u32)),
             Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
             Ok(None) => net.wait().await?,
@@ -564,24 +578,10 @@ pub(crate) async fn send(
     let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
         return Ok(Ok(0));
     };
-    loop {
-        net.doorbell.clear();
-        let id = match socket.connection(&mut net.sockets) {
-            Ok(id) => id,
-            Err(Errno::Again) if !socket.nonblocking => {
-                net.wait().await?;
-                continue;
-            }
-            Err(e) => return Ok(Err(e)),
-        };
-        let data = abi::bytes(mem, import, buf, len)?;
-        match net.sockets.write(id, data) {
-            Ok(Some(n)) => return Ok(Ok(n as u32)),
-            Ok(None) if socket.nonblocking => return Ok(Err(Errno::Again)),
-            Ok(None) => net.wait().await?,
-            Err(e) => return Ok(Err(net.errno(e))),
-        }
-    }
+    stream_io(socket, net, |sockets, id| {
+        Ok(sockets.write(id, abi::bytes(mem, import, buf, len)?))
+    })
+    .await
 }
 
 /// `sock_shutdown`: `how` is preview 1's `sdflags` (1 read, 2 write).

@@ -257,3 +257,37 @@ pub fn cpu_used_under_share(guest: &Path, share: &str, wall: Duration) -> Durati
     let _ = child.wait();
     used
 }
+
+/// Generous bound for any single network step; a hang is a failure.
+pub const NET_STEP: Duration = Duration::from_secs(30);
+
+/// A connection to `addr`, retried while the server starts, with a read
+/// timeout of [`NET_STEP`].
+pub fn connect(addr: &str) -> std::net::TcpStream {
+    use std::net::TcpStream;
+    let started = Instant::now();
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => {
+                s.set_read_timeout(Some(NET_STEP)).expect("timeout");
+                return s;
+            }
+            Err(e) if started.elapsed() < NET_STEP => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("could not connect to {addr}: {e}"),
+        }
+    }
+}
+
+/// Sends `payload` to `addr`, half-closes, and reads everything back.
+pub fn echo_once(addr: &str, payload: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = connect(addr);
+    s.write_all(payload).expect("write");
+    s.shutdown(std::net::Shutdown::Write).expect("half close");
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).expect("read to the end");
+    back
+}
