@@ -9,10 +9,12 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{Background, free_port, program, run_guest, scratch, stderr, stdout, wasabi};
+use support::{
+    Background, connect, echo_once, free_port, program, run_guest, scratch, stderr, stdout, wasabi,
+};
 
 /// WASI errno values (preview 1 numbering).
 const EACCES: i32 = 2;
@@ -23,22 +25,6 @@ const EINVAL: i32 = 28;
 const EMFILE: i32 = 33;
 const ENOTDIR: i32 = 54;
 const ENOTSOCK: i32 = 57;
-
-fn connect(addr: &str) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
-}
-
-/// Sends `payload`, half-closes, and reads everything back.
-fn echo_once(addr: &str, payload: &[u8]) -> Vec<u8> {
-    let mut s = connect(addr);
-    s.write_all(payload).expect("write");
-    s.shutdown(Shutdown::Write).expect("half close");
-    let mut back = Vec::new();
-    s.read_to_end(&mut back).expect("read to the end");
-    back
-}
 
 #[test]
 fn a_wasip1_echo_server_echoes_like_its_native_build() {
@@ -514,6 +500,18 @@ fn a_standard_library_server_serves_on_descriptor_3_as_it_does_natively() {
     for path in ["/", "/a/b?c=d"] {
         assert_eq!(curl(&addr, path), curl(&native_addr, path));
     }
+    // Hostile clients: one resets its connection mid-request, one sends
+    // half a request and holds it open. Neither stops the others.
+    {
+        let reset = socket2::Socket::from(connect(&addr));
+        reset.set_linger(Some(Duration::ZERO)).unwrap();
+        let mut reset = TcpStream::from(reset);
+        reset.write_all(b"GET / HTTP/1.1\r\nHost: x").unwrap();
+        drop(reset);
+    }
+    let mut slow = connect(&addr);
+    slow.write_all(b"GET /slow HTTP/1.1\r\n").unwrap();
+    assert_eq!(curl(&addr, "/after"), curl(&native_addr, "/after"));
     // Concurrent clients, each answered: Go's poller waits, not the program.
     let clients: Vec<_> = (0..16)
         .map(|i| {
@@ -731,6 +729,21 @@ fn getaddrinfo_answers_addresses_and_resolves_only_granted_names() {
         &getaddrinfo_body(8, 10),
     );
     assert_eq!(run(&guest, &[]).0, Some(0));
+    // A record chain that links to itself cannot make the host loop: it
+    // fills at most as many records as it found (here 2: IPv4 and IPv6).
+    let looped = getaddrinfo_body(9, 127).replace(
+        "(i32.store8 (i32.const 302) (i32.const 1))",
+        "(i32.store (i32.const 424) (i32.const 400))",
+    ).replace(
+        "(i32.const 340) (i32.const 1) (i32.const 350)",
+        "(i32.const 340) (i32.const 1000000) (i32.const 350)",
+    ).replace(
+        "(if (i32.ne (i32.load (i32.const 350)) (i32.const 1)) (then (call $exit (i32.const 100))))",
+        "(if (i32.gt_u (i32.load (i32.const 350)) (i32.const 2)) (then (call $exit (i32.const 100))))",
+    );
+    let guest = command("wasi-gai-loop", true, "localhost8080", &looped);
+    let code = run(&guest, &[]).0;
+    assert!(matches!(code, Some(0 | 102)), "{code:?}");
     // A name no connect grant names is not looked up: EACCES, and the host
     // says which grant would allow it.
     let guest = command(
