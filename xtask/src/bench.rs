@@ -953,7 +953,26 @@ async fn client(addr: &str, deadline: tokio::time::Instant) -> anyhow::Result<Ve
 /// Echo throughput in MB/s (bytes sent and echoed back, per second):
 /// `connections` clients each writing 64 KiB blocks for `duration` while
 /// a second thread reads the echo, then half-closing and reading the rest.
+/// How long an echo client waits on one read or write before it calls
+/// the server stalled.
+const ECHO_STALL: Duration = Duration::from_secs(30);
+
+/// How far an echo client's writes may run ahead of the echo it has read
+/// back. Unbounded, a client fills the server's receive buffer (up to
+/// `tcp_rmem`'s 32 MiB) while the server is blocked writing; the kernel
+/// then prunes and drops segments, and loopback recovers only through
+/// retransmission timeouts that back off to seconds: the run measured the
+/// kernel's backoff, and now and then stalled for minutes. 4 MiB in flight
+/// keeps every buffer busy without that.
+const ECHO_IN_FLIGHT: u64 = 4 << 20;
+
+/// Bytes per second echoed by the server at `addr` to `connections`
+/// clients, each writing 64 KiB blocks for `duration` (never more than
+/// [`ECHO_IN_FLIGHT`] ahead of its echo), then half-closing and reading
+/// the rest.
 fn echo_throughput(addr: &str, connections: usize, duration: Duration) -> anyhow::Result<f64> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let started = Instant::now();
     let deadline = started + duration;
     let clients: Vec<_> = (0..connections)
@@ -962,22 +981,59 @@ fn echo_throughput(addr: &str, connections: usize, duration: Duration) -> anyhow
             std::thread::spawn(move || -> anyhow::Result<u64> {
                 let stream = std::net::TcpStream::connect(&addr)?;
                 stream.set_nodelay(true)?;
+                // A stalled server must fail the figure, not hang the run.
+                stream.set_read_timeout(Some(ECHO_STALL))?;
+                stream.set_write_timeout(Some(ECHO_STALL))?;
                 let mut reader = stream.try_clone()?;
-                let counting = std::thread::spawn(move || -> std::io::Result<u64> {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    let mut total = 0u64;
-                    loop {
-                        match reader.read(&mut buf)? {
-                            0 => return Ok(total),
-                            n => total += n as u64,
-                        }
-                    }
-                });
+                let echoed = Arc::new(AtomicU64::new(0));
+                let writer_thread = std::thread::current();
+                let counting = {
+                    let echoed = Arc::clone(&echoed);
+                    std::thread::spawn(move || -> std::io::Result<u64> {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        let mut total = 0u64;
+                        let result = loop {
+                            match reader.read(&mut buf) {
+                                Ok(0) => break Ok(total),
+                                Ok(n) => {
+                                    total += n as u64;
+                                    echoed.store(total, Ordering::Release);
+                                    writer_thread.unpark();
+                                }
+                                Err(e) => {
+                                    break Err(std::io::Error::new(
+                                        e.kind(),
+                                        format!("reading the echo after {total} bytes: {e}"),
+                                    ));
+                                }
+                            }
+                        };
+                        // Wake a writer waiting for room: it must see the end.
+                        echoed.store(u64::MAX, Ordering::Release);
+                        writer_thread.unpark();
+                        result
+                    })
+                };
                 let block = vec![b'x'; 64 * 1024];
                 let mut writer = &stream;
                 let mut sent = 0u64;
-                while Instant::now() < deadline {
-                    writer.write_all(&block)?;
+                'writing: while Instant::now() < deadline {
+                    loop {
+                        let back = echoed.load(Ordering::Acquire);
+                        if back == u64::MAX {
+                            break 'writing; // the reader ended; its error says why
+                        }
+                        if sent - back <= ECHO_IN_FLIGHT {
+                            break;
+                        }
+                        std::thread::park_timeout(Duration::from_millis(10));
+                        if Instant::now() >= deadline {
+                            break 'writing;
+                        }
+                    }
+                    writer
+                        .write_all(&block)
+                        .with_context(|| format!("writing after {sent} bytes"))?;
                     sent += block.len() as u64;
                 }
                 stream.shutdown(std::net::Shutdown::Write)?;
