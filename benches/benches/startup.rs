@@ -28,6 +28,8 @@ fn startup(c: &mut Criterion) {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),
         instance_slots: Some(16),
+        // The steady state's code: a warm start loads Cranelift's.
+        tiering: wasabi_core::Tiering::Cranelift,
         ..RuntimeConfig::default()
     })
     .expect("engine");

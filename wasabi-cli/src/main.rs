@@ -12,16 +12,24 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 mod advice;
+mod cache_command;
 
 use wasabi_core::admin::serve_admin;
 use wasabi_core::manifest::ManifestAdvice;
 use wasabi_core::{
-    AddressRule, HttpLimits, LoadError, LogFormat, MountSpec, NetPolicy, PrecompiledCode, Router,
-    RunError, Runtime, RuntimeConfig, SandboxSpec, StartError, Supervisor, TenantError, TenantIo,
-    TenantLimits, TenantSpec, fields, load_manifest,
+    AddressRule, BackgroundCompile, HttpLimits, LoadError, LogFormat, MountSpec, NetPolicy,
+    PrecompiledCode, Router, RunError, Runtime, RuntimeConfig, SandboxSpec, StartError, Supervisor,
+    TenantError, TenantIo, TenantLimits, TenantSpec, Tiering, fields, load_manifest,
 };
 
 use crate::advice::FlagAdvice;
+use crate::cache_command::{CacheCommand, cache_add_detached};
+
+/// mimalloc rather than glibc's allocator: compiling a module is millions
+/// of small allocations from several threads at once, where glibc's arenas
+/// contend (about 15% of a cold start went to malloc and its locks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit code when the guest traps or breaks a limit (like an abort).
 const EXIT_TRAP: u8 = 134;
@@ -88,6 +96,9 @@ enum Command {
         changed since, is refused."
     )]
     Compile(CompileArgs),
+    /// List, prune, clear or fill the compiled-module cache.
+    #[command(subcommand, after_help = cache_command::HELP)]
+    Cache(CacheCommand),
 }
 
 #[derive(Args)]
@@ -101,9 +112,41 @@ struct CacheArgs {
     #[arg(long)]
     no_cache: bool,
 
-    /// Report what Wasabi does: compile or cache hit, timings.
+    /// Which compiler makes the code of a module not in the cache: `auto` (Winch
+    /// now, for a quick start, and Cranelift in the background, for the cache and
+    /// every later run), `winch` (quickest to compile, slower code) or `cranelift`
+    /// (the fastest code, compiled before the program starts).
+    #[arg(long, value_name = "TIER", default_value = "auto", value_parser = tiering)]
+    tier: Tiering,
+
+    /// Size cap of the cache, e.g. 512MiB; past it the least recently used entries
+    /// are removed [default: 1GiB].
+    #[arg(long, value_name = "SIZE", env = "WASABI_CACHE_MAX_SIZE", value_parser = fields::size)]
+    cache_max_size: Option<u64>,
+
+    /// Report what Wasabi does: which compiler made the code, compile or cache
+    /// hit, timings.
     #[arg(short, long)]
     verbose: bool,
+}
+
+impl CacheArgs {
+    /// The runtime these flags describe; `background` is where a module
+    /// started on Winch gets its Cranelift code.
+    fn runtime_config(&self, background: BackgroundCompile) -> RuntimeConfig {
+        RuntimeConfig {
+            cache_dir: cache_dir(self),
+            cache_max_bytes: self.cache_max_size,
+            tiering: self.tier,
+            background,
+            ..RuntimeConfig::default()
+        }
+    }
+}
+
+fn tiering(text: &str) -> Result<Tiering, String> {
+    Tiering::from_name(text)
+        .ok_or_else(|| format!("`{text}` is not a compiler tier: use auto, winch or cranelift"))
 }
 
 const GO_EXEC_HELP: &str = "\
@@ -496,6 +539,7 @@ fn main() -> ExitCode {
         Command::GoExec(args) => go_exec(args),
         Command::Serve(args) => serve(args),
         Command::Compile(args) => compile(args),
+        Command::Cache(command) => cache_command::run(command),
     };
     match result {
         Ok(code) => code,
@@ -598,11 +642,11 @@ fn run_program(
         server_tls: program.http.server_tls()?,
         ..TenantSpec::new("main", file)
     };
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: cache_dir(&program.cache),
-        ..RuntimeConfig::default()
-    })
-    .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
+    // The process ends with the program: Cranelift's code for the cache
+    // is made by a detached `wasabi cache add`, so nothing waits for it.
+    let background = BackgroundCompile::Detached(Arc::new(cache_add_detached));
+    let runtime = Runtime::new(program.cache.runtime_config(background))
+        .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
     let module = runtime
         .load(&spec.module, spec.precompiled)
         .map_err(|e| match e {
@@ -762,10 +806,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    // A tenant started on Winch code keeps it until it restarts; its
+    // module's Cranelift code, compiled on low-priority threads of this
+    // process, is what every later start runs.
     let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: cache_dir(&args.cache),
         instance_slots: Some(args.max_instances),
-        ..RuntimeConfig::default()
+        ..args.cache.runtime_config(BackgroundCompile::InProcess)
     })
     .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
     let format = match args.log_format {

@@ -29,12 +29,15 @@ mod store;
 pub mod supervisor;
 mod tenant;
 
-pub use engine::EPOCH_TICK;
+pub use engine::{EPOCH_TICK, Tier};
 pub use limits::MemoryLimitExceeded;
 pub use manifest::{Manifest, ManifestError, RouterSpec, load_manifest};
 pub use module::{GuestKind, GuestModule, LoadError, ModuleOrigin, PrecompiledCode};
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
-pub use runtime::{InstanceStats, Runtime, RuntimeConfig};
+pub use runtime::{
+    BackgroundCompile, CompileRequest, DetachedCompile, Filled, InstanceStats, Runtime,
+    RuntimeConfig, Tiering, lower_priority,
+};
 pub use store::TenantData;
 pub use supervisor::{HttpStatus, StartError, Supervisor, TenantState, TenantStatus};
 pub use tenant::{RestartPolicy, TenantError, TenantIo, TenantSpec};

@@ -4,12 +4,13 @@
 //! allows it, deserializing a `.cwasm` this installation sealed).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasabi_gojs::Abi;
 use wasmtime::{Engine, InstancePre, Module, Precompiled};
 
-use crate::cache::ModuleCache;
+use crate::engine::Tier;
 use crate::seal::{InstallKey, SealError};
 use crate::store::TenantData;
 
@@ -129,13 +130,27 @@ impl std::fmt::Display for NotAGuest {
 #[derive(Clone)]
 pub struct GuestModule {
     pub(crate) module: Module,
-    kind: GuestKind,
-    path: PathBuf,
-    origin: ModuleOrigin,
+    pub(crate) kind: GuestKind,
+    pub(crate) path: PathBuf,
+    pub(crate) origin: ModuleOrigin,
+    pub(crate) tier: Tier,
+    /// For Winch code of a module whose Cranelift code is being made in
+    /// the background: where the later tenants find it.
+    pub(crate) upgrade: Option<Arc<Upgrade>>,
     /// The module with its imports resolved, set by
     /// [`Runtime::load`](crate::Runtime::load): every tenant of the module
     /// instantiates from it without linking again.
     pub(crate) pre: Option<Pre>,
+}
+
+/// How tenants of a module running on Winch code move to Cranelift code:
+/// the cache key the Cranelift code is stored under (by a background
+/// compile, in this process or a helper), and the loaded result, kept
+/// once found.
+#[derive(Debug)]
+pub(crate) struct Upgrade {
+    pub(crate) cranelift_key: Option<String>,
+    pub(crate) ready: Mutex<Option<GuestModule>>,
 }
 
 /// A module with its imports resolved, for the store of its kind.
@@ -151,6 +166,7 @@ impl std::fmt::Debug for GuestModule {
             .field("path", &self.path)
             .field("kind", &self.kind)
             .field("origin", &self.origin)
+            .field("tier", &self.tier)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +185,11 @@ impl GuestModule {
     /// Where its machine code came from.
     pub fn origin(&self) -> ModuleOrigin {
         self.origin
+    }
+
+    /// Which compiler made its machine code.
+    pub fn tier(&self) -> Tier {
+        self.tier
     }
 
     /// The compiled wasmtime module.
@@ -242,6 +263,9 @@ pub enum LoadError {
         /// Why.
         reason: String,
     },
+    /// A compiler's engine could not be built.
+    #[error("{0}")]
+    Engine(String),
     /// Writing a compiled module failed.
     #[error("{}: {source}", .path.display())]
     Write {
@@ -359,44 +383,21 @@ fn classify(path: &Path, e: wasmparser::BinaryReaderError) -> LoadError {
     }
 }
 
-/// Compiles `bytes`, through the cache when there is one.
+/// Compiles `bytes` with `engine`, an engine of `tier`.
 pub(crate) fn compile(
     engine: &Engine,
-    cache: Option<&ModuleCache>,
+    tier: Tier,
     path: &Path,
     bytes: &[u8],
-    kind: GuestKind,
-) -> Result<GuestModule, LoadError> {
-    let key = cache.map(|_| ModuleCache::key(engine, bytes));
-    if let (Some(cache), Some(key)) = (cache, &key)
-        && let Some(module) = cache.get(engine, key)
-    {
-        tracing::info!(module = %path.display(), "loaded from the compiled-module cache");
-        return Ok(GuestModule {
-            module,
-            kind,
-            path: path.to_path_buf(),
-            origin: ModuleOrigin::Cached,
-            pre: None,
-        });
-    }
+) -> Result<(Module, Duration), LoadError> {
     let started = Instant::now();
     let module = Module::new(engine, bytes).map_err(|e| LoadError::Invalid {
         path: path.to_path_buf(),
         reason: format!("{e:#}"),
     })?;
     let took = started.elapsed();
-    tracing::info!(module = %path.display(), ms = took.as_millis() as u64, "compiled");
-    if let (Some(cache), Some(key)) = (cache, &key) {
-        cache.put(key, &module);
-    }
-    Ok(GuestModule {
-        module,
-        kind,
-        path: path.to_path_buf(),
-        origin: ModuleOrigin::Compiled(took),
-        pre: None,
-    })
+    tracing::info!(module = %path.display(), ms = took.as_millis() as u64, "compiled with {tier}");
+    Ok((module, took))
 }
 
 /// Deserializes `bytes`, a `.cwasm` made by `wasabi compile`, once its seal
@@ -436,6 +437,8 @@ pub(crate) fn load_precompiled(
         path: path.to_path_buf(),
         pre: None,
         origin: ModuleOrigin::Precompiled,
+        tier: Tier::Cranelift,
+        upgrade: None,
     })
 }
 

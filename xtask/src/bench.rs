@@ -244,8 +244,15 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
     let warm = median_wall(plan.start_runs, || {
         tools.wasabi_run(&[&cache_flag], "hello.wasm", &[])
     })?;
+    // A cold start is a first run: an empty cache, Winch code now and
+    // Cranelift's compiled by a detached `wasabi cache add` (each run gets a
+    // cache of its own, so no run finds an earlier one's result).
+    let fresh = FreshCaches::new(&tools.root.join("target/bench/fresh-caches"))?;
     let cold = median_wall(plan.start_runs, || {
-        tools.wasabi_run(&["--no-cache"], "hello.wasm", &[])
+        tools.wasabi_run(&[&fresh.next()], "hello.wasm", &[])
+    })?;
+    let cold_cranelift = median_wall(plan.start_runs, || {
+        tools.wasabi_run(&["--no-cache", "--tier", "cranelift"], "hello.wasm", &[])
     })?;
     let node_start = tools.node_median(plan.start_runs, "hello.wasm", &[])?;
     figures.push(Figure {
@@ -254,15 +261,48 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         unit: "s",
         wasabi: warm,
         baselines: node_start.map(|n| ("node", n)).into_iter().collect(),
-        target: Some(("node", 0.25, true)),
+        target: Some(("node", 0.05, true)),
         runs: plan.start_runs,
     });
+    let mut cold_baselines: Vec<(&str, f64)> =
+        node_start.map(|n| ("node", n)).into_iter().collect();
+    cold_baselines.push(("cranelift_only", cold_cranelift));
     figures.push(Figure {
         name: "cold_start",
-        title: "cold start (hello, empty cache)",
+        title: "cold start (hello, 2.6 MB, empty cache: Winch, Cranelift in the background)",
         unit: "s",
         wasabi: cold,
-        baselines: node_start.map(|n| ("node", n)).into_iter().collect(),
+        baselines: cold_baselines,
+        target: Some(("node", 0.5, true)),
+        runs: plan.start_runs,
+    });
+
+    step("cold start of a large program: http-check -h (10 MB, net/http)");
+    // Go's net/http client and its dependencies; -h prints the usage and
+    // exits 0 once the program's packages are initialised.
+    let large = ["-h"];
+    let cold_large = median_wall(plan.start_runs, || {
+        tools.wasabi_run(&[&fresh.next()], "http-check.wasm", &large)
+    })?;
+    let cold_large_cranelift = median_wall(plan.start_runs, || {
+        tools.wasabi_run(
+            &["--no-cache", "--tier", "cranelift"],
+            "http-check.wasm",
+            &large,
+        )
+    })?;
+    let mut large_baselines: Vec<(&str, f64)> = tools
+        .node_median(plan.start_runs, "http-check.wasm", &large)?
+        .map(|n| ("node", n))
+        .into_iter()
+        .collect();
+    large_baselines.push(("cranelift_only", cold_large_cranelift));
+    figures.push(Figure {
+        name: "cold_start_large",
+        title: "cold start of a large program (http-check -h, 10 MB, empty cache)",
+        unit: "s",
+        wasabi: cold_large,
+        baselines: large_baselines,
         target: Some(("node", 1.0, true)),
         runs: plan.start_runs,
     });
@@ -288,6 +328,40 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         target: Some(("node", 1.0, true)),
         runs: plan.cpu_runs,
     });
+    // Its first run: compiling included, on Winch code (the tiered path),
+    // against Node.js (whose first run is every run) and Cranelift first.
+    let first_cpu = median_wall(plan.cpu_runs, || {
+        tools.wasabi_run(&[&fresh.next()], "cpu-bound.wasm", &[])
+    })?;
+    let mut first_baselines = vec![(
+        "cranelift_only",
+        median_wall(plan.cpu_runs, || {
+            tools.wasabi_run(
+                &["--no-cache", "--tier", "cranelift"],
+                "cpu-bound.wasm",
+                &[],
+            )
+        })?,
+    )];
+    if let Some(node) = tools.node_median(plan.cpu_runs, "cpu-bound.wasm", &[])? {
+        first_baselines.insert(0, ("node", node));
+    }
+    figures.push(Figure {
+        name: "cpu_bound_first_run",
+        title: "CPU-bound, first run (compile and run, empty cache)",
+        unit: "s",
+        wasabi: first_cpu,
+        baselines: first_baselines,
+        target: Some(("node", 1.0, true)),
+        runs: plan.cpu_runs,
+    });
+
+    step("go test -exec with a cold cache: encoding/json's tests");
+    if let Some(figure) = go_test_exec(&tools, &fresh, plan.cpu_runs)? {
+        figures.push(figure);
+    } else {
+        skipped.push("go test -exec figure: Node.js's runner is missing".into());
+    }
 
     step("WASI preview 1: Go hello and cpu-bound built for wasip1");
     // The same programs as WASI commands, against their js/wasm builds
@@ -1364,8 +1438,10 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          with the profile that shows it, and what would close it.\n\n\
          ## What each figure measures\n\n\
          - **warm start**: process wall time of `wasabi run hello.wasm` with a warm compiled-module cache, against `node wasm_exec_node.js hello.wasm`.\n\
-         - **cold start**: the same with `--no-cache` (Cranelift compiles the module every run).\n\
-         - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time.\n\
+         - **cold start**: a first run: `wasabi run` of `hello.wasm` with an empty cache of its own. Wasabi compiles it with Winch, starts it, and compiles it with Cranelift in a detached `wasabi cache add` for later runs (not waited for). `cranelift_only`: `--no-cache --tier cranelift`, the one-tier path of earlier releases.\n\
+         - **cold start of a large program**: the same for `programs/http-check -h` (10 MB: Go's `net/http` client, TLS and HTTP/2; `-h` prints the usage and exits once every package is initialised).\n\
+         - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time, from a warm cache; **first run**: the same with an empty cache (compiling included: Winch code, Cranelift's made beside it for later runs).\n\
+         - **go test -exec**: `GOOS=js GOARCH=wasm go test -count=1 encoding/json`, the test binary run by `wasabi go-exec` with an empty cache against Go's own `go_js_wasm_exec` (Node.js); wall time of the whole command, Go's build cached.\n\
          - **host-call cost**: `programs/js-calls` times a loop of `js.Global().Get(\"Object\").Type()` inside the guest, so start-up is excluded.\n\
          - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`: under Wasabi with the host serving HTTP (`wasabi.Serve`, the Wasabi column), with Go's own server in the guest (`-socket`, `wasabi_socket`), and natively with `GOMAXPROCS=1` (`native`) and on all cores; p50/p99 latency of the same requests.\n\
          - **routed tenants**: `wasabi serve` with a `[router]` in front of 100 hello-server tenants (`t0.test` ...), wrk's requests spread over their hosts by a script, against the same router in front of one tenant.\n\
@@ -1454,4 +1530,66 @@ fn chart(figures: &[Figure]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// Cache folders that are empty when handed out: a cold start's.
+struct FreshCaches {
+    dir: PathBuf,
+    next: std::cell::Cell<usize>,
+}
+
+impl FreshCaches {
+    fn new(dir: &Path) -> anyhow::Result<FreshCaches> {
+        // Earlier runs' caches (and their background compiles' output).
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir)?;
+        Ok(FreshCaches {
+            dir: dir.to_path_buf(),
+            next: std::cell::Cell::new(0),
+        })
+    }
+
+    /// `--cache-dir=<a folder no run has used>`.
+    fn next(&self) -> String {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        format!("--cache-dir={}", self.dir.join(n.to_string()).display())
+    }
+}
+
+/// `go test -count=1 encoding/json` for js/wasm, its test binary run by
+/// `wasabi go-exec` with an empty cache and by Go's own Node.js runner:
+/// wall time of the whole command (the build is cached by Go after a
+/// first, untimed run).
+fn go_test_exec(tools: &Tools, fresh: &FreshCaches, runs: usize) -> anyhow::Result<Option<Figure>> {
+    let Ok((_, runner)) = &tools.node else {
+        return Ok(None);
+    };
+    let node_exec = runner
+        .parent()
+        .map(|d| d.join("go_js_wasm_exec"))
+        .filter(|p| p.is_file())
+        .context("go_js_wasm_exec beside wasm_exec_node.js")?;
+    let go_test = |exec: String| {
+        let mut cmd = Command::new("go");
+        cmd.args(["test", "-count=1", "-exec", &exec, "encoding/json"])
+            .env("GOOS", "js")
+            .env("GOARCH", "wasm")
+            .current_dir(&tools.root);
+        cmd
+    };
+    let wasabi_exec = |flag: String| format!("{} go-exec {flag}", tools.wasabi.display());
+    // Builds the test binary into Go's cache, untimed.
+    time_run(&mut go_test(wasabi_exec("--no-cache".into())))?;
+    let wasabi = median_wall(runs, || go_test(wasabi_exec(fresh.next())))?;
+    let node = median_wall(runs, || go_test(node_exec.display().to_string()))?;
+    Ok(Some(Figure {
+        name: "go_test_exec_cold",
+        title: "go test -exec, empty cache (encoding/json, js/wasm; node: Go's go_js_wasm_exec)",
+        unit: "s",
+        wasabi,
+        baselines: vec![("node", node)],
+        target: Some(("node", 1.0, true)),
+        runs,
+    }))
 }

@@ -28,6 +28,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),
         instance_slots: Some(BATCH as u32 * 2),
+        // Churn is measured on the steady state's code.
+        tiering: wasabi_core::Tiering::Cranelift,
         ..RuntimeConfig::default()
     })?;
     let supervisor = quiet_supervisor(runtime);

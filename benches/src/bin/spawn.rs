@@ -21,6 +21,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(cache),
         instance_slots: Some(64),
+        // Spawning is measured on the steady state's code.
+        tiering: wasabi_core::Tiering::Cranelift,
         ..RuntimeConfig::default()
     })?;
     let supervisor = quiet_supervisor(runtime);

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use wasabi_core::{PrecompiledCode, Runtime, RuntimeConfig};
+use wasabi_core::{BackgroundCompile, PrecompiledCode, Runtime, RuntimeConfig, Tiering};
 
 /// The target.
 pub const TARGET: crate::Target = crate::Target {
@@ -24,16 +24,23 @@ pub const TARGET: crate::Target = crate::Target {
     run,
 };
 
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
+/// A runtime compiling with `tier`'s compiler only: each input goes
+/// through Cranelift and through Winch, as a first run would.
+fn runtime(tier: Tiering) -> &'static Runtime {
+    static RUNTIMES: OnceLock<[Runtime; 2]> = OnceLock::new();
+    let runtimes = RUNTIMES.get_or_init(|| {
         let home = std::env::temp_dir().join(format!("wasabi-fuzz-home-{}", std::process::id()));
-        Runtime::new(RuntimeConfig {
-            key_file: Some(home.join("install.key")),
-            ..RuntimeConfig::default()
+        [Tiering::Cranelift, Tiering::Winch].map(|tiering| {
+            Runtime::new(RuntimeConfig {
+                key_file: Some(home.join("install.key")),
+                tiering,
+                background: BackgroundCompile::Off,
+                ..RuntimeConfig::default()
+            })
+            .expect("an engine")
         })
-        .expect("an engine")
-    })
+    });
+    &runtimes[usize::from(tier == Tiering::Winch)]
 }
 
 fn load(bytes: &[u8]) {
@@ -41,11 +48,15 @@ fn load(bytes: &[u8]) {
     if std::fs::write(&path, bytes).is_err() {
         return;
     }
-    let _ = runtime().load(&path, PrecompiledCode::Refused);
+    for tier in [Tiering::Cranelift, Tiering::Winch] {
+        let _ = runtime(tier).load(&path, PrecompiledCode::Refused);
+    }
     // Allowed, nothing unsealed may load.
     if !bytes.starts_with(b"\0asm") {
         assert!(
-            runtime().load(&path, PrecompiledCode::Allowed).is_err(),
+            runtime(Tiering::Cranelift)
+                .load(&path, PrecompiledCode::Allowed)
+                .is_err(),
             "unsealed bytes loaded as precompiled code"
         );
     }

@@ -55,6 +55,9 @@ pub fn warm(wasm: &Path) {
     }
     let runtime = wasabi_core::Runtime::new(wasabi_core::RuntimeConfig {
         cache_dir: Some(cache_dir()),
+        // What every test run then loads: Cranelift code, as a steady
+        // state runs (tiers.rs tests the way there).
+        tiering: wasabi_core::Tiering::Cranelift,
         key_file: Some(wasabi_home().join(wasabi_core::seal::KEY_FILE_NAME)),
         ..Default::default()
     })
@@ -92,10 +95,11 @@ pub fn run_no_cache(path: &Path) -> Output {
     finish(cmd)
 }
 
-/// `wasabi run --verbose --cache-dir <cache> hello.wasm`.
+/// `wasabi run --verbose --tier cranelift --cache-dir <cache> hello.wasm`:
+/// the cache entry is written before the run ends.
 pub fn run_hello_verbose(cache: &Path) -> Output {
     let mut cmd = wasabi();
-    cmd.args(["run", "--verbose", "--cache-dir"])
+    cmd.args(["run", "--verbose", "--tier", "cranelift", "--cache-dir"])
         .arg(cache)
         .arg(program("hello.wasm"));
     finish(cmd)
