@@ -1,8 +1,8 @@
 //! The on-disk cache of compiled modules, which manages its own size.
 //!
 //! Compiling a Go module takes seconds (they are 2–11 MB of wasm); loading a
-//! compiled one takes milliseconds. Entries are keyed by the SHA-256 of the
-//! module's bytes, the compiler [`Tier`] and the engine's compatibility hash
+//! compiled one takes milliseconds. Entries are keyed by the BLAKE3 hash of
+//! the module's bytes, the compiler [`Tier`] and the engine's compatibility hash
 //! (wasmtime version, target CPU features, compiler settings), so code from
 //! another tier, build or machine is never picked up.
 //!
@@ -25,7 +25,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
 use crate::engine::Tier;
@@ -146,12 +145,12 @@ impl ModuleCache {
     pub fn key(engine: &Engine, tier: Tier, wasm: &[u8]) -> String {
         let mut compat = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut compat);
-        let mut h = Sha256::new();
+        let mut h = blake3::Hasher::new();
         h.update(FORMAT.as_bytes());
         h.update(tier.name().as_bytes());
-        h.update(compat.finish().to_le_bytes());
-        h.update(Sha256::digest(wasm));
-        hex(&h.finalize())
+        h.update(&compat.finish().to_le_bytes());
+        h.update(blake3::hash(wasm).as_bytes());
+        hex(h.finalize().as_bytes())
     }
 
     fn entry_path(&self, key: &str) -> PathBuf {
@@ -194,7 +193,7 @@ impl ModuleCache {
             ));
         }
         // SAFETY: the bytes are exactly what this installation sealed after
-        // wasmtime serialized a module it compiled: the seal is an HMAC under
+        // wasmtime serialized a module it compiled: the seal is a keyed BLAKE3 MAC under
         // a key only this user's Wasabi directory holds, checked over the
         // very bytes handed to wasmtime (read once, so the file cannot change
         // in between). wasmtime still checks version, compiler and CPU

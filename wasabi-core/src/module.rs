@@ -417,7 +417,7 @@ pub(crate) fn load_precompiled(
         .open(bytes)
         .map_err(|e| refused(e.to_string()))?;
     // SAFETY: deserializing runs the artifact's machine code. These bytes
-    // carry this installation's seal, an HMAC under a key only the user's
+    // carry this installation's seal, a keyed BLAKE3 MAC under a key only the user's
     // Wasabi directory holds, checked over exactly the bytes handed to
     // wasmtime: `wasabi compile` made them here from WebAssembly. wasmtime
     // still checks the version, settings and CPU features.

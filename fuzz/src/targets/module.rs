@@ -13,7 +13,7 @@ pub const TARGET: crate::Target = crate::Target {
     dictionary: &[
         b"\0asm\x01\0\0\0",
         b"\x7fELF",
-        b"wasabi-sealed-v1",
+        b"wasabi-sealed-v2",
         b"gojs",
         b"go",
         b"\x02",
