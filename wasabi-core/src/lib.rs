@@ -29,7 +29,7 @@ mod store;
 pub mod supervisor;
 mod tenant;
 
-pub use engine::{EPOCH_TICK, Tier};
+pub use engine::{EPOCH_TICK, Preemption, Tier};
 pub use limits::MemoryLimitExceeded;
 pub use manifest::{Manifest, ManifestError, RouterSpec, load_manifest};
 pub use module::{GuestKind, GuestModule, LoadError, ModuleOrigin, PrecompiledCode};

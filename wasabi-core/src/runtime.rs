@@ -12,7 +12,7 @@ use wasmtime::{Engine, Instance, InstancePre, Linker, Module, Store};
 
 use crate::cache::{DEFAULT_MAX_BYTES, ModuleCache};
 use crate::cpu::Metered;
-use crate::engine::{Tier, build_engine, start_epoch_ticker};
+use crate::engine::{Preemption, Tier, build_engine, start_epoch_ticker};
 use crate::limits::{Limiter, MemoryLimitExceeded};
 use crate::module::{
     self, GuestKind, GuestModule, Inspected, LoadError, ModuleOrigin, Pre, PrecompiledCode, Upgrade,
@@ -43,6 +43,10 @@ pub struct RuntimeConfig {
     pub tiering: Tiering,
     /// Where the Cranelift code of a module started on Winch is made.
     pub background: BackgroundCompile,
+    /// How running guests give up their thread; epochs unless an embedder
+    /// runs one program alone (no tenant of such a runtime may have a CPU
+    /// share).
+    pub preemption: Preemption,
 }
 
 impl std::fmt::Debug for RuntimeConfig {
@@ -53,6 +57,7 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("instance_slots", &self.instance_slots)
             .field("key_file", &self.key_file)
             .field("tiering", &self.tiering)
+            .field("preemption", &self.preemption)
             .finish_non_exhaustive()
     }
 }
@@ -208,6 +213,7 @@ impl InstanceStats {
 /// ```
 pub struct Runtime {
     instance_slots: Option<u32>,
+    preemption: Preemption,
     /// Built on first use: a warm start never builds Winch's, and a cold
     /// one links only the tier it runs.
     cranelift: OnceLock<Result<Compiler, String>>,
@@ -232,10 +238,16 @@ struct Linkers {
 }
 
 impl Compiler {
-    fn new(tier: Tier, instance_slots: Option<u32>) -> Result<Compiler, String> {
-        let engine = build_engine(tier, instance_slots)
+    fn new(
+        tier: Tier,
+        instance_slots: Option<u32>,
+        preemption: Preemption,
+    ) -> Result<Compiler, String> {
+        let engine = build_engine(tier, instance_slots, preemption)
             .map_err(|e| format!("could not build the {tier} engine: {e:#}"))?;
-        start_epoch_ticker(&engine);
+        if preemption == Preemption::Epochs {
+            start_epoch_ticker(&engine);
+        }
         Ok(Compiler {
             engine,
             linkers: OnceLock::new(),
@@ -275,6 +287,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> wasmtime::Result<Runtime> {
         let mut runtime = Runtime {
             instance_slots: config.instance_slots,
+            preemption: config.preemption,
             cranelift: OnceLock::new(),
             winch: OnceLock::new(),
             cache: None,
@@ -308,7 +321,7 @@ impl Runtime {
             Tier::Cranelift => &self.cranelift,
             Tier::Winch => &self.winch,
         };
-        cell.get_or_init(|| Compiler::new(tier, self.instance_slots))
+        cell.get_or_init(|| Compiler::new(tier, self.instance_slots, self.preemption))
             .as_ref()
             .map_err(|e| LoadError::Engine(e.clone()))
     }
@@ -647,6 +660,11 @@ impl Runtime {
         io: TenantIo,
         stats: &Arc<InstanceStats>,
     ) -> Result<Outcome, TenantError> {
+        if self.preemption == Preemption::Off && spec.limits.max_cpu.is_some() {
+            return Err(TenantError::Setup(
+                "a CPU share needs preemption, which this runtime has off".into(),
+            ));
+        }
         let module = &self.current(module);
         let compiler = self
             .compiler(module.tier)
@@ -755,8 +773,10 @@ impl Runtime {
             },
         );
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        if self.preemption == Preemption::Epochs {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_async_yield_and_update(1);
+        }
         store
     }
 }

@@ -103,6 +103,7 @@ struct Tools {
     root: PathBuf,
     wasabi: PathBuf,
     spawn: PathBuf,
+    preemption: PathBuf,
     programs: PathBuf,
     cache: PathBuf,
     /// `node` and the Go toolchain's runner, or why they are missing.
@@ -227,6 +228,7 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         root: root.to_path_buf(),
         wasabi: root.join("target").join(profile).join("wasabi"),
         spawn: root.join("target").join(profile).join("spawn"),
+        preemption: root.join("target").join(profile).join("preemption"),
         programs: root.join("target/programs"),
         cache: out_dir.join("cache"),
         node: find_node(),
@@ -355,6 +357,39 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         target: Some(("node", 1.0, true)),
         runs: plan.cpu_runs,
     });
+
+    step("the cost of preemption: cpu-bound in-process, epochs on and off, each tier");
+    let costs: serde_json::Value = serde_json::from_str(
+        output(
+            Command::new(&tools.preemption)
+                .arg(tools.programs.join("cpu-bound.wasm"))
+                .arg(plan.cpu_runs.to_string()),
+        )?
+        .trim(),
+    )?;
+    let cost = |name: &str| costs[name].as_f64().with_context(|| name.to_string());
+    for (tier, name, title) in [
+        (
+            "cranelift",
+            "preemption_cranelift",
+            "CPU-bound in-process on Cranelift code: epoch checks on (as Wasabi runs) and off",
+        ),
+        (
+            "winch",
+            "preemption_winch",
+            "CPU-bound in-process on Winch code: epoch checks on and off",
+        ),
+    ] {
+        figures.push(Figure {
+            name,
+            title,
+            unit: "s",
+            wasabi: cost(&format!("{tier}_epochs"))?,
+            baselines: vec![("epochs_off", cost(&format!("{tier}_off"))?)],
+            target: None,
+            runs: plan.cpu_runs,
+        });
+    }
 
     step("go test -exec with a cold cache: encoding/json's tests");
     if let Some(figure) = go_test_exec(&tools, &fresh, plan.cpu_runs)? {
@@ -1441,6 +1476,7 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **cold start**: a first run: `wasabi run` of `hello.wasm` with an empty cache of its own. Wasabi compiles it with Winch, starts it, and compiles it with Cranelift in a detached `wasabi cache add` for later runs (not waited for). `cranelift_only`: `--no-cache --tier cranelift`, the one-tier path of earlier releases.\n\
          - **cold start of a large program**: the same for `programs/http-check -h` (10 MB: Go's `net/http` client, TLS and HTTP/2; `-h` prints the usage and exits once every package is initialised).\n\
          - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time, from a warm cache; **first run**: the same with an empty cache (compiling included: Winch code, Cranelift's made beside it for later runs).\n\
+         - **preemption rows**: `benches/src/bin/preemption.rs` runs `cpu-bound` in-process, on each tier, with epoch interruption on (the Wasabi column: every function entry and loop head checks the epoch) and off (`Preemption::Off`, `epochs_off`). `wasabi` keeps epochs on even for a lone `wasabi run`: the gain is a few percent, and code without the checks is different code, so a module run both ways (a run, then a tenant with a CPU share) would be compiled and cached twice.\n\
          - **go test -exec**: `GOOS=js GOARCH=wasm go test -count=1 encoding/json`, the test binary run by `wasabi go-exec` with an empty cache against Go's own `go_js_wasm_exec` (Node.js); wall time of the whole command, Go's build cached.\n\
          - **host-call cost**: `programs/js-calls` times a loop of `js.Global().Get(\"Object\").Type()` inside the guest, so start-up is excluded.\n\
          - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`: under Wasabi with the host serving HTTP (`wasabi.Serve`, the Wasabi column), with Go's own server in the guest (`-socket`, `wasabi_socket`), and natively with `GOMAXPROCS=1` (`native`) and on all cores; p50/p99 latency of the same requests.\n\
@@ -1570,12 +1606,17 @@ fn go_test_exec(tools: &Tools, fresh: &FreshCaches, runs: usize) -> anyhow::Resu
         .map(|d| d.join("go_js_wasm_exec"))
         .filter(|p| p.is_file())
         .context("go_js_wasm_exec beside wasm_exec_node.js")?;
+    // Outside this repository: its go.work's Go version would set the
+    // standard library's GODEBUG defaults for the test (json's synctest
+    // tests need the current ones).
+    let outside = std::env::temp_dir().join("wasabi-bench-go-test");
+    std::fs::create_dir_all(&outside)?;
     let go_test = |exec: String| {
         let mut cmd = Command::new("go");
         cmd.args(["test", "-count=1", "-exec", &exec, "encoding/json"])
             .env("GOOS", "js")
             .env("GOARCH", "wasm")
-            .current_dir(&tools.root);
+            .current_dir(&outside);
         cmd
     };
     let wasabi_exec = |flag: String| format!("{} go-exec {flag}", tools.wasabi.display());
