@@ -76,8 +76,11 @@ enum Command {
         after_help = "Exit status: the program's own exit code (2 for a Go panic; a WASI \
         command's proc_exit code); \
         134 when it traps or breaks a limit; 1 when Wasabi cannot start it.\n\n\
-        Compiled code is cached (see --cache-dir); run with --verbose to see whether \
-        a run compiled the module or loaded it from the cache."
+        A module not in the cache starts on Winch code (compiled in a fraction of \
+        Cranelift's time); Cranelift's code is compiled in the background, at idle \
+        priority, into the cache (see --cache-dir and `wasabi cache`), and every later \
+        run loads it. --verbose says which compiler made the code a run used, and \
+        whether it came from the cache."
     )]
     Run(RunArgs),
     /// Run many tenants side by side, as a manifest describes them.

@@ -451,6 +451,16 @@ fn cache_commands_explain_themselves_and_refuse_nonsense() {
     let cache = scratch("tiers-nonsense");
     let out = cache_command(&cache, &["list"]);
     assert!(stdout(&out).contains("0 entries"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("of 1 GiB"), "{}", stdout(&out));
+    // The cap from the environment.
+    let out = finish({
+        let mut cmd = wasabi();
+        cmd.env("WASABI_CACHE_MAX_SIZE", "5MiB")
+            .args(["cache", "list", "--cache-dir"])
+            .arg(&cache);
+        cmd
+    });
+    assert!(stdout(&out).contains("of 5 MiB"), "{}", stdout(&out));
     let out = cache_command(&cache, &["prune", "--max-size", "lots"]);
     assert_ne!(out.status.code(), Some(0));
     let not_wasm = cache.join("x.wasm");

@@ -83,9 +83,9 @@ pub enum Preemption {
     /// No checks: a guest runs until it calls the host or ends. For an
     /// embedder that runs one program on a thread of its own, without a
     /// CPU share. The code differs, so the cache keeps it apart. Measured
-    /// (`cargo xtask bench`, the preemption rows): about 6–7% faster on a
-    /// CPU-bound program on either tier; `wasabi` keeps epochs on
-    /// everywhere (docs/performance.md says why).
+    /// (`cargo xtask bench`, the preemption rows): 8–10% faster on a
+    /// CPU-bound program; `wasabi` keeps epochs on everywhere
+    /// (docs/performance-gaps.md says why).
     Off,
 }
 

@@ -239,6 +239,16 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         skipped.push(format!("Node.js: {why}"));
     }
     let cache_flag = format!("--cache-dir={}", tools.cache.display());
+    // Every figure but the first-run ones measures the steady state:
+    // Cranelift code from the cache. Filled now, before anything is timed
+    // (a run would start on Winch and fill it in the background).
+    step("filling the shared cache with Cranelift code (wasabi cache add)");
+    let mut fill = Command::new(&tools.wasabi);
+    fill.args(["cache", "add", &cache_flag]);
+    for wasm in STEADY_STATE_PROGRAMS {
+        fill.arg(tools.programs.join(wasm));
+    }
+    time_run(&mut fill)?;
     let mut figures = Vec::new();
 
     step("warm and cold start: hello");
@@ -1476,7 +1486,7 @@ fn publish_docs(root: &Path, results: &Path, table: &str) -> anyhow::Result<()> 
          - **cold start**: a first run: `wasabi run` of `hello.wasm` with an empty cache of its own. Wasabi compiles it with Winch, starts it, and compiles it with Cranelift in a detached `wasabi cache add` for later runs (not waited for). `cranelift_only`: `--no-cache --tier cranelift`, the one-tier path of earlier releases.\n\
          - **cold start of a large program**: the same for `programs/http-check -h` (10 MB: Go's `net/http` client, TLS and HTTP/2; `-h` prints the usage and exits once every package is initialised).\n\
          - **CPU-bound**: `programs/cpu-bound` (a sha256 chain, JSON, a sort), wall time, from a warm cache; **first run**: the same with an empty cache (compiling included: Winch code, Cranelift's made beside it for later runs).\n\
-         - **preemption rows**: `benches/src/bin/preemption.rs` runs `cpu-bound` in-process, on each tier, with epoch interruption on (the Wasabi column: every function entry and loop head checks the epoch) and off (`Preemption::Off`, `epochs_off`). `wasabi` keeps epochs on even for a lone `wasabi run`: the gain is a few percent, and code without the checks is different code, so a module run both ways (a run, then a tenant with a CPU share) would be compiled and cached twice.\n\
+         - **preemption rows**: `benches/src/bin/preemption.rs` runs `cpu-bound` in-process, on each tier, with epoch interruption on (the Wasabi column: every function entry and loop head checks the epoch) and off (`Preemption::Off`, `epochs_off`). `wasabi` keeps epochs on even for a lone `wasabi run` ([performance-gaps.md](performance-gaps.md) says why).\n\
          - **go test -exec**: `GOOS=js GOARCH=wasm go test -count=1 encoding/json`, the test binary run by `wasabi go-exec` with an empty cache against Go's own `go_js_wasm_exec` (Node.js); wall time of the whole command, Go's build cached.\n\
          - **host-call cost**: `programs/js-calls` times a loop of `js.Global().Get(\"Object\").Type()` inside the guest, so start-up is excluded.\n\
          - **HTTP throughput**: `programs/hello-server` under a keep-alive load of 64 connections from a tokio client in `xtask`: under Wasabi with the host serving HTTP (`wasabi.Serve`, the Wasabi column), with Go's own server in the guest (`-socket`, `wasabi_socket`), and natively with `GOMAXPROCS=1` (`native`) and on all cores; p50/p99 latency of the same requests.\n\
@@ -1568,6 +1578,20 @@ fn chart(figures: &[Figure]) -> String {
     svg
 }
 
+/// Every program the steady-state figures run from the shared cache.
+const STEADY_STATE_PROGRAMS: &[&str] = &[
+    "hello.wasm",
+    "cpu-bound.wasm",
+    "js-calls.wasm",
+    "hello-server.wasm",
+    "http-handlers.wasm",
+    "tcp-echo.wasm",
+    "idle.wasm",
+    "wasip1/hello.wasm",
+    "wasip1/cpu-bound.wasm",
+    "wasip1/hello-server.wasm",
+];
+
 /// Cache folders that are empty when handed out: a cold start's.
 struct FreshCaches {
     dir: PathBuf,
@@ -1587,9 +1611,35 @@ impl FreshCaches {
 
     /// `--cache-dir=<a folder no run has used>`.
     fn next(&self) -> String {
+        // The previous first run's background compile must not run beside
+        // this one (nor beside any later figure): it is waited for here,
+        // untimed.
+        wait_background_compiles();
         let n = self.next.get();
         self.next.set(n + 1);
         format!("--cache-dir={}", self.dir.join(n.to_string()).display())
+    }
+}
+
+/// Waits (up to two minutes) until no `wasabi cache add --background` runs.
+fn wait_background_compiles() {
+    let running = || {
+        std::fs::read_dir("/proc")
+            .map(|procs| {
+                procs.flatten().any(|p| {
+                    std::fs::read(p.path().join("cmdline"))
+                        .map(|cmd| {
+                            cmd.windows(b"cache\0add\0--background".len())
+                                .any(|w| w == b"cache\0add\0--background")
+                        })
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
