@@ -490,3 +490,42 @@ fn cache_commands_explain_themselves_and_refuse_nonsense() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].1, "?");
 }
+
+/// Things planted in the cache folder under the names Wasabi uses: a FIFO
+/// where an entry belongs (opening it would block the run forever) and a
+/// symbolic link where a fill lock belongs (following it would create or
+/// lock a file elsewhere). Neither hangs or escapes; the module compiles.
+#[test]
+fn planted_fifos_and_links_in_the_cache_folder_neither_hang_nor_lead_out() {
+    let cache = scratch("tiers-planted");
+    let hello = program("hello.wasm");
+    let out = run_cached(&cache, &["--tier", "cranelift"], &hello);
+    assert_eq!(stdout(&out), HELLO);
+    let entry = entry_files(&cache).remove(0);
+    let key = entry.file_stem().unwrap().to_str().unwrap().to_string();
+    std::fs::remove_file(&entry).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&entry)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = run_cached(&cache, &["--tier", "cranelift"], &hello);
+    assert_eq!(stdout(&out), HELLO, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A link where `cache add` takes its fill lock.
+    std::fs::remove_file(&entry).unwrap();
+    let elsewhere = scratch("tiers-planted-target").join("created-by-wasabi");
+    std::os::unix::fs::symlink(&elsewhere, cache.join(format!("{key}.lock"))).unwrap();
+    let mut cmd = wasabi();
+    cmd.args(["cache", "add", "--cache-dir"])
+        .arg(&cache)
+        .arg(&hello);
+    let out = finish(cmd);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!elsewhere.exists(), "the lock followed a planted link");
+}

@@ -22,6 +22,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -168,7 +169,17 @@ impl ModuleCache {
     /// another installation) or of another tier, after a warning.
     pub fn get(&self, engine: &Engine, tier: Tier, key: &str) -> Option<Module> {
         let entry = self.entry_path(key);
-        let mut file = std::fs::File::open(&entry).ok()?;
+        // Non-blocking open, then a regular file only: a FIFO or device
+        // planted under an entry's name would otherwise hang the run.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&entry)
+            .ok()?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            tracing::warn!(entry = %entry.display(), "cache entry refused: not a regular file; recompiling");
+            return None;
+        }
         let mut bytes = Vec::new();
         if let Err(e) = file.read_to_end(&mut bytes) {
             tracing::warn!(entry = %entry.display(), "cache entry unreadable: {e}; recompiling");
@@ -248,21 +259,11 @@ impl ModuleCache {
     /// lock (`flock`) on a file beside the entries, released when the
     /// [`FillLock`] drops or its process dies.
     pub fn lock_fill(&self, key: &str) -> std::io::Result<Option<FillLock>> {
-        std::fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(format!("{key}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(FillLock {
-                file,
-                path: Some(path),
-            })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
-        }
+        Ok(try_lock(&self.dir, &path)?.map(|file| FillLock {
+            file,
+            path: Some(path),
+        }))
     }
 
     /// One of [`BACKGROUND_SLOTS`] holds on running a background compile
@@ -272,20 +273,12 @@ impl ModuleCache {
     /// it waits for idle CPU. A module turned away now is compiled by a
     /// later run's background compile.
     pub fn background_slot(&self) -> std::io::Result<Option<FillLock>> {
-        std::fs::create_dir_all(&self.dir)?;
         for slot in 0..BACKGROUND_SLOTS {
             let path = self.dir.join(format!("background-{slot}.lock"));
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            match file.try_lock() {
-                // Kept in place on release: another process may be waiting
-                // to open it.
-                Ok(()) => return Ok(Some(FillLock { file, path: None })),
-                Err(std::fs::TryLockError::WouldBlock) => continue,
-                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            // Kept in place on release: another process may be about to
+            // open it.
+            if let Some(file) = try_lock(&self.dir, &path)? {
+                return Ok(Some(FillLock { file, path: None }));
             }
         }
         Ok(None)
@@ -393,6 +386,24 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<CacheEntry>> {
     }
     entries.sort_by(|a, b| b.last_used.cmp(&a.last_used).then(a.key.cmp(&b.key)));
     Ok(entries)
+}
+
+/// The lock file `path` in the cache folder `dir`, opened (made if need
+/// be) and locked with `flock`, or `None` when another process holds it.
+/// A symbolic link planted under its name is not followed.
+fn try_lock(dir: &Path, path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 /// The key of the entry file at `path`, if it is one.
