@@ -18,7 +18,7 @@ use wasabi_core::admin::serve_admin;
 use wasabi_core::manifest::ManifestAdvice;
 use wasabi_core::{
     AddressRule, BackgroundCompile, HttpLimits, LoadError, LogFormat, MountSpec, NetPolicy,
-    PrecompiledCode, Router, RunError, Runtime, RuntimeConfig, SandboxSpec, StartError, Supervisor,
+    PrecompiledCode, Router, Runtime, RuntimeConfig, SandboxSpec, StartError, Supervisor,
     TenantError, TenantIo, TenantLimits, TenantSpec, Tiering, fields, load_manifest,
 };
 
@@ -31,8 +31,6 @@ use crate::cache_command::{CacheCommand, cache_add_detached};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit code when the guest traps or breaks a limit (like an abort).
-const EXIT_TRAP: u8 = 134;
 /// Exit code when Wasabi itself cannot start the program.
 const EXIT_ERROR: u8 = 1;
 
@@ -676,15 +674,7 @@ fn run_program(
         Ok(outcome) => Ok(ExitCode::from(outcome.code() as u8)),
         Err(e) => {
             report(&e);
-            Ok(ExitCode::from(match e {
-                TenantError::Instantiate(_)
-                | TenantError::Setup(_)
-                | TenantError::WorldTooBig(_)
-                | TenantError::Run(RunError::MissingExport(_) | RunError::ArgsTooLong(_)) => {
-                    EXIT_ERROR
-                }
-                _ => EXIT_TRAP,
-            }))
+            Ok(ExitCode::from(e.exit_code()))
         }
     }
 }
@@ -785,15 +775,7 @@ impl Drop for PrivateTemp {
 
 /// Prints why a tenant failed, with the guest backtrace for traps.
 fn report(e: &TenantError) {
-    match e {
-        TenantError::Run(run @ RunError::Trap(_)) => {
-            eprintln!("wasabi: {}", e.advised(&FlagAdvice));
-            if let Some(backtrace) = run.guest_backtrace() {
-                eprintln!("guest backtrace:\n{backtrace}");
-            }
-        }
-        other => eprintln!("wasabi: {}", other.advised(&FlagAdvice)),
-    }
+    eprintln!("wasabi: {}", e.report(&FlagAdvice));
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -35,11 +35,11 @@ pub use manifest::{Manifest, ManifestError, RouterSpec, load_manifest};
 pub use module::{GuestKind, GuestModule, LoadError, ModuleOrigin, PrecompiledCode};
 pub use output::{LogFormat, SharedWriter, Stream, TenantOutput};
 pub use runtime::{
-    BackgroundCompile, CompileRequest, DetachedCompile, Filled, InstanceStats, Runtime,
+    BackgroundCompile, CompileRequest, DetachedCompile, Filled, InstanceStats, KeySource, Runtime,
     RuntimeConfig, Tiering, lower_priority,
 };
 pub use store::TenantData;
-pub use supervisor::{HttpStatus, StartError, Supervisor, TenantState, TenantStatus};
+pub use supervisor::{HttpStatus, StartError, Supervisor, TenantState, TenantStatus, wait_drained};
 pub use tenant::{RestartPolicy, TenantError, TenantIo, TenantSpec};
 /// The guest world of Go js/wasm programs, for embedders that assemble one
 /// themselves; [`Runtime::run`] does it from a [`TenantSpec`].

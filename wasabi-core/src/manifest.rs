@@ -276,13 +276,118 @@ pub fn parse_manifest(text: &str, path: &Path, base: &Path) -> Result<Manifest, 
             message,
         }
     };
-    let raw: RawManifest = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim_end().to_string();
-        match e.span() {
-            Some(span) => at(span, message),
-            None => at(0..0, message),
+    let raw: RawManifest = toml::from_str(text).map_err(|e| toml_error(&at, e))?;
+    build_manifest(raw, text, path, base, ModuleCheck::OnDisk)
+}
+
+/// Whether a tenant's module must be a file beside the manifest.
+#[derive(PartialEq)]
+enum ModuleCheck {
+    /// A manifest's: it must.
+    OnDisk,
+    /// A container's: the shim has it already, possibly from an image
+    /// layer that is no file.
+    InImage,
+}
+
+/// A TOML syntax or type error, located.
+fn toml_error(
+    at: &impl Fn(Range<usize>, String) -> ManifestError,
+    e: toml::de::Error,
+) -> ManifestError {
+    let message = e.message().trim_end().to_string();
+    match e.span() {
+        Some(span) => at(span, message),
+        None => at(0..0, message),
+    }
+}
+
+/// Fields of a container's configuration that the container itself sets.
+const CONTAINER_FIELDS: &str = "`name`, `module`, `args`, `routes` and `restart` come from the container (its image's entrypoint and arguments; containerd restarts it), not from this file";
+
+/// Parses the configuration of the one tenant a container runs (what
+/// `containerd-shim-wasabi-v1` reads from `/wasabi.toml` in the container):
+/// the fields of a manifest's `[[tenant]]` table, at the top level of the
+/// file, checked by the same rules. `module` is the container's entrypoint;
+/// paths are resolved against `base`.
+///
+/// ```
+/// # use std::path::Path;
+/// let text = "listen = { \"0.0.0.0:8080\" = \"0.0.0.0:8080\" }\nmax-memory = \"64MiB\"\n";
+/// # let dir = std::env::temp_dir().join(format!("wasabi-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// # let module = dir.join("app.wasm");
+/// # std::fs::write(&module, b"\0asm").unwrap();
+/// let tenant = wasabi_core::manifest::parse_tenant_config(
+///     text, Path::new("/wasabi.toml"), &dir, &module)?;
+/// assert_eq!(tenant.limits.max_memory, Some(64 << 20));
+/// # Ok::<(), wasabi_core::ManifestError>(())
+/// ```
+pub fn parse_tenant_config(
+    text: &str,
+    path: &Path,
+    base: &Path,
+    module: &Path,
+) -> Result<TenantSpec, ManifestError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_column(text, span.start);
+        ManifestError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
         }
+    };
+    let base = &std::path::absolute(base).map_err(|e| {
+        file_error(
+            path,
+            format!("cannot locate the configuration's folder: {e}"),
+        )
     })?;
+    let mut raw: RawTenant = toml::from_str(text).map_err(|e| toml_error(&at, e))?;
+    let set_by_container = raw
+        .name
+        .as_ref()
+        .map(|n| n.span())
+        .or(raw.module.as_ref().map(|m| m.span()))
+        .or(raw.routes.as_ref().map(|r| r.span()))
+        .or(raw.restart.as_ref().map(|r| r.span()))
+        .or(raw.args.as_ref().map(|_| 0..0));
+    if let Some(span) = set_by_container {
+        return Err(at(span, CONTAINER_FIELDS.into()));
+    }
+    let whole = 0..text.len();
+    raw.name = Some(Spanned::new(whole.clone(), "main".into()));
+    raw.module = Some(Spanned::new(
+        whole.clone(),
+        module.to_string_lossy().into_owned(),
+    ));
+    let manifest = RawManifest {
+        router: None,
+        defaults: None,
+        tenant: vec![Spanned::new(whole, raw)],
+    };
+    let mut built = build_manifest(manifest, text, path, base, ModuleCheck::InImage)?;
+    Ok(built.tenants.remove(0))
+}
+
+/// Checks a parsed manifest and builds its tenants.
+fn build_manifest(
+    raw: RawManifest,
+    text: &str,
+    path: &Path,
+    base: &Path,
+    module_check: ModuleCheck,
+) -> Result<Manifest, ManifestError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_column(text, span.start);
+        ManifestError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
     let defaults = match raw.defaults {
         Some(d) => {
             if let Some(name) = &d.get_ref().name {
@@ -340,7 +445,7 @@ pub fn parse_manifest(text: &str, path: &Path, base: &Path) -> Result<Manifest, 
             return Err(at(tenant_span, format!("tenant `{name}` has no `module`")));
         };
         let module_path = base.join(module.get_ref());
-        if !module_path.is_file() {
+        if module_check == ModuleCheck::OnDisk && !module_path.is_file() {
             return Err(at(
                 module.span(),
                 format!(

@@ -285,14 +285,15 @@ pub(crate) enum Inspected {
     Precompiled { bytes: Vec<u8> },
 }
 
-/// Reads and checks `path`: a guest module (Go js/wasm or a WASI command), or, when `precompiled`
+/// Checks `bytes`, read from `path` (or held in memory under that name): a
+/// guest module (Go js/wasm or a WASI command), or, when `precompiled`
 /// allows it, what looks like precompiled code (its seal is checked when it
 /// is loaded).
-pub(crate) fn inspect(path: &Path, precompiled: PrecompiledCode) -> Result<Inspected, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+pub(crate) fn inspect(
+    path: &Path,
+    bytes: Vec<u8>,
+    precompiled: PrecompiledCode,
+) -> Result<Inspected, LoadError> {
     if !bytes.starts_with(WASM_MAGIC) {
         let machine_code = Engine::detect_precompiled(&bytes) == Some(Precompiled::Module)
             || crate::seal::looks_sealed(&bytes);
@@ -397,6 +398,10 @@ pub(crate) fn compile(
     })?;
     let took = started.elapsed();
     tracing::info!(module = %path.display(), ms = took.as_millis() as u64, "compiled with {tier}");
+    // A compile's working memory (tens of MiB for a large module) is freed
+    // now; returned to the system, it is not counted against a container
+    // or a process whose guest runs next.
+    crate::release::return_freed_memory();
     Ok((module, took))
 }
 

@@ -36,9 +36,8 @@ pub struct RuntimeConfig {
     pub instance_slots: Option<u32>,
     /// The installation key that seals the code this runtime compiles (cache
     /// entries, `.cwasm` files) and proves it when loading it again; see
-    /// [`crate::seal`]. `None`: [`default_key_path`]. It is read, or created,
-    /// on first need.
-    pub key_file: Option<PathBuf>,
+    /// [`crate::seal`].
+    pub key: KeySource,
     /// Which compiler makes the code of a module not in the cache.
     pub tiering: Tiering,
     /// Where the Cranelift code of a module started on Winch is made.
@@ -55,11 +54,24 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("cache_dir", &self.cache_dir)
             .field("cache_max_bytes", &self.cache_max_bytes)
             .field("instance_slots", &self.instance_slots)
-            .field("key_file", &self.key_file)
+            .field("key", &self.key)
             .field("tiering", &self.tiering)
             .field("preemption", &self.preemption)
             .finish_non_exhaustive()
     }
+}
+
+/// Where a [`Runtime`]'s installation key comes from.
+#[derive(Debug, Clone, Default)]
+pub enum KeySource {
+    /// The file at [`default_key_path`], read or created on first need.
+    #[default]
+    DefaultFile,
+    /// This file, read or created on first need.
+    File(PathBuf),
+    /// A key already read, for a process that cannot reach the file when it
+    /// runs guests (a containerd shim's container, after its root moved).
+    Loaded(InstallKey),
 }
 
 /// Which compiler tier a [`Runtime`] uses for a module.
@@ -219,7 +231,7 @@ pub struct Runtime {
     cranelift: OnceLock<Result<Compiler, String>>,
     winch: OnceLock<Result<Compiler, String>>,
     cache: Option<ModuleCache>,
-    key_file: Option<PathBuf>,
+    key_source: KeySource,
     key: OnceLock<Result<InstallKey, SealError>>,
     tiering: Tiering,
     background: BackgroundCompile,
@@ -291,7 +303,7 @@ impl Runtime {
             cranelift: OnceLock::new(),
             winch: OnceLock::new(),
             cache: None,
-            key_file: config.key_file,
+            key_source: config.key,
             key: OnceLock::new(),
             tiering: config.tiering,
             background: config.background,
@@ -329,13 +341,12 @@ impl Runtime {
     /// The installation key, read or created on first use.
     fn install_key(&self) -> Result<&InstallKey, &SealError> {
         self.key
-            .get_or_init(|| {
-                let path = self
-                    .key_file
-                    .clone()
-                    .or_else(default_key_path)
-                    .ok_or(SealError::NoHome)?;
-                InstallKey::load_or_create(&path)
+            .get_or_init(|| match &self.key_source {
+                KeySource::DefaultFile => {
+                    InstallKey::load_or_create(&default_key_path().ok_or(SealError::NoHome)?)
+                }
+                KeySource::File(path) => InstallKey::load_or_create(path),
+                KeySource::Loaded(key) => Ok(key.clone()),
             })
             .as_ref()
     }
@@ -365,7 +376,23 @@ impl Runtime {
         path: &Path,
         precompiled: PrecompiledCode,
     ) -> Result<GuestModule, LoadError> {
-        let mut module = match module::inspect(path, precompiled)? {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load_bytes(path, bytes, precompiled)
+    }
+
+    /// [`Runtime::load`] for a module already in memory (a layer of an OCI
+    /// image, say), named `path` in messages; the same checks, the same
+    /// cache.
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        precompiled: PrecompiledCode,
+    ) -> Result<GuestModule, LoadError> {
+        let mut module = match module::inspect(path, bytes, precompiled)? {
             Inspected::Wasm { bytes, kind } => self.load_wasm(path, &bytes, kind)?,
             Inspected::Precompiled { bytes } => module::load_precompiled(
                 &self.compiler(Tier::Cranelift)?.engine,
@@ -618,27 +645,61 @@ impl Runtime {
     /// which [`Runtime::load`] accepts (when allowed) with the same key,
     /// Wasabi build and CPU features.
     pub fn compile(&self, input: &Path, output: &Path) -> Result<(), LoadError> {
-        let write_error = |source| LoadError::Write {
+        let bytes = std::fs::read(input).map_err(|source| LoadError::Read {
+            path: input.to_path_buf(),
+            source,
+        })?;
+        let sealed = self.compile_bytes(input, bytes)?;
+        crate::cache::write_atomically(output, &sealed).map_err(|source| LoadError::Write {
             path: output.to_path_buf(),
             source,
+        })
+    }
+
+    /// [`Runtime::compile`] in memory: the sealed Cranelift code of the
+    /// WebAssembly module `wasm` (named `name` in messages), which
+    /// [`Runtime::load_bytes`] accepts with [`PrecompiledCode::Allowed`].
+    pub fn compile_bytes(&self, name: &Path, wasm: Vec<u8>) -> Result<Vec<u8>, LoadError> {
+        let unsealable = |e: String| LoadError::Precompiled {
+            path: name.to_path_buf(),
+            reason: format!("cannot seal it: {e}"),
         };
-        let bytes = match module::inspect(input, PrecompiledCode::Refused)? {
+        let bytes = match module::inspect(name, wasm, PrecompiledCode::Refused)? {
             Inspected::Wasm { bytes, .. } => bytes,
             Inspected::Precompiled { .. } => {
                 return Err(LoadError::PrecompiledRefused {
-                    path: input.to_path_buf(),
+                    path: name.to_path_buf(),
                 });
             }
         };
+        let key = self.install_key().map_err(|e| unsealable(e.to_string()))?;
+        let compiler = self.compiler(Tier::Cranelift)?;
+        let (module, _) = module::compile(&compiler.engine, Tier::Cranelift, name, &bytes)?;
+        let artifact = module.serialize().map_err(|e| unsealable(e.to_string()))?;
+        Ok(key.seal(&artifact))
+    }
+
+    /// What code this runtime compiles must match to be loaded by it: the
+    /// Wasabi build, wasmtime's compatibility hash of the Cranelift engine
+    /// (its version, settings and CPU features), and which installation key
+    /// seals it. Not secret; for naming code kept elsewhere, such as a
+    /// containerd shim's precompiled layers.
+    pub fn code_identity(&self) -> Result<String, LoadError> {
+        use std::hash::{Hash, Hasher};
         let key = self
             .install_key()
-            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
-        let compiler = self.compiler(Tier::Cranelift)?;
-        let (module, _) = module::compile(&compiler.engine, Tier::Cranelift, input, &bytes)?;
-        let artifact = module
-            .serialize()
-            .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
-        crate::cache::write_atomically(output, &key.seal(&artifact)).map_err(write_error)
+            .map_err(|e| LoadError::Engine(format!("no installation key: {e}")))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.compiler(Tier::Cranelift)?
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        Ok(format!(
+            "wasabi-{}-{:016x}-{}",
+            env!("CARGO_PKG_VERSION"),
+            hasher.finish(),
+            key.fingerprint()
+        ))
     }
 
     /// Runs one tenant of `module` to its end: the world `spec` describes,

@@ -163,6 +163,12 @@ impl InstallKey {
         &self.path
     }
 
+    /// A short name for this key that reveals nothing of it: two places
+    /// that print the same fingerprint seal with the same key.
+    pub fn fingerprint(&self) -> String {
+        hex(&blake3::keyed_hash(&self.key, b"wasabi key fingerprint").as_bytes()[..8])
+    }
+
     fn mac(&self, artifact: &[u8]) -> blake3::Hash {
         blake3::keyed_hash(&self.key, artifact)
     }

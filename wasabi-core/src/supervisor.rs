@@ -415,6 +415,39 @@ impl Supervisor {
 /// How often a draining tenant is checked.
 const DRAIN_POLL: Duration = Duration::from_millis(50);
 
+/// Waits for `run`, a tenant's run that was asked to drain, to end: its
+/// output when it ends by itself; otherwise why it should be stopped — the
+/// `grace` period passed with connections still open, or it has had none
+/// in flight (`open_connections`) for two polls in a row, which means it
+/// is computing rather than serving and nothing is left to wait for.
+pub async fn wait_drained<F: std::future::Future + Unpin>(
+    run: &mut F,
+    open_connections: impl Fn() -> usize,
+    grace: Duration,
+) -> Result<F::Output, String> {
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut idle_checks = 0;
+    loop {
+        let check = deadline.min(tokio::time::Instant::now() + DRAIN_POLL);
+        if let Ok(output) = tokio::time::timeout_at(check, &mut *run).await {
+            return Ok(output);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "stopped: connections still open after the {grace:?} grace period"
+            ));
+        }
+        idle_checks = if open_connections() == 0 {
+            idle_checks + 1
+        } else {
+            0
+        };
+        if idle_checks >= 2 {
+            return Err("stopped: no connection in flight".to_string());
+        }
+    }
+}
+
 async fn stop_tenant(tenant: Tenant, grace: Duration) {
     let Tenant { record, mut task } = tenant;
     record.stopping.send_replace(true);
@@ -424,31 +457,14 @@ async fn stop_tenant(tenant: Tenant, grace: Duration) {
     if let Ok(drain) = record.drain.lock() {
         drain.start();
     }
-    let deadline = tokio::time::Instant::now() + grace;
-    let mut idle_checks = 0;
-    let reason = loop {
-        let check = deadline.min(tokio::time::Instant::now() + DRAIN_POLL);
-        if tokio::time::timeout_at(check, &mut task).await.is_ok() {
-            break None;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            break Some(format!(
-                "stopped: connections still open after the {grace:?} grace period"
-            ));
-        }
-        // A tenant with no connection left that has not ended by itself is
-        // busy computing rather than serving: nothing is in flight to wait for.
-        let connections = record
+    let open_connections = || {
+        record
             .stats
             .lock()
             .map(|s| s.open_connections())
-            .unwrap_or(0);
-        idle_checks = if connections == 0 { idle_checks + 1 } else { 0 };
-        if idle_checks >= 2 {
-            break Some("stopped: no connection in flight".to_string());
-        }
+            .unwrap_or(0)
     };
-    if let Some(reason) = reason {
+    if let Err(reason) = wait_drained(&mut task, open_connections, grace).await {
         task.abort();
         let _ = task.await;
         let mut last = record.last_exit.lock().unwrap_or_else(|e| e.into_inner());

@@ -179,6 +179,31 @@ pub enum TenantError {
 }
 
 impl TenantError {
+    /// What a person reads about this failure: [`TenantError::advised`],
+    /// then the guest's backtrace when it trapped.
+    pub fn report(&self, advice: &dyn Advice) -> String {
+        let mut text = self.advised(advice);
+        if let TenantError::Run(run @ RunError::Trap(_)) = self
+            && let Some(backtrace) = run.guest_backtrace()
+        {
+            text.push_str(&format!("\nguest backtrace:\n{backtrace}"));
+        }
+        text
+    }
+
+    /// The exit code of a process that runs one tenant and ends with this
+    /// failure: 1 when the program could not start, 134 (an abort's) when
+    /// it failed while running — a trap, a broken limit.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TenantError::Instantiate(_)
+            | TenantError::Setup(_)
+            | TenantError::WorldTooBig(_)
+            | TenantError::Run(RunError::MissingExport(_) | RunError::ArgsTooLong(_)) => 1,
+            _ => 134,
+        }
+    }
+
     /// The message, followed by how to raise the limit it broke, as
     /// `advice` words it for whoever configured the tenant.
     pub fn advised(&self, advice: &dyn Advice) -> String {

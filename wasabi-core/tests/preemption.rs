@@ -41,7 +41,7 @@ fn without_preemption_guests_run_and_cpu_shares_are_refused() {
             tiering,
             preemption: Preemption::Off,
             background: BackgroundCompile::Off,
-            key_file: Some(dir.join("install.key")),
+            key: wasabi_core::KeySource::File(dir.join("install.key")),
             ..RuntimeConfig::default()
         })
         .unwrap();

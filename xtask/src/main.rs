@@ -82,6 +82,33 @@ enum Task {
         #[arg(value_name = "TARGET")]
         targets: Vec<String>,
     },
+    /// Build an OCI image of a WebAssembly module without Docker: an archive
+    /// that `ctr images import` accepts, for containerd's runtime
+    /// io.containerd.wasabi.v1 (docs/kubernetes.md).
+    Oci {
+        /// The module (Go js/wasm or a WASI command).
+        module: PathBuf,
+        /// The image's name, e.g. `hello` (tagged `:latest`) or
+        /// `registry.example.com/team/app:v1`.
+        #[arg(long)]
+        name: String,
+        /// The archive to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Grants and limits for the container: a wasabi.toml put at the
+        /// image's root (the fields of a manifest's [[tenant]] table).
+        #[arg(long, value_name = "WASABI_TOML")]
+        config: Option<PathBuf>,
+        /// Leave out the module's own `application/wasm` layer, which lets
+        /// the shim compile an image once per node but which containerd
+        /// before 1.6.25 and 1.7.7 (Debian 12's 1.6.20 among them) cannot
+        /// unpack; the module is still in the image's filesystem.
+        #[arg(long)]
+        no_wasm_layer: bool,
+        /// Arguments for the module, after its name.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Soak Wasabi under load and faults: 100 tenants under `wasabi serve`
     /// (some crashing, some over their memory limit) taking requests from wrk
     /// while clients reset connections, then 10,000 tenant start/stop
@@ -114,6 +141,35 @@ fn main() -> anyhow::Result<()> {
         } => conformance::conformance(&root, packages, publish, wasip1),
         Task::WasiTestsuite { publish } => wasi_testsuite::wasi_testsuite(&root, publish),
         Task::Fuzz { seconds, targets } => fuzz::fuzz(&root, seconds, targets),
+        Task::Oci {
+            module,
+            name,
+            output,
+            config,
+            no_wasm_layer,
+            args,
+        } => {
+            let head = std::fs::read(&module)
+                .with_context(|| format!("cannot read {}", module.display()))?;
+            if !head.starts_with(b"\0asm") {
+                bail!("{} is not a WebAssembly module", module.display());
+            }
+            let written = wasabi_oci::build_image(&wasabi_oci::ImageSpec {
+                module: &module,
+                name: &name,
+                output: &output,
+                config: config.as_deref(),
+                args: &args,
+                wasm_layer: !no_wasm_layer,
+            })?;
+            println!(
+                "wrote {} (image {}): ctr images import {}",
+                written.display(),
+                wasabi_oci::reference(&name),
+                written.display()
+            );
+            Ok(())
+        }
         Task::Soak {
             requests,
             cycles,

@@ -32,7 +32,7 @@ fn runtime(tier: Tiering) -> &'static Runtime {
         let home = std::env::temp_dir().join(format!("wasabi-fuzz-home-{}", std::process::id()));
         [Tiering::Cranelift, Tiering::Winch].map(|tiering| {
             Runtime::new(RuntimeConfig {
-                key_file: Some(home.join("install.key")),
+                key: wasabi_core::KeySource::File(home.join("install.key")),
                 tiering,
                 background: BackgroundCompile::Off,
                 ..RuntimeConfig::default()

@@ -58,7 +58,7 @@ pub fn warm(wasm: &Path) {
         // What every test run then loads: Cranelift code, as a steady
         // state runs (tiers.rs tests the way there).
         tiering: wasabi_core::Tiering::Cranelift,
-        key_file: Some(wasabi_home().join(wasabi_core::seal::KEY_FILE_NAME)),
+        key: wasabi_core::KeySource::File(wasabi_home().join(wasabi_core::seal::KEY_FILE_NAME)),
         ..Default::default()
     })
     .expect("engine");
