@@ -76,6 +76,11 @@ impl Sandbox for WasabiSandbox {
 }
 
 async fn run(ctx: &impl RuntimeContext) -> anyhow::Result<i32> {
+    // The guest is the container's first process: the kernel delivers it
+    // no signal it has no handler for but SIGKILL, so SIGTERM and SIGINT
+    // are handled here, from the start (a stop during the compile too).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let entrypoint = ctx.entrypoint();
     let name = entrypoint
         .arg0
@@ -91,9 +96,22 @@ async fn run(ctx: &impl RuntimeContext) -> anyhow::Result<i32> {
     };
     let spec = crate::container::tenant_spec(&name, ctx.args(), ctx.envs())?;
     let key = crate::node::key().map_err(|e| anyhow::anyhow!("the node's key: {e}"))?;
-    let runtime = Runtime::new(runtime_config(key))
-        .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?;
-    let module = runtime.load_bytes(&name, bytes, precompiled)?;
+    let runtime = Arc::new(
+        Runtime::new(runtime_config(key))
+            .map_err(|e| anyhow::anyhow!("could not start the engine: {e:#}"))?,
+    );
+    // Compiling a large module takes seconds: off this thread, so a stop
+    // is not held up by it.
+    let load = tokio::task::spawn_blocking({
+        let runtime = Arc::clone(&runtime);
+        let name = name.clone();
+        move || runtime.load_bytes(&name, bytes, precompiled)
+    });
+    let module = tokio::select! {
+        loaded = load => loaded??,
+        _ = term.recv() => return Ok(EXIT_TERMINATED),
+        _ = int.recv() => return Ok(EXIT_TERMINATED),
+    };
     log::info!("running {} ({:?})", name.display(), module.origin());
     let drain = DrainSignal::new();
     let io = TenantIo {
@@ -102,11 +120,6 @@ async fn run(ctx: &impl RuntimeContext) -> anyhow::Result<i32> {
         ..TenantIo::default()
     };
     let stats = Arc::new(InstanceStats::default());
-    // The guest is the container's first process: the kernel delivers it
-    // no signal it has no handler for but SIGKILL, so SIGTERM and SIGINT
-    // are handled here.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let mut tenant = Box::pin(runtime.run_observed(&module, &spec, io, &stats));
     let result = tokio::select! {
         result = &mut tenant => result,

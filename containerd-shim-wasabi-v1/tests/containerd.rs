@@ -32,14 +32,47 @@ fn program(name: &str) -> PathBuf {
     path
 }
 
+/// The containerd release that unpacks images with a WebAssembly layer
+/// (1.6.25+, 1.7.7+: Debian 12's 1.6.20 does not), which `cargo xtask ci`
+/// builds from the Go module proxy.
+pub const LAYERED_CONTAINERD: &str = "containerd-1.7.27";
+
 /// A containerd of the test's own, stopped (with its containers) on drop.
 struct Containerd {
     dir: PathBuf,
     daemon: Child,
+    /// Where its `containerd` and `ctr` are; `None`: the system's.
+    bin: Option<PathBuf>,
 }
 
 impl Containerd {
+    /// The system's containerd (Debian's).
     fn start(name: &str) -> Containerd {
+        Containerd::start_from(name, None)
+    }
+
+    /// The containerd that can unpack images with a WebAssembly layer.
+    fn start_layered(name: &str) -> Containerd {
+        let bin = workspace()
+            .join("target/tools")
+            .join(LAYERED_CONTAINERD)
+            .join("bin");
+        assert!(
+            bin.join("containerd").is_file(),
+            "{} is missing: `cargo xtask ci` builds it",
+            bin.display()
+        );
+        Containerd::start_from(name, Some(bin))
+    }
+
+    fn tool(&self, name: &str) -> PathBuf {
+        match &self.bin {
+            Some(bin) => bin.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+
+    fn start_from(name: &str, bin: Option<PathBuf>) -> Containerd {
         let dir = std::env::temp_dir().join(format!("wasabi-ctd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -62,7 +95,11 @@ impl Containerd {
             std::env::var("PATH").unwrap_or_default()
         );
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let daemon = Command::new("containerd")
+        let program = match &bin {
+            Some(bin) => bin.join("containerd"),
+            None => PathBuf::from("containerd"),
+        };
+        let daemon = Command::new(program)
             .arg("--config")
             .arg(dir.join("config.toml"))
             // Not the workspace: containerd looks for the shim in its
@@ -78,7 +115,7 @@ impl Containerd {
                     "cannot start containerd ({e}): `cargo xtask ci` installs Debian's containerd"
                 )
             });
-        let containerd = Containerd { dir, daemon };
+        let containerd = Containerd { dir, daemon, bin };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let version = containerd.ctr(&["version"]).output().unwrap();
@@ -97,7 +134,7 @@ impl Containerd {
     }
 
     fn ctr(&self, args: &[&str]) -> Command {
-        let mut ctr = Command::new("ctr");
+        let mut ctr = Command::new(self.tool("ctr"));
         ctr.arg("--address")
             .arg(self.dir.join("containerd.sock"))
             .args(args);
@@ -389,6 +426,172 @@ fn sigterm_stops_an_idle_program_and_sigkill_at_once() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let (code, _) = stop_idle(&containerd, "idle-kill", "SIGKILL");
     assert_eq!(code, Some(137));
+
+    // A stop while the module is still compiling (seconds, for 10 MB of
+    // Go) is not held up by the compile.
+    containerd.image("big", &program("http-check"), None, false);
+    let mut big = containerd
+        .run_command(&[], "big", "big", &[])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&containerd.ctr(&["tasks", "ls"]).output().unwrap().stdout)
+        .contains("RUNNING")
+    {
+        assert!(Instant::now() < deadline, "the container never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = containerd.ctr(&["tasks", "kill", "big"]).output().unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    let asked = Instant::now();
+    let status = loop {
+        if let Some(status) = big.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(20),
+            "SIGTERM did not end it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.code() == Some(143) || status.code() == Some(0),
+        "{status:?}"
+    );
+}
+
+/// A network namespace with a veth pair to the host, as a pod has (made
+/// with iproute2; removed on drop).
+struct PodNetwork {
+    name: String,
+    host_link: String,
+    pod_ip: String,
+}
+
+impl PodNetwork {
+    fn create() -> PodNetwork {
+        let n = std::process::id() % 200 + 20;
+        let name = format!("wasabi-pod-{n}");
+        let host_link = format!("wsb{n}h");
+        let pod_link = format!("wsb{n}p");
+        let pod_ip = format!("10.213.{n}.2");
+        let ip = |args: &str| {
+            let out = Command::new("ip")
+                .args(args.split(' '))
+                .output()
+                .expect("iproute2's `ip`");
+            assert!(
+                out.status.success(),
+                "ip {args}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let network = PodNetwork {
+            name: name.clone(),
+            host_link: host_link.clone(),
+            pod_ip: pod_ip.clone(),
+        };
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &host_link])
+            .output();
+        ip(&format!("netns add {name}"));
+        ip(&format!(
+            "link add {host_link} type veth peer name {pod_link}"
+        ));
+        ip(&format!("link set {pod_link} netns {name}"));
+        ip(&format!("addr add 10.213.{n}.1/24 dev {host_link}"));
+        ip(&format!("link set {host_link} up"));
+        ip(&format!(
+            "netns exec {name} ip addr add {pod_ip}/24 dev {pod_link}"
+        ));
+        ip(&format!("netns exec {name} ip link set {pod_link} up"));
+        ip(&format!("netns exec {name} ip link set lo up"));
+        network
+    }
+}
+
+impl Drop for PodNetwork {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_link])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+#[test]
+fn a_guest_listens_in_the_pods_network_namespace() {
+    let containerd = Containerd::start("pod");
+    let pod = PodNetwork::create();
+    containerd.image(
+        "go-net-example",
+        &program("go-net-example"),
+        Some("listen = { \"0.0.0.0:8080\" = \"0.0.0.0:8080\" }\nallow-connect = [\"0.0.0.0:8080\"]\n"),
+        false,
+    );
+    let netns = format!("network:/var/run/netns/{}", pod.name);
+    let mut server = containerd
+        .run_command(
+            &["--with-ns", &netns],
+            "go-net-example",
+            "pod",
+            &[
+                "/go-net-example.wasm",
+                "-addr",
+                "0.0.0.0:8080",
+                "-n",
+                "3",
+                "-serve",
+            ],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // From the host, as a Service's traffic comes: to the pod's address.
+    let url = format!("http://{}:8080/hello/42", pod.pod_ip);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "2", &url])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the server ended before answering"
+        );
+        assert!(Instant::now() < deadline, "the pod never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(body, format!("hello #42 from {}:8080\n", pod.pod_ip));
+    // Nothing listens on the host's own loopback: the guest's socket is
+    // the pod's.
+    assert!(http_get(8080).is_none_or(|r| !r.contains("hello #")));
+    let killed = containerd.ctr(&["tasks", "kill", "pod"]).output().unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    let status = server.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("3 requests served and answered"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -497,4 +700,31 @@ fn hostile_images_are_refused_with_a_reason() {
     let run = containerd.run(&[], "native", "native", &[]);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("native executable"), "{run:?}");
+}
+
+#[test]
+fn a_second_container_of_an_image_compiles_nothing() {
+    let containerd = Containerd::start_layered("layers");
+    containerd.image("hello", &program("hello"), None, true);
+    for id in ["first", "second", "third"] {
+        let run = containerd.run(&[], "hello", id, &[]);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        assert!(run.stdout.contains("Hello from Go"), "{run:?}");
+    }
+    let log = containerd.log();
+    // The shim's compiler made the image's code once, sealed with the
+    // node's key; containerd keeps it beside the image, and every
+    // container ran it.
+    assert_eq!(
+        log.matches("precompiling layers for image: hello:latest")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("running /hello.wasm (Precompiled)").count(),
+        3,
+        "{log}"
+    );
+    assert!(containerd.dir.join("wasabi/install.key").is_file());
 }

@@ -4,6 +4,9 @@
 //
 //	wasabi run --allow-listen=127.0.0.1:8080 --allow-connect=127.0.0.1:8080 go-net-example.wasm
 //
+// With -serve it goes on serving until stopped, as in a container
+// (docs/kubernetes.md): -addr 0.0.0.0:8080 -n 0 -serve.
+//
 // The same program runs natively (go run .), where the wasabi package falls
 // back to the standard library.
 package main
@@ -25,6 +28,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to serve on and request")
 	n := flag.Int("n", 1000, "number of requests to make")
+	serve := flag.Bool("serve", false, "keep serving after the requests, until stopped (as in a container)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -46,6 +50,13 @@ func main() {
 		log.Printf("GET /hello/%d -> %s", i, body)
 	}
 	log.Printf("%d requests served and answered in %v", *n, time.Since(started).Round(time.Millisecond))
+	if *serve {
+		log.Printf("serving on %s", *addr)
+		if err := <-serveErr; err != nil {
+			log.Printf("server: %v", err)
+			os.Exit(1)
+		}
+	}
 }
 
 // get fetches url; while the server is not yet listening, it retries.

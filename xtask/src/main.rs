@@ -608,6 +608,35 @@ fn ensure_tools(root: &Path) -> anyhow::Result<()> {
         step("installing curl (a client of the HTTP tests)");
         apt_install(&["curl"])?;
     }
+    // The containerd shim: protoc (containerd's API) and libseccomp with
+    // pkg-config (youki's seccomp) to build it, Debian's containerd to test
+    // it under.
+    let mut missing = Vec::new();
+    if Command::new("protoc").arg("--version").output().is_err() {
+        missing.push("protobuf-compiler");
+    }
+    let seccomp = Command::new("pkg-config")
+        .args(["--exists", "libseccomp"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !seccomp {
+        missing.extend(["libseccomp-dev", "pkg-config"]);
+    }
+    if Command::new("containerd")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        missing.push("containerd");
+    }
+    if !missing.is_empty() {
+        step(&format!(
+            "installing {} (the containerd shim)",
+            missing.join(", ")
+        ));
+        apt_install(&missing)?;
+    }
+    layered_containerd(root)?;
     for component in ["rustfmt", "clippy"] {
         let have = Command::new("rustup")
             .args(["component", "list", "--installed"])
@@ -622,6 +651,44 @@ fn ensure_tools(root: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The containerd release the shim's compiler-hook test runs under: one
+/// that unpacks images with a WebAssembly layer (1.6.25+ or 1.7.7+;
+/// Debian 12's 1.6.20 cannot). `containerd-shim-wasabi-v1/tests/containerd.rs`
+/// names the same one.
+const LAYERED_CONTAINERD: &str = "v1.7.27";
+
+/// Builds [`LAYERED_CONTAINERD`]'s `containerd` and `ctr` from the Go module
+/// proxy into target/tools/containerd-1.7.27/bin, unless they are there.
+fn layered_containerd(root: &Path) -> anyhow::Result<()> {
+    let version = LAYERED_CONTAINERD.trim_start_matches('v');
+    let bin = root.join(format!("target/tools/containerd-{version}/bin"));
+    if bin.join("containerd").is_file() && bin.join("ctr").is_file() {
+        return Ok(());
+    }
+    step(&format!(
+        "building containerd {version} from the Go module proxy (the shim's layered-image test)"
+    ));
+    let module = format!("github.com/containerd/containerd@{LAYERED_CONTAINERD}");
+    let downloaded = output(Command::new("go").args(["mod", "download", "-json", &module]))?;
+    let info: serde_json::Value =
+        serde_json::from_str(&downloaded).context("go mod download printed no JSON")?;
+    let dir = info["Dir"]
+        .as_str()
+        .context("go mod download named no folder")?;
+    std::fs::create_dir_all(&bin)?;
+    run(Command::new("go")
+        .args([
+            "build",
+            "-tags",
+            "no_btrfs no_devmapper no_zfs no_aufs",
+            "-o",
+        ])
+        .arg(format!("{}/", bin.display()))
+        .args(["./cmd/containerd", "./cmd/ctr"])
+        .env("GOFLAGS", "-mod=mod")
+        .current_dir(dir))
 }
 
 fn ci(root: &Path) -> anyhow::Result<()> {
