@@ -708,6 +708,42 @@ mod tests {
     }
 
     #[test]
+    fn a_container_configuration_has_tenant_fields_but_not_the_containers() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = Path::new("/wasabi.toml");
+        // The module is the container's: it need not be a file here.
+        let module = Path::new("/app.wasm");
+        let spec = parse_tenant_config(
+            "listen = { \"0.0.0.0:8080\" = \"0.0.0.0:8080\" }\ndirs = [\"src:/src:ro\"]\nmax-cpu = 0.5\n",
+            config,
+            base,
+            module,
+        )
+        .unwrap();
+        assert_eq!(spec.module, module);
+        assert_eq!(spec.fs.mounts[0].host, base.join("src"));
+        assert_eq!(spec.limits.max_cpu, Some(0.5));
+        for field in [
+            "name = \"x\"",
+            "module = \"/bin/sh\"",
+            "args = [\"-x\"]",
+            "routes = [\"example.com\"]",
+            "restart = \"always\"",
+        ] {
+            let e = parse_tenant_config(field, config, base, module).unwrap_err();
+            assert!(
+                e.message.contains("come from the container"),
+                "{field}: {e}"
+            );
+        }
+        let e =
+            parse_tenant_config("[[tenant]]\nname = \"x\"\n", config, base, module).unwrap_err();
+        assert!(e.to_string().starts_with("/wasabi.toml:1"), "{e}");
+        let e = parse_tenant_config("dirs = [\"missing:/m\"]\n", config, base, module).unwrap_err();
+        assert!(e.message.contains("not a directory"), "{e}");
+    }
+
+    #[test]
     fn a_router_and_routes_parse_and_routes_are_checked() {
         let m = parse_all(
             r#"
