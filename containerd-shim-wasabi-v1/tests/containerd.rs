@@ -9,10 +9,11 @@
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
-const RUNTIME: &str = "io.containerd.wasabi.v1";
+use std::time::{Duration, Instant};
+use wasabi_oci::testbed::{CGROUP_MOUNT, Containerd, PodNetwork, layered_containerd_bin};
+
 const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-wasabi-v1");
 
 fn workspace() -> PathBuf {
@@ -32,190 +33,38 @@ fn program(name: &str) -> PathBuf {
     path
 }
 
-/// The containerd release that unpacks images with a WebAssembly layer
-/// (1.6.25+, 1.7.7+: Debian 12's 1.6.20 does not), which `cargo xtask ci`
-/// builds from the Go module proxy.
-pub const LAYERED_CONTAINERD: &str = "containerd-1.7.27";
-
-/// A containerd of the test's own, stopped (with its containers) on drop.
-struct Containerd {
-    dir: PathBuf,
-    daemon: Child,
-    /// Where its `containerd` and `ctr` are; `None`: the system's.
-    bin: Option<PathBuf>,
+/// The test's own containerd: Debian's.
+fn start(name: &str) -> Containerd {
+    let dir = std::env::temp_dir().join(format!("wasabi-ctd-{name}-{}", std::process::id()));
+    Containerd::start(dir, Path::new(SHIM), None).unwrap()
 }
 
-impl Containerd {
-    /// The system's containerd (Debian's).
-    fn start(name: &str) -> Containerd {
-        Containerd::start_from(name, None)
-    }
-
-    /// The containerd that can unpack images with a WebAssembly layer.
-    fn start_layered(name: &str) -> Containerd {
-        let bin = workspace()
-            .join("target/tools")
-            .join(LAYERED_CONTAINERD)
-            .join("bin");
-        assert!(
-            bin.join("containerd").is_file(),
-            "{} is missing: `cargo xtask ci` builds it",
-            bin.display()
-        );
-        Containerd::start_from(name, Some(bin))
-    }
-
-    fn tool(&self, name: &str) -> PathBuf {
-        match &self.bin {
-            Some(bin) => bin.join(name),
-            None => PathBuf::from(name),
-        }
-    }
-
-    fn start_from(name: &str, bin: Option<PathBuf>) -> Containerd {
-        let dir = std::env::temp_dir().join(format!("wasabi-ctd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("config.toml"),
-            format!(
-                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-                 [grpc]\n  address = \"{d}/containerd.sock\"\n\
-                 [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
-                 [debug]\n  address = \"{d}/debug.sock\"\n"
-            ),
-        )
-        .unwrap();
-        let shim_dir = Path::new(SHIM).parent().unwrap();
-        let path = format!(
-            "{}:{}",
-            shim_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let program = match &bin {
-            Some(bin) => bin.join("containerd"),
-            None => PathBuf::from("containerd"),
-        };
-        let daemon = Command::new(program)
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            // Not the workspace: containerd looks for the shim in its
-            // working directory too, where a folder has the shim's name.
-            .current_dir(&dir)
-            .env("PATH", path)
-            .env("WASABI_HOME", dir.join("wasabi"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start containerd ({e}): `cargo xtask ci` installs Debian's containerd"
-                )
-            });
-        let containerd = Containerd { dir, daemon, bin };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let version = containerd.ctr(&["version"]).output().unwrap();
-            if version.status.success() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "containerd did not start: {}\n{}",
-                String::from_utf8_lossy(&version.stderr),
-                containerd.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        containerd
-    }
-
-    fn ctr(&self, args: &[&str]) -> Command {
-        let mut ctr = Command::new(self.tool("ctr"));
-        ctr.arg("--address")
-            .arg(self.dir.join("containerd.sock"))
-            .args(args);
-        ctr
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
-    }
-
-    /// Builds an image of `module` (with `wasabi.toml` text `config`, and
-    /// the module as its own layer when `wasm_layer`) and imports it.
-    fn image(&self, name: &str, module: &Path, config: Option<&str>, wasm_layer: bool) {
-        let config_path = self.dir.join(format!("{name}.toml"));
-        if let Some(text) = config {
-            std::fs::write(&config_path, text).unwrap();
-        }
-        let archive = self.dir.join(format!("{name}.tar"));
-        wasabi_oci::build_image(&wasabi_oci::ImageSpec {
-            module,
-            name,
-            output: &archive,
-            config: config.map(|_| config_path.as_path()),
-            args: &[],
-            wasm_layer,
-        })
-        .unwrap();
-        let imported = self
-            .ctr(&["images", "import", "--all-platforms"])
-            .arg(&archive)
-            .output()
-            .unwrap();
-        assert!(
-            imported.status.success(),
-            "ctr images import: {}",
-            String::from_utf8_lossy(&imported.stderr)
-        );
-    }
-
-    /// `ctr run` of `image` as container `id` with `flags` before the
-    /// image and `args` (the whole command line, module first) after.
-    fn run_command(&self, flags: &[&str], image: &str, id: &str, args: &[&str]) -> Command {
-        let mut ctr = self.ctr(&[
-            "run",
-            "--rm",
-            "--runtime",
-            RUNTIME,
-            "--platform",
-            "wasip1/wasm",
-        ]);
-        ctr.args(flags)
-            .arg(format!("{image}:latest"))
-            .arg(id)
-            .args(args);
-        ctr
-    }
-
-    fn run(&self, flags: &[&str], image: &str, id: &str, args: &[&str]) -> Run {
-        let output = self
-            .run_command(flags, image, id, args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        Run::from(output, self)
-    }
+/// A containerd that unpacks images with a WebAssembly layer.
+fn start_layered(name: &str) -> Containerd {
+    let bin = layered_containerd_bin(&workspace());
+    assert!(
+        bin.join("containerd").is_file(),
+        "{} is missing: `cargo xtask ci` builds it",
+        bin.display()
+    );
+    let dir = std::env::temp_dir().join(format!("wasabi-ctd-{name}-{}", std::process::id()));
+    Containerd::start(dir, Path::new(SHIM), Some(bin)).unwrap()
 }
 
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        if let Ok(tasks) = self.ctr(&["tasks", "ls", "-q"]).output() {
-            for id in String::from_utf8_lossy(&tasks.stdout).lines() {
-                let _ = self.ctr(&["tasks", "kill", "-s", "SIGKILL", id]).output();
-                std::thread::sleep(Duration::from_millis(200));
-                let _ = self.ctr(&["tasks", "delete", id]).output();
-                let _ = self.ctr(&["containers", "rm", id]).output();
-            }
-        }
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// `ctr run` of `image` as `id`, to its end.
+fn run_to_end(
+    containerd: &Containerd,
+    flags: &[&str],
+    image: &str,
+    id: &str,
+    args: &[&str],
+) -> Run {
+    let output = containerd
+        .run_command(flags, image, id, args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run::from(output, containerd)
 }
 
 /// What a container printed and how it ended.
@@ -253,11 +102,6 @@ impl std::fmt::Debug for Run {
     }
 }
 
-/// The cgroup of the container, mounted where Kubernetes mounts it for
-/// every container: the shim reads the memory limit there.
-const CGROUP_MOUNT: &str =
-    "type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro:nosuid:noexec:nodev";
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -282,28 +126,42 @@ fn http_get(port: u16) -> Option<String> {
 
 #[test]
 fn hello_prints_and_exits_as_the_program_does() {
-    let containerd = Containerd::start("hello");
-    containerd.image("hello", &program("hello"), None, false);
-    let run = containerd.run(&[], "hello", "hello-1", &[]);
+    let containerd = start("hello");
+    containerd
+        .image("hello", &program("hello"), None, false)
+        .unwrap();
+    let run = run_to_end(&containerd, &[], "hello", "hello-1", &[]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.contains("Hello from Go"), "{run:?}");
 
     // The exit code is the program's, and a Go panic's is 2.
-    containerd.image("panic-exit", &program("panic-exit"), None, false);
-    let run = containerd.run(
+    containerd
+        .image("panic-exit", &program("panic-exit"), None, false)
+        .unwrap();
+    let run = run_to_end(
+        &containerd,
         &[],
         "panic-exit",
         "exit-7",
         &["/panic-exit.wasm", "exit", "7"],
     );
     assert_eq!(run.code, Some(7), "{run:?}");
-    let run = containerd.run(&[], "panic-exit", "panics", &["/panic-exit.wasm", "panic"]);
+    let run = run_to_end(
+        &containerd,
+        &[],
+        "panic-exit",
+        "panics",
+        &["/panic-exit.wasm", "panic"],
+    );
     assert_eq!(run.code, Some(2), "{run:?}");
 
     // The container's arguments and environment are the program's, and
     // nothing of the host's.
-    containerd.image("args-env", &program("args-env"), None, false);
-    let run = containerd.run(
+    containerd
+        .image("args-env", &program("args-env"), None, false)
+        .unwrap();
+    let run = run_to_end(
+        &containerd,
         &["--env", "GREETING=hi"],
         "args-env",
         "args",
@@ -317,15 +175,17 @@ fn hello_prints_and_exits_as_the_program_does() {
 
 #[test]
 fn a_server_answers_http_and_stops_within_its_grace_period() {
-    let containerd = Containerd::start("server");
+    let containerd = start("server");
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
-    containerd.image(
-        "hello-server",
-        &program("hello-server"),
-        Some(&format!("listen = {{ \"{address}\" = \"{address}\" }}\n")),
-        false,
-    );
+    containerd
+        .image(
+            "hello-server",
+            &program("hello-server"),
+            Some(&format!("listen = {{ \"{address}\" = \"{address}\" }}\n")),
+            false,
+        )
+        .unwrap();
     let mut server = containerd
         .run_command(
             &["--net-host"],
@@ -418,8 +278,10 @@ fn stop_idle(containerd: &Containerd, id: &str, signal: &str) -> (Option<i32>, D
 
 #[test]
 fn sigterm_stops_an_idle_program_and_sigkill_at_once() {
-    let containerd = Containerd::start("signals");
-    containerd.image("idle", &program("idle"), None, false);
+    let containerd = start("signals");
+    containerd
+        .image("idle", &program("idle"), None, false)
+        .unwrap();
     // Nothing in flight to finish: a clean stop, at once.
     let (code, took) = stop_idle(&containerd, "idle-term", "SIGTERM");
     assert_eq!(code, Some(0));
@@ -429,7 +291,9 @@ fn sigterm_stops_an_idle_program_and_sigkill_at_once() {
 
     // A stop while the module is still compiling (seconds, for 10 MB of
     // Go) is not held up by the compile.
-    containerd.image("big", &program("http-check"), None, false);
+    containerd
+        .image("big", &program("http-check"), None, false)
+        .unwrap();
     let mut big = containerd
         .run_command(&[], "big", "big", &[])
         .stdin(Stdio::null())
@@ -463,79 +327,17 @@ fn sigterm_stops_an_idle_program_and_sigkill_at_once() {
     );
 }
 
-/// A network namespace with a veth pair to the host, as a pod has (made
-/// with iproute2; removed on drop).
-struct PodNetwork {
-    name: String,
-    host_link: String,
-    pod_ip: String,
-}
-
-impl PodNetwork {
-    fn create() -> PodNetwork {
-        let n = std::process::id() % 200 + 20;
-        let name = format!("wasabi-pod-{n}");
-        let host_link = format!("wsb{n}h");
-        let pod_link = format!("wsb{n}p");
-        let pod_ip = format!("10.213.{n}.2");
-        let ip = |args: &str| {
-            let out = Command::new("ip")
-                .args(args.split(' '))
-                .output()
-                .expect("iproute2's `ip`");
-            assert!(
-                out.status.success(),
-                "ip {args}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let network = PodNetwork {
-            name: name.clone(),
-            host_link: host_link.clone(),
-            pod_ip: pod_ip.clone(),
-        };
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        let _ = Command::new("ip")
-            .args(["link", "del", &host_link])
-            .output();
-        ip(&format!("netns add {name}"));
-        ip(&format!(
-            "link add {host_link} type veth peer name {pod_link}"
-        ));
-        ip(&format!("link set {pod_link} netns {name}"));
-        ip(&format!("addr add 10.213.{n}.1/24 dev {host_link}"));
-        ip(&format!("link set {host_link} up"));
-        ip(&format!(
-            "netns exec {name} ip addr add {pod_ip}/24 dev {pod_link}"
-        ));
-        ip(&format!("netns exec {name} ip link set {pod_link} up"));
-        ip(&format!("netns exec {name} ip link set lo up"));
-        network
-    }
-}
-
-impl Drop for PodNetwork {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host_link])
-            .output();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
 #[test]
 fn a_guest_listens_in_the_pods_network_namespace() {
-    let containerd = Containerd::start("pod");
-    let pod = PodNetwork::create();
+    let containerd = start("pod");
+    let pod = PodNetwork::create(std::process::id() % 200 + 20).unwrap();
     containerd.image(
         "go-net-example",
         &program("go-net-example"),
         Some("listen = { \"0.0.0.0:8080\" = \"0.0.0.0:8080\" }\nallow-connect = [\"0.0.0.0:8080\"]\n"),
         false,
-    );
-    let netns = format!("network:/var/run/netns/{}", pod.name);
+    ).unwrap();
+    let netns = pod.ctr_flag();
     let mut server = containerd
         .run_command(
             &["--with-ns", &netns],
@@ -596,9 +398,12 @@ fn a_guest_listens_in_the_pods_network_namespace() {
 
 #[test]
 fn the_container_memory_limit_is_the_guest_limit() {
-    let containerd = Containerd::start("memory");
-    containerd.image("mem-hog", &program("mem-hog"), None, false);
-    let run = containerd.run(
+    let containerd = start("memory");
+    containerd
+        .image("mem-hog", &program("mem-hog"), None, false)
+        .unwrap();
+    let run = run_to_end(
+        &containerd,
         &["--memory-limit", "201326592", "--mount", CGROUP_MOUNT],
         "mem-hog",
         "hog",
@@ -610,13 +415,16 @@ fn the_container_memory_limit_is_the_guest_limit() {
     assert!(run.stderr.contains("max-memory"), "{run:?}");
     assert!(run.stdout.contains("holding 64 MiB"), "{run:?}");
     // A limit from /wasabi.toml below the container's holds too.
-    containerd.image(
-        "small-hog",
-        &program("mem-hog"),
-        Some("max-memory = \"40MiB\"\n"),
-        false,
-    );
-    let run = containerd.run(
+    containerd
+        .image(
+            "small-hog",
+            &program("mem-hog"),
+            Some("max-memory = \"40MiB\"\n"),
+            false,
+        )
+        .unwrap();
+    let run = run_to_end(
+        &containerd,
         &["--memory-limit", "201326592", "--mount", CGROUP_MOUNT],
         "small-hog",
         "small-hog",
@@ -628,11 +436,14 @@ fn the_container_memory_limit_is_the_guest_limit() {
 
 #[test]
 fn nothing_is_granted_without_wasabi_toml() {
-    let containerd = Containerd::start("deny");
-    containerd.image("server-ungranted", &program("hello-server"), None, false);
+    let containerd = start("deny");
+    containerd
+        .image("server-ungranted", &program("hello-server"), None, false)
+        .unwrap();
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
-    let run = containerd.run(
+    let run = run_to_end(
+        &containerd,
         &["--net-host"],
         "server-ungranted",
         "ungranted",
@@ -648,26 +459,30 @@ fn nothing_is_granted_without_wasabi_toml() {
 
 #[test]
 fn hostile_images_are_refused_with_a_reason() {
-    let containerd = Containerd::start("hostile");
+    let containerd = start("hostile");
     // A configuration may not rename the module or replace its arguments.
-    containerd.image(
-        "renamed",
-        &program("hello"),
-        Some("module = \"/bin/sh\"\n"),
-        false,
-    );
-    let run = containerd.run(&[], "renamed", "renamed", &[]);
+    containerd
+        .image(
+            "renamed",
+            &program("hello"),
+            Some("module = \"/bin/sh\"\n"),
+            false,
+        )
+        .unwrap();
+    let run = run_to_end(&containerd, &[], "renamed", "renamed", &[]);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("come from the container"), "{run:?}");
 
     // An unknown field is an error, not ignored.
-    containerd.image(
-        "typo",
-        &program("hello"),
-        Some("allow-everything = true\n"),
-        false,
-    );
-    let run = containerd.run(&[], "typo", "typo", &[]);
+    containerd
+        .image(
+            "typo",
+            &program("hello"),
+            Some("allow-everything = true\n"),
+            false,
+        )
+        .unwrap();
+    let run = run_to_end(&containerd, &[], "typo", "typo", &[]);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("/wasabi.toml"), "{run:?}");
 
@@ -687,8 +502,8 @@ fn hostile_images_are_refused_with_a_reason() {
         .unwrap();
     let forged = dir.join("forged.wasm");
     std::fs::write(&forged, sealed).unwrap();
-    containerd.image("forged", &forged, None, false);
-    let run = containerd.run(&[], "forged", "forged", &[]);
+    containerd.image("forged", &forged, None, false).unwrap();
+    let run = run_to_end(&containerd, &[], "forged", "forged", &[]);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("precompiled"), "{run:?}");
     assert!(!run.stdout.contains("Hello"), "{run:?}");
@@ -696,18 +511,20 @@ fn hostile_images_are_refused_with_a_reason() {
     // Nor is a native program named .wasm.
     let native = dir.join("native.wasm");
     std::fs::copy("/bin/true", &native).unwrap();
-    containerd.image("native", &native, None, false);
-    let run = containerd.run(&[], "native", "native", &[]);
+    containerd.image("native", &native, None, false).unwrap();
+    let run = run_to_end(&containerd, &[], "native", "native", &[]);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("native executable"), "{run:?}");
 }
 
 #[test]
 fn a_second_container_of_an_image_compiles_nothing() {
-    let containerd = Containerd::start_layered("layers");
-    containerd.image("hello", &program("hello"), None, true);
+    let containerd = start_layered("layers");
+    containerd
+        .image("hello", &program("hello"), None, true)
+        .unwrap();
     for id in ["first", "second", "third"] {
-        let run = containerd.run(&[], "hello", id, &[]);
+        let run = run_to_end(&containerd, &[], "hello", id, &[]);
         assert_eq!(run.code, Some(0), "{run:?}");
         assert!(run.stdout.contains("Hello from Go"), "{run:?}");
     }

@@ -26,6 +26,8 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod testbed;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};

@@ -653,24 +653,20 @@ fn ensure_tools(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The containerd release the shim's compiler-hook test runs under: one
-/// that unpacks images with a WebAssembly layer (1.6.25+ or 1.7.7+;
-/// Debian 12's 1.6.20 cannot). `containerd-shim-wasabi-v1/tests/containerd.rs`
-/// names the same one.
-const LAYERED_CONTAINERD: &str = "v1.7.27";
-
-/// Builds [`LAYERED_CONTAINERD`]'s `containerd` and `ctr` from the Go module
-/// proxy into target/tools/containerd-1.7.27/bin, unless they are there.
+/// Builds the containerd that unpacks images with a WebAssembly layer
+/// (`wasabi_oci::testbed::LAYERED_CONTAINERD_VERSION`; the shim's
+/// compiler-hook test runs under it) from the Go module proxy, unless it is
+/// there.
 fn layered_containerd(root: &Path) -> anyhow::Result<()> {
-    let version = LAYERED_CONTAINERD.trim_start_matches('v');
-    let bin = root.join(format!("target/tools/containerd-{version}/bin"));
+    let version = wasabi_oci::testbed::LAYERED_CONTAINERD_VERSION;
+    let bin = wasabi_oci::testbed::layered_containerd_bin(root);
     if bin.join("containerd").is_file() && bin.join("ctr").is_file() {
         return Ok(());
     }
     step(&format!(
         "building containerd {version} from the Go module proxy (the shim's layered-image test)"
     ));
-    let module = format!("github.com/containerd/containerd@{LAYERED_CONTAINERD}");
+    let module = format!("github.com/containerd/containerd@v{version}");
     let downloaded = output(Command::new("go").args(["mod", "download", "-json", &module]))?;
     let info: serde_json::Value =
         serde_json::from_str(&downloaded).context("go mod download printed no JSON")?;
