@@ -99,18 +99,54 @@ impl Figure {
 }
 
 /// What the harness runs.
-struct Tools {
-    root: PathBuf,
+pub(crate) struct Tools {
+    pub(crate) root: PathBuf,
     wasabi: PathBuf,
-    spawn: PathBuf,
+    pub(crate) spawn: PathBuf,
     preemption: PathBuf,
-    programs: PathBuf,
+    pub(crate) programs: PathBuf,
     cache: PathBuf,
     /// `node` and the Go toolchain's runner, or why they are missing.
     node: Result<(PathBuf, PathBuf), String>,
 }
 
 impl Tools {
+    /// Builds wasabi, the bench binaries and `extra` packages' binaries
+    /// (`profile`: "debug" or "release"), and names them.
+    pub(crate) fn build(root: &Path, profile: &str, extra: &[&str]) -> anyhow::Result<Tools> {
+        step(&format!("building wasabi ({profile})"));
+        let mut build = cargo();
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "wasabi-cli",
+                "-p",
+                "wasabi-benches",
+            ])
+            .current_dir(root);
+        for package in extra {
+            build.args(["-p", package]);
+        }
+        build.arg("--bins");
+        if profile == "release" {
+            build.arg("--release");
+        }
+        run(&mut build)?;
+        let out_dir = root.join("target/bench");
+        std::fs::create_dir_all(&out_dir)?;
+        Ok(Tools {
+            root: root.to_path_buf(),
+            wasabi: root.join("target").join(profile).join("wasabi"),
+            spawn: root.join("target").join(profile).join("spawn"),
+            preemption: root.join("target").join(profile).join("preemption"),
+            programs: root.join("target/programs"),
+            cache: out_dir.join("cache"),
+            node: find_node(),
+        })
+    }
+
     fn wasabi_run(&self, flags: &[&str], wasm: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.wasabi);
         cmd.arg("run").args(flags).arg(self.programs.join(wasm));
@@ -205,34 +241,8 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
     step("building the example programs");
     build_examples(root)?;
     let profile = if quick { "debug" } else { "release" };
-    step(&format!("building wasabi ({profile})"));
-    let mut build = cargo();
-    build
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "wasabi-cli",
-            "-p",
-            "wasabi-benches",
-        ])
-        .arg("--bins")
-        .current_dir(root);
-    if !quick {
-        build.arg("--release");
-    }
-    run(&mut build)?;
+    let tools = Tools::build(root, profile, &[])?;
     let out_dir = root.join("target/bench");
-    std::fs::create_dir_all(&out_dir)?;
-    let tools = Tools {
-        root: root.to_path_buf(),
-        wasabi: root.join("target").join(profile).join("wasabi"),
-        spawn: root.join("target").join(profile).join("spawn"),
-        preemption: root.join("target").join(profile).join("preemption"),
-        programs: root.join("target/programs"),
-        cache: out_dir.join("cache"),
-        node: find_node(),
-    };
     let mut skipped = Vec::new();
     if let Err(why) = &tools.node {
         println!("note: skipping the Node.js baseline: {why}");
@@ -1178,7 +1188,7 @@ fn echo_throughput(addr: &str, connections: usize, duration: Duration) -> anyhow
 }
 
 /// Resident memory of process `pid`, in MiB.
-fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: f64 = status
         .lines()
@@ -1191,7 +1201,7 @@ fn rss_mib(pid: u32) -> anyhow::Result<f64> {
 
 /// `wasabi serve` with `tenants` idle hello-servers, each answering once:
 /// (RSS with all − RSS with one) / (tenants − 1), in MiB.
-fn density(tools: &Tools, tenants: usize) -> anyhow::Result<f64> {
+pub(crate) fn density(tools: &Tools, tenants: usize) -> anyhow::Result<f64> {
     let rss_with = |count: usize| -> anyhow::Result<f64> {
         let dir = tools.root.join("target/bench/density");
         let (mut child, addrs) = serve_hello_tenants(tools, &dir, count, None)?;

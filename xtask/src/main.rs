@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance | wasi-testsuite | fuzz | soak`.
+//! Project automation: `cargo xtask build-examples | demo | ci | bench | conformance | wasi-testsuite | fuzz | oci | pods | soak`.
 //!
 //! Everything a fresh machine needs beyond Rust and Go is installed from
 //! here, idempotently, so `cargo xtask ci` is the whole of CI.
@@ -6,6 +6,7 @@
 mod bench;
 mod conformance;
 mod fuzz;
+mod pods;
 #[cfg(test)]
 mod layers;
 mod polyglot;
@@ -109,6 +110,17 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// What a pod costs through containerd and Wasabi's shim (start time,
+    /// memory), against a tenant of `wasabi serve`, in one run (needs root;
+    /// `cargo xtask ci` installs the containerd releases it uses).
+    Pods {
+        /// Pods (and tenants) to start.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Also write the table into docs/performance.md.
+        #[arg(long)]
+        publish: bool,
+    },
     /// Soak Wasabi under load and faults: 100 tenants under `wasabi serve`
     /// (some crashing, some over their memory limit) taking requests from wrk
     /// while clients reset connections, then 10,000 tenant start/stop
@@ -141,6 +153,7 @@ fn main() -> anyhow::Result<()> {
         } => conformance::conformance(&root, packages, publish, wasip1),
         Task::WasiTestsuite { publish } => wasi_testsuite::wasi_testsuite(&root, publish),
         Task::Fuzz { seconds, targets } => fuzz::fuzz(&root, seconds, targets),
+        Task::Pods { count, publish } => pods::pods(&root, count, publish),
         Task::Oci {
             module,
             name,
