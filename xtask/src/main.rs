@@ -6,9 +6,9 @@
 mod bench;
 mod conformance;
 mod fuzz;
-mod pods;
 #[cfg(test)]
 mod layers;
+mod pods;
 mod polyglot;
 mod soak;
 mod wasi_testsuite;

@@ -32,7 +32,7 @@ const POD_CONFIG: &str = "listen = { \"0.0.0.0:8080\" = \"0.0.0.0:8080\" }\n";
 /// Measures and prints (and with `publish` writes into
 /// docs/performance.md) the figures above for `count` pods and tenants.
 pub fn pods(root: &Path, count: usize, publish: bool) -> anyhow::Result<()> {
-    if count < 2 || count > 200 {
+    if !(2..=200).contains(&count) {
         bail!("--count must be between 2 and 200");
     }
     crate::build_examples(root)?;
@@ -114,11 +114,12 @@ fn measure_pods(containerd: &Containerd, shim: &Path, count: usize) -> anyhow::R
             let flag = network.ctr_flag();
             let started = Instant::now();
             let pod = containerd
-                .run_command(&["--with-ns", &flag], "server", &format!("pod-{i}"), &[
-                    "/hello-server.wasm",
-                    "-addr",
-                    "0.0.0.0:8080",
-                ])
+                .run_command(
+                    &["--with-ns", &flag],
+                    "server",
+                    &format!("pod-{i}"),
+                    &["/hello-server.wasm", "-addr", "0.0.0.0:8080"],
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -175,7 +176,11 @@ fn shim_pss_kib(shim: &Path) -> anyhow::Result<f64> {
     let mut total = 0.0;
     for entry in std::fs::read_dir("/proc")? {
         let entry = entry?;
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
