@@ -267,15 +267,7 @@ pub fn load_manifest(path: &Path) -> Result<Manifest, ManifestError> {
 pub fn parse_manifest(text: &str, path: &Path, base: &Path) -> Result<Manifest, ManifestError> {
     let base = &std::path::absolute(base)
         .map_err(|e| file_error(path, format!("cannot locate the manifest's folder: {e}")))?;
-    let at = |span: Range<usize>, message: String| {
-        let (line, column) = line_column(text, span.start);
-        ManifestError {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
-    };
+    let at = |span: Range<usize>, message: String| located(text, path, span, message);
     let raw: RawManifest = toml::from_str(text).map_err(|e| toml_error(&at, e))?;
     build_manifest(raw, text, path, base, ModuleCheck::OnDisk)
 }
@@ -329,15 +321,7 @@ pub fn parse_tenant_config(
     base: &Path,
     module: &Path,
 ) -> Result<TenantSpec, ManifestError> {
-    let at = |span: Range<usize>, message: String| {
-        let (line, column) = line_column(text, span.start);
-        ManifestError {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
-    };
+    let at = |span: Range<usize>, message: String| located(text, path, span, message);
     let base = &std::path::absolute(base).map_err(|e| {
         file_error(
             path,
@@ -379,15 +363,7 @@ fn build_manifest(
     base: &Path,
     module_check: ModuleCheck,
 ) -> Result<Manifest, ManifestError> {
-    let at = |span: Range<usize>, message: String| {
-        let (line, column) = line_column(text, span.start);
-        ManifestError {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
-    };
+    let at = |span: Range<usize>, message: String| located(text, path, span, message);
     let defaults = match raw.defaults {
         Some(d) => {
             if let Some(name) = &d.get_ref().name {
@@ -686,6 +662,17 @@ fn ports_clash(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 /// The 1-based line and column of byte `offset` in `text`.
+/// An error at `span` of `text`, the file `path`.
+fn located(text: &str, path: &Path, span: Range<usize>, message: String) -> ManifestError {
+    let (line, column) = line_column(text, span.start);
+    ManifestError {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
