@@ -226,21 +226,13 @@ fn a_server_answers_http_and_stops_within_its_grace_period() {
         .output()
         .unwrap();
     assert!(killed.status.success(), "{killed:?}");
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(10),
-            "the server did not stop within its grace period"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(
-        asked.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        asked.elapsed()
+    let (status, took) = wait_for_exit(
+        &mut server,
+        asked,
+        Duration::from_secs(10),
+        "the server did not stop within its grace period",
     );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(status.code(), Some(0), "a drained server ends cleanly");
     assert!(http_get(port).is_none(), "nothing listens after the stop");
 }
@@ -263,15 +255,28 @@ fn stop_idle(containerd: &Containerd, id: &str, signal: &str) -> (Option<i32>, D
         .output()
         .unwrap();
     assert!(killed.status.success(), "{killed:?}");
-    let asked = Instant::now();
+    let (status, took) = wait_for_exit(
+        &mut idle,
+        Instant::now(),
+        Duration::from_secs(10),
+        &format!("{signal} did not end it"),
+    );
+    (status.code(), took)
+}
+
+/// Waits for `child` to exit, asked to at `asked`; fails with `failure`
+/// after `limit`. Its status and how long it took.
+fn wait_for_exit(
+    child: &mut std::process::Child,
+    asked: Instant,
+    limit: Duration,
+    failure: &str,
+) -> (std::process::ExitStatus, Duration) {
     loop {
-        if let Some(status) = idle.try_wait().unwrap() {
-            return (status.code(), asked.elapsed());
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, asked.elapsed());
         }
-        assert!(
-            asked.elapsed() < Duration::from_secs(10),
-            "{signal} did not end it"
-        );
+        assert!(asked.elapsed() < limit, "{failure}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -310,17 +315,12 @@ fn sigterm_stops_an_idle_program_and_sigkill_at_once() {
     }
     let killed = containerd.ctr(&["tasks", "kill", "big"]).output().unwrap();
     assert!(killed.status.success(), "{killed:?}");
-    let asked = Instant::now();
-    let status = loop {
-        if let Some(status) = big.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(20),
-            "SIGTERM did not end it"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, _) = wait_for_exit(
+        &mut big,
+        Instant::now(),
+        Duration::from_secs(20),
+        "SIGTERM did not end it",
+    );
     assert!(
         status.code() == Some(143) || status.code() == Some(0),
         "{status:?}"
@@ -472,6 +472,14 @@ fn hostile_images_are_refused_with_a_reason() {
     let run = run_to_end(&containerd, &[], "renamed", "renamed", &[]);
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("come from the container"), "{run:?}");
+
+    // An environment entry with no name is refused, not passed on.
+    containerd
+        .image("plain", &program("hello"), None, false)
+        .unwrap();
+    let run = run_to_end(&containerd, &["--env", "=sneaky"], "plain", "nameless", &[]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("environment"), "{run:?}");
 
     // An unknown field is an error, not ignored.
     containerd
