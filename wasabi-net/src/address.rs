@@ -9,7 +9,7 @@ use std::str::FromStr;
 use crate::NetError;
 
 /// The host part of an [`Endpoint`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
     /// An IP address.
     Ip(IpAddr),
@@ -18,7 +18,7 @@ pub enum Host {
 }
 
 /// A host and a port, as a guest passes them to listen or dial.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     /// The host.
     pub host: Host,

@@ -59,6 +59,18 @@ pub enum NetError {
     /// An HTTP request that cannot be made, or an HTTP exchange that failed.
     #[error("{0}")]
     Http(String),
+    /// A TLS connection could not be made: most often, the server's
+    /// certificate was not accepted.
+    #[error("TLS handshake with {endpoint} failed: {failure}")]
+    Tls {
+        /// The server's host and port.
+        endpoint: String,
+        /// What went wrong.
+        failure: crate::TlsFailure,
+    },
+    /// The tenant's memory limit leaves no room for what was asked.
+    #[error("out of memory: no room under this program's memory limit for {0}")]
+    NoMemory(&'static str),
 }
 
 /// What a tenant used the network for, in a [`NetError::Denied`].
@@ -87,6 +99,7 @@ impl NetError {
         let hint = match self {
             NetError::Denied { what, endpoint } => advice.grant(&what.grant(endpoint)),
             NetError::TooManySockets { .. } => advice.raise(Cap::Sockets),
+            NetError::NoMemory(_) => advice.raise(Cap::Memory),
             _ => None,
         };
         wasabi_limits::advised(self, hint)
@@ -104,6 +117,8 @@ impl NetError {
             NetError::NotOpen(_) => "EBADF",
             NetError::Io(e) => io_code(e),
             NetError::Http(_) => "EPROTO",
+            NetError::Tls { failure, .. } => failure.code(),
+            NetError::NoMemory(_) => "ENOMEM",
         }
     }
 }
@@ -138,6 +153,7 @@ pub fn errno_number(code: &str) -> i32 {
         "EINTR" => 4,
         "EIO" => 5,
         "EBADF" => 9,
+        "ENOMEM" => 12,
         "EACCES" => 13,
         "EINVAL" => 22,
         "EMFILE" => 24,

@@ -48,17 +48,22 @@ mod ingress;
 mod policy;
 mod quota;
 mod sockets;
+#[cfg(any(test, feature = "testbed"))]
+pub mod testbed;
 
 pub use address::{Endpoint, Family, Host};
 pub use doorbell::{Doorbell, Ringer, token};
 pub use drain::DrainSignal;
 pub use error::{NetError, NetUse, errno_number};
-pub use http::{FetchEvent, FetchId, HttpClient, HttpRequest};
+pub use http::{
+    BODY_CHUNK, CONNECTION_MEMORY, ClientTls, FetchEvent, FetchId, HttpClient, HttpRequest,
+    IDLE_TIMEOUT, MAX_IDLE_PER_ORIGIN, MAX_REDIRECTS, RedirectMode, TlsFailure,
+};
 pub use ingress::{
     BodyRead, HeadError, Ingress, IngressError, IngressHandle, LATENCY_BOUNDS, RequestId,
     RequestStats, RequestStatsSnapshot, ResponseBody, Route, RouteError, Router, ServerTls,
     TenantLookup, TlsError,
 };
 pub use policy::{AddressRule, NetPolicy, RuleParseError};
-pub use quota::{QuotaSlot, SocketQuota};
+pub use quota::{QuotaSlot, Reclaim, SocketQuota};
 pub use sockets::{NetStats, SocketId, Sockets};
