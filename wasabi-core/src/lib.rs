@@ -50,6 +50,6 @@ pub use wasabi_limits::{
 // What a tenant description is made of, from its one documented place.
 pub use wasabi_gojs::size::{SizeError, format_size, parse_size};
 pub use wasabi_gojs::{
-    AddressRule, DrainSignal, IngressHandle, MountSpec, NetPolicy, Outcome, OutputSink, Route,
-    RouteError, Router, RunError, SandboxSpec, ServerTls, TenantLookup, TlsError,
+    AddressRule, ClientTls, DrainSignal, IngressHandle, MountSpec, NetPolicy, Outcome, OutputSink,
+    Route, RouteError, Router, RunError, SandboxSpec, ServerTls, TenantLookup, TlsError,
 };

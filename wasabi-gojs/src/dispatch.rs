@@ -7,7 +7,7 @@ use crate::globals::fs::{self, FsHost};
 use crate::globals::net;
 use crate::globals::{
     Completion, Native, array, bytes, console, crypto, date, errors, go, object, path, performance,
-    process, timers,
+    process, promise, timers,
 };
 use crate::heap::HostFn;
 use crate::host::GoHost;
@@ -75,6 +75,7 @@ pub(crate) fn call_native(
         Native::StatsIs(mask) => fs::stats_is(&mut host.fs_host(), this, mask),
         Native::Net(op) => net::call(&mut host.js, &mut host.network, op, args),
         Native::Fetch(op) => fetch::call(&mut host.fetch_host(), op, this, args, construct),
+        Native::Promise(op) => promise::call(js, op, this, args, construct),
         Native::Go(op) => go::call(js, op, args),
     };
     result.unwrap_or_else(Completion::Throw)

@@ -24,10 +24,11 @@ use wasmtime::{AsContextMut, Caller, Instance, Memory, Store, TypedFunc};
 
 use crate::GoView;
 use crate::calling::{GuestExit, HostError, import_error, store};
-use crate::globals::{self, Completion};
+use crate::globals::{self, Completion, is_callable, promise};
 use crate::guest_memory::{Frame, GuestMemory};
 use crate::heap::{Callable, Key, ObjectKind};
 use crate::host::{GoHost, GuestExports, MAX_REENTRY_DEPTH};
+use crate::js::Job;
 use crate::strings::to_js_string;
 use crate::timers::TimerAction;
 use crate::value::{Ref, Value};
@@ -291,7 +292,32 @@ pub(crate) async fn invoke<T: GoView>(
             match completion {
                 Completion::Return(v) => Ok(Ok(v)),
                 Completion::Throw(e) => Ok(Err(e)),
+                Completion::Execute {
+                    executor,
+                    resolvers,
+                    promise,
+                } => {
+                    // `new Promise(executor)`: the executor runs before the
+                    // constructor returns. The promise is held as a root
+                    // meanwhile (the executor may be Go, which may collect).
+                    host.pinned.push(promise.clone());
+                    let ran =
+                        Box::pin(invoke(ctx, executor, Value::Undefined, resolvers, false)).await;
+                    let mut store = ctx.as_context_mut();
+                    let host = store.data_mut().go();
+                    host.pinned.pop();
+                    if let Ok(Err(thrown)) = &ran {
+                        promise::settle(&mut host.js, &promise, Err(thrown.clone()));
+                    }
+                    let _thrown_or_returned = ran?;
+                    Ok(Ok(promise))
+                }
             }
+        }
+        Some(Callable::Resolve { promise, reject }) => {
+            let value = args.into_iter().next().unwrap_or(Value::Undefined);
+            promise::call_resolver(&mut host.js, promise, reject, value);
+            Ok(Ok(Value::Undefined))
         }
         Some(Callable::Go(_)) if construct => Ok(Err(host
             .js
@@ -479,8 +505,8 @@ enum Turn {
 
 /// Something to run in Go.
 enum Work {
-    /// A promise reaction (a JS job).
-    Job(Value, Vec<Value>),
+    /// A promise reaction (a JS job) whose handler is a function.
+    Job(Job),
     /// Tell Go every goroutine is asleep (the pending event is posted).
     Deadlock,
     /// What woke the loop.
@@ -492,8 +518,12 @@ enum Work {
 async fn next_turn(host: &mut GoHost, told_deadlock: &mut bool) -> Result<Turn, RunError> {
     // Whatever runs next is a new turn for the sockets' fairness budget.
     host.network.sockets.begin_turn();
-    if let Some((func, args)) = host.js.jobs.pop_front() {
-        return Ok(Turn::Run(Work::Job(func, args)));
+    while let Some(job) = host.js.jobs.pop_front() {
+        if is_callable(&host.js.heap, &job.handler) {
+            return Ok(Turn::Run(Work::Job(job)));
+        }
+        // Passing an outcome along a chain calls nothing.
+        promise::finish(&mut host.js, job, Ok(Value::Undefined));
     }
     if host.drain.draining() {
         // Stop accepting; end once the last connection has closed.
@@ -578,10 +608,20 @@ async fn take_turn<T: GoView>(
     work: Work,
 ) -> Result<Option<wasmtime::Result<()>>, RunError> {
     let wake = match work {
-        Work::Job(func, args) => {
-            return call_back(store, func, args, "a promise callback")
-                .await
-                .map(Some);
+        Work::Job(mut job) => {
+            let handler = std::mem::replace(&mut job.handler, Value::Undefined);
+            let args = std::mem::take(&mut job.args);
+            // The job's values stay rooted while Go runs the handler.
+            let host = store.data_mut().go();
+            let pins = host.pinned.len();
+            host.pinned.push(job.derived.clone());
+            if let crate::js::Settles::WithOutcome(Ok(v) | Err(v)) = &job.settles {
+                host.pinned.push(v.clone());
+            }
+            let ran = invoke(store, handler, Value::Undefined, args, false).await;
+            let host = store.data_mut().go();
+            host.pinned.truncate(pins);
+            return Ok(Some(ran.map(|ran| promise::finish(&mut host.js, job, ran))));
         }
         Work::Deadlock => return Ok(Some(resume.call_async(&mut *store, ()).await)),
         Work::Wake(wake) => wake,

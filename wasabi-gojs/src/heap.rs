@@ -32,6 +32,14 @@ pub enum Callable {
     Host(HostFn),
     /// A Go function exported through `js.FuncOf`; calling it resumes Go.
     Go(u32),
+    /// The `resolve` (or, with `reject`, the `reject`) function that
+    /// `new Promise` hands its executor.
+    Resolve {
+        /// The promise it settles.
+        promise: ObjectId,
+        /// `true` for `reject`.
+        reject: bool,
+    },
 }
 
 /// The internal kind of an object: what it is besides its properties.
@@ -65,11 +73,32 @@ pub enum ObjectKind {
     Body(wasabi_net::FetchId),
 }
 
+/// What `then` (or `catch`, `finally`, or adopting another promise)
+/// registered on a pending promise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reaction {
+    /// Called with the value when the promise fulfils (if callable).
+    pub on_fulfilled: Value,
+    /// Called with the reason when it rejects (if callable).
+    pub on_rejected: Value,
+    /// The promise `then` returned, settled by what the reaction does.
+    pub derived: Value,
+    /// A `finally` reaction: called with nothing, and `derived` settles as
+    /// this promise did (unless the callback throws).
+    pub finally: bool,
+}
+
+impl Reaction {
+    fn values(&self) -> impl Iterator<Item = &Value> {
+        [&self.on_fulfilled, &self.on_rejected, &self.derived].into_iter()
+    }
+}
+
 /// The state of a `Promise`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PromiseState {
-    /// Not settled yet: the `(onFulfilled, onRejected)` pairs `then` registered.
-    Pending(Vec<(Value, Value)>),
+    /// Not settled yet: the reactions registered so far.
+    Pending(Vec<Reaction>),
     /// Fulfilled with a value.
     Fulfilled(Value),
     /// Rejected with a reason.
@@ -156,6 +185,9 @@ impl Object {
             ObjectKind::Bytes(bytes) => bytes.capacity(),
             ObjectKind::Headers(pairs) => pairs.iter().map(|(k, v)| k.len() + v.len() + 48).sum(),
             ObjectKind::Iterator { items, .. } => items.capacity() * std::mem::size_of::<Value>(),
+            ObjectKind::Promise(PromiseState::Pending(reactions)) => {
+                reactions.capacity() * std::mem::size_of::<Reaction>()
+            }
             _ => 0,
         };
         BASE + self.props.len() * SLOT + inner
@@ -618,11 +650,11 @@ impl Heap {
                     stack.extend(items.iter().filter_map(Value::as_object));
                 }
                 ObjectKind::Promise(PromiseState::Pending(reactions)) => {
-                    for (ok, err) in reactions {
-                        stack.extend(ok.as_object());
-                        stack.extend(err.as_object());
+                    for reaction in reactions {
+                        stack.extend(reaction.values().filter_map(Value::as_object));
                     }
                 }
+                ObjectKind::Function(Callable::Resolve { promise, .. }) => stack.push(*promise),
                 ObjectKind::Promise(PromiseState::Fulfilled(v) | PromiseState::Rejected(v)) => {
                     stack.extend(v.as_object());
                 }

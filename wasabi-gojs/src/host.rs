@@ -115,6 +115,7 @@ pub struct GoHostBuilder {
     go_test_runner: bool,
     advice: SharedAdvice,
     server_tls: Option<wasabi_net::ServerTls>,
+    client_tls: wasabi_net::ClientTls,
     request_stats: std::sync::Arc<wasabi_net::RequestStats>,
 }
 
@@ -140,6 +141,7 @@ impl GoHostBuilder {
             go_test_runner: false,
             advice: std::sync::Arc::new(NoAdvice),
             server_tls: None,
+            client_tls: wasabi_net::ClientTls::system(),
             request_stats: std::sync::Arc::default(),
         }
     }
@@ -156,6 +158,13 @@ impl GoHostBuilder {
     /// default.
     pub fn server_tls(mut self, tls: Option<wasabi_net::ServerTls>) -> Self {
         self.server_tls = tls;
+        self
+    }
+
+    /// The certificate authorities the guest's HTTPS requests (`fetch`)
+    /// trust: by default the system's.
+    pub fn client_tls(mut self, tls: wasabi_net::ClientTls) -> Self {
+        self.client_tls = tls;
         self
     }
 
@@ -277,6 +286,8 @@ impl GoHostBuilder {
             .unwrap_or_default();
         // One cap for sockets and fetch requests together.
         let sockets = wasabi_net::SocketQuota::new(limits.max_sockets);
+        let memory_for_requests =
+            std::sync::Arc::clone(&memory) as std::sync::Arc<dyn wasabi_limits::HostMemory>;
         // One doorbell for everything the companion's imports wait for.
         let doorbell = std::sync::Arc::new(wasabi_net::Doorbell::default());
         Ok(GoHost {
@@ -319,7 +330,12 @@ impl GoHostBuilder {
                 polled: false,
             },
             requests: Requests {
-                http: HttpClient::new(self.net_policy, sockets),
+                http: HttpClient::new(
+                    self.net_policy,
+                    sockets,
+                    memory_for_requests,
+                    &self.client_tls,
+                ),
                 pending: Default::default(),
             },
             output: Output {

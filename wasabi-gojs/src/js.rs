@@ -20,6 +20,28 @@ use crate::value::{ObjectId, Value};
 /// A callback and its arguments, waiting for its turn of the event loop.
 pub(crate) type Queued = (Value, Vec<Value>);
 
+/// A promise reaction waiting to run (a JS job): `handler` is called with
+/// `args` if it is callable, then `derived` settles as [`Settles`] says.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) handler: Value,
+    pub(crate) args: Vec<Value>,
+    /// The promise `then` returned.
+    pub(crate) derived: Value,
+    pub(crate) settles: Settles,
+}
+
+/// How a job settles its derived promise once its handler has run (a
+/// handler that throws always rejects it).
+#[derive(Debug, Clone)]
+pub(crate) enum Settles {
+    /// With what the handler returned (`undefined` if there is none).
+    WithResult,
+    /// As the original promise did: a `finally`, or a `then` without a
+    /// handler for this outcome, passes it on.
+    WithOutcome(Result<Value, Value>),
+}
+
 /// The instance's clocks and time zone.
 #[derive(Debug)]
 pub(crate) struct Clock {
@@ -65,7 +87,7 @@ pub(crate) struct Js {
     pub(crate) heap: Heap,
     pub(crate) realm: Realm,
     /// Promise reactions to run once the current call into Go returns.
-    pub(crate) jobs: VecDeque<Queued>,
+    pub(crate) jobs: VecDeque<Job>,
     /// Completions of `fs` calls to call back, in order, each in its own
     /// turn of the event loop after due timers and ready network events, as
     /// Node.js delivers I/O callbacks.
@@ -81,10 +103,20 @@ pub(crate) struct Js {
 impl Js {
     /// Every value waiting in a queue (roots for the collector).
     pub(crate) fn queued(&self) -> impl Iterator<Item = &Value> {
-        self.jobs
+        let jobs = self.jobs.iter().flat_map(|job| {
+            let outcome = match &job.settles {
+                Settles::WithOutcome(Ok(v) | Err(v)) => Some(v),
+                Settles::WithResult => None,
+            };
+            [&job.handler, &job.derived]
+                .into_iter()
+                .chain(&job.args)
+                .chain(outcome)
+        });
+        self.completions
             .iter()
-            .chain(self.completions.iter())
             .flat_map(|(f, args)| std::iter::once(f).chain(args))
+            .chain(jobs)
     }
 
     /// Allocates an object of `kind` with prototype `proto`.

@@ -98,7 +98,7 @@ pub use output::OutputSink;
 pub use wasabi_fs::{FsError, Mount, MountError, MountSpec, Sandbox, SandboxSpec};
 pub use wasabi_net::DrainSignal;
 pub use wasabi_net::{
-    AddressRule, IngressHandle, LATENCY_BOUNDS, NetPolicy, NetStats, RequestStats,
+    AddressRule, ClientTls, IngressHandle, LATENCY_BOUNDS, NetPolicy, NetStats, RequestStats,
     RequestStatsSnapshot, Route, RouteError, Router, ServerTls, TenantLookup, TlsError,
 };
 

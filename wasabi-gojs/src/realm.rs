@@ -29,8 +29,11 @@ pub struct Realm {
     pub date_proto: ObjectId,
     /// The prototype of the `fs.Stats` objects `fs.stat` makes.
     pub stats_proto: ObjectId,
-    /// `Promise.prototype` (`then`).
+    /// `Promise.prototype` (`then`, `catch`, `finally`).
     pub promise_proto: ObjectId,
+    /// The prototype of the responses `fetch` makes (`arrayBuffer`,
+    /// `text`, `json`).
+    pub response_proto: ObjectId,
     /// `Headers.prototype`.
     pub headers_proto: ObjectId,
     /// The prototype of iterators (`next`).
@@ -45,13 +48,14 @@ pub struct Realm {
 
 impl Realm {
     /// The objects the realm keeps alive regardless of Go.
-    pub fn roots(&self) -> [Value; 7] {
+    pub fn roots(&self) -> [Value; 8] {
         [
             Value::Object(self.global),
             Value::Object(self.go),
             // Reachable from no global, but the host makes objects with them.
             Value::Object(self.stats_proto),
             Value::Object(self.promise_proto),
+            Value::Object(self.response_proto),
             Value::Object(self.iterator_proto),
             Value::Object(self.stream_proto),
             Value::Object(self.reader_proto),

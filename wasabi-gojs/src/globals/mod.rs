@@ -15,7 +15,8 @@
 //! | `process` | [`process`] |
 //! | `path` | [`path`] |
 //! | `fs` (and `fs.Stats`) | [`fs`] |
-//! | `fetch`, `Headers`, `AbortController`, `Promise.prototype.then` | [`fetch`] |
+//! | `fetch`, `Headers`, `AbortController`, `Response` | [`fetch`] |
+//! | `Promise` | [`promise`] |
 //! | `wasabi` (and `wasabi.net`, the sockets) | [`net`] |
 //! | the Go object (`_makeFuncWrapper`) | [`go`] |
 //!
@@ -48,6 +49,7 @@ pub(crate) mod object;
 pub(crate) mod path;
 pub(crate) mod performance;
 pub(crate) mod process;
+pub(crate) mod promise;
 pub(crate) mod timers;
 
 use crate::heap::{Callable, Heap, HeapError, HostFn, Object, ObjectKind};
@@ -73,6 +75,7 @@ pub(crate) enum Native {
     StatsIs(u32),
     Net(net::NetOp),
     Fetch(fetch::FetchOp),
+    Promise(promise::Op),
     Go(go::Op),
 }
 
@@ -83,6 +86,18 @@ pub enum Completion {
     Return(Value),
     /// Threw a value.
     Throw(Value),
+    /// Calls `executor` with `resolvers` now, then returns `promise` (an
+    /// executor that throws rejects it): what `new Promise(executor)` does.
+    /// The caller runs it, since the executor may be Go code, which a host
+    /// function cannot call.
+    Execute {
+        /// The function `new Promise` was given.
+        executor: Value,
+        /// Its `resolve` and `reject`.
+        resolvers: Vec<Value>,
+        /// The new promise.
+        promise: Value,
+    },
 }
 
 /// A native's completion, or the value it throws.
@@ -193,6 +208,7 @@ pub(crate) fn install(heap: &mut Heap) -> Result<(Realm, Vec<Native>), HeapError
     process::install(&mut b)?;
     path::install(&mut b)?;
     let stats_proto = fs::install(&mut b)?;
+    let promise_proto = promise::install(&mut b)?;
     let fetch = fetch::install(&mut b)?;
     net::install(&mut b)?;
     let go = go::install(&mut b)?;
@@ -208,7 +224,8 @@ pub(crate) fn install(heap: &mut Heap) -> Result<(Realm, Vec<Native>), HeapError
         range_error_proto: errors.range_error,
         date_proto,
         stats_proto,
-        promise_proto: fetch.promise,
+        promise_proto,
+        response_proto: fetch.response,
         headers_proto: fetch.headers,
         iterator_proto: fetch.iterator,
         stream_proto: fetch.stream,
