@@ -401,6 +401,13 @@ struct NetArgs {
     #[arg(long, value_name = "GUEST=HOST", value_parser = fields::listen_mapping_text)]
     map_listen: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
 
+    /// Also trust the certificate authorities in this PEM file for the
+    /// program's HTTPS requests (fetch, so http.Get), besides the system's;
+    /// for a private CA. Repeatable. Verification is always on.
+    /// Example: --ca-cert internal-ca.pem
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Vec<std::path::PathBuf>,
+
     /// Most sockets (listeners and connections) the program may hold open at once.
     #[arg(
         long,
@@ -454,6 +461,7 @@ The manifest (TOML) lists the tenants:
   env = { GREETING = \"hi\" }
   listen = { \"127.0.0.1:8080\" = \"127.0.0.1:9001\" }   # guest address = host address
   allow-connect = [\"127.0.0.1:5432\"]
+  ca-cert = [\"internal-ca.pem\"]   # HTTPS (fetch) also trusts these CAs
   dirs = [\"./content:/srv:ro\"]     # HOST[:GUEST][:ro], relative to the manifest
   cwd = \"/srv\"                     # default: the first of dirs, or /
   max-memory = \"64MiB\"
@@ -641,6 +649,8 @@ fn run_program(
         limits: program.limits(),
         go_test_runner,
         server_tls: program.http.server_tls()?,
+        client_tls: fields::client_tls(&program.net.ca_cert)
+            .map_err(|e| anyhow::anyhow!("--ca-cert: {e}"))?,
         ..TenantSpec::new("main", file)
     };
     // The process ends with the program: Cranelift's code for the cache

@@ -129,6 +129,13 @@ pub fn server_tls(
     wasabi_gojs::ServerTls::from_pem_files(cert, key).map_err(|e| e.to_string())
 }
 
+/// Whom a tenant's HTTPS requests trust: the system's certificate
+/// authorities and those in the PEM files `ca_certs`.
+pub fn client_tls(ca_certs: &[std::path::PathBuf]) -> Result<wasabi_gojs::ClientTls, String> {
+    let paths: Vec<&std::path::Path> = ca_certs.iter().map(|p| p.as_path()).collect();
+    wasabi_gojs::ClientTls::with_extra_roots(&paths).map_err(|e| e.to_string())
+}
+
 /// The smallest JS heap: the JS world's own objects (the globals Go
 /// reads) take a few KiB of it before the program runs.
 pub const MIN_JS_HEAP: u64 = 64 << 10;

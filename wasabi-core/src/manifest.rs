@@ -18,7 +18,8 @@
 //! args = ["-v"]
 //! env = { GREETING = "hi" }
 //! listen = { "127.0.0.1:8080" = "127.0.0.1:9001" }   # guest address = host address
-//! allow-connect = ["127.0.0.1:5432"]
+//! allow-connect = ["127.0.0.1:5432", "api.example.com:443"]
+//! ca-cert = ["internal-ca.pem"]   # HTTPS (fetch) also trusts these CAs, besides the system's
 //! dirs = ["./content:/srv:ro", "./uploads:/data"]  # HOST[:GUEST][:ro]; nothing else is visible
 //! cwd = "/data"                   # working directory; default: the first of `dirs`
 //! max-memory = "64MiB"
@@ -155,6 +156,7 @@ struct RawTenant {
     env: Option<BTreeMap<String, String>>,
     listen: Option<Spanned<BTreeMap<String, String>>>,
     allow_connect: Option<Spanned<Vec<String>>>,
+    ca_cert: Option<Spanned<Vec<String>>>,
     dirs: Option<Spanned<Vec<String>>>,
     cwd: Option<Spanned<String>>,
     max_memory: Option<Spanned<RawSize>>,
@@ -188,6 +190,7 @@ impl RawTenant {
             allow_connect: self
                 .allow_connect
                 .or_else(|| defaults.allow_connect.clone()),
+            ca_cert: self.ca_cert.or_else(|| defaults.ca_cert.clone()),
             dirs: self.dirs.or_else(|| defaults.dirs.clone()),
             cwd: self.cwd.or_else(|| defaults.cwd.clone()),
             max_memory: self.max_memory.or_else(|| defaults.max_memory.clone()),
@@ -543,6 +546,14 @@ fn build_manifest(
         }
         let server_tls = tls_pair(&tenant.tls_cert, &tenant.tls_key, base)
             .map_err(|(span, e)| at(span, format!("tenant `{name}`: {e}")))?;
+        let client_tls = match &tenant.ca_cert {
+            None => wasabi_gojs::ClientTls::system(),
+            Some(files) => {
+                let paths: Vec<PathBuf> = files.get_ref().iter().map(|f| base.join(f)).collect();
+                fields::client_tls(&paths)
+                    .map_err(|e| at(files.span(), format!("tenant `{name}`: ca-cert: {e}")))?
+            }
+        };
         let mut routes = Vec::new();
         if let Some(raw) = &tenant.routes {
             if router.is_none() {
@@ -586,6 +597,7 @@ fn build_manifest(
             restart: tenant.restart.map(Spanned::into_inner).unwrap_or_default(),
             go_test_runner: false,
             server_tls,
+            client_tls,
             routes,
         });
     }
@@ -982,6 +994,14 @@ restart = "never"
             (
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\ntls-cert = \"manifest.rs\"\ntls-key = \"manifest.rs\"\n",
                 "m.toml:4:12: tenant `a`: tls-cert: certificate",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nca-cert = [\"manifest.rs\"]\n",
+                "m.toml:4:11: tenant `a`: ca-cert: CA certificate",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nca-cert = [\"no-such.pem\"]\n",
+                "m.toml:4:11: tenant `a`: ca-cert: CA certificate",
             ),
             ("", "m.toml:1:1: the manifest has no tenants"),
             ("[[tenant]\n", "m.toml:1:"),

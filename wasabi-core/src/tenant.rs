@@ -81,6 +81,9 @@ pub struct TenantSpec {
     /// listener the program serves through the host; plain HTTP when
     /// `None`.
     pub server_tls: Option<wasabi_gojs::ServerTls>,
+    /// Whom its HTTPS requests (`fetch`) trust: the system's certificate
+    /// authorities, plus any its owner adds.
+    pub client_tls: wasabi_gojs::ClientTls,
     /// Where a `wasabi serve` router sends requests to it: hosts, with an
     /// optional path prefix. None by default.
     pub routes: Vec<wasabi_gojs::Route>,
@@ -103,6 +106,7 @@ impl TenantSpec {
             restart: RestartPolicy::Never,
             go_test_runner: false,
             server_tls: None,
+            client_tls: wasabi_gojs::ClientTls::system(),
             routes: Vec::new(),
         }
     }
@@ -260,7 +264,8 @@ pub(crate) fn go_world(spec: &TenantSpec, io: TenantIo) -> Result<GoHostBuilder,
         .request_stats(io.http_stats)
         .drain_signal(io.drain)
         .go_test_runner(spec.go_test_runner)
-        .server_tls(spec.server_tls.clone()))
+        .server_tls(spec.server_tls.clone())
+        .client_tls(spec.client_tls.clone()))
 }
 
 /// The WASI world of a preview-1 command: its arguments, the environment it
