@@ -11,13 +11,15 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: http-get get|post|status|stream|cancel URL")
+	if len(os.Args) < 3 || len(os.Args) > 4 {
+		fmt.Fprintln(os.Stderr, "usage: http-get get|post|status|stream|cancel|redirect URL\n       http-get loop|loop-close URL N")
 		os.Exit(2)
 	}
 	mode, url := os.Args[1], os.Args[2]
@@ -49,7 +51,14 @@ func main() {
 			client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			}}
-			resp, err := client.Get(url + "/" + code)
+			req, err := http.NewRequest("GET", url+"/"+code, nil)
+			must(err)
+			if runtime.GOOS == "js" {
+				// fetch follows redirects itself unless told not to; Go's
+				// client then sees the 3xx and asks CheckRedirect, as natively.
+				req.Header.Set("js.fetch:redirect", "manual")
+			}
+			resp, err := client.Do(req)
 			must(err)
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -71,6 +80,46 @@ func main() {
 		start := time.Now()
 		_, err = http.DefaultClient.Do(req)
 		fmt.Println("cancelled:", errors.Is(err, context.DeadlineExceeded), time.Since(start) < 5*time.Second)
+	case "redirect":
+		resp, err := http.Get(url)
+		must(err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		must(err)
+		fmt.Println("status:", resp.StatusCode)
+		fmt.Println("final url:", resp.Request.URL)
+		fmt.Printf("body: %q\n", body)
+	case "loop", "loop-close":
+		// N sequential requests, each body read to the end; with
+		// loop-close, each on a new connection.
+		n := 100
+		if len(os.Args) == 4 {
+			var err error
+			n, err = strconv.Atoi(os.Args[3])
+			must(err)
+		}
+		start := time.Now()
+		bytes := 0
+		for i := 0; i < n; i++ {
+			req, err := http.NewRequest("GET", url, nil)
+			must(err)
+			if mode == "loop-close" {
+				req.Close = true
+				req.Header.Set("Connection", "close")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			must(err)
+			b, err := io.ReadAll(resp.Body)
+			must(err)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				must(fmt.Errorf("request %d: status %d", i, resp.StatusCode))
+			}
+			bytes += len(b)
+		}
+		elapsed := time.Since(start)
+		fmt.Printf("requests: %d, bytes: %d, seconds: %.3f, per second: %.0f\n",
+			n, bytes, elapsed.Seconds(), float64(n)/elapsed.Seconds())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", mode)
 		os.Exit(2)

@@ -235,7 +235,18 @@ async fn https_works_with_a_trusted_ca_and_each_certificate_failure_says_why() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "ERR_TLS_CERT_ALTNAME_INVALID", "{err}");
-    assert!(err.to_string().contains("localhost"), "{err}");
+    assert!(
+        err.to_string().contains("valid for localhost, not"),
+        "{err}"
+    );
+    let by_ip = TestServer::start(Some(pki.issue(&["127.0.0.1"], Validity::Current)), false);
+    let err = fetch(&mut trusting, get(&by_ip.url("localhost", "/hello")), b"")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("valid for 127.0.0.1, not"),
+        "{err}"
+    );
 
     // A server that speaks no TLS.
     let plain = TestServer::start(None, false);

@@ -205,11 +205,25 @@ impl TlsFailure {
                 presented: Vec::new(),
             },
             CertificateError::NotValidForNameContext { presented, .. } => TlsFailure::WrongName {
-                presented: presented.clone(),
+                presented: presented.iter().map(|n| presented_name(n)).collect(),
             },
             other => TlsFailure::Other(format!("invalid certificate: {other:?}")),
         }
     }
+}
+
+/// A name a certificate presents, as a person writes it: rustls describes
+/// them in Rust's debug form (`DnsName("a.test")`, `IpAddress(127.0.0.1)`).
+fn presented_name(debug: &str) -> String {
+    let inner = debug
+        .strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .or_else(|| {
+            debug
+                .strip_prefix("IpAddress(")
+                .and_then(|n| n.strip_suffix(')'))
+        });
+    inner.unwrap_or(debug).to_string()
 }
 
 fn unix_seconds(t: UnixTime) -> u64 {
@@ -269,6 +283,13 @@ fn utc_date(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_read_as_written() {
+        assert_eq!(presented_name("DnsName(\"a.test\")"), "a.test");
+        assert_eq!(presented_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(presented_name("Something(else)"), "Something(else)");
+    }
 
     #[test]
     fn dates_print_as_utc() {
