@@ -196,3 +196,41 @@ fn a_hundred_gets_share_one_pooled_connection() {
     );
     assert_eq!(server.accepts(), 20);
 }
+
+/// Runs a js/wasm program under Node.js with Go's own `wasm_exec_node.js`.
+fn run_under_node(wasm: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let goroot = std::process::Command::new("go")
+        .args(["env", "GOROOT"])
+        .output()
+        .expect("go env GOROOT");
+    let goroot = String::from_utf8_lossy(&goroot.stdout).trim().to_string();
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(format!("{goroot}/lib/wasm/wasm_exec_node.js"))
+        .arg(wasm)
+        .args(args);
+    finish(cmd)
+}
+
+/// `fetch`, `Response` and `Promise` used through `syscall/js` directly
+/// behave as under Node.js: chains, a Go executor, catch and finally,
+/// text/json/arrayBuffer, bodyUsed, the redirect modes.
+#[test]
+fn fetch_and_promises_through_syscall_js_behave_as_under_node() {
+    let server = TestServer::start(None, false);
+    let base = server.url("127.0.0.1", "");
+    let wasm = program("fetch-js.wasm");
+    let guest = run_guest(&wasm, &["--allow-connect=127.0.0.1"], &[&base]);
+    let node = run_under_node(&wasm, &[&base]);
+    assert!(
+        node.status.success(),
+        "node: {}{}",
+        stdout(&node),
+        stderr(&node)
+    );
+    assert_eq!(stdout(&guest), stdout(&node), "{}", stderr(&guest));
+    assert!(
+        stdout(&guest).contains("chain: the answer is 42"),
+        "{}",
+        stdout(&guest)
+    );
+}
