@@ -756,6 +756,8 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         runs: 1,
     });
 
+    outbound_https(&tools, &plan, &cache_flag, &out_dir, &mut figures)?;
+
     step("spawn: supervisor start to listener accepting");
     let spawn_out = output(
         Command::new(&tools.spawn)
@@ -820,6 +822,92 @@ pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
         criterion.args(["bench", "-p", "wasabi-benches"]);
     }
     run(&mut criterion)
+}
+
+/// A loop of `http.Get` to a local HTTPS server (rustls, a CA made for the
+/// run): Wasabi's host client against the same program built natively and
+/// against curl fetching the same URLs in one process; over one pooled
+/// connection, then with `Connection: close` (a handshake per request), then
+/// over HTTP/2.
+fn outbound_https(
+    tools: &Tools,
+    plan: &Plan,
+    cache_flag: &str,
+    out_dir: &Path,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    use wasabi_net::testbed::{Pki, TestServer, Validity};
+    let requests = if plan.quick { 200 } else { 2000 };
+    step(&format!(
+        "outbound HTTPS: {requests} sequential http.Get calls (pooled, Connection: close, HTTP/2)"
+    ));
+    let pki = Pki::new("Wasabi bench CA");
+    let ca = out_dir.join("bench-ca.pem");
+    std::fs::write(&ca, pki.ca_pem())?;
+    let ca_flag = format!("--ca-cert={}", ca.display());
+    let n = requests.to_string();
+    let per_second = |cmd: &mut Command| -> anyhow::Result<f64> {
+        let text = output(cmd)?;
+        text.rsplit("per second: ")
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("no rate in {text:?}"))
+    };
+    let rows: [(&str, &str, &str, bool); 3] = [
+        (
+            "fetch_https_pooled",
+            "http.Get loop to an HTTPS server, one kept-alive connection",
+            "loop",
+            false,
+        ),
+        (
+            "fetch_https_close",
+            "http.Get loop to an HTTPS server, Connection: close (a TLS handshake each)",
+            "loop-close",
+            false,
+        ),
+        (
+            "fetch_https_h2",
+            "http.Get loop to an HTTPS server offering HTTP/2",
+            "loop",
+            true,
+        ),
+    ];
+    for (name, title, mode, h2) in rows {
+        let server = TestServer::start(Some(pki.issue(&["localhost"], Validity::Current)), h2);
+        let url = server.url("localhost", "/hello");
+        let wasabi = per_second(&mut tools.wasabi_run(
+            &[cache_flag, "--allow-connect=localhost", &ca_flag],
+            "http-get.wasm",
+            &[mode, &url, &n],
+        ))?;
+        let mut native = tools.native("http-get");
+        native
+            .env("SSL_CERT_FILE", &ca)
+            .args([mode, url.as_str(), n.as_str()]);
+        let native = per_second(&mut native)?;
+        let mut baselines = vec![("native", native)];
+        if !h2 && which("curl").is_some() {
+            let mut curl = Command::new("curl");
+            curl.args(["-s", "--http1.1", "--cacert"]).arg(&ca);
+            if mode == "loop-close" {
+                curl.args(["-H", "Connection: close"]);
+            }
+            curl.args(std::iter::repeat_n(url.as_str(), requests));
+            let took = time_run(&mut curl)?;
+            baselines.push(("curl", requests as f64 / took.as_secs_f64()));
+        }
+        figures.push(Figure {
+            name,
+            title,
+            unit: "req/s",
+            wasabi,
+            baselines,
+            target: None,
+            runs: 1,
+        });
+    }
+    Ok(())
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -657,11 +657,11 @@ fn collect(host: &mut FetchHost<'_>, id: FetchId, bytes: &[u8]) -> bool {
         return true;
     }
     whole.bytes.extend_from_slice(bytes);
-    if let Err(e) = host.requests.http.pull(id) {
-        if let Some(whole) = host.requests.pending.remove(&id).and_then(|r| r.whole) {
-            let reason = fetch_failed(host, &e);
-            settle(host.js, &whole.promise, Err(reason));
-        }
+    if let Err(e) = host.requests.http.pull(id)
+        && let Some(whole) = host.requests.pending.remove(&id).and_then(|r| r.whole)
+    {
+        let reason = fetch_failed(host, &e);
+        settle(host.js, &whole.promise, Err(reason));
     }
     true
 }

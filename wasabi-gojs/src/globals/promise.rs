@@ -307,9 +307,9 @@ mod tests {
         let root = new_promise(js).unwrap();
         // root.then(undefined).catch(f).then(f).finally(f)
         let a = then(js, &root, Op::Then, &[]);
-        let b = then(js, &a, Op::Catch, &[f.clone()]);
-        let c = then(js, &b, Op::Then, &[f.clone()]);
-        let d = then(js, &c, Op::Finally, &[f.clone()]);
+        let b = then(js, &a, Op::Catch, std::slice::from_ref(&f));
+        let c = then(js, &b, Op::Then, std::slice::from_ref(&f));
+        let d = then(js, &c, Op::Finally, std::slice::from_ref(&f));
         assert!(
             js.jobs.is_empty(),
             "nothing runs before the promise settles"
@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(state(js, &c), PromiseState::Fulfilled(Value::Number(21.0)));
         assert_eq!(state(js, &d), PromiseState::Fulfilled(Value::Number(21.0)));
         // A handler that throws rejects the next promise.
-        let e = then(js, &d, Op::Then, &[f.clone()]);
+        let e = then(js, &d, Op::Then, std::slice::from_ref(&f));
         drain(js, |_| Err(Value::from("boom")));
         assert_eq!(state(js, &e), PromiseState::Rejected(Value::from("boom")));
     }
@@ -348,7 +348,12 @@ mod tests {
         let selfish = new_promise(js).unwrap();
         resolve(js, &selfish, selfish.clone());
         assert!(matches!(state(js, &selfish), PromiseState::Rejected(_)));
-        let resolved = then(js, &Value::Undefined, Op::Resolve, &[inner.clone()]);
+        let resolved = then(
+            js,
+            &Value::Undefined,
+            Op::Resolve,
+            std::slice::from_ref(&inner),
+        );
         assert_eq!(resolved, inner, "Promise.resolve(p) is p");
     }
 
