@@ -96,8 +96,8 @@ impl ClientTls {
                 path: path.display().to_string(),
                 reason,
             };
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| pem_error(e.to_string()))?
+            let pem = crate::ingress::read_pem_file(path, "CA certificate")?;
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
                 .collect::<Result<_, _>>()
                 .map_err(|e| pem_error(e.to_string()))?;
             if certs.is_empty() {
@@ -306,6 +306,14 @@ mod tests {
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let err = ClientTls::with_extra_roots(&[&empty]).unwrap_err();
         assert!(err.to_string().contains("no CERTIFICATE block"), "{err}");
+        // Files that never end, or are not files, are refused before reading.
+        for hostile in ["/dev/zero", "/dev/urandom", "/tmp"] {
+            let err = ClientTls::with_extra_roots(&[Path::new(hostile)]).unwrap_err();
+            assert!(
+                err.to_string().contains("not a regular file"),
+                "{hostile}: {err}"
+            );
+        }
         let ca = rcgen::CertificateParams::new(Vec::<String>::new())
             .unwrap()
             .self_signed(&rcgen::KeyPair::generate().unwrap())

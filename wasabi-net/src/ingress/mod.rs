@@ -43,6 +43,7 @@ pub use body::ResponseBody;
 pub use head::HeadError;
 pub use metrics::{LATENCY_BOUNDS, RequestStats, RequestStatsSnapshot};
 pub use router::{Route, RouteError, Router, TenantLookup};
+pub(crate) use tls::read_pem_file;
 pub use tls::{ServerTls, TlsError};
 
 use crate::SocketQuota;

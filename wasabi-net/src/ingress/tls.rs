@@ -54,6 +54,35 @@ impl std::fmt::Debug for ServerTls {
     }
 }
 
+/// The most a PEM file may hold: a long chain is a few KiB, a CA bundle a
+/// few hundred.
+pub const MAX_PEM_FILE: u64 = 4 << 20;
+
+/// Reads a PEM file: a regular file of at most [`MAX_PEM_FILE`] bytes (not
+/// `/dev/zero`, a FIFO or a directory, which would hang or exhaust the host
+/// reading them).
+pub(crate) fn read_pem_file(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
+    use std::io::Read;
+    let pem_error = |reason: String| TlsError::Pem {
+        what,
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| pem_error(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| pem_error(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(pem_error("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| pem_error(e.to_string()))?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(pem_error(format!("larger than {} MiB", MAX_PEM_FILE >> 20)));
+    }
+    Ok(bytes)
+}
+
 impl ServerTls {
     /// Reads a PEM certificate chain (leaf first) and a PEM private key
     /// (PKCS#8, PKCS#1 or SEC1).
@@ -63,10 +92,10 @@ impl ServerTls {
             path: path.display().to_string(),
             reason,
         };
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| pem_error("certificate", cert, e.to_string()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| pem_error("certificate", cert, e.to_string()))?;
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(&read_pem_file(cert, "certificate")?)
+                .collect::<Result<_, _>>()
+                .map_err(|e| pem_error("certificate", cert, e.to_string()))?;
         if chain.is_empty() {
             return Err(pem_error(
                 "certificate",
@@ -74,7 +103,7 @@ impl ServerTls {
                 "no CERTIFICATE block in it".into(),
             ));
         }
-        let key = PrivateKeyDer::from_pem_file(key)
+        let key = PrivateKeyDer::from_pem_slice(&read_pem_file(key, "private key")?)
             .map_err(|e| pem_error("private key", key, e.to_string()))?;
         ServerTls::new(chain, key)
     }
