@@ -11,6 +11,10 @@
 //!   when the socket is ready. A cap on open sockets ([`SocketQuota`],
 //!   shared with the HTTP client), and everything closed when it is
 //!   dropped.
+//! * [`HttpClient`] — the requests behind a guest's `fetch`: `http:` and
+//!   `https:` (rustls, certificates always verified against [`ClientTls`],
+//!   HTTP/2 by ALPN), a per-tenant connection pool under the same cap,
+//!   redirects as the Fetch standard says, bodies moved on demand both ways.
 //! * [`Doorbell`] — how everything a guest waits for (sockets, requests of
 //!   the host's HTTP server) tells its event loop, as integer [`token`]s.
 //! * [`Ingress`] — the HTTP server the host runs for a tenant: hyper

@@ -39,8 +39,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const MAX_IDLE_PER_ORIGIN: usize = 4;
 
 /// The host memory a connection is charged for: the TLS record buffers,
-/// hyper's read buffer (capped at [`H1_MAX_BUFFER`]) and, for HTTP/2, the
-/// receive window (capped at [`H2_CONNECTION_WINDOW`]).
+/// hyper's read buffer (capped at 128 KiB) and, for HTTP/2, the receive
+/// window (256 KiB) and the send buffer (128 KiB).
 pub const CONNECTION_MEMORY: u64 = 384 * 1024;
 
 /// The most an HTTP/1.1 connection buffers of a response (its head must
@@ -50,6 +50,8 @@ const H1_MAX_BUFFER: usize = 128 * 1024;
 const H2_STREAM_WINDOW: u32 = 64 * 1024;
 /// ... and on the whole connection.
 const H2_CONNECTION_WINDOW: u32 = 256 * 1024;
+/// What an HTTP/2 stream buffers of a request body (two chunks).
+const H2_SEND_BUFFER: usize = 2 * super::BODY_CHUNK as usize;
 
 /// A server a connection goes to: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -338,6 +340,7 @@ impl Pool {
                 .initial_stream_window_size(H2_STREAM_WINDOW)
                 .initial_connection_window_size(H2_CONNECTION_WINDOW)
                 .adaptive_window(false)
+                .max_send_buf_size(H2_SEND_BUFFER)
                 .handshake(io)
                 .await
                 .map_err(super::http_error)?;
