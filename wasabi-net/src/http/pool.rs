@@ -334,7 +334,6 @@ impl Pool {
     where
         T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let driver_hold = Arc::clone(hold);
         if h2 {
             let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                 .initial_stream_window_size(H2_STREAM_WINDOW)
@@ -344,12 +343,7 @@ impl Pool {
                 .handshake(io)
                 .await
                 .map_err(super::http_error)?;
-            let mut state = self.state.lock().map_err(|_| poisoned())?;
-            state.drivers.spawn(async move {
-                let _ = connection.await;
-                let_go(&driver_hold);
-            });
-            reap(&mut state.drivers);
+            let mut state = self.drive(connection, hold)?;
             state.shared.insert(
                 origin.clone(),
                 Shared {
@@ -363,14 +357,26 @@ impl Pool {
                 .handshake(io)
                 .await
                 .map_err(super::http_error)?;
-            let mut state = self.state.lock().map_err(|_| poisoned())?;
-            state.drivers.spawn(async move {
-                let _ = connection.await;
-                let_go(&driver_hold);
-            });
-            reap(&mut state.drivers);
+            drop(self.drive(connection, hold)?);
             Ok(Sender::H1(sender))
         }
+    }
+
+    /// Runs a connection's task in the pool's [`JoinSet`]; when it ends
+    /// (the server closed it, or the last sender went), its hold goes.
+    fn drive(
+        &self,
+        connection: impl Future<Output = Result<(), hyper::Error>> + Send + 'static,
+        hold: &SharedHold,
+    ) -> Result<std::sync::MutexGuard<'_, PoolState>, NetError> {
+        let hold = Arc::clone(hold);
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        state.drivers.spawn(async move {
+            let _ = connection.await;
+            let_go(&hold);
+        });
+        reap(&mut state.drivers);
+        Ok(state)
     }
 }
 
