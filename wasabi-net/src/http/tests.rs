@@ -248,6 +248,30 @@ async fn https_works_with_a_trusted_ca_and_each_certificate_failure_says_why() {
         "{err}"
     );
 
+    // A self-signed CA certificate used as the server's own (what `openssl
+    // req -x509` makes by default), trusted with --ca-cert: refused, saying
+    // what to do instead.
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let identity = crate::testbed::Identity {
+        chain: vec![cert.der().clone()],
+        key: rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    };
+    let ca_as_server = TestServer::start(Some(identity), false);
+    let tls = ClientTls::with_extra_certificates(vec![cert.der().clone()]).unwrap();
+    let mut client = HttpClient::new(
+        loopback(),
+        SocketQuota::new(4),
+        Arc::new(wasabi_limits::Uncounted),
+        &tls,
+    );
+    let err = fetch(&mut client, get(&ca_as_server.url("localhost", "/hello")), b"")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is a CA certificate"), "{err}");
+
     // A server that speaks no TLS.
     let plain = TestServer::start(None, false);
     let url = format!("https://127.0.0.1:{}/hello", plain.port());

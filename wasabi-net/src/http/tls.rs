@@ -207,6 +207,16 @@ impl TlsFailure {
             CertificateError::NotValidForNameContext { presented, .. } => TlsFailure::WrongName {
                 presented: presented.iter().map(|n| presented_name(n)).collect(),
             },
+            // webpki will not take a CA certificate as the server's own, as
+            // `openssl req -x509` makes by default (OpenSSL, so Node.js, does).
+            CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                TlsFailure::Other(
+                    "the server's certificate is a CA certificate (basicConstraints CA:TRUE), \
+                     which cannot also identify a server: issue a server certificate from it, \
+                     or make the self-signed one with CA:FALSE"
+                        .into(),
+                )
+            }
             other => TlsFailure::Other(format!("invalid certificate: {other:?}")),
         }
     }
