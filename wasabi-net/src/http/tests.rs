@@ -267,9 +267,13 @@ async fn https_works_with_a_trusted_ca_and_each_certificate_failure_says_why() {
         Arc::new(wasabi_limits::Uncounted),
         &tls,
     );
-    let err = fetch(&mut client, get(&ca_as_server.url("localhost", "/hello")), b"")
-        .await
-        .unwrap_err();
+    let err = fetch(
+        &mut client,
+        get(&ca_as_server.url("localhost", "/hello")),
+        b"",
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("is a CA certificate"), "{err}");
 
     // A server that speaks no TLS.

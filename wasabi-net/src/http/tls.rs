@@ -209,7 +209,9 @@ impl TlsFailure {
             },
             // webpki will not take a CA certificate as the server's own, as
             // `openssl req -x509` makes by default (OpenSSL, so Node.js, does).
-            CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            CertificateError::Other(other)
+                if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+            {
                 TlsFailure::Other(
                     "the server's certificate is a CA certificate (basicConstraints CA:TRUE), \
                      which cannot also identify a server: issue a server certificate from it, \
