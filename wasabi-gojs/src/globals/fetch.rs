@@ -759,10 +759,11 @@ fn response(
         Ok(response)
     };
     let response = build(host).map_err(|e| host.js.heap_error(e))?;
+    // The request body stays until the request is over: a server may
+    // answer before it has read all of it, and the connection still sends
+    // the rest.
     if let Some(record) = host.requests.pending.get_mut(&id) {
         record.response = Some(response);
-        // The request body is no longer needed once the answer came.
-        record.body = None;
     }
     Ok(Value::Object(response))
 }

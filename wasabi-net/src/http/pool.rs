@@ -35,6 +35,10 @@ use crate::sockets::connect;
 /// How long an unused connection stays open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How long a pooled HTTP/1.1 connection may take to be ready for the
+/// next request before another is used instead.
+const READY_WAIT: Duration = Duration::from_secs(1);
+
 /// How many unused HTTP/1.1 connections to one server stay open.
 pub const MAX_IDLE_PER_ORIGIN: usize = 4;
 
@@ -249,8 +253,11 @@ impl Pool {
                 let_go(&idle.hold);
                 continue;
             }
-            // The previous response may still be finishing on it.
-            if idle.sender.ready().await.is_ok() {
+            // The previous exchange may still be finishing on it; one that
+            // does not finish promptly (a request body the server stopped
+            // reading) is not worth waiting for.
+            let ready = tokio::time::timeout(READY_WAIT, idle.sender.ready()).await;
+            if matches!(ready, Ok(Ok(()))) {
                 return Ok(Lease {
                     origin: origin.clone(),
                     sender: Sender::H1(idle.sender),
