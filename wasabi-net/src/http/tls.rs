@@ -69,7 +69,7 @@ fn system_roots() -> &'static Arc<RootCertStore> {
         let (added, ignored) = roots.add_parsable_certificates(found.certs);
         if roots.is_empty() {
             tracing::warn!(
-                "no system certificate authorities found: HTTPS will trust only --ca-cert"
+                "no system certificate authorities found: HTTPS will trust only the ones a tenant adds"
             );
         }
         tracing::debug!(added, ignored, "system certificate authorities");
