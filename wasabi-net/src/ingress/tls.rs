@@ -63,12 +63,19 @@ pub const MAX_PEM_FILE: u64 = 4 << 20;
 /// reading them).
 pub(crate) fn read_pem_file(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let pem_error = |reason: String| TlsError::Pem {
         what,
         path: path.display().to_string(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| pem_error(e.to_string()))?;
+    // Opened without blocking: opening a FIFO for reading would otherwise
+    // wait for a writer that may never come.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| pem_error(e.to_string()))?;
     let meta = file.metadata().map_err(|e| pem_error(e.to_string()))?;
     if !meta.is_file() {
         return Err(pem_error("not a regular file".into()));
