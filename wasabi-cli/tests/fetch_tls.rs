@@ -234,3 +234,30 @@ fn fetch_and_promises_through_syscall_js_behave_as_under_node() {
         stdout(&guest)
     );
 }
+
+/// The system's CA bundle is read at a tenant's first TLS connection, not
+/// at every start: with `SSL_CERT_FILE` naming a FIFO nobody writes (where
+/// a read would block for ever), a program that makes no HTTPS request
+/// still runs and ends.
+#[test]
+fn a_program_that_makes_no_https_request_reads_no_ca_bundle() {
+    let dir = std::env::temp_dir().join(format!("wasabi-no-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("never-written");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let hello = program("hello.wasm");
+    warm(&hello);
+    let mut cmd = wasabi();
+    cmd.env("SSL_CERT_FILE", &fifo)
+        .arg("run")
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .arg(&hello);
+    let out = finish(cmd);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -188,7 +188,7 @@ impl HttpClient {
         HttpClient {
             policy,
             max_in_flight: quota.limit(),
-            pool: Pool::new(quota, memory, tls.client_config()),
+            pool: Pool::new(quota, memory, tls.clone()),
             next_id: 1,
             requests: HashMap::new(),
             tasks: JoinSet::new(),

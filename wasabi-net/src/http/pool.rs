@@ -14,7 +14,7 @@
 //! (the connection tasks live in the pool's [`JoinSet`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use wasabi_limits::HostMemory;
 
 use super::body::OutgoingBody;
-use super::tls::TlsFailure;
+use super::tls::{ClientTls, TlsFailure};
 use crate::NetError;
 use crate::address::{Endpoint, Family, Host};
 use crate::quota::{QuotaSlot, Reclaim, SocketQuota};
@@ -141,7 +141,9 @@ pub(crate) struct Pool {
     state: Mutex<PoolState>,
     quota: Arc<SocketQuota>,
     memory: Arc<dyn HostMemory>,
-    tls: Arc<ClientConfig>,
+    tls: ClientTls,
+    /// The tenant's TLS configuration, made at its first `https:` connection.
+    tls_config: OnceLock<Arc<ClientConfig>>,
     /// Connections opened (a test and a figure: how often the pool helped).
     opened: std::sync::atomic::AtomicU64,
 }
@@ -197,17 +199,18 @@ impl Lease {
 
 impl Pool {
     /// A pool whose connections count under `quota` and `memory`, with TLS
-    /// configured by `tls`.
+    /// trusting `tls`.
     pub(crate) fn new(
         quota: Arc<SocketQuota>,
         memory: Arc<dyn HostMemory>,
-        tls: Arc<ClientConfig>,
+        tls: ClientTls,
     ) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             state: Mutex::default(),
             quota: Arc::clone(&quota),
             memory,
             tls,
+            tls_config: OnceLock::new(),
             opened: Default::default(),
         });
         let reclaim: Arc<dyn Reclaim> = Arc::clone(&pool) as Arc<dyn Reclaim>;
@@ -313,7 +316,8 @@ impl Pool {
         let sender = if origin.tls {
             let name = ServerName::try_from(origin.endpoint.host_name())
                 .map_err(|_| NetError::Http(format!("invalid host name `{}`", origin.endpoint)))?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
+            let config = self.tls_config.get_or_init(|| self.tls.client_config());
+            let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
                 .connect(name, tcp)
                 .await
                 .map_err(|e| handshake_error(&origin.endpoint, e))?;

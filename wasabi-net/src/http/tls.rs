@@ -26,23 +26,34 @@ use crate::ingress::TlsError;
 /// assert_eq!(system, ClientTls::default());
 /// assert!(ClientTls::with_extra_roots(&["/nonexistent/ca.pem".as_ref()]).is_err());
 /// ```
+///
+/// Nothing is read from the system until a tenant first connects over TLS:
+/// most programs never do, and `wasabi run hello.wasm` should not parse
+/// the machine's CA bundle.
 #[derive(Clone)]
 pub struct ClientTls {
-    roots: Arc<RootCertStore>,
-    /// SHA-256 of the added certificates (zero for none), for equality.
+    trust: Arc<Trust>,
+}
+
+struct Trust {
+    /// The owner's certificates, beside the system's.
+    extra: Vec<CertificateDer<'static>>,
+    /// SHA-256 of `extra` (zero for none), for equality.
     fingerprint: [u8; 32],
+    /// The system's roots and `extra`, made when first needed.
+    roots: OnceLock<Arc<RootCertStore>>,
 }
 
 impl PartialEq for ClientTls {
     fn eq(&self, other: &ClientTls) -> bool {
-        self.fingerprint == other.fingerprint
+        self.trust.fingerprint == other.trust.fingerprint
     }
 }
 
 impl std::fmt::Debug for ClientTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientTls")
-            .field("roots", &self.roots.len())
+            .field("extra_roots", &self.trust.extra.len())
             .finish_non_exhaustive()
     }
 }
@@ -80,10 +91,16 @@ fn system_roots() -> &'static Arc<RootCertStore> {
 impl ClientTls {
     /// Trust the system's certificate authorities only.
     pub fn system() -> ClientTls {
-        ClientTls {
-            roots: Arc::clone(system_roots()),
-            fingerprint: [0; 32],
-        }
+        static SYSTEM: OnceLock<ClientTls> = OnceLock::new();
+        SYSTEM
+            .get_or_init(|| ClientTls {
+                trust: Arc::new(Trust {
+                    extra: Vec::new(),
+                    fingerprint: [0; 32],
+                    roots: OnceLock::new(),
+                }),
+            })
+            .clone()
     }
 
     /// Trust the system's authorities and every certificate in the PEM
@@ -117,16 +134,34 @@ impl ClientTls {
             return Ok(ClientTls::system());
         }
         let mut digest = sha2::Sha256::new();
-        let mut roots = RootCertStore::clone(system_roots());
-        for cert in extra {
+        // Each must make a trust anchor: checked now, used later.
+        let mut check = RootCertStore::empty();
+        for cert in &extra {
             digest.update((cert.len() as u64).to_le_bytes());
-            digest.update(&cert);
-            roots.add(cert).map_err(TlsError::Config)?;
+            digest.update(cert);
+            check.add(cert.clone()).map_err(TlsError::Config)?;
         }
         Ok(ClientTls {
-            roots: Arc::new(roots),
-            fingerprint: digest.finalize().into(),
+            trust: Arc::new(Trust {
+                extra,
+                fingerprint: digest.finalize().into(),
+                roots: OnceLock::new(),
+            }),
         })
+    }
+
+    /// The system's roots and the owner's, read and merged on first use.
+    fn roots(&self) -> Arc<RootCertStore> {
+        let trust = &self.trust;
+        if trust.extra.is_empty() {
+            return Arc::clone(system_roots());
+        }
+        let merged = trust.roots.get_or_init(|| {
+            let mut roots = RootCertStore::clone(system_roots());
+            roots.add_parsable_certificates(trust.extra.iter().cloned());
+            Arc::new(roots)
+        });
+        Arc::clone(merged)
     }
 
     /// A rustls configuration for one tenant: these roots, HTTP/2 and
@@ -144,7 +179,7 @@ impl ClientTls {
                     .expect("ring supports TLS 1.3")
             });
         let mut config = builder
-            .with_root_certificates(Arc::clone(&self.roots))
+            .with_root_certificates(self.roots())
             .with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Arc::new(config)
@@ -319,7 +354,11 @@ mod tests {
         let err = ClientTls::with_extra_roots(&[&empty]).unwrap_err();
         assert!(err.to_string().contains("no CERTIFICATE block"), "{err}");
         // Files that never end, or are not files, are refused before reading.
-        for hostile in ["/dev/zero", "/dev/urandom", "/tmp"] {
+        // A FIFO nobody writes would block an ordinary open for ever.
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        for hostile in ["/dev/zero", "/dev/urandom", "/tmp", fifo.to_str().unwrap()] {
             let err = ClientTls::with_extra_roots(&[Path::new(hostile)]).unwrap_err();
             assert!(
                 err.to_string().contains("not a regular file"),
@@ -336,7 +375,7 @@ mod tests {
         let b = ClientTls::with_extra_roots(&[&good]).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, ClientTls::system());
-        assert_eq!(a.roots.len(), ClientTls::system().roots.len() + 1);
+        assert_eq!(a.roots().len(), ClientTls::system().roots().len() + 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
