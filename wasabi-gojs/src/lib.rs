@@ -79,6 +79,7 @@ mod heap;
 mod host;
 mod imports;
 mod js;
+mod json;
 pub mod memory;
 mod output;
 mod realm;

@@ -360,6 +360,19 @@ fn cancel_method(host: &mut FetchHost<'_>, this: &Value) -> NativeResult {
     let Some(fetch) = body_of(host, this) else {
         return Err(host.js.type_error("cancel called on a non-stream"));
     };
+    let promise = new_promise(host.js).map_err(|e| host.js.heap_error(e))?;
+    // A body being read whole is locked to that read, as in JS: cancelling
+    // it would leave `arrayBuffer()`'s promise waiting for ever.
+    if host
+        .requests
+        .pending
+        .get(&fetch)
+        .is_some_and(|r| r.whole.is_some())
+    {
+        let reason = host.js.type_error("ReadableStream is locked");
+        settle(host.js, &promise, Err(reason));
+        return ret(promise);
+    }
     host.requests.http.cancel(fetch);
     if let Some(record) = host.requests.pending.remove(&fetch)
         && let Some(read) = record.pending_read
@@ -367,7 +380,6 @@ fn cancel_method(host: &mut FetchHost<'_>, this: &Value) -> NativeResult {
         let done = iter_result(host, None).map_err(|e| host.js.heap_error(e))?;
         settle(host.js, &read, Ok(done));
     }
-    let promise = new_promise(host.js).map_err(|e| host.js.heap_error(e))?;
     settle(host.js, &promise, Ok(Value::Undefined));
     ret(promise)
 }
@@ -680,9 +692,10 @@ fn whole_value(host: &mut FetchHost<'_>, into: BodyFormat, bytes: Vec<u8>) -> Re
             Ok(Value::Object(id))
         }
         BodyFormat::Text => Ok(Value::string(String::from_utf8_lossy(&bytes).into_owned())),
-        BodyFormat::Json => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(json) => json_value(host, json).map_err(|e| host.js.heap_error(e)),
-            Err(e) => {
+        BodyFormat::Json => match crate::json::parse(host.js, &bytes) {
+            Ok(value) => Ok(value),
+            Err(crate::json::JsonError::Heap(e)) => Err(host.js.heap_error(e)),
+            Err(crate::json::JsonError::Syntax(e)) => {
                 let proto = host.js.realm.error_proto;
                 let err = host.js.new_error(proto, &format!("Unexpected JSON: {e}"));
                 if let Value::Object(id) = err {
@@ -692,34 +705,6 @@ fn whole_value(host: &mut FetchHost<'_>, into: BodyFormat, bytes: Vec<u8>) -> Re
             }
         },
     }
-}
-
-/// A parsed JSON value as JS values in the heap (depth is bounded by the
-/// parser's own limit of 128).
-fn json_value(host: &mut FetchHost<'_>, json: serde_json::Value) -> Result<Value, HeapError> {
-    use serde_json::Value as J;
-    Ok(match json {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(b),
-        J::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-        J::String(s) => Value::string(s),
-        J::Array(items) => {
-            let mut values = Vec::with_capacity(items.len());
-            for item in items {
-                values.push(json_value(host, item)?);
-            }
-            Value::Object(host.js.new_array(values)?)
-        }
-        J::Object(fields) => {
-            let object = host.js.new_object()?;
-            for (key, value) in fields {
-                let value = json_value(host, value)?;
-                host.js.heap.charge(key.len() + 40)?;
-                host.js.heap.define(object, &key, value);
-            }
-            Value::Object(object)
-        }
-    })
 }
 
 /// The `Response` for a head.
@@ -1063,5 +1048,63 @@ mod tests {
             }
         }
         assert!(failed, "64 × 4 KiB of headers fit in a 64 KiB budget");
+    }
+
+    /// A body being read whole cannot be cancelled from under the read (its
+    /// promise would never settle), nor read again; a body arriving past
+    /// the budget rejects the read instead of growing the host.
+    #[test]
+    fn a_body_read_whole_is_locked_and_held_to_the_budget() {
+        let mut host = host();
+        let stream_proto = host.js.realm.stream_proto;
+        let stream = host
+            .js
+            .alloc_object(ObjectKind::Body(7), stream_proto)
+            .unwrap();
+        let whole = new_promise(&mut host.js).unwrap();
+        host.requests.pending.insert(
+            7,
+            FetchRecord {
+                whole: Some(WholeBody {
+                    promise: whole.clone(),
+                    into: BodyFormat::Bytes,
+                    bytes: Vec::new(),
+                }),
+                ..FetchRecord::default()
+            },
+        );
+        let stream = Value::Object(stream);
+        let cancelled = returned(call(
+            &mut host.fetch_host(),
+            FetchOp::Cancel,
+            &stream,
+            &[],
+            false,
+        ));
+        assert!(matches!(
+            state(&host, &cancelled),
+            PromiseState::Rejected(_)
+        ));
+        assert!(host.requests.pending.contains_key(&7), "the read goes on");
+        assert!(
+            call(
+                &mut host.fetch_host(),
+                FetchOp::GetReader,
+                &stream,
+                &[],
+                false
+            )
+            .is_err()
+        );
+        // 128 KiB arriving under a 64 KiB budget: the read is rejected.
+        deliver(
+            &mut host.fetch_host(),
+            FetchEvent::Chunk {
+                id: 7,
+                bytes: vec![0; 128 << 10].into(),
+            },
+        );
+        assert!(matches!(state(&host, &whole), PromiseState::Rejected(_)));
+        assert!(host.requests.pending.is_empty());
     }
 }
