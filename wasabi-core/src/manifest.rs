@@ -1003,6 +1003,14 @@ restart = "never"
                 "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nca-cert = [\"no-such.pem\"]\n",
                 "m.toml:4:11: tenant `a`: ca-cert: CA certificate",
             ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nca-cert = \"ca.pem\"\n",
+                "m.toml:4:11: invalid type: string \"ca.pem\", expected a sequence",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmodule = \"manifest.rs\"\nca-cert = [\"/tmp\"]\n",
+                "m.toml:4:11: tenant `a`: ca-cert: CA certificate /tmp: not a regular file",
+            ),
             ("", "m.toml:1:1: the manifest has no tenants"),
             ("[[tenant]\n", "m.toml:1:"),
         ];

@@ -456,3 +456,53 @@ async fn a_body_supplied_wrong_fails_the_request() {
     let ok = fetch(&mut client, get(&server.url("127.0.0.1", "/hello")), b"").await;
     assert!(ok.is_ok());
 }
+
+/// A plain HTTP server on std sockets that answers its first request with
+/// `answer`, then resets the connection (`reset`) or holds it open.
+fn raw_server(answer: Vec<u8>, reset: bool) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(&answer);
+        if reset {
+            // SO_LINGER 0: the close is a reset.
+            let _ = socket2::SockRef::from(&s).set_linger(Some(std::time::Duration::ZERO));
+        } else {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+    });
+    addr
+}
+
+/// Hostile servers: a body cut off by a reset, and a response head larger
+/// than the host buffers. Each fails its request with an error; neither
+/// leaves a connection in the pool or its place taken.
+#[tokio::test]
+async fn a_reset_mid_body_and_a_huge_head_fail_their_request_and_nothing_else() {
+    let quota = SocketQuota::new(4);
+    let mut client = client_with(loopback(), Arc::clone(&quota), None);
+    let cut = raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nonly this much".to_vec(),
+        true,
+    );
+    let err = fetch(&mut client, get(&format!("http://{cut}/")), b"")
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    let mut head = b"HTTP/1.1 200 OK\r\nX-Huge: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 1 << 20));
+    head.extend(b"\r\nContent-Length: 0\r\n\r\n");
+    let huge = raw_server(head, false);
+    let err = fetch(&mut client, get(&format!("http://{huge}/")), b"")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("HTTP exchange failed"), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while quota.held() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(quota.held(), 0, "no connection is left holding a place");
+}
