@@ -81,6 +81,9 @@ pub(crate) struct FetchRecord {
     body: Option<ObjectId>,
     /// The `Response`, once the head came (for `bodyUsed`).
     response: Option<ObjectId>,
+    /// A reader or a whole-body read has taken the body (the host's own
+    /// record: the guest may write `bodyUsed`).
+    used: bool,
 }
 
 /// A body being read whole, and what it becomes.
@@ -224,11 +227,7 @@ fn read_whole(host: &mut FetchHost<'_>, this: &Value, into: BodyFormat) -> Nativ
             .type_error("Response method called on a non-response"));
     };
     let promise = new_promise(host.js).map_err(|e| host.js.heap_error(e))?;
-    let used = matches!(
-        host.js.heap.get_property(this, Key::Name("bodyUsed")),
-        Ok(Value::Bool(true))
-    );
-    let Some(record) = host.requests.pending.get_mut(&fetch).filter(|_| !used) else {
+    let Some(record) = host.requests.pending.get_mut(&fetch).filter(|r| !r.used) else {
         let reason = host
             .js
             .type_error("Body is unusable: Body has already been read");
@@ -249,9 +248,13 @@ fn read_whole(host: &mut FetchHost<'_>, this: &Value, into: BodyFormat) -> Nativ
     ret(promise)
 }
 
-/// Sets the response's `bodyUsed`.
+/// Marks the body taken, and says so in the response's `bodyUsed`.
 fn mark_used(host: &mut FetchHost<'_>, fetch: FetchId) {
-    if let Some(response) = host.requests.pending.get(&fetch).and_then(|r| r.response) {
+    let Some(record) = host.requests.pending.get_mut(&fetch) else {
+        return;
+    };
+    record.used = true;
+    if let Some(response) = record.response {
         host.js.heap.define(response, "bodyUsed", Value::Bool(true));
     }
 }
@@ -1070,10 +1073,28 @@ mod tests {
                     into: BodyFormat::Bytes,
                     bytes: Vec::new(),
                 }),
+                used: true,
                 ..FetchRecord::default()
             },
         );
         let stream = Value::Object(stream);
+        // The guest writing `bodyUsed` does not let it read the body twice.
+        let response_proto = host.js.realm.response_proto;
+        let response = host
+            .js
+            .alloc_object(ObjectKind::Body(7), response_proto)
+            .unwrap();
+        host.js
+            .heap
+            .define(response, "bodyUsed", Value::Bool(false));
+        let again = returned(call(
+            &mut host.fetch_host(),
+            FetchOp::ArrayBuffer,
+            &Value::Object(response),
+            &[],
+            false,
+        ));
+        assert!(matches!(state(&host, &again), PromiseState::Rejected(_)));
         let cancelled = returned(call(
             &mut host.fetch_host(),
             FetchOp::Cancel,
