@@ -614,10 +614,7 @@ async fn take_turn<T: GoView>(
             // The job's values stay rooted while Go runs the handler.
             let host = store.data_mut().go();
             let pins = host.pinned.len();
-            host.pinned.push(job.derived.clone());
-            if let crate::js::Settles::WithOutcome(Ok(v) | Err(v)) = &job.settles {
-                host.pinned.push(v.clone());
-            }
+            host.pinned.extend(job.values().cloned());
             let ran = invoke(store, handler, Value::Undefined, args, false).await;
             let host = store.data_mut().go();
             host.pinned.truncate(pins);

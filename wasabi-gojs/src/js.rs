@@ -31,6 +31,20 @@ pub(crate) struct Job {
     pub(crate) settles: Settles,
 }
 
+impl Job {
+    /// The values it holds (roots for the collector while it waits or runs).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Value> {
+        let outcome = match &self.settles {
+            Settles::WithOutcome(Ok(v) | Err(v)) => Some(v),
+            Settles::WithResult => None,
+        };
+        [&self.handler, &self.derived]
+            .into_iter()
+            .chain(&self.args)
+            .chain(outcome)
+    }
+}
+
 /// How a job settles its derived promise once its handler has run (a
 /// handler that throws always rejects it).
 #[derive(Debug, Clone)]
@@ -103,20 +117,10 @@ pub(crate) struct Js {
 impl Js {
     /// Every value waiting in a queue (roots for the collector).
     pub(crate) fn queued(&self) -> impl Iterator<Item = &Value> {
-        let jobs = self.jobs.iter().flat_map(|job| {
-            let outcome = match &job.settles {
-                Settles::WithOutcome(Ok(v) | Err(v)) => Some(v),
-                Settles::WithResult => None,
-            };
-            [&job.handler, &job.derived]
-                .into_iter()
-                .chain(&job.args)
-                .chain(outcome)
-        });
         self.completions
             .iter()
             .flat_map(|(f, args)| std::iter::once(f).chain(args))
-            .chain(jobs)
+            .chain(self.jobs.iter().flat_map(Job::values))
     }
 
     /// Allocates an object of `kind` with prototype `proto`.
