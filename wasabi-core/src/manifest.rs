@@ -673,7 +673,6 @@ fn ports_clash(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
-/// The 1-based line and column of byte `offset` in `text`.
 /// An error at `span` of `text`, the file `path`.
 fn located(text: &str, path: &Path, span: Range<usize>, message: String) -> ManifestError {
     let (line, column) = line_column(text, span.start);
@@ -685,6 +684,7 @@ fn located(text: &str, path: &Path, span: Range<usize>, message: String) -> Mani
     }
 }
 
+/// The 1-based line and column of byte `offset` in `text`.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
