@@ -105,6 +105,16 @@ impl Doorbell {
         self.armed.load(Ordering::Acquire)
     }
 
+    /// Whether a wait may still ring or a token has rung and waits to be
+    /// taken: false only when nothing handed out can wake the guest.
+    ///
+    /// It reads the armed count before the rung tokens, the reverse of the
+    /// order in which a [`Ringer`] rings and then disarms, so a wait that
+    /// rings concurrently is seen as armed or as rung, never as neither.
+    pub fn may_wake(&self) -> bool {
+        self.armed() > 0 || self.is_rung()
+    }
+
     /// Completes once a token is waiting. Cancel-safe.
     pub async fn rung(&self) {
         loop {
@@ -150,8 +160,13 @@ impl Ringer {
     /// Rings the token, unless it has rung already.
     pub fn ring(&self) {
         if !self.fired.swap(true, Ordering::AcqRel) {
-            self.bell.armed.fetch_sub(1, Ordering::AcqRel);
+            // Ring before disarming: the event loop reads `armed` and then
+            // looks for rung tokens, so at every moment it sees this wait
+            // as one or the other. Disarming first left a moment in which
+            // it was neither, and a guest blocked on it was told it had
+            // deadlocked (a thousand accepts in a row found that moment).
             self.bell.ring(self.token);
+            self.bell.armed.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -222,6 +237,34 @@ mod tests {
         drop(clone);
         assert_eq!(bell.armed(), 0);
         assert!(!bell.is_rung());
+    }
+
+    #[test]
+    fn a_wait_ringing_on_another_thread_is_always_seen_as_armed_or_rung() {
+        // The event loop's deadlock check: while another thread rings, the
+        // wait must never look gone. Each round arms a wait, has the other
+        // thread ring it, and watches until the token arrives.
+        let bell = Arc::new(Doorbell::default());
+        let (send, recv) = std::sync::mpsc::channel::<Arc<Ringer>>();
+        let ringing = std::thread::spawn(move || {
+            for ringer in recv {
+                ringer.ring();
+            }
+        });
+        let mut out = [0u64; 1];
+        for round in 0..20_000u64 {
+            send.send(bell.ringer(round)).expect("the ringing thread");
+            loop {
+                assert!(bell.may_wake(), "round {round}: neither armed nor rung");
+                if bell.take(&mut out) == 1 {
+                    break;
+                }
+            }
+            assert_eq!(out[0], round);
+        }
+        drop(send);
+        ringing.join().expect("the ringing thread");
+        assert!(!bell.may_wake());
     }
 
     #[tokio::test]

@@ -38,7 +38,7 @@ impl Network {
     /// Whether anything may still ring the doorbell (an armed socket wait,
     /// a dial, a served listener) or has rung and waits to be delivered.
     pub(crate) fn waiting(&self) -> bool {
-        self.doorbell.armed() > 0 || self.doorbell.is_rung() || self.ingress.is_serving()
+        self.doorbell.may_wake() || self.ingress.is_serving()
     }
 }
 
