@@ -203,8 +203,15 @@ const LEGACY_GO: &str = "/usr/lib/go-1.19/bin/go";
 /// The Debian package that provides it.
 const LEGACY_GO_PACKAGE: &str = "golang-1.19-go";
 
+/// Prints a step's title with the minutes and seconds since the first step,
+/// so a log shows which step took the time (CI has a half-hour goal).
 fn step(title: &str) {
-    println!("\n==> {title}");
+    static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let secs = FIRST
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs();
+    println!("\n==> [{}:{:02}] {title}", secs / 60, secs % 60);
 }
 
 /// Runs a command, failing with its command line if it fails.
