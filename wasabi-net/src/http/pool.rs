@@ -8,10 +8,12 @@
 //! as it is open, idle or not. An idle connection is the first thing to go
 //! when the tenant needs a place for something else: the pool is the
 //! quota's [`Reclaim`] hook, so a `listen` or a new request never fails for
-//! a connection nobody is using. Idle connections also close after
-//! [`IDLE_TIMEOUT`], beyond [`MAX_IDLE_PER_ORIGIN`] per server, when the
-//! server closes them, and all of them when the tenant's client is dropped
-//! (the connection tasks live in the pool's [`JoinSet`]).
+//! a connection nobody is using (an HTTP/1.1 one between exchanges, an
+//! HTTP/2 one with no stream open). One unused for [`IDLE_TIMEOUT`] is
+//! closed rather than reused; connections also close beyond
+//! [`MAX_IDLE_PER_ORIGIN`] idle per server, when the server closes them,
+//! and all of them when the tenant's client is dropped (the connection
+//! tasks live in the pool's [`JoinSet`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,7 +34,8 @@ use crate::address::{Endpoint, Family, Host};
 use crate::quota::{QuotaSlot, Reclaim, SocketQuota};
 use crate::sockets::connect;
 
-/// How long an unused connection stays open.
+/// How long a connection may go unused and still be reused; an older one
+/// is closed when next looked at.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long a pooled HTTP/1.1 connection may take to be ready for the
@@ -126,6 +129,19 @@ struct Idle {
 /// A shared HTTP/2 connection.
 struct Shared {
     sender: http2::SendRequest<OutgoingBody>,
+    hold: SharedHold,
+    /// One clone in each lease of it: alone here, the connection is
+    /// unused and may give way. Counted under the pool's lock, where
+    /// leases are made, so a reclaim cannot race a new exchange.
+    exchanges: Arc<()>,
+    /// When an exchange last began or ended on it.
+    since: Instant,
+}
+
+impl Shared {
+    fn unused(&self) -> bool {
+        Arc::strong_count(&self.exchanges) == 1
+    }
 }
 
 #[derive(Default)]
@@ -160,13 +176,17 @@ pub(crate) struct Lease {
 
 enum Sender {
     H1(http1::SendRequest<OutgoingBody>),
-    H2(http2::SendRequest<OutgoingBody>),
+    /// A stream on a shared connection; `exchange` marks it in use.
+    H2 {
+        sender: http2::SendRequest<OutgoingBody>,
+        exchange: Arc<()>,
+    },
 }
 
 impl Lease {
     /// `true` on an HTTP/2 connection.
     pub(crate) fn is_h2(&self) -> bool {
-        matches!(self.sender, Sender::H2(_))
+        matches!(self.sender, Sender::H2 { .. })
     }
 
     /// Sends a request whose URI is absolute; an HTTP/1.1 connection sends
@@ -189,7 +209,7 @@ impl Lease {
                 }
                 sender.send_request(request).await
             }
-            Sender::H2(sender) => {
+            Sender::H2 { sender, .. } => {
                 *request.version_mut() = hyper::Version::HTTP_2;
                 sender.send_request(request).await
             }
@@ -237,16 +257,23 @@ impl Pool {
         loop {
             let candidate = {
                 let mut state = self.state.lock().map_err(|_| poisoned())?;
-                if let Some(shared) = state.shared.get(origin) {
-                    if !shared.sender.is_closed() {
+                if let Some(shared) = state.shared.get_mut(origin) {
+                    let stale = shared.unused() && shared.since.elapsed() > IDLE_TIMEOUT;
+                    if !shared.sender.is_closed() && !stale {
+                        shared.since = Instant::now();
                         return Ok(Lease {
                             origin: origin.clone(),
-                            sender: Sender::H2(shared.sender.clone()),
-                            hold: Arc::default(),
+                            sender: Sender::H2 {
+                                sender: shared.sender.clone(),
+                                exchange: Arc::clone(&shared.exchanges),
+                            },
+                            hold: Arc::clone(&shared.hold),
                             reused: true,
                         });
                     }
-                    state.shared.remove(origin);
+                    if let Some(gone) = state.shared.remove(origin) {
+                        let_go(&gone.hold);
+                    }
                 }
                 let idle = state.idle.get_mut(origin);
                 idle.and_then(|list| list.pop())
@@ -277,24 +304,40 @@ impl Pool {
     /// to the end); it stays open for the next request to its server
     /// unless `close`.
     pub(crate) fn give_back(&self, lease: Lease, close: bool) {
-        let Sender::H1(sender) = lease.sender else {
-            return;
+        let Lease {
+            origin,
+            sender,
+            hold,
+            ..
+        } = lease;
+        let sender = match sender {
+            Sender::H1(sender) => sender,
+            Sender::H2 { exchange, .. } => {
+                // The connection stays shared; it was last used now.
+                drop(exchange);
+                if let Ok(mut state) = self.state.lock()
+                    && let Some(shared) = state.shared.get_mut(&origin)
+                {
+                    shared.since = Instant::now();
+                }
+                return;
+            }
         };
         if close || sender.is_closed() {
-            let_go(&lease.hold);
+            let_go(&hold);
             return;
         }
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        let list = state.idle.entry(lease.origin).or_default();
+        let list = state.idle.entry(origin).or_default();
         if list.len() >= MAX_IDLE_PER_ORIGIN {
-            let_go(&lease.hold);
+            let_go(&hold);
             return;
         }
         list.push(Idle {
             sender,
-            hold: lease.hold,
+            hold,
             since: Instant::now(),
         });
     }
@@ -355,13 +398,18 @@ impl Pool {
                 .await
                 .map_err(super::http_error)?;
             let mut state = self.drive(connection, hold)?;
-            state.shared.insert(
-                origin.clone(),
-                Shared {
-                    sender: sender.clone(),
-                },
-            );
-            Ok(Sender::H2(sender))
+            let exchanges = Arc::new(());
+            let exchange = Arc::clone(&exchanges);
+            let shared = Shared {
+                sender: sender.clone(),
+                hold: Arc::clone(hold),
+                exchanges,
+                since: Instant::now(),
+            };
+            // A connection made concurrently for the same server stays
+            // with its own leases and closes when they end.
+            state.shared.insert(origin.clone(), shared);
+            Ok(Sender::H2 { sender, exchange })
         } else {
             let (sender, connection) = http1::Builder::new()
                 .max_buf_size(H1_MAX_BUFFER)
@@ -391,31 +439,43 @@ impl Pool {
     }
 }
 
+/// An unused connection the quota may take back.
+enum Unused {
+    /// The `i`th idle HTTP/1.1 connection to a server.
+    H1(Origin, usize),
+    /// The shared HTTP/2 connection to a server, with no exchange on it.
+    H2(Origin),
+}
+
 impl Reclaim for Pool {
-    /// Closes the connection unused the longest, if any.
+    /// Closes the connection unused the longest, if any: an idle HTTP/1.1
+    /// one, or an HTTP/2 one with no stream open. Its place and memory are
+    /// given back at once; dropping its last sender ends its task.
     fn reclaim_one(&self) -> bool {
         let Ok(mut state) = self.state.lock() else {
             return false;
         };
-        let oldest = state
-            .idle
+        let h1 = state.idle.iter().flat_map(|(origin, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(i, c)| (c.since, Unused::H1(origin.clone(), i)))
+        });
+        let h2 = state
+            .shared
             .iter()
-            .flat_map(|(origin, list)| {
-                list.iter()
-                    .enumerate()
-                    .map(move |(i, c)| (c.since, origin, i))
-            })
-            .min_by_key(|(since, _, _)| *since)
-            .map(|(_, origin, i)| (origin.clone(), i));
-        let Some((origin, i)) = oldest else {
+            .filter(|(_, shared)| shared.unused())
+            .map(|(origin, shared)| (shared.since, Unused::H2(origin.clone())));
+        let Some((_, oldest)) = h1.chain(h2).min_by_key(|(since, _)| *since) else {
             return false;
         };
-        let Some(list) = state.idle.get_mut(&origin) else {
-            return false;
+        let hold = match oldest {
+            Unused::H1(origin, i) => state.idle.get_mut(&origin).map(|list| list.remove(i).hold),
+            Unused::H2(origin) => state.shared.remove(&origin).map(|shared| shared.hold),
         };
-        let idle = list.remove(i);
-        let_go(&idle.hold);
-        true
+        hold.is_some_and(|hold| {
+            let_go(&hold);
+            true
+        })
     }
 }
 

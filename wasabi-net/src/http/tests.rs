@@ -399,36 +399,82 @@ async fn redirects_follow_each_hop_under_the_policy_or_as_the_mode_says() {
     assert!(err.to_string().contains("too many redirects"), "{err}");
 }
 
-/// Pooled connections hold places under the cap, give them up when the
-/// tenant needs one, and close when the client goes.
+/// Pooled connections, HTTP/1.1 and HTTP/2 alike, hold places under the
+/// cap, give them up when the tenant needs one, and close when the client
+/// goes.
 #[tokio::test]
 async fn pooled_connections_count_under_the_cap_and_give_way() {
-    let server = TestServer::start(None, false);
-    let quota = SocketQuota::new(2);
-    let mut client = client_with(loopback(), Arc::clone(&quota), None);
-    fetch(&mut client, get(&server.url("127.0.0.1", "/hello")), b"")
-        .await
-        .unwrap();
-    assert_eq!(quota.held(), 1, "the idle connection holds its place");
-    let a = quota.take().unwrap();
-    let b = quota.take().expect("the idle connection gives way");
-    assert!(quota.take().is_err());
-    drop((a, b));
-    fetch(&mut client, get(&server.url("127.0.0.1", "/hello")), b"")
-        .await
-        .unwrap();
-    assert_eq!(server.accepts(), 2);
-    assert_eq!(quota.held(), 1);
-    drop(client);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while quota.held() > 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let pki = Pki::new("Wasabi test CA");
+    for (h2, protocol) in [(false, "HTTP/1.1"), (true, "HTTP/2.0")] {
+        let server = TestServer::start(Some(pki.issue(&["localhost"], Validity::Current)), h2);
+        let url = server.url("localhost", "/hello");
+        let quota = SocketQuota::new(2);
+        let mut client = client_with(loopback(), Arc::clone(&quota), Some(&pki));
+        let f = fetch(&mut client, get(&url), b"").await.unwrap();
+        assert_eq!(f.body, format!("hello over {protocol}\n").as_bytes());
+        assert_eq!(
+            quota.held(),
+            1,
+            "{protocol}: the unused connection holds its place"
+        );
+        let a = quota.take().unwrap();
+        let b = quota
+            .take()
+            .unwrap_or_else(|e| panic!("{protocol}: the unused connection gives way: {e}"));
+        assert!(quota.take().is_err());
+        drop((a, b));
+        fetch(&mut client, get(&url), b"").await.unwrap();
+        assert_eq!(server.accepts(), 2, "{protocol}");
+        assert_eq!(quota.held(), 1, "{protocol}");
+        drop(client);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while quota.held() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            quota.held(),
+            0,
+            "{protocol}: dropping the client closes its connections"
+        );
     }
-    assert_eq!(
-        quota.held(),
-        0,
-        "dropping the client closes its connections"
-    );
+}
+
+/// An HTTP/2 connection with a response still being read is in use: it
+/// does not give way, and the tenant's next socket is refused instead.
+/// Once the response has been read, it does.
+#[tokio::test]
+async fn an_http2_connection_gives_way_only_when_no_stream_is_open() {
+    let pki = Pki::new("Wasabi test CA");
+    let server = TestServer::start(Some(pki.issue(&["localhost"], Validity::Current)), true);
+    let quota = SocketQuota::new(1);
+    let mut client = client_with(loopback(), Arc::clone(&quota), Some(&pki));
+    let id = client
+        .start(get(&server.url("localhost", "/bytes/1000000")))
+        .unwrap();
+    loop {
+        match client.next_event().await {
+            FetchEvent::Head { id: got, .. } if got == id => break,
+            FetchEvent::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    assert!(quota.take().is_err(), "a stream is open on it");
+    let mut read = 0;
+    client.pull(id).unwrap();
+    loop {
+        match client.next_event().await {
+            FetchEvent::Chunk { bytes, .. } => {
+                read += bytes.len();
+                client.pull(id).unwrap();
+            }
+            FetchEvent::End { .. } => break,
+            FetchEvent::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    assert_eq!(read, 1_000_000);
+    let slot = quota.take().expect("no stream is open: it gives way");
+    drop(slot);
 }
 
 /// A guest that answers a body request with the wrong bytes fails its own
