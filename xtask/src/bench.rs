@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::{build_examples, cargo, output, run, step};
+use crate::{Binaries, build_examples, cargo, output, run, step};
 
 /// How much to measure.
 struct Plan {
@@ -112,28 +112,36 @@ pub(crate) struct Tools {
 
 impl Tools {
     /// Builds wasabi, the bench binaries and `extra` packages' binaries
-    /// (`profile`: "debug" or "release"), and names them.
-    pub(crate) fn build(root: &Path, profile: &str, extra: &[&str]) -> anyhow::Result<Tools> {
-        step(&format!("building wasabi ({profile})"));
-        let mut build = cargo();
-        build
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "wasabi-cli",
-                "-p",
-                "wasabi-benches",
-            ])
-            .current_dir(root);
-        for package in extra {
-            build.args(["-p", package]);
+    /// (`profile`: "debug" or "release"), unless `binaries` says they are
+    /// built, and names them.
+    pub(crate) fn build(
+        root: &Path,
+        profile: &str,
+        extra: &[&str],
+        binaries: Binaries,
+    ) -> anyhow::Result<Tools> {
+        if binaries == Binaries::Build {
+            step(&format!("building wasabi ({profile})"));
+            let mut build = cargo();
+            build
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "wasabi-cli",
+                    "-p",
+                    "wasabi-benches",
+                ])
+                .current_dir(root);
+            for package in extra {
+                build.args(["-p", package]);
+            }
+            build.arg("--bins");
+            if profile == "release" {
+                build.arg("--release");
+            }
+            run(&mut build)?;
         }
-        build.arg("--bins");
-        if profile == "release" {
-            build.arg("--release");
-        }
-        run(&mut build)?;
         let out_dir = root.join("target/bench");
         std::fs::create_dir_all(&out_dir)?;
         Ok(Tools {
@@ -236,12 +244,12 @@ fn median_wall(runs: usize, mut make: impl FnMut() -> Command) -> anyhow::Result
 
 /// Runs the comparison and writes the results (and, with `publish`, the
 /// docs page).
-pub fn bench(root: &Path, quick: bool, publish: bool) -> anyhow::Result<()> {
+pub fn bench(root: &Path, quick: bool, publish: bool, binaries: Binaries) -> anyhow::Result<()> {
     let plan = Plan::new(quick);
     step("building the example programs");
     build_examples(root)?;
     let profile = if quick { "debug" } else { "release" };
-    let tools = Tools::build(root, profile, &[])?;
+    let tools = Tools::build(root, profile, &[], binaries)?;
     let out_dir = root.join("target/bench");
     let mut skipped = Vec::new();
     if let Err(why) = &tools.node {

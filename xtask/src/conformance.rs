@@ -257,7 +257,7 @@ pub fn conformance(
         only
     };
     step("building wasabi");
-    let wasabi = crate::build_cli(root)?;
+    let wasabi = crate::build_cli(root, crate::Binaries::Build)?;
     let peer = if wasip1 {
         wasmtime_peer(root)?
     } else {

@@ -145,13 +145,15 @@ fn main() -> anyhow::Result<()> {
         Task::BuildExamples => build_examples(&root),
         Task::Demo => demo(&root),
         Task::Ci => ci(&root),
-        Task::Bench { quick, publish } => bench::bench(&root, quick, publish),
+        Task::Bench { quick, publish } => bench::bench(&root, quick, publish, Binaries::Build),
         Task::Conformance {
             publish,
             wasip1,
             packages,
         } => conformance::conformance(&root, packages, publish, wasip1),
-        Task::WasiTestsuite { publish } => wasi_testsuite::wasi_testsuite(&root, publish),
+        Task::WasiTestsuite { publish } => {
+            wasi_testsuite::wasi_testsuite(&root, publish, Binaries::Build)
+        }
         Task::Fuzz { seconds, targets } => fuzz::fuzz(&root, seconds, targets),
         Task::Pods { count, publish } => pods::pods(&root, count, publish),
         Task::Oci {
@@ -438,18 +440,45 @@ fn build_legacy_hello(root: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_cli(root: &Path) -> anyhow::Result<PathBuf> {
+/// Whether a task builds the binaries it runs, or finds them built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Binaries {
+    /// Build them (a task run on its own).
+    Build,
+    /// `ci` built them in `target/debug` ([`build_as_tested`]).
+    Built,
+}
+
+/// Builds every binary of the workspace in `target/debug` with the feature
+/// set of `cargo test --workspace --all-targets`: `--tests` brings in the
+/// dev-dependencies, whose features unify into the whole tree. After the
+/// tests this compiles only the binaries themselves; a plain `cargo build
+/// -p wasabi-cli` would compile most of the tree again with other features
+/// (8 of CI's minutes).
+fn build_as_tested(root: &Path) -> anyhow::Result<()> {
     run(cargo()
-        .args(["build", "--quiet", "-p", "wasabi-cli"])
-        .current_dir(root))?;
-    Ok(root.join("target/debug/wasabi"))
+        .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
+        .current_dir(root))
+}
+
+/// The debug `wasabi` binary, built unless `binaries` says it is.
+fn build_cli(root: &Path, binaries: Binaries) -> anyhow::Result<PathBuf> {
+    let wasabi = root.join("target/debug/wasabi");
+    match binaries {
+        Binaries::Build => run(cargo()
+            .args(["build", "--quiet", "-p", "wasabi-cli"])
+            .current_dir(root))?,
+        Binaries::Built if !wasabi.is_file() => bail!("{} was not built", wasabi.display()),
+        Binaries::Built => {}
+    }
+    Ok(wasabi)
 }
 
 fn demo(root: &Path) -> anyhow::Result<()> {
     step("building the example programs");
     build_examples(root)?;
     step("building wasabi");
-    let wasabi = build_cli(root)?;
+    let wasabi = build_cli(root, Binaries::Build)?;
     let programs = root.join("target/programs");
     let show = |title: &str, args: &[&str]| -> anyhow::Result<()> {
         step(title);
@@ -765,12 +794,14 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--doc"])
         .current_dir(root))?;
+    step("building the binaries the remaining steps run, with the tests' features");
+    build_as_tested(root)?;
     step("cargo xtask wasi-testsuite (the official WASI preview-1 tests)");
-    wasi_testsuite::wasi_testsuite(root, false)?;
+    wasi_testsuite::wasi_testsuite(root, false, Binaries::Built)?;
     step("cargo xtask fuzz --seconds 15 (every target, briefly)");
     fuzz::fuzz(root, 15, Vec::new())?;
     step("cargo xtask bench --quick (the comparison harness, as a smoke test)");
-    bench::bench(root, true, false)?;
+    bench::bench(root, true, false, Binaries::Built)?;
     println!("\nci: all checks passed");
     Ok(())
 }

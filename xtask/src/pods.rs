@@ -24,7 +24,7 @@ use anyhow::{Context, bail};
 use wasabi_oci::testbed::{Containerd, PodNetwork, layered_containerd_bin};
 
 use crate::bench::{Tools, density};
-use crate::{output, step};
+use crate::{Binaries, output, step};
 
 /// The pods' configuration: the server on the pod's port 8080.
 const POD_CONFIG: &str = "listen = { \"0.0.0.0:8080\" = \"0.0.0.0:8080\" }\n";
@@ -36,7 +36,12 @@ pub fn pods(root: &Path, count: usize, publish: bool) -> anyhow::Result<()> {
         bail!("--count must be between 2 and 200");
     }
     crate::build_examples(root)?;
-    let tools = Tools::build(root, "release", &["containerd-shim-wasabi-v1"])?;
+    let tools = Tools::build(
+        root,
+        "release",
+        &["containerd-shim-wasabi-v1"],
+        Binaries::Build,
+    )?;
     let shim = root.join("target/release/containerd-shim-wasabi-v1");
     let server = tools.programs.join("hello-server.wasm");
     let out = root.join("target/pods");

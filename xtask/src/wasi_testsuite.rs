@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::step;
+use crate::{Binaries, step};
 
 /// Tests that do not pass under Wasabi, with why (folder/name).
 const REASONS: &[(&str, &str)] = &[];
@@ -63,10 +63,10 @@ fn suite_dir(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs the suite and writes the table.
-pub fn wasi_testsuite(root: &Path, publish: bool) -> anyhow::Result<()> {
+pub fn wasi_testsuite(root: &Path, publish: bool, binaries: Binaries) -> anyhow::Result<()> {
     let suite = suite_dir(root)?;
     step("building wasabi");
-    let wasabi = crate::build_cli(root)?;
+    let wasabi = crate::build_cli(root, binaries)?;
     let out = root.join("target/wasi-testsuite");
     let cache = out.join("cache");
     std::fs::create_dir_all(&cache)?;
